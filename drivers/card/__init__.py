@@ -1,0 +1,1 @@
+"""Third-generation social-security card: pure APDU/TLV protocol, transports and a virtual card."""

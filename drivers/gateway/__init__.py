@@ -1,0 +1,1 @@
+"""The national interface: envelope, requests client, and the sandbox gateway."""

@@ -1,0 +1,196 @@
+"""HTTP clients for the settlement gateway and the hospital system (requests).
+
+One ``requests.Session`` per client, built in :func:`build_session` with the
+timeouts and TLS settings in one place. No automatic retries: a POST that may
+have been processed is never resent blindly (the outbox decides). Library
+exceptions are converted to :mod:`kiosk.errors` here.
+
+Threads: called on the gateway worker lane; a lock serialises sign-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from kiosk.config import GatewayConfig, TerminalConfig
+from kiosk.domain import FeeItem, InsuredPerson
+from kiosk.errors import (
+    GatewayBusinessError,
+    GatewayNoAnswer,
+    GatewayProtocolError,
+    GatewayUnreachable,
+)
+from kiosk.masking import mask_id
+from kiosk.ports import MsgIdSource, Template
+
+from drivers.gateway.envelope import build_request, dumps, is_sign_error, loads, parse_response
+
+log = logging.getLogger(__name__)
+
+
+def build_session(cfg: GatewayConfig) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = cfg.ca_bundle or True  # verification is never turned off
+    session.headers.update({"Content-Type": "application/json; charset=utf-8"})
+    return session
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when nothing can have reached the server (refused, unroutable, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (NewConnectionError, ConnectionRefusedError)):
+            return True
+        cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args and isinstance(
+            cause.args[0], BaseException) else None)
+    return False
+
+
+def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str) -> bytes:
+    try:
+        response = session.post(url, data=body, timeout=timeout)
+    except requests.ConnectionError as exc:
+        if _is_connect_failure(exc):
+            raise GatewayUnreachable(f"{what}: gateway unreachable ({type(exc).__name__})") from None
+        raise GatewayNoAnswer(f"{what}: connection lost after sending ({type(exc).__name__})") from None
+    except requests.Timeout:
+        raise GatewayNoAnswer(f"{what}: no answer within {timeout[1]} s") from None
+    except requests.RequestException as exc:
+        raise GatewayProtocolError(f"{what}: {type(exc).__name__}") from None
+    if response.status_code >= 500:
+        raise GatewayNoAnswer(f"{what}: HTTP {response.status_code} from the gateway")
+    if response.status_code != 200:
+        raise GatewayProtocolError(f"{what}: HTTP {response.status_code} from the gateway")
+    return response.content
+
+
+class HttpGateway:
+    """The national interface over HTTP(S). Signs in (9001) once a day and again on a sign error."""
+
+    def __init__(self, cfg: GatewayConfig, terminal: TerminalConfig, msgids: MsgIdSource,
+                 clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        if not cfg.url:
+            raise GatewayProtocolError("gateway.url is not configured")
+        self._cfg, self._terminal, self._msgids, self._clock = cfg, terminal, msgids, clock
+        self._session = build_session(cfg)
+        self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
+        self._lock = threading.Lock()
+        self._sign_no, self._sign_day = "", ""
+
+    def call(self, infno: str, input_: Mapping[str, Any], *, msgid: str,
+             insuplc_admdvs: str = "") -> Mapping[str, Any]:
+        sign_no = self._ensure_signed_in()
+        try:
+            return self._send(infno, input_, msgid, sign_no, insuplc_admdvs)
+        except GatewayBusinessError as exc:
+            if not is_sign_error(exc.err_msg):
+                raise
+            log.info("gateway refused sign_no (%s): signing in again", exc.err_msg)
+            return self._send(infno, input_, msgid, self._ensure_signed_in(force=True), insuplc_admdvs)
+
+    def probe(self) -> bool:
+        parts = urlsplit(self._cfg.url)
+        try:
+            self._session.get(f"{parts.scheme}://{parts.netloc}/health", timeout=self._timeout)
+        except requests.RequestException:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _send(self, infno: str, input_: Mapping[str, Any], msgid: str, sign_no: str,
+              insuplc_admdvs: str) -> Mapping[str, Any]:
+        envelope = build_request(self._terminal, infno, input_, msgid=msgid, sign_no=sign_no,
+                                 insuplc_admdvs=insuplc_admdvs, now=self._clock())
+        log.info("-> %s msgid=%s", infno, msgid)
+        raw = _post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno)
+        output = parse_response(raw, infno)
+        log.info("<- %s msgid=%s ok", infno, msgid)
+        return output
+
+    def _ensure_signed_in(self, *, force: bool = False) -> str:
+        with self._lock:
+            today = self._clock().strftime("%Y%m%d")
+            if force or not self._sign_no or self._sign_day != today:
+                output = self._send("9001", {"signIn": {"opter_no": self._terminal.terminal_no,
+                                                        "mac": f"{uuid.getnode():012X}", "ip": "127.0.0.1"}},
+                                    self._msgids.next_msgid(), "", "")
+                info = output.get("signinoutb")
+                if not isinstance(info, Mapping) or not info.get("sign_no"):
+                    raise GatewayProtocolError("9001 answer lacks signinoutb.sign_no")
+                self._sign_no, self._sign_day = str(info["sign_no"]), today
+            return self._sign_no
+
+
+class HttpHospitalSystem:
+    """Outstanding fees and face references from the hospital information system."""
+
+    def __init__(self, cfg: GatewayConfig) -> None:
+        base = cfg.his_url
+        if not base:
+            parts = urlsplit(cfg.url)
+            base = f"{parts.scheme}://{parts.netloc}"
+        self._base = base.rstrip("/")
+        self._session = build_session(cfg)
+        self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
+
+    def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        try:
+            response = self._session.get(self._base + path, params=params, timeout=self._timeout)
+        except requests.ConnectionError as exc:
+            raise GatewayUnreachable(f"hospital system unreachable ({type(exc).__name__})") from None
+        except requests.RequestException as exc:
+            raise GatewayNoAnswer(f"hospital system did not answer ({type(exc).__name__})") from None
+        try:
+            return response.status_code, loads(response.content)
+        except ValueError:
+            raise GatewayProtocolError(f"hospital system answered HTTP {response.status_code}, not JSON") from None
+
+    def pending_fees(self, person: InsuredPerson) -> tuple[FeeItem, ...]:
+        status, body = self._get("/his/fees", {"psn_no": person.psn_no})
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("fees"), list):
+            raise GatewayProtocolError(f"hospital system fee list malformed (HTTP {status})")
+        try:
+            return tuple(FeeItem(
+                feedetl_sn=str(f["feedetl_sn"]), name=str(f["name"]), med_list_codg=str(f["med_list_codg"]),
+                medins_list_codg=str(f["medins_list_codg"]), quantity=Decimal(str(f["cnt"])),
+                price=Decimal(str(f["pric"])), amount=Decimal(str(f["det_item_fee_sumamt"])),
+            ) for f in body["fees"])
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise GatewayProtocolError(f"hospital system fee line malformed: {exc}") from None
+
+    def reference_template(self, person: InsuredPerson) -> Template | None:
+        status, body = self._get("/his/face-template", {"psn_no": person.psn_no})
+        if status == 404:
+            log.info("no face reference for %s", mask_id(person.psn_no))
+            return None
+        try:
+            template = np.asarray([float(x) for x in body["template"]], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            raise GatewayProtocolError("face reference malformed") from None
+        if status != 200 or template.shape != (128,) or not np.isfinite(template).all():
+            raise GatewayProtocolError("face reference malformed")
+        return template
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,74 @@
+"""The sandbox's SQLite ledger: schema, seed data and small queries.
+
+One connection, used under the server's lock; each transaction commits its
+ledger changes and its message record together (see ``transactions.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS persons (
+    psn_no TEXT PRIMARY KEY, certno TEXT UNIQUE, psn_name TEXT, gend TEXT, brdy TEXT,
+    card_no TEXT UNIQUE, card_sn TEXT, insutype TEXT, balc TEXT, insuplc_admdvs TEXT, emp_name TEXT);
+CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS his_fees (
+    certno TEXT, feedetl_sn TEXT, name TEXT, med_list_codg TEXT, medins_list_codg TEXT, cnt TEXT, pric TEXT,
+    paid_setl_id TEXT, PRIMARY KEY (certno, feedetl_sn));
+CREATE TABLE IF NOT EXISTS sign_ins (sign_no TEXT PRIMARY KEY, opter_no TEXT, sign_time TEXT);
+CREATE TABLE IF NOT EXISTS registrations (
+    mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, ipt_otp_no TEXT, insutype TEXT, msgid TEXT, cancelled INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS fee_lines (
+    mdtrt_id TEXT, feedetl_sn TEXT, chrg_bchno TEXT, psn_no TEXT, amount TEXT, cnt TEXT, pric TEXT,
+    deleted INTEGER DEFAULT 0, setl_id TEXT, PRIMARY KEY (mdtrt_id, feedetl_sn));
+CREATE TABLE IF NOT EXISTS settlements (
+    setl_id TEXT PRIMARY KEY, mdtrt_id TEXT, psn_no TEXT, msgid TEXT UNIQUE, medfee_sumamt TEXT,
+    fund_pay_sumamt TEXT, hifp_pay TEXT, acct_pay TEXT, psn_cash_pay TEXT, balc TEXT, setl_time TEXT,
+    refunded INTEGER DEFAULT 0, reversed INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS messages (
+    msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
+"""
+
+
+def open_ledger(path: Path | str) -> sqlite3.Connection:
+    """Open (creating and seeding if new) the ledger at ``path``."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(SCHEMA)
+    if conn.execute("SELECT COUNT(*) FROM persons").fetchone()[0] == 0:
+        seed(conn)
+    return conn
+
+
+def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
+    if text is None:
+        text = resources.files("drivers.gateway.sandbox").joinpath("seed.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    conn.execute("BEGIN")
+    for p in data.get("person", []):
+        conn.execute(
+            "INSERT OR REPLACE INTO persons VALUES (:psn_no, :certno, :psn_name, :gend, :brdy, :card_no, :card_sn,"
+            " :insutype, :balc, :insuplc_admdvs, :emp_name)", p)
+    for f in data.get("fee", []):
+        conn.execute(
+            "INSERT OR REPLACE INTO his_fees VALUES (:certno, :feedetl_sn, :name, :med_list_codg,"
+            " :medins_list_codg, :cnt, :pric, NULL)", f)
+    conn.execute("COMMIT")
+
+
+def next_id(conn: sqlite3.Connection, name: str) -> int:
+    conn.execute("INSERT OR IGNORE INTO counters VALUES (?, 0)", (name,))
+    conn.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (name,))
+    return int(conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
+
+
+def money(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))

@@ -1,0 +1,160 @@
+"""HTTP front of the sandbox gateway (stdlib ``http.server``, loopback only).
+
+Paths:
+- ``POST /fsi/api/rsfComIfsService/callService``: the national interface envelope.
+- ``GET /his/fees?psn_no=``: outstanding fee lines of a person (hospital side).
+- ``GET /his/face-template?psn_no=``: the enrolled face reference (128 floats), 404 if none.
+- ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
+- ``GET /health``: liveness probe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from drivers.gateway.envelope import dumps
+from drivers.gateway.sandbox import transactions
+from drivers.gateway.sandbox.ledger import money, open_ledger
+
+log = logging.getLogger(__name__)
+SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
+MAX_BODY = 1 << 20
+
+
+class SandboxGateway:
+    """Owns the ledger and the HTTP server thread. ``start()`` returns the base URL."""
+
+    def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.ledger_path = Path(ledger_path)
+        self._conn = open_ledger(self.ledger_path)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def service_url(self) -> str:
+        return self.url + SERVICE_PATH
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-gateway", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._conn.close()
+
+    # -- operations (called under the lock from request threads, or directly by tests) ------------
+
+    def call_service(self, raw: bytes) -> bytes:
+        with self._lock:
+            return transactions.handle(self._conn, raw)
+
+    def pending_fees(self, psn_no: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT f.* FROM his_fees f JOIN persons p ON p.certno = f.certno"
+                " WHERE p.psn_no = ? AND f.paid_setl_id IS NULL ORDER BY f.feedetl_sn", (psn_no,)).fetchall()
+        return [{"feedetl_sn": r["feedetl_sn"], "name": r["name"], "med_list_codg": r["med_list_codg"],
+                 "medins_list_codg": r["medins_list_codg"], "cnt": money(r["cnt"]), "pric": money(r["pric"]),
+                 "det_item_fee_sumamt": money(money(r["cnt"]) * money(r["pric"]))} for r in rows]
+
+    def face_template(self, psn_no: str) -> list[float] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT template FROM face_templates WHERE psn_no = ?", (psn_no,)).fetchone()
+        return None if row is None else list(json.loads(row["template"]))
+
+    def enroll_face(self, psn_no: str, template: list[float]) -> None:
+        if len(template) != 128 or not all(isinstance(x, (int, float)) for x in template):
+            raise ValueError("template must be 128 numbers")
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", (psn_no,)).fetchone() is None:
+                raise ValueError(f"person {psn_no} not found")
+            self._conn.execute("INSERT OR REPLACE INTO face_templates VALUES (?, ?)", (psn_no, json.dumps(template)))
+
+    def psn_no_for_certno(self, certno: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
+        return None if row is None else str(row["psn_no"])
+
+    def settlements(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._conn.execute("SELECT * FROM settlements ORDER BY setl_id")]
+
+
+def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # keep request lines out of stderr
+            log.debug("sandbox: " + fmt, *args)
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _query(self) -> dict[str, str]:
+            return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+
+        def _body(self) -> bytes | None:
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                return None
+            if length < 0 or length > MAX_BODY:
+                return None
+            return self.rfile.read(length)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path, query = urlsplit(self.path).path, self._query()
+            if path == "/health":
+                self._send(200, b'{"status":"ok"}')
+            elif path == "/his/fees":
+                self._send(200, dumps({"fees": sandbox.pending_fees(query.get("psn_no", ""))}))
+            elif path == "/his/face-template":
+                template = sandbox.face_template(query.get("psn_no", ""))
+                if template is None:
+                    self._send(404, b'{"error":"no face reference enrolled"}')
+                else:
+                    self._send(200, dumps({"template": template}))
+            else:
+                self._send(404, b'{"error":"not found"}')
+
+        def do_POST(self) -> None:  # noqa: N802
+            path = urlsplit(self.path).path
+            body = self._body()
+            if body is None:
+                self._send(413, b'{"error":"body missing or too large"}')
+            elif path == SERVICE_PATH:
+                self._send(200, sandbox.call_service(body))
+            elif path == "/admin/enroll-face":
+                try:
+                    req = json.loads(body)
+                    sandbox.enroll_face(str(req["psn_no"]), list(req["template"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, b'{"status":"enrolled"}')
+            else:
+                self._send(404, b'{"error":"not found"}')
+
+    return Handler

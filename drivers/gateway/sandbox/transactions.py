@@ -1,0 +1,336 @@
+"""The sandbox's transactions. ``handle(conn, raw_body)`` never raises: every
+problem becomes ``infcode`` -1 with a clear ``err_msg``.
+
+A msgid seen before with the same ``infno`` and ``input`` gets the stored
+answer again (idempotent replay); with a different body it is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import sqlite3
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from drivers.gateway.envelope import REQUIRED_REQUEST_FIELDS, dumps, loads
+from drivers.gateway.sandbox.ledger import money, next_id
+
+log = logging.getLogger(__name__)
+FUND_RATIO = {"310": Decimal("0.70"), "390": Decimal("0.55")}
+ACCOUNT_INSUTYPES = {"310"}
+
+
+class Refused(Exception):
+    """A business refusal: becomes infcode -1 with this message."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now()
+
+
+def _answer(infcode: int, msgid: str, output: Any = None, err_msg: str = "") -> dict[str, Any]:
+    stamp = _now().strftime("%Y%m%d%H%M%S%f")[:17]
+    return {"infcode": infcode, "inf_refmsgid": msgid, "refmsg_time": stamp, "respond_time": stamp,
+            "err_msg": err_msg, "warn_msg": "", "output": output}
+
+
+def handle(conn: sqlite3.Connection, raw: bytes) -> bytes:
+    try:
+        envelope = loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return dumps(_answer(-1, "", err_msg="request body is not valid JSON"))
+    if not isinstance(envelope, dict):
+        return dumps(_answer(-1, "", err_msg="request body must be a JSON object (the envelope)"))
+    msgid = str(envelope.get("msgid", ""))
+    try:
+        return dumps(_handle_envelope(conn, envelope))
+    except Refused as exc:
+        return dumps(_answer(-1, msgid, err_msg=str(exc)))
+    except Exception as exc:  # noqa: BLE001 - the sandbox must never crash on input
+        log.exception("sandbox failed on %s", envelope.get("infno"))
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return dumps(_answer(-1, msgid, err_msg=f"sandbox internal error: {type(exc).__name__}"))
+
+
+def _check_envelope(env: dict[str, Any]) -> None:
+    missing = [f for f in REQUIRED_REQUEST_FIELDS if f not in env or env[f] in (None, "")]
+    if missing:
+        raise Refused(f"envelope lacks required field {missing[0]}")
+    msgid, code = str(env["msgid"]), str(env["fixmedins_code"])
+    if len(msgid) != 30 or not msgid.startswith(code) or not msgid[12:].isdigit():
+        raise Refused("msgid must be 30 chars: institution code (12) + yyyyMMddHHmmss + 4-digit sequence")
+    if str(env["opter_type"]) not in {"1", "2", "3"}:
+        raise Refused("opter_type must be 1, 2 or 3")
+    if not isinstance(env["input"], dict):
+        raise Refused("input must be an object")
+
+
+def _handle_envelope(conn: sqlite3.Connection, env: dict[str, Any]) -> dict[str, Any]:
+    _check_envelope(env)
+    infno, msgid = str(env["infno"]), str(env["msgid"])
+    handler = HANDLERS.get(infno)
+    if handler is None:
+        raise Refused(f"unknown transaction infno {infno}")
+    if infno != "9001":
+        row = conn.execute("SELECT 1 FROM sign_ins WHERE sign_no = ?", (str(env.get("sign_no", "")),)).fetchone()
+        if row is None:
+            raise Refused("sign_no invalid or expired: sign in (9001) again")
+    digest = hashlib.sha256(dumps([infno, env["input"]])).hexdigest()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        seen = conn.execute("SELECT body_sha256, response FROM messages WHERE msgid = ?", (msgid,)).fetchone()
+        if seen is not None:
+            conn.execute("ROLLBACK")
+            if seen["body_sha256"] != digest:
+                raise Refused(f"msgid {msgid} was already used with a different body")
+            return dict(json.loads(seen["response"]))
+        output = handler(conn, env, env["input"])
+        answer = _answer(0, msgid, output)
+        conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                     (msgid, infno, digest, dumps(answer).decode("utf-8"), _now().isoformat()))
+        conn.execute("COMMIT")
+        return answer
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _data(inp: dict[str, Any]) -> dict[str, Any]:
+    data = inp.get("data")
+    if not isinstance(data, dict):
+        raise Refused("input.data must be an object")
+    return data
+
+
+def _req(data: dict[str, Any], *names: str) -> list[str]:
+    values = []
+    for name in names:
+        value = data.get(name)
+        if value in (None, ""):
+            raise Refused(f"input lacks required field {name}")
+        values.append(str(value))
+    return values
+
+
+def _amount(data: dict[str, Any], name: str) -> Decimal:
+    try:
+        value = Decimal(str(data.get(name)))
+    except InvalidOperation:
+        raise Refused(f"{name} must be a number") from None
+    if not value.is_finite() or value < 0:
+        raise Refused(f"{name} must be a non-negative number")
+    return money(value)
+
+
+def _person(conn: sqlite3.Connection, psn_no: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM persons WHERE psn_no = ?", (psn_no,)).fetchone()
+    if row is None:
+        raise Refused(f"person {psn_no} not found")
+    return row
+
+
+def _registration(conn: sqlite3.Connection, mdtrt_id: str, psn_no: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM registrations WHERE mdtrt_id = ? AND psn_no = ?", (mdtrt_id, psn_no)).fetchone()
+    if row is None:
+        raise Refused(f"visit {mdtrt_id} not found for this person")
+    if row["cancelled"]:
+        raise Refused(f"visit {mdtrt_id} was cancelled")
+    return row
+
+
+def split(conn: sqlite3.Connection, person: sqlite3.Row, total: Decimal, use_account: bool) -> dict[str, Decimal]:
+    """A plausible fund/account/cash split (the sandbox's policy, not any province's)."""
+    hifp = money(total * FUND_RATIO.get(person["insutype"], Decimal("0.50")))
+    balance = money(person["balc"])
+    acct = min(balance, total - hifp) if use_account and person["insutype"] in ACCOUNT_INSUTYPES else Decimal("0.00")
+    return {"medfee_sumamt": total, "hifp_pay": hifp, "fund_pay_sumamt": hifp, "acct_pay": acct,
+            "psn_cash_pay": total - hifp - acct, "balc": balance - acct}
+
+
+# ---- transactions ------------------------------------------------------------------------------
+
+
+def t9001(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    sign_no = f"S{_now():%Y%m%d}{secrets.token_hex(6).upper()}"
+    sign_time = _now().strftime("%Y-%m-%d %H:%M:%S")
+    conn.execute("INSERT INTO sign_ins VALUES (?, ?, ?)", (sign_no, str(env.get("opter", "")), sign_time))
+    return {"signinoutb": {"sign_no": sign_no, "sign_time": sign_time}}
+
+
+def t1101(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    cert_type, cert_no = _req(_data(inp), "mdtrt_cert_type", "mdtrt_cert_no")
+    data = _data(inp)
+    if cert_type == "03":
+        row = conn.execute("SELECT * FROM persons WHERE card_no = ?", (cert_no,)).fetchone()
+        if row is not None and data.get("card_sn") and str(data["card_sn"]) != row["card_sn"]:
+            raise Refused("card_sn does not match the card number: the card may be forged or replaced")
+    elif cert_type == "02":
+        row = conn.execute("SELECT * FROM persons WHERE certno = ?", (cert_no,)).fetchone()
+    else:
+        raise Refused(f"mdtrt_cert_type {cert_type} not supported by the sandbox")
+    if row is None:
+        raise Refused("person not found: no insured person holds this certificate")
+    born = dt.date.fromisoformat(row["brdy"])
+    age = _now().year - born.year - ((_now().month, _now().day) < (born.month, born.day))
+    return {
+        "baseinfo": {"psn_no": row["psn_no"], "psn_cert_type": "01", "certno": row["certno"],
+                     "psn_name": row["psn_name"], "gend": row["gend"], "brdy": row["brdy"], "age": age},
+        "insuinfo": [{"balc": money(row["balc"]), "insutype": row["insutype"], "psn_type": "11",
+                      "psn_insu_stas": "1", "insuplc_admdvs": row["insuplc_admdvs"], "emp_name": row["emp_name"]}],
+        "idetinfo": [],
+    }
+
+
+def t2201(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    psn_no, insutype = _req(_data(inp), "psn_no", "insutype")
+    person = _person(conn, psn_no)
+    if person["insutype"] != insutype:
+        raise Refused(f"person {psn_no} is not insured under insutype {insutype}")
+    mdtrt_id = f"MD{_now():%Y%m%d}{next_id(conn, 'mdtrt'):08d}"
+    conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid) VALUES (?, ?, ?, ?, ?)",
+                 (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype, env["msgid"]))
+    return {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": _data(inp).get("ipt_otp_no", "")}}
+
+
+def t2202(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    psn_no, mdtrt_id = _req(_data(inp), "psn_no", "mdtrt_id")
+    _registration(conn, mdtrt_id, psn_no)
+    if conn.execute("SELECT 1 FROM settlements WHERE mdtrt_id = ? AND refunded = 0 AND reversed = 0",
+                    (mdtrt_id,)).fetchone():
+        raise Refused(f"visit {mdtrt_id} has a settlement: refund it (2208) first")
+    conn.execute("UPDATE registrations SET cancelled = 1 WHERE mdtrt_id = ?", (mdtrt_id,))
+    return {}
+
+
+def t2204(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    lines = inp.get("feedetail")
+    if not isinstance(lines, list) or not lines:
+        raise Refused("input.feedetail must be a non-empty list")
+    result = []
+    for line in lines:
+        if not isinstance(line, dict):
+            raise Refused("each feedetail line must be an object")
+        sn, mdtrt_id, psn_no, bch = _req(line, "feedetl_sn", "mdtrt_id", "psn_no", "chrg_bchno")
+        _registration(conn, mdtrt_id, psn_no)
+        amount, cnt, pric = (_amount(line, n) for n in ("det_item_fee_sumamt", "cnt", "pric"))
+        if abs(money(cnt * pric) - amount) > Decimal("0.01"):
+            raise Refused(f"fee line {sn}: det_item_fee_sumamt {amount} differs from cnt x pric")
+        conn.execute("INSERT OR REPLACE INTO fee_lines VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                     (mdtrt_id, sn, bch, psn_no, str(amount), str(cnt), str(pric)))
+        result.append({"feedetl_sn": sn, "det_item_fee_sumamt": amount, "cnt": cnt, "pric": pric,
+                       "fulamt_ownpay_amt": Decimal("0.00"), "selfpay_prop": Decimal("0.00"), "memo": ""})
+    return {"result": result}
+
+
+def t2205(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    bch, mdtrt_id, psn_no = _req(_data(inp), "chrg_bchno", "mdtrt_id", "psn_no")
+    _registration(conn, mdtrt_id, psn_no)
+    where = "" if bch == "0000" else " AND chrg_bchno = ?"
+    conn.execute(f"UPDATE fee_lines SET deleted = 1 WHERE mdtrt_id = ? AND setl_id IS NULL{where}",
+                 (mdtrt_id,) if bch == "0000" else (mdtrt_id, bch))
+    return {}
+
+
+def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, dict[str, Decimal], str, str]:
+    data = _data(inp)
+    psn_no, mdtrt_id, bch = _req(data, "psn_no", "mdtrt_id", "chrg_bchno")
+    person = _person(conn, psn_no)
+    _registration(conn, mdtrt_id, psn_no)
+    total = _amount(data, "medfee_sumamt")
+    rows = conn.execute("SELECT amount FROM fee_lines WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND"
+                        " setl_id IS NULL", (mdtrt_id, bch)).fetchall()
+    if not rows:
+        raise Refused(f"no unsettled fees uploaded for visit {mdtrt_id} batch {bch}")
+    uploaded = sum((money(r["amount"]) for r in rows), Decimal("0.00"))
+    if uploaded != total:
+        raise Refused(f"medfee_sumamt {total} differs from the uploaded fees {uploaded}")
+    return person, split(conn, person, total, str(data.get("acct_used_flag", "0")) == "1"), mdtrt_id, bch
+
+
+def t2206(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    person, amounts, mdtrt_id, _ = _trial(conn, inp)
+    return {"setlinfo": {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], **amounts}, "setldetail": []}
+
+
+def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    person, amounts, mdtrt_id, bch = _trial(conn, inp)
+    setl_id = f"ST{_now():%Y%m%d}{next_id(conn, 'setl'):08d}"
+    setl_time = _now().strftime("%Y-%m-%d %H:%M:%S")
+    conn.execute("INSERT INTO settlements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+                 (setl_id, mdtrt_id, person["psn_no"], env["msgid"], *(str(amounts[k]) for k in (
+                     "medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")), setl_time))
+    conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?", (str(amounts["balc"]), person["psn_no"]))
+    sns = [r["feedetl_sn"] for r in conn.execute(
+        "SELECT feedetl_sn FROM fee_lines WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND setl_id IS NULL",
+        (mdtrt_id, bch))]
+    conn.execute("UPDATE fee_lines SET setl_id = ? WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND"
+                 " setl_id IS NULL", (setl_id, mdtrt_id, bch))
+    conn.executemany("UPDATE his_fees SET paid_setl_id = ? WHERE certno = ? AND feedetl_sn = ?",
+                     [(setl_id, person["certno"], sn) for sn in sns])
+    setlinfo = {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], "setl_time": setl_time,
+                "medins_setl_id": env["msgid"], **amounts}
+    return {"setlinfo": setlinfo, "setldetail": [
+        {"fund_pay_type": "310100", "fund_payamt": amounts["hifp_pay"], "fund_pay_type_name": "统筹基金"}]}
+
+
+def _undo_settlement(conn: sqlite3.Connection, setl: sqlite3.Row, column: str) -> dict[str, Any]:
+    person = _person(conn, setl["psn_no"])
+    balance = money(person["balc"]) + money(setl["acct_pay"])
+    conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?", (str(balance), setl["psn_no"]))
+    conn.execute(f"UPDATE settlements SET {column} = 1 WHERE setl_id = ?", (setl["setl_id"],))
+    conn.execute("UPDATE fee_lines SET setl_id = NULL WHERE setl_id = ?", (setl["setl_id"],))
+    conn.execute("UPDATE his_fees SET paid_setl_id = NULL WHERE paid_setl_id = ?", (setl["setl_id"],))
+    return {"setl_id": setl["setl_id"], "balc": balance, **{
+        k: -money(setl[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay")}}
+
+
+def t2208(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    setl_id, mdtrt_id, psn_no = _req(_data(inp), "setl_id", "mdtrt_id", "psn_no")
+    setl = conn.execute("SELECT * FROM settlements WHERE setl_id = ? AND mdtrt_id = ? AND psn_no = ?",
+                        (setl_id, mdtrt_id, psn_no)).fetchone()
+    if setl is None:
+        raise Refused(f"settlement {setl_id} not found for this visit and person")
+    if setl["refunded"] or setl["reversed"]:
+        raise Refused(f"settlement {setl_id} was already refunded or reversed")
+    return {"setlinfo": _undo_settlement(conn, setl, "refunded")}
+
+
+def t2601(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    psn_no, omsgid, oinfno = _req(_data(inp), "psn_no", "omsgid", "oinfno")
+    if oinfno != "2207":
+        raise Refused(f"the sandbox reverses 2207 only, not {oinfno}")
+    setl = conn.execute("SELECT * FROM settlements WHERE msgid = ? AND psn_no = ?", (omsgid, psn_no)).fetchone()
+    if setl is None:
+        raise Refused(f"original transaction {omsgid} not found: nothing to reverse")
+    if not setl["reversed"]:
+        _undo_settlement(conn, setl, "reversed")
+    return {}
+
+
+def t5203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    psn_no, setl_id = _req(_data(inp), "psn_no", "setl_id")
+    setl = conn.execute("SELECT * FROM settlements WHERE setl_id = ? AND psn_no = ?", (setl_id, psn_no)).fetchone()
+    if setl is None:
+        raise Refused(f"settlement {setl_id} not found for this person")
+    info = {k: setl[k] for k in ("setl_id", "mdtrt_id", "psn_no", "setl_time")}
+    info.update({k: money(setl[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay",
+                                             "psn_cash_pay", "balc")})
+    info["refd_setl_flag"] = "1" if setl["refunded"] or setl["reversed"] else "0"
+    return {"setlinfo": info}
+
+
+Handler = Callable[[sqlite3.Connection, dict[str, Any], dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {
+    "9001": t9001, "1101": t1101, "2201": t2201, "2202": t2202, "2204": t2204, "2205": t2205,
+    "2206": t2206, "2207": t2207, "2208": t2208, "2601": t2601, "5203": t5203,
+}

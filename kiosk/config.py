@@ -1,0 +1,217 @@
+"""Typed configuration: declared once, validated, passed in.
+
+Sources, later wins: the built-in defaults (the embedded demo set-up), a TOML
+file, then environment variables ``KIOSK_<SECTION>_<KEY>`` (for example
+``KIOSK_GATEWAY_READ_TIMEOUT_S=20``). Every field carries a one-line
+description; a bad value raises :class:`ConfigError` naming the key and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ConfigError
+
+Check = Callable[[Any], str | None]  # returns a reason when the value is bad
+
+
+def _opt(default: Any, doc: str, check: Check | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def _regex(pattern: str, what: str) -> Check:
+    rx = re.compile(pattern)
+    return lambda v: None if rx.fullmatch(str(v)) else f"must be {what}"
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def _range(lo: float, hi: float) -> Check:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    fixmedins_code: str = _opt("H11010100001", "designated institution code (12 chars)", _regex(r"[A-Z0-9]{12}", "12 upper-case letters or digits"))
+    fixmedins_name: str = _opt("示范市第一人民医院", "institution name as printed on receipts")
+    mdtrtarea_admvs: str = _opt("110101", "division code of the treatment area (6 digits)", _regex(r"\d{6}", "6 digits"))
+    terminal_no: str = _opt("ZZJ-0001", "terminal number (dev_no and opter in the envelope)", _regex(r"[A-Za-z0-9\-]{1,30}", "1-30 letters, digits or '-'"))
+    terminal_name: str = _opt("门诊自助机 1 号", "terminal name (opter_name)")
+    role: str = _opt("kiosk", "kiosk (patients) or workstation (clinician login)", _one_of("kiosk", "workstation"))
+    recer_sys_code: str = _opt("FSI", "receiver system code of the gateway")
+    manual_window: str = _opt("门诊一楼 3 号人工窗口", "where the kiosk sends patients it cannot help")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    url: str = _opt("", "settlement gateway endpoint (empty in demo mode: the sandbox's own URL is used)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
+    his_url: str = _opt("", "hospital information system base URL for fees and face references (empty: the gateway's origin)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
+    connect_timeout_s: float = _opt(3.0, "TCP connect timeout", _range(0.1, 60))
+    read_timeout_s: float = _opt(15.0, "time to wait for an answer once sent", _range(0.5, 300))
+    ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    reader: str = _opt("auto", "auto (the PC/SC reader in production, the virtual card in demo) or virtual (in-process twin, demo only)", _one_of("auto", "virtual"))
+    reader_name: str = _opt("", "substring of the PC/SC reader name to use (empty: first reader)")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = _opt("demo", "demo (webcam if present, else the bundled portrait), device:N, or a file/folder to replay")
+    fps: float = _opt(15.0, "frames per second to capture or replay", _range(1, 60))
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    match_threshold: float = _opt(0.45, "largest embedding distance accepted as the same person (recalibrate per site)", _range(0.05, 1.0))
+    max_attempts: int = _opt(3, "face attempts before the patient is sent to staff", _range(1, 10))
+    frames_per_attempt: int = _opt(5, "good frames fused into one decision", _range(1, 30))
+    attempt_timeout_s: float = _opt(8.0, "time allowed to find good frames in one attempt", _range(1, 60))
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    kind: str = _opt("file", "file (receipts written to a folder)", _one_of("file"))
+    directory: str = _opt("", "folder for the file printer (empty: <data_dir>/receipts)")
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    path: str = _opt("", "outbox SQLite file (empty: <data_dir>/outbox.sqlite)")
+    retry_base_s: float = _opt(2.0, "first retry delay; doubles per attempt, with jitter", _range(0.05, 600))
+    retry_max_s: float = _opt(300.0, "longest retry delay", _range(1, 86400))
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    language: str = _opt("zh_CN", "zh_CN (default) or en", _one_of("zh_CN", "en"))
+    elderly_mode: bool = _opt(False, "start in elderly mode (larger text, slower timeouts)")
+    idle_timeout_s: float = _opt(60.0, "seconds without a touch before the countdown to reset", _range(5, 3600))
+    countdown_s: float = _opt(15.0, "visible countdown before a privacy reset", _range(3, 120))
+    fullscreen: bool = _opt(True, "full-screen kiosk window")
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
+    data_dir: str = _opt("", "folder for the outbox, keys and receipts (empty: ~/.local/state/hospital-kiosk)")
+    terminal: TerminalConfig = field(default_factory=TerminalConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    card: CardConfig = field(default_factory=CardConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else Path.home() / ".local/state/hospital-kiosk"
+
+
+ENV_PREFIX = "KIOSK_"
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> KioskConfig:
+    """Build the config from defaults, an optional TOML file and the environment."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    _apply_env(raw, env or {})
+    cfg = _build(KioskConfig, raw, "")
+    if cfg.mode == "production" and not cfg.gateway.url:
+        raise ConfigError("gateway.url: required in production mode")
+    return cfg
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = {f.name for f in fields(KioskConfig) if f.default_factory is not dataclasses.MISSING}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        section, _, rest = name.partition("_")
+        if section in sections and rest:
+            raw.setdefault(section, {})[rest] = value
+        elif name in {"mode", "data_dir"}:
+            raw[name] = value
+        # other KIOSK_* variables (e.g. KIOSK_CONFIG) are not config keys
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        key = prefix + name
+        if f.default_factory is not dataclasses.MISSING:  # a nested section
+            values[name] = _build(f.default_factory, raw.get(name, {}), key + ".")  # type: ignore[arg-type]
+            continue
+        if name not in raw:
+            continue
+        value = _coerce(raw[name], type(f.default), key)
+        check: Check | None = f.metadata.get("check")
+        reason = check(value) if check else None
+        if reason:
+            raise ConfigError(f"{key}: {reason} (got {raw[name]!r})")
+        values[name] = value
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: type, key: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                return value.lower() in {"1", "true", "yes", "on"}
+            raise ValueError
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            number = kind(value)
+            if kind is int and isinstance(value, float) and value != number:
+                raise ValueError
+            return number
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: must be {kind.__name__} (got {value!r})") from None
+
+
+def describe(cls: type = KioskConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) for every setting: the configuration reference."""
+    rows: list[tuple[str, str, str]] = []
+    for f in fields(cls):
+        if f.default_factory is not dataclasses.MISSING:
+            rows += describe(f.default_factory, prefix + f.name + ".")  # type: ignore[arg-type]
+        else:
+            rows.append((prefix + f.name, repr(f.default), f.metadata.get("doc", "")))
+    return rows
+
+
+def as_dict(cfg: KioskConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,160 @@
+"""Domain types: identities, insured persons, fees, settlements.
+
+All frozen dataclasses; money is :class:`decimal.Decimal` exactly as the gateway
+returned it (amount definitions differ by province: we print, never recompute).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+from kiosk.masking import mask_id, mask_name
+
+
+class CertType(str, Enum):
+    """``mdtrt_cert_type``: how the patient identified."""
+
+    VOUCHER = "01"
+    ID_CARD = "02"
+    SOCIAL_SECURITY_CARD = "03"
+
+
+@dataclass(frozen=True)
+class CardIdentity:
+    """What EF05 and EF06 of a third-generation social-security card hold."""
+
+    card_sn: str  # card identification code, 32 hex chars
+    card_type: str
+    spec_version: str
+    issuer: str
+    issue_date: dt.date
+    expiry_date: dt.date
+    card_no: str
+    citizen_id: str
+    name: str
+    gender: str  # "1" male, "2" female
+    ethnicity: str
+    birthplace: str
+    birth_date: dt.date
+
+    def __repr__(self) -> str:  # never leak the ID number into logs
+        return f"CardIdentity(card_no={mask_id(self.card_no)}, citizen_id={mask_id(self.citizen_id)})"
+
+
+@dataclass(frozen=True)
+class IdentityDocument:
+    """The identification presented for 1101: a card, a voucher token or an ID number."""
+
+    cert_type: CertType
+    cert_no: str  # card number, ecToken or ID number
+    card_sn: str = ""
+    citizen_id: str = ""
+    name: str = ""
+
+    def __repr__(self) -> str:
+        return f"IdentityDocument({self.cert_type.name}, {mask_id(self.cert_no)})"
+
+
+@dataclass(frozen=True)
+class InsuredPerson:
+    """1101 output, reduced to what a visit needs."""
+
+    psn_no: str
+    certno: str
+    name: str
+    gender: str
+    birth_date: str
+    age: str
+    insutype: str
+    balance: Decimal
+    insuplc_admdvs: str
+    emp_name: str = ""
+
+    def __repr__(self) -> str:
+        return f"InsuredPerson(psn_no={mask_id(self.psn_no)}, name={mask_name(self.name)})"
+
+
+@dataclass(frozen=True)
+class FeeItem:
+    """One outstanding fee line from the hospital information system."""
+
+    feedetl_sn: str
+    name: str
+    med_list_codg: str
+    medins_list_codg: str
+    quantity: Decimal
+    price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class SettlementAmounts:
+    """The split as the gateway returned it (2206 trial or 2207 settlement)."""
+
+    medfee_sumamt: Decimal
+    fund_pay_sumamt: Decimal
+    hifp_pay: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+    balc: Decimal
+
+
+@dataclass(frozen=True)
+class PreSettlement:
+    """2201 + 2204 + 2206 done: what the patient is asked to confirm."""
+
+    mdtrt_id: str
+    chrg_bchno: str
+    amounts: SettlementAmounts
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A completed 2207."""
+
+    setl_id: str
+    mdtrt_id: str
+    msgid: str
+    setl_time: str
+    amounts: SettlementAmounts
+
+
+@dataclass(frozen=True)
+class QueuedSettlement:
+    """A settlement committed to the outbox but not yet confirmed by the gateway."""
+
+    reference: str  # the outbox reference printed on the slip
+    medfee_sumamt: Decimal
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """Outcome of a 1:1 comparison."""
+
+    distance: float
+    accepted: bool
+    liveness: str  # "passed", or "unavailable: <why>" (demo only)
+
+
+@dataclass
+class VisitContext:
+    """Mutable per-visit facts; wiped by :meth:`wipe` at every privacy reset."""
+
+    document: IdentityDocument | None = None
+    person: InsuredPerson | None = None
+    fees: tuple[FeeItem, ...] = ()
+    pre_settlement: PreSettlement | None = None
+    settlement: Settlement | None = None
+    queued: QueuedSettlement | None = None
+    face: FaceMatch | None = None
+    face_attempts: int = 0
+    error_code: int = 0
+    error_message: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def wipe(self) -> None:
+        """Forget everything about the patient."""
+        self.__init__()  # type: ignore[misc]

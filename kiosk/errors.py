@@ -1,0 +1,129 @@
+"""Errors with stable codes.
+
+Codes are grouped by area (card 1xx, camera/face 2xx, printer 3xx, network and
+gateway 4xx, queue 5xx, configuration 6xx) and shown to technicians. Library
+exceptions are converted into these at the driver boundary; they never reach
+``kiosk/``. ``exit_status`` maps an error to a process exit status (1-255).
+"""
+
+from __future__ import annotations
+
+
+class KioskError(Exception):
+    """Base of all project errors. ``code`` is stable; ``message`` is for staff."""
+
+    code: int = 900
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def exit_status(self) -> int:
+        """Process exit status: 10 + area (card 11, face 12, printer 13, network 14, queue 15, config 16)."""
+        return 10 + min(self.code // 100, 9)
+
+    def __str__(self) -> str:
+        return f"E{self.code}: {self.message}"
+
+
+class CardError(KioskError):
+    """The card could not be read or is not acceptable."""
+
+    code = 100
+
+
+class CardRemoved(CardError):
+    code = 101
+
+
+class CardMute(CardError):
+    code = 102
+
+
+class NotSocialSecurityCard(CardError):
+    code = 103
+
+
+class CardDataCorrupt(CardError):
+    code = 104
+
+
+class CardExpired(CardError):
+    code = 105
+
+
+class InvalidCitizenId(CardError):
+    code = 106
+
+
+class ReaderUnavailable(CardError):
+    code = 110
+
+
+class FaceError(KioskError):
+    code = 200
+
+
+class CameraUnavailable(FaceError):
+    code = 201
+
+
+class FaceEngineUnavailable(FaceError):
+    code = 202
+
+
+class VoucherInvalid(KioskError):
+    """A scanned QR payload is not an electronic medical-insurance voucher."""
+
+    code = 250
+
+
+class PrinterError(KioskError):
+    code = 300
+
+
+class GatewayError(KioskError):
+    code = 400
+
+
+class GatewayUnreachable(GatewayError):
+    """Nothing reached the gateway (connection refused, DNS, no route): safe to resend the same msgid."""
+
+    code = 401
+
+
+class GatewayNoAnswer(GatewayError):
+    """The request may have been processed but no answer came back: the outcome is ambiguous."""
+
+    code = 402
+
+
+class GatewayProtocolError(GatewayError):
+    """The gateway answered something that is not a valid envelope."""
+
+    code = 403
+
+
+class GatewayBusinessError(GatewayError):
+    """The gateway refused the transaction (``infcode`` -1). Never retried; shown to the patient."""
+
+    code = 410
+
+    def __init__(self, err_msg: str, *, infno: str = "") -> None:
+        super().__init__(err_msg or f"transaction {infno} refused without a message")
+        self.infno = infno
+        self.err_msg = err_msg
+
+
+class QueueError(KioskError):
+    code = 500
+
+
+class ConfigError(KioskError):
+    code = 600

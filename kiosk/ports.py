@@ -1,0 +1,172 @@
+"""Ports: what the core needs from the outside world, as ``typing.Protocol``.
+
+Each port has a real adapter and a simulated twin in ``drivers/`` (or
+``offline_queue/``). Blocking methods run on the device's owning worker thread,
+never on the GUI thread; they raise only :mod:`kiosk.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from kiosk.domain import CardIdentity, FeeItem, InsuredPerson
+
+Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
+Template = npt.NDArray[np.float64]  # face embedding (128 floats for dlib)
+
+
+@runtime_checkable
+class CardReader(Protocol):
+    """A PC/SC reader (or its twin) holding a social-security card."""
+
+    description: str
+
+    def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
+        """Callbacks run on the reader's monitor thread; the UI bridges them to the GUI thread."""
+
+    def read_identity(self) -> CardIdentity:
+        """Read EF05/EF06. Raises CardError subclasses (removed, mute, not SSC, corrupt)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """A frame source that keeps only the latest frame (never a growing queue)."""
+
+    description: str
+    is_live: bool  # False for replayed images/video: liveness cannot honestly pass
+
+    def start(self) -> None: ...
+
+    def latest_frame(self) -> Frame | None: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class QrSource(Protocol):
+    """Delivers decoded QR payloads (camera decoder or hardware scanner)."""
+
+    description: str
+
+    def set_listener(self, on_scanned: Callable[[str], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One encoded face: its box (top, right, bottom, left) in frame pixels and its template."""
+
+    box: tuple[int, int, int, int]
+    template: Template
+
+
+@runtime_checkable
+class FaceEngine(Protocol):
+    """Detection + embedding. Heavy: loaded lazily, runs on the vision worker."""
+
+    def encode_largest_face(self, frame: Frame) -> FaceSample | None: ...
+
+    def distance(self, a: Template, b: Template) -> float: ...
+
+
+@dataclass(frozen=True)
+class PositionReading:
+    """A location fix. ``mode`` 0 none, 2 2D, 3 3D; accuracy in metres; age in seconds."""
+
+    latitude: float
+    longitude: float
+    mode: int
+    accuracy_m: float
+    age_s: float
+    source: str
+
+
+@runtime_checkable
+class LocationSource(Protocol):
+    description: str
+
+    def current(self) -> PositionReading | None: ...
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    online: bool
+    paper: bool
+    detail: str = ""
+
+
+@runtime_checkable
+class ReceiptPrinter(Protocol):
+    description: str
+
+    def preflight(self) -> PrinterStatus: ...
+
+    def print_document(self, lines: list[str], qr_payload: str, *, name: str) -> str:
+        """Print a laid-out document; returns where it went (a path for the file printer)."""
+
+
+@runtime_checkable
+class InsuranceGateway(Protocol):
+    """The national interface: one envelope, many transactions."""
+
+    def call(
+        self,
+        infno: str,
+        input_: Mapping[str, Any],
+        *,
+        msgid: str,
+        insuplc_admdvs: str = "",
+    ) -> Mapping[str, Any]:
+        """Send one transaction and return its ``output``.
+
+        Raises GatewayUnreachable (nothing sent), GatewayNoAnswer (outcome unknown),
+        GatewayProtocolError (malformed answer), GatewayBusinessError (infcode -1).
+        """
+
+    def probe(self) -> bool:
+        """Cheap connectivity check (no transaction)."""
+
+
+@runtime_checkable
+class HospitalSystem(Protocol):
+    """The hospital information system: outstanding orders and enrolled face references."""
+
+    def pending_fees(self, person: InsuredPerson) -> tuple[FeeItem, ...]: ...
+
+    def reference_template(self, person: InsuredPerson) -> Template | None: ...
+
+
+@runtime_checkable
+class MsgIdSource(Protocol):
+    def next_msgid(self) -> str:
+        """30 chars: institution (12) + yyyyMMddHHmmss + 4-digit per-day sequence, durable across restarts."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one outbox item on one delivery attempt."""
+
+    reference: str
+    state: str  # pending | done | ambiguous | failed | dead
+    result: Mapping[str, Any] | None = None
+    error: str = ""
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Durable outbox: ``enqueue`` returns only after the row is committed."""
+
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any]) -> str: ...
+
+    def deliver(self, reference: str) -> Delivery:
+        """Try to deliver one item now, on the caller's (worker) thread."""
+
+    def pending_count(self) -> int: ...

@@ -1,0 +1,100 @@
+"""Receipt and slip layout (transport-independent): lines of text plus a QR payload.
+
+Contents per PROTOCOL.md section 6. Amounts are printed exactly as the gateway
+returned them; identifiers are masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kiosk.domain import FeeItem, InsuredPerson, QueuedSettlement, Settlement
+from kiosk.masking import mask_id, mask_name
+
+WIDTH = 32  # characters on a 58 mm slip (CJK counts double)
+
+
+@dataclass(frozen=True)
+class Document:
+    lines: list[str]
+    qr_payload: str
+    name: str
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+
+
+def _pair(label: str, value: str) -> str:
+    gap = max(1, WIDTH - _width(label) - _width(value))
+    return label + " " * gap + value
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _header(institution: str, terminal_no: str, person: InsuredPerson, when: dt.datetime) -> list[str]:
+    return [
+        institution,
+        "-" * WIDTH,
+        _pair("姓名 Name", mask_name(person.name)),
+        _pair("证件 ID", mask_id(person.certno)),
+        _pair("时间 Time", when.strftime("%Y-%m-%d %H:%M:%S")),
+        _pair("终端 Terminal", terminal_no),
+    ]
+
+
+def _fee_table(fees: tuple[FeeItem, ...]) -> list[str]:
+    lines = ["-" * WIDTH, "项目 Item            数量   金额"]
+    for fee in fees:
+        lines.append(_pair(fee.name, f"{fee.quantity.normalize()}  {_money(fee.amount)}"))
+    return lines
+
+
+def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
+                       settlement: Settlement, when: dt.datetime) -> Document:
+    a = settlement.amounts
+    lines = ["门诊医保结算凭证", "OUTPATIENT SETTLEMENT RECEIPT", "状态 Status: 已结算 SETTLED"]
+    lines += _header(institution, terminal_no, person, when)
+    lines.append(_pair("就诊号 Visit", settlement.mdtrt_id))
+    lines += _fee_table(fees)
+    lines += [
+        "-" * WIDTH,
+        _pair("费用总额 Total", _money(a.medfee_sumamt)),
+        _pair("统筹支付 Pooled fund", _money(a.hifp_pay)),
+        _pair("基金支付 Fund total", _money(a.fund_pay_sumamt)),
+        _pair("个人账户 Account", _money(a.acct_pay)),
+        _pair("现金支付 Cash", _money(a.psn_cash_pay)),
+        _pair("账户余额 Balance", _money(a.balc)),
+        _pair("结算号 Settlement", settlement.setl_id),
+        "-" * WIDTH,
+        "发票请到人工窗口领取",
+        "Invoices at the counter",
+    ]
+    return Document(lines=lines, qr_payload=f"SETL:{settlement.setl_id}", name=f"receipt-{settlement.setl_id}")
+
+
+def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
+                queued: QueuedSettlement, when: dt.datetime) -> Document:
+    lines = [
+        "*** 待结算 NOT YET SETTLED ***",
+        "网络中断，结算已排队",
+        "Network down: settlement queued",
+        "状态 Status: 排队中 QUEUED",
+    ]
+    lines += _header(institution, terminal_no, person, when)
+    lines += _fee_table(fees)
+    lines += [
+        "-" * WIDTH,
+        _pair("费用总额 Total", _money(queued.medfee_sumamt)),
+        _pair("排队号 Queue ref", queued.reference),
+        "-" * WIDTH,
+        "本单不是结算凭证。",
+        "This slip is not a receipt.",
+        "请凭此单到人工窗口确认结算结果",
+        "Show it at the counter to confirm",
+    ]
+    return Document(lines=lines, qr_payload=f"QUEUE:{queued.reference}", name=f"queued-{queued.reference}")

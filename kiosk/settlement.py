@@ -1,0 +1,254 @@
+"""The settlement sequence of an outpatient visit over the national interface.
+
+Online: 1101 identifies; 2201 registers, 2204 uploads the fees and 2206 runs the
+trial that the patient confirms; 2207 then goes through the outbox (committed,
+msgid persisted) and is delivered at once. When the gateway cannot be reached
+before anything was registered, the whole remaining sequence (2201, 2204, 2207)
+is committed to the outbox as one ordered plan and the patient gets a
+"queued, not yet settled" slip. Plans are executed by :func:`run_plan`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from kiosk.config import TerminalConfig
+from kiosk.domain import (
+    FeeItem,
+    IdentityDocument,
+    InsuredPerson,
+    PreSettlement,
+    QueuedSettlement,
+    Settlement,
+    SettlementAmounts,
+)
+from kiosk.errors import GatewayBusinessError, GatewayError, GatewayProtocolError
+from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox
+
+log = logging.getLogger(__name__)
+
+MED_TYPE_OUTPATIENT = "11"
+PLAN_KIND = "settlement_plan"
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except Exception:  # noqa: BLE001 - any unparsable value is a protocol error
+        raise GatewayProtocolError(f"field {name} is not a number: {value!r}") from None
+
+
+def _field(mapping: Mapping[str, Any], name: str) -> Any:
+    if not isinstance(mapping, Mapping) or name not in mapping or mapping[name] is None:
+        raise GatewayProtocolError(f"answer lacks required field {name}")
+    return mapping[name]
+
+
+def _amounts(setlinfo: Mapping[str, Any]) -> SettlementAmounts:
+    names = ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")
+    return SettlementAmounts(**{n: _decimal(_field(setlinfo, n), n) for n in names})
+
+
+def parse_person(output: Mapping[str, Any]) -> InsuredPerson:
+    base = _field(output, "baseinfo")
+    insuinfo = _field(output, "insuinfo")
+    if not isinstance(insuinfo, list) or not insuinfo:
+        raise GatewayProtocolError("1101 answer holds no insurance record")
+    insu = insuinfo[0]
+    return InsuredPerson(
+        psn_no=str(_field(base, "psn_no")),
+        certno=str(_field(base, "certno")),
+        name=str(_field(base, "psn_name")),
+        gender=str(base.get("gend", "")),
+        birth_date=str(base.get("brdy", "")),
+        age=str(base.get("age", "")),
+        insutype=str(_field(insu, "insutype")),
+        balance=_decimal(_field(insu, "balc"), "balc"),
+        insuplc_admdvs=str(_field(insu, "insuplc_admdvs")),
+        emp_name=str(insu.get("emp_name", "")),
+    )
+
+
+def parse_settlement(output: Mapping[str, Any], msgid: str) -> Settlement:
+    setlinfo = _field(output, "setlinfo")
+    return Settlement(
+        setl_id=str(_field(setlinfo, "setl_id")),
+        mdtrt_id=str(_field(setlinfo, "mdtrt_id")),
+        msgid=msgid,
+        setl_time=str(setlinfo.get("setl_time", "")),
+        amounts=_amounts(setlinfo),
+    )
+
+
+def fees_total(fees: tuple[FeeItem, ...]) -> Decimal:
+    return sum((f.amount for f in fees), Decimal("0.00"))
+
+
+class SettlementService:
+    """Runs on the gateway worker thread. Raises GatewayError subclasses."""
+
+    def __init__(
+        self,
+        gateway: InsuranceGateway,
+        outbox: Outbox,
+        msgids: MsgIdSource,
+        terminal: TerminalConfig,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._gateway = gateway
+        self._outbox = outbox
+        self._msgids = msgids
+        self._terminal = terminal
+        self._clock = clock
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def identify(self, doc: IdentityDocument) -> InsuredPerson:
+        data = {
+            "mdtrt_cert_type": doc.cert_type.value,
+            "mdtrt_cert_no": doc.cert_no,
+            "card_sn": doc.card_sn,
+            "begntime": self._now(),
+            "psn_cert_type": "01" if doc.citizen_id else "",
+            "certno": doc.citizen_id,
+            "psn_name": doc.name,
+        }
+        output = self._gateway.call("1101", {"data": data}, msgid=self._msgids.next_msgid())
+        return parse_person(output)
+
+    def prepare(self, person: InsuredPerson, doc: IdentityDocument, fees: tuple[FeeItem, ...]) -> PreSettlement:
+        """2201, 2204, 2206. A failure after 2201 cancels the registration (2202) before raising."""
+        reg_msgid = self._msgids.next_msgid()
+        reg = self._gateway.call("2201", self._registration(person, doc, reg_msgid), msgid=reg_msgid,
+                                 insuplc_admdvs=person.insuplc_admdvs)
+        mdtrt_id = str(_field(_field(reg, "data"), "mdtrt_id"))
+        chrg_bchno = f"B{reg_msgid[-16:]}"
+        try:
+            self._gateway.call("2204", self._fee_upload(person, fees, mdtrt_id, chrg_bchno),
+                               msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+            trial = self._gateway.call("2206", {"data": self._settle_data(person, doc, fees, mdtrt_id, chrg_bchno)},
+                                       msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+            amounts = _amounts(_field(trial, "setlinfo"))
+        except GatewayError:
+            self._undo_registration(person, mdtrt_id, reg_msgid)
+            raise
+        return PreSettlement(mdtrt_id=mdtrt_id, chrg_bchno=chrg_bchno, amounts=amounts)
+
+    def settle(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
+               fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement:
+        """2207 through the outbox: committed first, then delivered now."""
+        data = self._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
+        msgid = self._msgids.next_msgid()
+        plan = self._plan(visit_id, person, fees, [("2207", msgid, {"data": data})])
+        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan)
+        delivery = self._outbox.deliver(reference)
+        if delivery.state == "done" and delivery.result is not None:
+            return parse_settlement(delivery.result, msgid)
+        if delivery.state == "failed":
+            raise GatewayBusinessError(delivery.error, infno="2207")
+        log.warning("settlement %s not confirmed (%s): queued", reference, delivery.state)
+        return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees))
+
+    def settle_offline(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument,
+                       fees: tuple[FeeItem, ...]) -> QueuedSettlement:
+        """Commit the whole sequence for later delivery; msgids are fixed now, before any send."""
+        reg_msgid = self._msgids.next_msgid()
+        chrg_bchno = f"B{reg_msgid[-16:]}"
+        steps = [
+            ("2201", reg_msgid, self._registration(person, doc, reg_msgid)),
+            ("2204", self._msgids.next_msgid(), self._fee_upload(person, fees, "{mdtrt_id}", chrg_bchno)),
+            ("2207", self._msgids.next_msgid(),
+             {"data": self._settle_data(person, doc, fees, "{mdtrt_id}", chrg_bchno)}),
+        ]
+        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND,
+                                         payload=self._plan(visit_id, person, fees, steps))
+        return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees))
+
+    def cancel(self, person: InsuredPerson, pre: PreSettlement) -> None:
+        """The patient backed out after the trial: delete the fees (2205) and the registration (2202)."""
+        self._gateway.call("2205", {"data": {"chrg_bchno": "0000", "mdtrt_id": pre.mdtrt_id, "psn_no": person.psn_no}},
+                           msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+        self._gateway.call("2202", {"data": {"psn_no": person.psn_no, "mdtrt_id": pre.mdtrt_id}},
+                           msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+
+    # -- message bodies ----------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return self._clock().strftime("%Y-%m-%d %H:%M:%S")
+
+    def _registration(self, person: InsuredPerson, doc: IdentityDocument, msgid: str) -> dict[str, Any]:
+        return {"data": {
+            "psn_no": person.psn_no, "insutype": person.insutype, "begntime": self._now(),
+            "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
+            "ipt_otp_no": f"MZ{msgid[-18:]}", "atddr_no": "", "dr_name": "", "dept_code": "", "dept_name": "",
+            "caty": "",
+        }}
+
+    def _fee_upload(self, person: InsuredPerson, fees: tuple[FeeItem, ...], mdtrt_id: str,
+                    chrg_bchno: str) -> dict[str, Any]:
+        return {"feedetail": [{
+            "feedetl_sn": f.feedetl_sn, "mdtrt_id": mdtrt_id, "psn_no": person.psn_no, "chrg_bchno": chrg_bchno,
+            "med_type": MED_TYPE_OUTPATIENT, "fee_ocur_time": self._now(), "med_list_codg": f.med_list_codg,
+            "medins_list_codg": f.medins_list_codg, "det_item_fee_sumamt": f.amount, "cnt": f.quantity,
+            "pric": f.price,
+        } for f in fees]}
+
+    def _settle_data(self, person: InsuredPerson, doc: IdentityDocument, fees: tuple[FeeItem, ...],
+                     mdtrt_id: str, chrg_bchno: str) -> dict[str, Any]:
+        return {
+            "psn_no": person.psn_no, "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
+            "med_type": MED_TYPE_OUTPATIENT, "medfee_sumamt": fees_total(fees), "psn_setlway": "01",
+            "mdtrt_id": mdtrt_id, "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": person.insutype,
+        }
+
+    def _plan(self, visit_id: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
+              steps: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+        return {
+            "visit_id": visit_id,
+            "insuplc_admdvs": person.insuplc_admdvs,
+            "medfee_sumamt": str(fees_total(fees)),
+            "steps": [{"infno": i, "msgid": m, "input": body, "output": None} for i, m, body in steps],
+        }
+
+    def _undo_registration(self, person: InsuredPerson, mdtrt_id: str, reg_msgid: str) -> None:
+        try:
+            self._gateway.call("2202", {"data": {"psn_no": person.psn_no, "mdtrt_id": mdtrt_id}},
+                               msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+        except GatewayError as exc:  # left for daily reconciliation; the original error is what matters
+            log.warning("could not cancel registration of %s: %s", reg_msgid, exc)
+
+
+def _substitute(value: Any, context: Mapping[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in context:
+        return context[value[1:-1]]
+    if isinstance(value, dict):
+        return {k: _substitute(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, context) for v in value]
+    return value
+
+
+def run_plan(plan: dict[str, Any], gateway: InsuranceGateway,
+             save_progress: Callable[[dict[str, Any]], None]) -> Mapping[str, Any]:
+    """Execute the plan's steps in order, skipping those already answered.
+
+    Each answer is saved (``save_progress``) before the next step is sent, so a
+    crash resumes where it stopped, resending only the unanswered step with its
+    original msgid. Returns the last step's output. Raises GatewayError.
+    """
+    context: dict[str, str] = {}
+    output: Mapping[str, Any] = {}
+    for step in plan["steps"]:
+        if step["output"] is None:
+            step["output"] = dict(gateway.call(step["infno"], _substitute(step["input"], context),
+                                               msgid=step["msgid"], insuplc_admdvs=plan["insuplc_admdvs"]))
+            save_progress(plan)
+        output = step["output"]
+        data = output.get("data") if isinstance(output, Mapping) else None
+        if step["infno"] == "2201" and isinstance(data, Mapping) and "mdtrt_id" in data:
+            context["mdtrt_id"] = str(data["mdtrt_id"])
+    return output

@@ -1,0 +1,116 @@
+"""Carries out the visit machine's effects against the ports.
+
+``EffectRunner.run(effect)`` blocks (it is called on a worker lane chosen by
+:func:`lane_for`) and returns the event to feed back into the machine, or None.
+Project errors become ``Failed``/``GatewayDown`` events here; nothing else
+escapes, so a worker never dies silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from kiosk import visit as v
+from kiosk.domain import Settlement
+from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError
+from kiosk.face_check import FaceVerifier
+from kiosk.identity import document_from_card
+from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter
+from kiosk.receipt import queued_slip, settlement_receipt
+from kiosk.settlement import SettlementService
+
+log = logging.getLogger(__name__)
+
+
+# Which worker lane owns each effect: one owning thread per device (ARCHITECTURE.md, Threads).
+_LANES: dict[type, str] = {
+    v.ReadCard: "card",
+    v.VerifyFace: "vision",
+    v.WipeSecrets: "vision",
+    v.PrintReceipt: "printer",
+}
+
+
+def lane_for(effect: v.Effect) -> str:
+    return _LANES.get(type(effect), "gateway")
+
+
+class EffectRunner:
+    def __init__(
+        self,
+        *,
+        card_reader: CardReader,
+        settlement: SettlementService,
+        face: FaceVerifier,
+        his: HospitalSystem,
+        printer: ReceiptPrinter,
+        institution: str,
+        terminal_no: str,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._card, self._settlement, self._face = card_reader, settlement, face
+        self._his, self._printer = his, printer
+        self._institution, self._terminal_no = institution, terminal_no
+        self._clock = clock
+
+    def run(self, effect: v.Effect) -> v.Event | None:
+        vid = effect.visit_id
+        try:
+            return self._dispatch(effect)
+        except GatewayUnreachable as exc:
+            log.warning("gateway unreachable during %s: %s", type(effect).__name__, exc)
+            if isinstance(effect, v.Prepare):
+                return v.GatewayDown(vid)
+            return v.Failed(vid, code=exc.code, message="gateway_unreachable")
+        except GatewayBusinessError as exc:
+            return v.Failed(vid, code=exc.code, message=exc.err_msg or exc.message)
+        except KioskError as exc:
+            log.warning("%s failed: %s", type(effect).__name__, exc)
+            return v.Failed(vid, code=exc.code, message=exc.message)
+
+    def _dispatch(self, effect: v.Effect) -> v.Event | None:
+        vid = effect.visit_id
+        match effect:
+            case v.ReadCard():
+                return v.CardRead(vid, identity=self._card.read_identity())
+            case v.Identify(identity=identity):
+                document = document_from_card(identity, self._clock().date())
+                return v.Identified(vid, person=self._settlement.identify(document), document=document)
+            case v.VerifyFace(person=person):
+                return v.FaceChecked(vid, match=self._face.verify(person))
+            case v.LoadFees(person=person):
+                return v.FeesLoaded(vid, fees=self._his.pending_fees(person))
+            case v.Prepare(person=person, document=doc, fees=fees):
+                return v.Prepared(vid, pre_settlement=self._settlement.prepare(person, doc, fees))
+            case v.Settle(person=person, document=doc, pre_settlement=pre, fees=fees):
+                outcome = self._settlement.settle(vid, person, doc, pre, fees)
+                if isinstance(outcome, Settlement):
+                    return v.Settled(vid, settlement=outcome)
+                return v.Queued(vid, queued=outcome)
+            case v.SettleOffline(person=person, document=doc, fees=fees):
+                return v.Queued(vid, queued=self._settlement.settle_offline(vid, person, doc, fees))
+            case v.CancelPrepared(person=person, pre_settlement=pre):
+                self._settlement.cancel(person, pre)
+                return None
+            case v.PrintReceipt():
+                return self._print(effect)
+            case v.WipeSecrets():
+                self._face.wipe()
+                return None
+        raise AssertionError(f"unhandled effect {effect!r}")
+
+    def _print(self, effect: v.PrintReceipt) -> v.Event:
+        when = self._clock()
+        if effect.settlement is not None:
+            doc = settlement_receipt(self._institution, self._terminal_no, effect.person, effect.fees,
+                                     effect.settlement, when)
+        else:
+            assert effect.queued is not None
+            doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when)
+        try:
+            path = self._printer.print_document(doc.lines, doc.qr_payload, name=doc.name)
+        except KioskError as exc:
+            return v.ReceiptPrinted(effect.visit_id, error=str(exc))
+        return v.ReceiptPrinted(effect.visit_id, path=path)

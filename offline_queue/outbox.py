@@ -1,0 +1,190 @@
+"""The outbox: enqueue (committed before acknowledged), leased delivery, retries with backoff.
+
+States: ``pending`` -> ``in_flight`` (with a lease) -> ``done`` | ``pending`` (nothing
+reached the gateway: retry later with the same msgids) | ``ambiguous`` (sent, no
+answer: never resent blindly) | ``failed`` (business refusal: not retried).
+On open, an ``in_flight`` row whose lease expired (a crash mid-send) becomes
+``ambiguous``. Items of one visit are delivered in order; visits do not block
+each other. Payloads and results are encrypted at rest.
+
+Thread-safety: every method may be called from any worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kiosk.errors import (
+    GatewayBusinessError,
+    GatewayNoAnswer,
+    GatewayProtocolError,
+    GatewayUnreachable,
+    KioskError,
+    QueueError,
+)
+from kiosk.ports import Delivery
+
+from offline_queue.crypto import PayloadCipher
+from offline_queue.store import Store
+
+log = logging.getLogger(__name__)
+
+SaveProgress = Callable[[dict[str, Any]], None]
+Handler = Callable[[dict[str, Any], SaveProgress], Mapping[str, Any]]
+OPEN_STATES = ("pending", "in_flight", "ambiguous")
+
+
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+
+
+class SqliteOutbox:
+    def __init__(
+        self,
+        store: Store,
+        cipher: PayloadCipher,
+        handler: Handler,
+        *,
+        lease_s: float = 120.0,
+        retry_base_s: float = 2.0,
+        retry_max_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store, self._cipher, self._handler = store, cipher, handler
+        self._lease_s, self._base, self._max = lease_s, retry_base_s, retry_max_s
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._recover()
+
+    @property
+    def _db(self) -> Any:
+        return self._store.db
+
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any]) -> str:
+        """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference."""
+        now = self._clock()
+        sealed = self._cipher.seal(_encode(dict(payload)))
+        try:
+            with self._store.lock, self._db.conn:
+                self._db.execute("BEGIN IMMEDIATE")
+                cursor = self._db.execute(
+                    "INSERT INTO items (reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
+                    " created_at, updated_at) VALUES ('', ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    (visit_id, kind, sealed, now, now, now))
+                item_id = cursor.lastrowid
+                reference = time.strftime("Q%Y%m%d", time.localtime(now)) + f"{item_id:06d}"
+                self._db.execute("UPDATE items SET reference = ? WHERE id = ?", (reference, item_id))
+        except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged
+            raise QueueError(f"could not commit to the outbox: {exc}") from None
+        log.info("outbox: committed %s (%s)", reference, kind)
+        return reference
+
+    def deliver(self, reference: str) -> Delivery:
+        row = self._claim(reference)
+        if row is None:
+            return self._current(reference)
+        return self._attempt(row)
+
+    def drain(self, limit: int = 50) -> list[Delivery]:
+        """Deliver the items that are due, oldest first, one per visit at a time."""
+        now = self._clock()
+        with self._store.lock:
+            rows = self._db.execute(
+                "SELECT reference FROM items i WHERE state = 'pending' AND next_attempt_at <= ? AND NOT EXISTS ("
+                " SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
+                " ('pending', 'in_flight', 'ambiguous')) ORDER BY id LIMIT ?", (now, limit)).fetchall()
+        return [self.deliver(r[0]) for r in rows]
+
+    def pending_count(self) -> int:
+        with self._store.lock:
+            return int(self._db.execute(
+                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight')").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        with self._store.lock:
+            return {r[0]: r[1] for r in self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")}
+
+    def payload(self, reference: str) -> dict[str, Any]:
+        with self._store.lock:
+            row = self._db.execute("SELECT payload FROM items WHERE reference = ?", (reference,)).fetchone()
+        if row is None:
+            raise QueueError(f"no outbox item {reference}")
+        return dict(json.loads(self._cipher.open(row[0])))
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            cursor = self._db.execute(
+                "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?"
+                " WHERE state = 'in_flight' AND lease_until < ?", (self._clock(), self._clock()))
+        if cursor.rowcount:
+            log.warning("outbox: %d item(s) interrupted in flight are now ambiguous", cursor.rowcount)
+
+    def _claim(self, reference: str) -> tuple[int, str, bytes] | None:
+        now = self._clock()
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT id, reference, payload FROM items i WHERE reference = ? AND state = 'pending' AND NOT EXISTS"
+                " (SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
+                " ('pending', 'in_flight', 'ambiguous'))", (reference,)).fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE items SET state = 'in_flight', lease_until = ?, attempts = attempts + 1,"
+                             " updated_at = ? WHERE id = ?", (now + self._lease_s, now, row[0]))
+        return row[0], row[1], row[2]
+
+    def _attempt(self, row: tuple[int, str, bytes]) -> Delivery:
+        item_id, reference, sealed = row
+        payload = json.loads(self._cipher.open(sealed))
+
+        def save_progress(updated: dict[str, Any]) -> None:
+            self._update(item_id, payload=self._cipher.seal(_encode(updated)))
+
+        try:
+            result = self._handler(payload, save_progress)
+        except GatewayUnreachable as exc:
+            delay = self._backoff(item_id)
+            self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + delay)
+            return Delivery(reference, "pending", error=str(exc))
+        except (GatewayNoAnswer, GatewayProtocolError) as exc:
+            self._update(item_id, state="ambiguous", error=str(exc))
+            return Delivery(reference, "ambiguous", error=str(exc))
+        except GatewayBusinessError as exc:
+            self._update(item_id, state="failed", error=exc.err_msg or str(exc))
+            return Delivery(reference, "failed", error=exc.err_msg or str(exc))
+        except KioskError as exc:
+            self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + self._max)
+            return Delivery(reference, "pending", error=str(exc))
+        self._update(item_id, state="done", error="", result=self._cipher.seal(_encode(dict(result))))
+        return Delivery(reference, "done", result=result)
+
+    def _backoff(self, item_id: int) -> float:
+        with self._store.lock:
+            attempts = int(self._db.execute("SELECT attempts FROM items WHERE id = ?", (item_id,)).fetchone()[0])
+        delay = min(self._max, self._base * 2 ** max(0, attempts - 1))
+        return float(delay * (0.5 + self._rng.random() / 2))  # "equal jitter"
+
+    def _update(self, item_id: int, **changes: Any) -> None:
+        changes["updated_at"] = self._clock()
+        columns = ", ".join(f"{k} = ?" for k in changes)
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"UPDATE items SET {columns} WHERE id = ?", (*changes.values(), item_id))
+
+    def _current(self, reference: str) -> Delivery:
+        with self._store.lock:
+            row = self._db.execute("SELECT state, error, result FROM items WHERE reference = ?",
+                                   (reference,)).fetchone()
+        if row is None:
+            raise QueueError(f"no outbox item {reference}")
+        result = json.loads(self._cipher.open(row[2])) if row[2] else None
+        return Delivery(reference, row[0], result=result, error=row[1] or "")

@@ -1,0 +1,45 @@
+"""The outbox sender: one background thread that drains due items and probes connectivity."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from offline_queue.outbox import SqliteOutbox
+
+log = logging.getLogger(__name__)
+
+
+class OutboxSender:
+    """Drains the outbox every ``interval_s`` while ``probe()`` says the gateway is reachable."""
+
+    def __init__(self, outbox: SqliteOutbox, probe: Callable[[], bool], interval_s: float = 5.0) -> None:
+        self._outbox, self._probe, self._interval = outbox, probe, interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self.online = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.online = self._probe()
+                if self.online and self._outbox.pending_count():
+                    for delivery in self._outbox.drain():
+                        log.info("outbox: %s -> %s", delivery.reference, delivery.state)
+            except Exception:  # noqa: BLE001 - the sender must survive anything and try again
+                log.exception("outbox sender round failed")
+            self._wake.wait(self._interval)
+            self._wake.clear()

@@ -1,0 +1,1 @@
+"""Entry points: the kiosk command, the composition root, the demo and the technicians' provisioning command."""

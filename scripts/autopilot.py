@@ -1,0 +1,93 @@
+"""Autopilot: drives the real kiosk window through one patient visit by pressing its buttons,
+as a patient would, then reports the outcome. Used by ``kiosk demo --autopilot``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from kiosk.visit import State
+
+from ui.window import KioskWindow
+
+# which button a patient presses on each screen
+PRESS = {State.CONSENT: "agree", State.SERVICES: "pay", State.FEE_REVIEW: "confirm_fees", State.CONFIRM: "pay"}
+
+
+class Autopilot(QObject):
+    def __init__(self, window: KioskWindow, insert_card: Callable[[], None], *, on_finished: Callable[[dict[str, Any]], None],
+                 timeout_s: float = 120.0, screenshot_dir: Path | None = None, press_delay_ms: int = 200) -> None:
+        super().__init__()
+        self.window, self._insert_card, self._on_finished = window, insert_card, on_finished
+        self._screens = screenshot_dir
+        self._delay = press_delay_ms
+        self.steps: list[str] = ["idle"]
+        self._acted: set[tuple[str, State]] = set()
+        self._done = False
+        self._timeout = QTimer(self, singleShot=True, timeout=self._on_timeout)
+        self._timeout.setInterval(int(timeout_s * 1000))
+        window.controller.state_changed.connect(self._on_state)
+
+    def start(self) -> None:
+        self._timeout.start()
+        self._shoot(State.IDLE)
+        QTimer.singleShot(self._delay, self._insert_card)
+
+    def _on_state(self, state: State) -> None:
+        if self._done:
+            return
+        machine = self.window.controller.machine
+        if state.value != self.steps[-1]:
+            self.steps.append(state.value)
+            self._shoot(state)
+        key = (machine.visit_id, state)
+        if state in PRESS and key not in self._acted:
+            self._acted.add(key)
+            QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
+        elif state == State.RECEIPT and ("receipt" in machine.ctx.extra):
+            self._finish()
+        elif state == State.ERROR:
+            self._finish()
+        elif state == State.IDLE and len(self.steps) > 2:
+            self._finish(reason="visit was reset before it finished")
+
+    def _press(self, state: State, action: str) -> None:
+        if self.window.controller.state == state:
+            self.window.current.button(action).click()
+
+    def _shoot(self, state: State) -> None:
+        if self._screens is not None:
+            self._screens.mkdir(parents=True, exist_ok=True)
+            self.window.grab().save(str(self._screens / f"{len(self.steps):02d}-{state.value}.png"))
+
+    def _on_timeout(self) -> None:
+        self._finish(reason=f"timed out in state {self.window.controller.state.value}")
+
+    def _finish(self, reason: str = "") -> None:
+        if self._done:
+            return
+        self._done = True
+        self._timeout.stop()
+        ctx = self.window.controller.machine.ctx
+        result: dict[str, Any] = {"steps": list(self.steps)}
+        if ctx.face is not None:
+            result["liveness"] = ctx.face.liveness
+            result["face_distance"] = round(ctx.face.distance, 4)
+        if ctx.settlement is not None:
+            a = ctx.settlement.amounts
+            result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",
+                          medfee_sumamt=f"{a.medfee_sumamt:.2f}", fund_pay_sumamt=f"{a.fund_pay_sumamt:.2f}",
+                          acct_pay=f"{a.acct_pay:.2f}", balc=f"{a.balc:.2f}")
+        elif ctx.queued is not None:
+            result.update(outcome="queued", queue_reference=ctx.queued.reference)
+        else:
+            result.update(outcome="failed", reason=reason or f"E{ctx.error_code}: {ctx.error_message}")
+        if ctx.extra.get("receipt"):
+            result["receipt"] = ctx.extra["receipt"]
+        if ctx.extra.get("print_error"):
+            result["print_error"] = ctx.extra["print_error"]
+        self._on_finished(result)

@@ -1,0 +1,120 @@
+"""The composition root: builds every part from the config, once, and closes them in order.
+
+It lives here, in the outermost layer, because wiring needs the concrete
+drivers and ``kiosk/`` may not import them (docs/architecture.md). No other
+module constructs drivers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig
+from kiosk.errors import ConfigError
+from kiosk.face_check import FaceVerifier
+from kiosk.ports import Camera
+from kiosk.settlement import SettlementService, run_plan
+from kiosk.visit_effects import EffectRunner
+
+from drivers.camera.replay import DeviceCamera, ReplayCamera
+from drivers.card.inprocess_reader import InProcessCardReader
+from drivers.face.dlib_engine import DlibFaceEngine
+from drivers.gateway.client import HttpGateway, HttpHospitalSystem
+from drivers.printer.file_printer import FilePrinter
+from offline_queue.crypto import PayloadCipher, load_or_create_key
+from offline_queue.msgids import SqliteMsgIdSource
+from offline_queue.outbox import SqliteOutbox
+from offline_queue.sender import OutboxSender
+from offline_queue.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def demo_portrait() -> Any:
+    """A public-domain portrait shipped by scikit-image (NASA's astronaut Eileen Collins), RGB."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def build_camera(cfg: KioskConfig) -> Camera:
+    source = cfg.camera.source
+    if source == "demo":
+        if DeviceCamera.probe(0):
+            return DeviceCamera(0, fps=cfg.camera.fps)
+        return ReplayCamera([demo_portrait()], fps=cfg.camera.fps, description="replay camera (demo portrait)")
+    if source.startswith("device:"):
+        try:
+            return DeviceCamera(int(source.split(":", 1)[1]), fps=cfg.camera.fps)
+        except ValueError:
+            raise ConfigError(f"camera.source: bad device number in {source!r}") from None
+    return ReplayCamera.from_path(Path(source), fps=cfg.camera.fps)
+
+
+@dataclass
+class Services:
+    """Every non-UI part of a running kiosk."""
+
+    cfg: KioskConfig
+    store: Store
+    outbox: SqliteOutbox
+    msgids: SqliteMsgIdSource
+    gateway: HttpGateway
+    his: HttpHospitalSystem
+    card_reader: InProcessCardReader
+    camera: Camera
+    face_engine: DlibFaceEngine
+    printer: FilePrinter
+    settlement: SettlementService
+    face: FaceVerifier
+    effects: EffectRunner
+    sender: OutboxSender
+    closed: bool = field(default=False)
+
+    def status(self) -> tuple[bool, int]:
+        """(gateway reachable, items waiting) for the status bar; runs on a worker lane."""
+        return self.sender.online, self.outbox.pending_count()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.sender.stop()
+        self.camera.stop()
+        self.card_reader.close()
+        self.gateway.close()
+        self.his.close()
+        self.store.close()
+
+
+def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
+    if cfg.mode == "production":
+        # the PC/SC transport (pyscard) is issue 3; until it lands production refuses rather than fake a reader
+        raise ConfigError("card.reader: this build has no PC/SC card transport yet; run in demo mode")
+    data = cfg.data_path()
+    data.mkdir(parents=True, exist_ok=True)
+    store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
+    msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code)
+    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
+    his = HttpHospitalSystem(cfg.gateway)
+    cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
+    outbox = SqliteOutbox(store, cipher, lambda plan, save: run_plan(plan, gateway, save),
+                          retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s)
+    camera = camera or build_camera(cfg)
+    engine = DlibFaceEngine()
+    printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
+    settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
+    face = FaceVerifier(camera, engine, his, cfg.face, demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep)
+    reader = InProcessCardReader()
+    effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
+                           institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
+                           clock=dt.datetime.now)
+    sender = OutboxSender(outbox, gateway.probe)
+    return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
+                    card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
+                    face=face, effects=effects, sender=sender)

@@ -1,0 +1,87 @@
+"""Demo mode: the sandbox gateway, a virtual card, the replay camera (or the webcam) and the file printer.
+
+The demo patient's face reference is enrolled in the sandbox from what the
+camera shows: the public-domain astronaut portrait, or the person at the webcam.
+A replayed still cannot pass liveness; the screen and the JSON say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.config import KioskConfig
+from kiosk.errors import FaceError
+
+from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
+from drivers.gateway.sandbox.server import SandboxGateway
+from scripts.composition import Services, build_camera, build_services
+
+log = logging.getLogger(__name__)
+DEMO_HOLDER = "demo"
+
+
+@dataclass
+class DemoRig:
+    sandbox: SandboxGateway
+    services: Services
+    data_dir: Path
+
+    def insert_card(self, holder: str = DEMO_HOLDER, fault: Fault = Fault.NONE) -> None:
+        self.services.card_reader.insert(VirtualSocialSecurityCard(load_holders()[holder], fault=fault))
+
+    def remove_card(self) -> None:
+        self.services.card_reader.remove()
+
+    def close(self) -> None:
+        self.services.close()
+        self.sandbox.stop()
+
+
+def _demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str) -> KioskConfig:
+    return dataclasses.replace(
+        cfg, mode="demo", data_dir=str(data_dir),
+        gateway=dataclasses.replace(cfg.gateway, url=gateway_url, his_url=""),
+    )
+
+
+def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s: float = 10.0) -> None:
+    """Enrol what the camera shows as the demo patient's reference (in the sandbox only)."""
+    holder = load_holders()[DEMO_HOLDER]
+    psn_no = rig_sandbox.psn_no_for_certno(holder.citizen_id)
+    if psn_no is None:
+        raise FaceError("demo: the sandbox does not know the demo card holder")
+    services.camera.start()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        frame = services.camera.latest_frame()
+        sample = services.face_engine.encode_largest_face(frame) if frame is not None else None
+        if sample is not None:
+            rig_sandbox.enroll_face(psn_no, [float(x) for x in sample.template])
+            return
+        time.sleep(0.1)
+    raise FaceError("demo: no face seen by the camera to enrol as the demo patient")
+
+
+def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
+    data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite")
+    sandbox.start()
+    try:
+        demo_cfg = _demo_config(cfg, data_dir, sandbox.service_url)
+        services = build_services(demo_cfg, camera=build_camera(demo_cfg))
+        try:
+            enroll_demo_face(sandbox, services)
+        except Exception:
+            services.close()
+            raise
+    except Exception:
+        sandbox.stop()
+        raise
+    services.sender.start()
+    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir)

@@ -1,0 +1,147 @@
+"""``kiosk``: run the kiosk (``run``) or its demo (``demo``).
+
+Exit status: 0 on success; a project error exits with its area status
+(card 11, face 12, printer 13, network 14, queue 15, config 16) and prints its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig, load_config
+from kiosk.errors import KioskError
+from kiosk.visit import VisitMachine
+
+log = logging.getLogger("kiosk")
+
+
+def _config(args: argparse.Namespace) -> KioskConfig:
+    path = args.config or os.environ.get("KIOSK_CONFIG")
+    return load_config(Path(path) if path else None, os.environ)
+
+
+def _window(services: Any, *, on_demo_insert: Any = None) -> Any:
+    from ui.bridge import TaskRunner
+    from ui.controller import LANES, VisitController
+    from ui.window import KioskWindow
+
+    cfg = services.cfg
+    tasks = TaskRunner(LANES)
+    controller = VisitController(VisitMachine(max_face_attempts=cfg.face.max_attempts), services.effects, tasks,
+                                 services.card_reader)
+    window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
+                         status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert)
+    return window, tasks
+
+
+def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
+    if cfg.ui.fullscreen and not windowed:
+        window.showFullScreen()
+    else:
+        window.resize(1280, 800)
+        window.show()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scripts.composition import build_services
+    from ui.app import create_app
+
+    cfg = _config(args)
+    if cfg.is_demo:
+        return cmd_demo(args)
+    app = create_app()
+    services = build_services(cfg)
+    services.sender.start()
+    window, tasks = _window(services)
+    _show(window, cfg, args.windowed)
+    try:
+        return app.exec()
+    finally:
+        tasks.shutdown()
+        services.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scripts.demo import start_demo
+    from ui.app import cjk_family, create_app
+
+    autopilot = getattr(args, "autopilot", False)
+    app = create_app(headless=autopilot or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
+    if cjk_family() is None:
+        log.warning("no CJK font installed: Chinese text will not render (run scripts/setup.sh)")
+    rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None)
+    log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
+             rig.services.card_reader.description, rig.services.camera.description,
+             rig.services.printer.description, rig.data_dir)
+    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card)
+    result: dict[str, Any] = {}
+    try:
+        if autopilot:
+            from scripts.autopilot import Autopilot
+
+            def finished(outcome: dict[str, Any]) -> None:
+                result.update(outcome)
+                app.quit()
+
+            window.resize(1280, 800)
+            window.show()
+            pilot = Autopilot(window, rig.insert_card, on_finished=finished,
+                              screenshot_dir=Path(args.screenshots) if args.screenshots else None)
+            pilot.start()
+            app.exec()
+            result.update(ledger=str(rig.sandbox.ledger_path), data_dir=str(rig.data_dir),
+                          card_reader=rig.services.card_reader.description, camera=rig.services.camera.description)
+        else:
+            _show(window, rig.services.cfg, args.windowed)
+            return app.exec()
+    finally:
+        window.close()
+        tasks.shutdown()
+        rig.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0 if result.get("outcome") == "settled" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Hospital self-service kiosk.")
+    parser.add_argument("--config", help="TOML config file (default: $KIOSK_CONFIG, else the built-in demo set-up)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the kiosk as configured (demo mode when the config says so)")
+    run.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
+    run.set_defaults(func=cmd_run)
+    demo = sub.add_parser("demo", help="run against the sandbox gateway, a virtual card, a replay camera and a file printer")
+    demo.add_argument("--autopilot", action="store_true", help="run one patient visit by itself, headless, then exit")
+    demo.add_argument("--json", action="store_true", help="with --autopilot: print the outcome as one JSON line")
+    demo.add_argument("--data-dir", help="keep the demo's ledger, outbox and receipts here (default: a new temp folder)")
+    demo.add_argument("--screenshots", help="with --autopilot: save a PNG of each screen to this folder")
+    demo.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KioskError as exc:
+        log.error("%s", exc)
+        if getattr(args, "json", False):
+            print(json.dumps({"outcome": "failed", "reason": str(exc), "code": exc.code}, ensure_ascii=False))
+        return exc.exit_status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

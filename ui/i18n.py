@@ -1,0 +1,129 @@
+"""All user-facing text, in Chinese (default) and English, through one mechanism: ``Translator.tr``.
+
+Widgets never hold literal text; a test fails when a key lacks a language or a
+``tr("...")`` call names a missing key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("zh_CN", "en")
+
+CATALOG: dict[str, dict[str, str]] = {
+    "app.title": {"zh_CN": "医保自助服务", "en": "Medical Insurance Self-Service"},
+    "bar.call_staff": {"zh_CN": "呼叫工作人员", "en": "Call staff"},
+    "bar.language": {"zh_CN": "English", "en": "中文"},
+    "bar.elderly_on": {"zh_CN": "长辈模式", "en": "Large text"},
+    "bar.elderly_off": {"zh_CN": "标准模式", "en": "Standard text"},
+    "bar.online": {"zh_CN": "● 网络正常", "en": "● Online"},
+    "bar.offline": {"zh_CN": "✕ 网络中断", "en": "✕ Offline"},
+    "bar.pending": {"zh_CN": "待上传 {n} 笔", "en": "{n} queued"},
+    "bar.demo": {"zh_CN": "演示模式：模拟设备，非真实结算", "en": "DEMO: simulated devices, no real settlement"},
+    "bar.staff_called": {"zh_CN": "已呼叫工作人员，请稍候", "en": "Staff have been called, please wait"},
+    "idle.title": {"zh_CN": "请插入社保卡", "en": "Please insert your social-security card"},
+    "idle.body": {"zh_CN": "芯片朝上，插入下方读卡口", "en": "Chip facing up, into the slot below"},
+    "idle.demo_insert": {"zh_CN": "模拟插卡（演示）", "en": "Insert demo card"},
+    "identify.title": {"zh_CN": "正在读卡，请勿拔卡", "en": "Reading your card, please leave it in"},
+    "identify.body": {"zh_CN": "正在查询参保信息…", "en": "Looking up your insurance record…"},
+    "consent.title": {"zh_CN": "刷脸核验身份", "en": "Face check"},
+    "consent.body": {
+        "zh_CN": "为防止冒用医保，需核对您的面部与登记照片。\n图像只在本机比对，不保存、不上传。\n不愿刷脸可到人工窗口办理：{window}",
+        "en": "To stop misuse of insurance, we compare your face with your enrolled photo.\n"
+              "The image is compared on this machine only, never stored or sent.\n"
+              "You may go to the counter instead: {window}",
+    },
+    "consent.agree": {"zh_CN": "同意刷脸", "en": "I agree"},
+    "consent.decline": {"zh_CN": "去人工窗口", "en": "Use the counter"},
+    "face.title": {"zh_CN": "请正对摄像头", "en": "Please look at the camera"},
+    "face.body": {"zh_CN": "保持脸在框内，稍候即可", "en": "Keep your face inside the frame"},
+    "face.retry": {"zh_CN": "未能确认，请再试一次（第 {n} 次）", "en": "Not confirmed, trying again (attempt {n})"},
+    "face.liveness_demo": {"zh_CN": "演示：回放画面无法做活体检测，已跳过",
+                           "en": "Demo: a replayed picture cannot pass liveness; skipped"},
+    "face.no_camera": {"zh_CN": "摄像头无画面", "en": "No camera picture"},
+    "services.title": {"zh_CN": "{name}，您好", "en": "Hello, {name}"},
+    "services.body": {"zh_CN": "个人账户余额：{balance} 元\n请选择要办理的业务", "en": "Account balance: ¥{balance}\nWhat would you like to do?"},
+    "services.pay": {"zh_CN": "缴费结算", "en": "Pay outpatient fees"},
+    "services.none": {"zh_CN": "您没有待缴费用", "en": "You have no fees to pay"},
+    "fees.title": {"zh_CN": "待缴费用", "en": "Fees to pay"},
+    "fees.total": {"zh_CN": "合计：{total} 元", "en": "Total: ¥{total}"},
+    "fees.col_item": {"zh_CN": "项目", "en": "Item"},
+    "fees.col_qty": {"zh_CN": "数量", "en": "Qty"},
+    "fees.col_amount": {"zh_CN": "金额（元）", "en": "Amount (¥)"},
+    "fees.confirm": {"zh_CN": "确认，去结算", "en": "Confirm and settle"},
+    "preparing.title": {"zh_CN": "正在预结算…", "en": "Calculating your share…"},
+    "preparing.body": {"zh_CN": "正在与医保系统核算，请稍候", "en": "Checking with the insurance system, please wait"},
+    "confirm.title": {"zh_CN": "请确认支付金额", "en": "Please confirm the payment"},
+    "confirm.body": {
+        "zh_CN": "费用总额：{total} 元\n医保统筹支付：{fund} 元\n个人账户支付：{acct} 元\n需现金支付：{cash} 元",
+        "en": "Total: ¥{total}\nPaid by the pooled fund: ¥{fund}\nFrom your account: ¥{acct}\nYou pay in cash: ¥{cash}",
+    },
+    "confirm.pay": {"zh_CN": "确认支付", "en": "Pay now"},
+    "settling.title": {"zh_CN": "正在结算，请勿离开", "en": "Settling, please stay"},
+    "settling.body": {"zh_CN": "结算完成前请不要离开", "en": "Please wait until it is done"},
+    "receipt.title": {"zh_CN": "结算成功", "en": "Settled"},
+    "receipt.body": {"zh_CN": "现金支付：{cash} 元\n账户余额：{balance} 元\n请取走凭条和社保卡", "en": "Cash to pay: ¥{cash}\nBalance: ¥{balance}\nPlease take your slip and your card"},
+    "receipt.queued_title": {"zh_CN": "网络中断，结算已排队", "en": "Network down: settlement queued"},
+    "receipt.queued_body": {
+        "zh_CN": "尚未结算完成。请取走排队凭条（排队号 {ref}），到人工窗口确认：{window}",
+        "en": "Not settled yet. Take the slip (queue ref {ref}) to the counter to confirm: {window}",
+    },
+    "receipt.print_failed": {"zh_CN": "凭条打印失败，请到人工窗口补打", "en": "The slip did not print: ask at the counter"},
+    "receipt.done": {"zh_CN": "完成", "en": "Done"},
+    "error.title": {"zh_CN": "无法继续办理", "en": "We cannot continue"},
+    "error.body": {"zh_CN": "{reason}\n请到人工窗口办理：{window}", "en": "{reason}\nPlease go to the counter: {window}"},
+    "error.code": {"zh_CN": "错误代码 E{code}", "en": "Error code E{code}"},
+    "error.back": {"zh_CN": "返回首页", "en": "Back to start"},
+    "reason.gateway_unreachable": {"zh_CN": "医保系统暂时无法连接", "en": "The insurance system cannot be reached"},
+    "reason.consent_declined": {"zh_CN": "您选择了人工办理", "en": "You chose the counter"},
+    "reason.face_attempts_exhausted": {"zh_CN": "多次未能确认面部", "en": "Your face could not be confirmed"},
+    "reason.card": {"zh_CN": "社保卡无法读取，请确认芯片朝上后重新插卡", "en": "The card could not be read: insert it chip up and try again"},
+    "reason.card_removed": {"zh_CN": "读卡时卡被拔出，请重新插卡", "en": "The card was removed while reading: insert it again"},
+    "reason.not_ssc": {"zh_CN": "这不是社保卡", "en": "This is not a social-security card"},
+    "reason.card_expired": {"zh_CN": "社保卡已过有效期", "en": "This card has expired"},
+    "reason.face": {"zh_CN": "面部核验无法完成", "en": "The face check could not be completed"},
+    "reason.printer": {"zh_CN": "打印机故障", "en": "The printer has a fault"},
+    "reason.other": {"zh_CN": "系统故障", "en": "A system fault occurred"},
+    "common.cancel": {"zh_CN": "取消", "en": "Cancel"},
+    "common.countdown": {"zh_CN": "{s} 秒后返回首页", "en": "Returning to start in {s} s"},
+    "common.more_time": {"zh_CN": "我还需要时间", "en": "I need more time"},
+}
+
+# error code -> reason key (patient-facing); codes per kiosk.errors
+_REASONS = {101: "reason.card_removed", 103: "reason.not_ssc", 105: "reason.card_expired",
+            106: "reason.card", 401: "reason.gateway_unreachable"}
+
+
+def reason_key(code: int, message: str) -> str | None:
+    """The catalog key explaining an error to the patient, or None when ``message`` is the gateway's own text."""
+    if f"reason.{message}" in CATALOG:
+        return f"reason.{message}"
+    if code in _REASONS:
+        return _REASONS[code]
+    if code == 410:
+        return None  # a business refusal: show err_msg as the gateway wrote it
+    area = {1: "reason.card", 2: "reason.face", 3: "reason.printer", 4: "reason.gateway_unreachable"}
+    return area.get(code // 100, "reason.other")
+
+
+class Translator:
+    def __init__(self, language: str = "zh_CN") -> None:
+        self.language = language
+        self._listeners: list[Callable[[], None]] = []
+
+    def tr(self, key: str, **values: object) -> str:
+        text = CATALOG[key][self.language]
+        return text.format(**values) if values else text
+
+    def set_language(self, language: str) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language}")
+        self.language = language
+        for listener in list(self._listeners):
+            listener()
+
+    def toggle(self) -> None:
+        self.set_language("en" if self.language == "zh_CN" else "zh_CN")
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)

@@ -1,0 +1,238 @@
+"""The screens of the patient visit. Each screen lays itself out once and
+``render()``s its text from the translator and the visit context, so a language
+switch re-renders in place. Buttons carry object names the tests and the
+autopilot click by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk.domain import VisitContext
+from kiosk.visit import State
+
+from ui.i18n import Translator, reason_key
+
+Tr = Translator
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+class Screen(QWidget):
+    """Title, body, an optional middle widget, and a row of buttons."""
+
+    state: State
+
+    def __init__(self, tr: Translator, *, busy: bool = False) -> None:
+        super().__init__()
+        self.tr_ = tr
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(48, 32, 48, 32)
+        layout.setSpacing(24)
+        self.title = QLabel(objectName="title", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.body = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        layout.addWidget(self.title)
+        layout.addWidget(self.body)
+        self.middle = QVBoxLayout()
+        layout.addLayout(self.middle, stretch=1)
+        if busy:  # progress shown on every wait
+            bar = QProgressBar(objectName="progress")
+            bar.setRange(0, 0)
+            bar.setTextVisible(False)
+            bar.setFixedHeight(18)
+            self.middle.addWidget(bar)
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(32)
+        layout.addLayout(self.buttons)
+        self._button_keys: dict[QPushButton, str] = {}
+
+    def add_button(self, name: str, key: str, on_click: Callable[[], None], *, secondary: bool = False) -> QPushButton:
+        button = QPushButton(objectName="secondary" if secondary else "primary")
+        button.setAccessibleName(name)
+        button.setProperty("action", name)
+        button.clicked.connect(on_click)
+        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.buttons.addWidget(button)
+        self._button_keys[button] = key
+        return button
+
+    def button(self, name: str) -> QPushButton:
+        for button in self._button_keys:
+            if button.property("action") == name:
+                return button
+        raise KeyError(name)
+
+    def render(self, ctx: VisitContext) -> None:
+        for button, key in self._button_keys.items():
+            button.setText(self.tr_.tr(key))
+        self.render_text(ctx)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        raise NotImplementedError
+
+
+class TextScreen(Screen):
+    """A screen whose title and body are fixed catalog keys."""
+
+    def __init__(self, tr: Translator, state: State, title: str, body: str, *, busy: bool = False) -> None:
+        super().__init__(tr, busy=busy)
+        self.state, self._title_key, self._body_key = state, title, body
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr(self._title_key))
+        self.body.setText(self.tr_.tr(self._body_key))
+
+
+class ConsentScreen(Screen):
+    state = State.CONSENT
+
+    def __init__(self, tr: Translator, manual_window: str) -> None:
+        super().__init__(tr)
+        self._window = manual_window
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr("consent.title"))
+        self.body.setText(self.tr_.tr("consent.body", window=self._window))
+
+
+class FaceScreen(Screen):
+    """Mirrored live preview inside a guide; the preview is fed by the window's timer."""
+
+    state = State.FACE_VERIFY
+
+    def __init__(self, tr: Translator, *, demo: bool) -> None:
+        super().__init__(tr, busy=True)
+        self._demo = demo
+        self.preview = QLabel(objectName="preview", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(320, 240)
+        self.preview.setStyleSheet("border: 6px solid #0B5394; border-radius: 16px;")
+        self.middle.insertWidget(0, self.preview, stretch=1)
+        self.notice = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.notice)
+
+    def show_frame(self, rgb: object) -> None:
+        import numpy as np
+
+        frame = np.ascontiguousarray(np.asarray(rgb)[:, ::-1])  # mirrored, like a mirror
+        height, width = frame.shape[:2]
+        image = QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        self.preview.setPixmap(QPixmap.fromImage(image).scaled(
+            self.preview.size() * 0.95, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr("face.title"))
+        if ctx.face_attempts > 1:
+            self.body.setText(self.tr_.tr("face.retry", n=ctx.face_attempts))
+        else:
+            self.body.setText(self.tr_.tr("face.body"))
+        self.notice.setText(self.tr_.tr("face.liveness_demo") if self._demo else "")
+
+
+class ServicesScreen(Screen):
+    state = State.SERVICES
+
+    def render_text(self, ctx: VisitContext) -> None:
+        person = ctx.person
+        self.title.setText(self.tr_.tr("services.title", name=person.name if person else ""))
+        self.body.setText(self.tr_.tr("services.body", balance=_money(person.balance) if person else "-"))
+
+
+class FeeReviewScreen(Screen):
+    state = State.FEE_REVIEW
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.table = QTableWidget(0, 3, objectName="fees")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.middle.addWidget(self.table, stretch=1)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr("fees.title"))
+        total = sum((f.amount for f in ctx.fees), Decimal("0.00"))
+        self.body.setText(self.tr_.tr("fees.total", total=_money(total)) if ctx.fees else self.tr_.tr("services.none"))
+        self.table.setHorizontalHeaderLabels([self.tr_.tr(k) for k in ("fees.col_item", "fees.col_qty",
+                                                                        "fees.col_amount")])
+        self.table.setRowCount(len(ctx.fees))
+        for row, fee in enumerate(ctx.fees):
+            for col, text in enumerate((fee.name, str(fee.quantity.normalize()), _money(fee.amount))):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.table.resizeRowsToContents()
+
+
+class ConfirmScreen(Screen):
+    state = State.CONFIRM
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr("confirm.title"))
+        if ctx.pre_settlement is None:
+            self.body.setText("")
+            return
+        a = ctx.pre_settlement.amounts
+        self.body.setText(self.tr_.tr("confirm.body", total=_money(a.medfee_sumamt), fund=_money(a.fund_pay_sumamt),
+                                      acct=_money(a.acct_pay), cash=_money(a.psn_cash_pay)))
+
+
+class ReceiptScreen(Screen):
+    state = State.RECEIPT
+
+    def __init__(self, tr: Translator, manual_window: str) -> None:
+        super().__init__(tr)
+        self._window = manual_window
+        self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.notice)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        if ctx.queued is not None:
+            self.title.setText(self.tr_.tr("receipt.queued_title"))
+            self.body.setText(self.tr_.tr("receipt.queued_body", ref=ctx.queued.reference, window=self._window))
+        elif ctx.settlement is not None:
+            a = ctx.settlement.amounts
+            self.title.setText(self.tr_.tr("receipt.title"))
+            self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc)))
+        self.notice.setText(self.tr_.tr("receipt.print_failed") if ctx.extra.get("print_error") else "")
+
+
+class ErrorScreen(Screen):
+    state = State.ERROR
+
+    def __init__(self, tr: Translator, manual_window: str) -> None:
+        super().__init__(tr)
+        self._window = manual_window
+        self.code = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.middle.addWidget(self.code)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        key = reason_key(ctx.error_code, ctx.error_message)
+        reason = self.tr_.tr(key) if key else ctx.error_message
+        self.title.setText(self.tr_.tr("error.title"))
+        self.body.setText(self.tr_.tr("error.body", reason=reason, window=self._window))
+        self.code.setText(self.tr_.tr("error.code", code=ctx.error_code) if ctx.error_code else "")

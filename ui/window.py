@@ -1,0 +1,240 @@
+"""The full-screen kiosk window: top bar (language, elderly mode, call staff), the screens,
+bottom bar (network, queue, idle countdown). Runs on the GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk import visit as v
+from kiosk.config import UiConfig
+from kiosk.ports import Camera
+
+from ui import screens as s
+from ui.controller import VisitController
+from ui.i18n import Translator
+from ui.theme import metrics, stylesheet
+
+StatusProbe = Callable[[], tuple[bool, int]]  # (online, pending) - runs on the status lane
+
+
+class KioskWindow(QMainWindow):
+    def __init__(self, controller: VisitController, cfg: UiConfig, *, camera: Camera, manual_window: str,
+                 status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.controller, self.cfg, self.camera = controller, cfg, camera
+        self.tr_ = Translator(cfg.language)
+        self.elderly = cfg.elderly_mode
+        self._status_probe, self.demo = status_probe, demo
+        self.setObjectName("kiosk")
+        self._build(manual_window, on_demo_insert)
+        self.tr_.on_change(self.render)
+        controller.state_changed.connect(self._on_state_changed)
+        self._idle = QTimer(self, singleShot=True, timeout=self._start_countdown)
+        self._countdown = QTimer(self, interval=1000, timeout=self._tick)
+        self._remaining = 0
+        self._preview = QTimer(self, interval=66, timeout=self._refresh_preview)
+        self._status = QTimer(self, interval=2000, timeout=self._poll_status)
+        self._status.start()
+        QApplication.instance().installEventFilter(self)  # any touch restarts the idle timer
+        self.apply_theme()
+        self._poll_status()
+
+    # -- construction -----------------------------------------------------------------------------
+
+    def _build(self, manual_window: str, on_demo_insert: Callable[[], None] | None) -> None:
+        tr, post = self.tr_, self.controller.post
+        root = QWidget()
+        layout = QVBoxLayout(root)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        top = QFrame(objectName="bar")
+        top_row = QHBoxLayout(top)
+        top_row.setContentsMargins(24, 12, 24, 12)
+        self.app_title = QLabel(objectName="title")
+        self.demo_label = QLabel(objectName="alert")
+        self.demo_label.setVisible(self.demo)
+        self.lang_button = QPushButton(objectName="secondary", clicked=tr.toggle)
+        self.elderly_button = QPushButton(objectName="secondary", clicked=self.toggle_elderly)
+        self.staff_button = QPushButton(objectName="staff", clicked=self.call_staff)
+        for widget in (self.app_title, self.demo_label):
+            top_row.addWidget(widget)
+        top_row.addStretch(1)
+        for widget in (self.lang_button, self.elderly_button, self.staff_button):
+            top_row.addWidget(widget)
+        layout.addWidget(top)
+
+        self.stack = QStackedWidget()
+        idle = s.TextScreen(tr, v.State.IDLE, "idle.title", "idle.body")
+        if on_demo_insert is not None:
+            idle.add_button("demo_insert", "idle.demo_insert", on_demo_insert, secondary=True)
+        consent = s.ConsentScreen(tr, manual_window)
+        consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
+        consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
+        self.face = s.FaceScreen(tr, demo=self.demo)
+        services = s.ServicesScreen(tr)
+        services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        services.add_button("pay", "services.pay", lambda: post(v.PayFeesChosen()))
+        fees = s.FeeReviewScreen(tr)
+        fees.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        fees.add_button("confirm_fees", "fees.confirm", lambda: post(v.FeesConfirmed()))
+        confirm = s.ConfirmScreen(tr)
+        confirm.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        confirm.add_button("pay", "confirm.pay", lambda: post(v.SettlementConfirmed()))
+        receipt = s.ReceiptScreen(tr, manual_window)
+        receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
+        error = s.ErrorScreen(tr, manual_window)
+        error.add_button("back", "error.back", lambda: post(v.Finish()))
+        self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
+            idle,
+            s.TextScreen(tr, v.State.IDENTIFYING, "identify.title", "identify.body", busy=True),
+            consent, self.face, services, fees,
+            s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
+            confirm,
+            s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
+            receipt, error,
+        )}
+        for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
+            self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        for screen in self.screens.values():
+            self.stack.addWidget(screen)
+        layout.addWidget(self.stack, stretch=1)
+
+        bottom = QFrame(objectName="bar")
+        bottom_row = QHBoxLayout(bottom)
+        bottom_row.setContentsMargins(24, 8, 24, 8)
+        self.network_label = QLabel(objectName="network")
+        self.pending_label = QLabel(objectName="pending")
+        self.staff_label = QLabel(objectName="alert")
+        self.countdown_label = QLabel(objectName="alert")
+        self.more_time_button = QPushButton(objectName="secondary", clicked=self.extend_time)
+        for widget in (self.network_label, self.pending_label, self.staff_label):
+            bottom_row.addWidget(widget)
+        bottom_row.addStretch(1)
+        bottom_row.addWidget(self.countdown_label)
+        bottom_row.addWidget(self.more_time_button)
+        self.countdown_label.hide()
+        self.more_time_button.hide()
+        layout.addWidget(bottom)
+        self.setCentralWidget(root)
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> s.Screen:
+        return self.screens[self.controller.state]
+
+    def render(self) -> None:
+        tr = self.tr_.tr
+        self.setWindowTitle(tr("app.title"))
+        self.app_title.setText(tr("app.title"))
+        self.demo_label.setText(tr("bar.demo"))
+        self.lang_button.setText(tr("bar.language"))
+        self.elderly_button.setText(tr("bar.elderly_off" if self.elderly else "bar.elderly_on"))
+        self.staff_button.setText(tr("bar.call_staff"))
+        self.more_time_button.setText(tr("common.more_time"))
+        if self.staff_label.text():
+            self.staff_label.setText(tr("bar.staff_called"))
+        self._render_status()
+        screen = self.current
+        screen.render(self.controller.machine.ctx)
+        self.stack.setCurrentWidget(screen)
+
+    def apply_theme(self) -> None:
+        self.setStyleSheet(stylesheet(metrics(self.elderly)))
+        self.render()
+
+    def toggle_elderly(self) -> None:
+        self.elderly = not self.elderly
+        self.apply_theme()
+        self._restart_idle()
+
+    def call_staff(self) -> None:
+        self.staff_label.setText(self.tr_.tr("bar.staff_called"))
+
+    # -- state, idle countdown, preview, status -----------------------------------------------------
+
+    def _on_state_changed(self, state: v.State) -> None:
+        self.render()
+        if state == v.State.FACE_VERIFY:
+            self.camera.start()
+            self._preview.start()
+        else:
+            self._preview.stop()
+        if state == v.State.IDLE:
+            self.staff_label.setText("")
+        self._restart_idle()
+
+    def _restart_idle(self) -> None:
+        self._countdown.stop()
+        self.countdown_label.hide()
+        self.more_time_button.hide()
+        if self.controller.state in v.INTERRUPTIBLE:
+            self._idle.start(int(self.cfg.idle_timeout_s * metrics(self.elderly).idle_scale * 1000))
+        else:
+            self._idle.stop()
+
+    def extend_time(self) -> None:
+        self._restart_idle()
+
+    def _start_countdown(self) -> None:
+        self._remaining = int(self.cfg.countdown_s * metrics(self.elderly).idle_scale)
+        self.countdown_label.show()
+        self.more_time_button.show()
+        self._tick_label()
+        self._countdown.start()
+
+    def _tick(self) -> None:
+        self._remaining -= 1
+        if self._remaining <= 0:
+            self._countdown.stop()
+            self.controller.post(v.IdleTimeout())
+            return
+        self._tick_label()
+
+    def _tick_label(self) -> None:
+        self.countdown_label.setText(self.tr_.tr("common.countdown", s=self._remaining))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's naming
+        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress):
+            if self._idle.isActive():
+                self._idle.start()  # restart with the same interval
+        return False
+
+    def _refresh_preview(self) -> None:
+        frame = self.camera.latest_frame()  # in memory: no I/O on the GUI thread
+        if frame is not None:
+            self.face.show_frame(frame)
+
+    def _poll_status(self) -> None:
+        self.controller.tasks.submit("status", self._status_probe, self._on_status)
+
+    def _on_status(self, status: tuple[bool, int] | None) -> None:
+        self._online, self._pending = status if status is not None else (False, 0)
+        self._render_status()
+
+    def _render_status(self) -> None:
+        online, pending = getattr(self, "_online", True), getattr(self, "_pending", 0)
+        self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
+        self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
+        self.pending_label.setText(self.tr_.tr("bar.pending", n=pending) if pending else "")
+
+    def closeEvent(self, event: QEvent) -> None:  # noqa: N802
+        QApplication.instance().removeEventFilter(self)
+        for timer in (self._idle, self._countdown, self._preview, self._status):
+            timer.stop()
+        super().closeEvent(event)
