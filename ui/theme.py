@@ -47,7 +47,7 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#secondary {{ background: {PAPER}; color: {BRAND_DARK}; border: 3px solid {BRAND}; }}
     QPushButton#staff {{ background: {ALERT}; }}
     QFrame#bar {{ background: #EEF3F8; }}
-    QFrame#bar QLabel, QFrame#bar QWidget {{ background: #EEF3F8; }}
+    QFrame#bar QLabel {{ background: #EEF3F8; }}
     QTableWidget {{ gridline-color: #C8C8C8; font-size: {m.body_pt}pt; }}
     QHeaderView::section {{ background: #EEF3F8; color: {INK}; font-weight: bold; padding: 6px; border: none; }}
     """

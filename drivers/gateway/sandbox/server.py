@@ -48,7 +48,7 @@ class SandboxGateway:
         return self.url + SERVICE_PATH
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-gateway", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-gateway", daemon=True)
         self._thread.start()
         return self.url
 

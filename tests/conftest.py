@@ -1,0 +1,61 @@
+"""Shared fixtures: the real sandbox gateway on loopback, real SQLite stores, the shared data folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from kiosk.config import KioskConfig, TerminalConfig  # noqa: E402
+
+from drivers.gateway.sandbox.server import SandboxGateway  # noqa: E402
+from offline_queue.msgids import SqliteMsgIdSource  # noqa: E402
+from offline_queue.store import Store, open_store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (../shared/data beside the project)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def terminal() -> TerminalConfig:
+    return TerminalConfig()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxGateway]:
+    gateway = SandboxGateway(tmp_path / "ledger.sqlite")
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(tmp_path / "outbox.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def msgids(store: Store, terminal: TerminalConfig) -> SqliteMsgIdSource:
+    return SqliteMsgIdSource(store, terminal.fixmedins_code, dt.datetime.now)
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, sandbox: SandboxGateway) -> KioskConfig:
+    cfg = KioskConfig(data_dir=str(tmp_path / "data"))
+    return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url,
+                                                                read_timeout_s=5.0))
