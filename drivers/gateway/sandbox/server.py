@@ -10,7 +10,9 @@ Paths:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,7 @@ class SandboxGateway:
         self._server = ThreadingHTTPServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self.connections: set[socket.socket] = set()  # open keep-alive connections, closed on stop
 
     @property
     def url(self) -> str:
@@ -55,6 +58,9 @@ class SandboxGateway:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        for conn in list(self.connections):  # a stopped gateway keeps no client connection alive
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
@@ -93,6 +99,11 @@ class SandboxGateway:
             row = self._conn.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
         return None if row is None else str(row["psn_no"])
 
+    def registration_cancelled(self, mdtrt_id: str) -> bool:
+        with self._lock:
+            row = self._conn.execute("SELECT cancelled FROM registrations WHERE mdtrt_id = ?", (mdtrt_id,)).fetchone()
+        return bool(row and row["cancelled"])
+
     def settlements(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._conn.execute("SELECT * FROM settlements ORDER BY setl_id")]
@@ -101,6 +112,14 @@ class SandboxGateway:
 def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            sandbox.connections.add(self.connection)
+
+        def finish(self) -> None:
+            sandbox.connections.discard(self.connection)
+            super().finish()
 
         def log_message(self, fmt: str, *args: Any) -> None:  # keep request lines out of stderr
             log.debug("sandbox: " + fmt, *args)

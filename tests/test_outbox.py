@@ -1,0 +1,194 @@
+"""The outbox on real SQLite files: durability, states, order, recovery, encryption at rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.errors import GatewayBusinessError, GatewayNoAnswer, GatewayUnreachable, QueueError
+
+from offline_queue.crypto import PayloadCipher, load_or_create_key
+from offline_queue.msgids import SqliteMsgIdSource
+from offline_queue.outbox import SqliteOutbox
+from offline_queue.store import Store, open_store
+
+SECRET_NAME, SECRET_ID = "王秀英", "110101195603071239"
+
+
+class ScriptedHandler:
+    """Stands in for the gateway: raises or answers as told, records what it was given."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Exception | dict[str, Any]] = []
+        self.seen: list[dict[str, Any]] = []
+
+    def __call__(self, payload: dict[str, Any], save: Any) -> Mapping[str, Any]:
+        self.seen.append(payload)
+        outcome = self.outcomes.pop(0) if self.outcomes else {"ok": True}
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def parts(tmp_path: Path, store: Store) -> tuple[SqliteOutbox, ScriptedHandler, Clock]:
+    handler, clock = ScriptedHandler(), Clock()
+    cipher = PayloadCipher(load_or_create_key(tmp_path / "outbox.key"))
+    return SqliteOutbox(store, cipher, handler, clock=clock, rng=random.Random(1)), handler, clock
+
+
+PAYLOAD = {"person": SECRET_NAME, "certno": SECRET_ID, "steps": []}
+
+
+def test_enqueue_is_committed_before_it_returns(parts: tuple, store: Store) -> None:
+    outbox, _, _ = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    other = sqlite3.connect(store.path)  # a second connection, as after a crash
+    assert other.execute("SELECT state FROM items WHERE reference = ?", (ref,)).fetchone() == ("pending",)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_delivered_once(parts: tuple) -> None:
+    outbox, handler, _ = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    handler.outcomes = [{"setl_id": "ST1"}]
+    assert outbox.deliver(ref).state == "done"
+    assert outbox.deliver(ref).result == {"setl_id": "ST1"}  # no second send
+    assert len(handler.seen) == 1 and outbox.drain() == []
+
+
+def test_unreachable_retries_later_with_backoff(parts: tuple) -> None:
+    outbox, handler, clock = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    handler.outcomes = [GatewayUnreachable("down"), GatewayUnreachable("down")]
+    assert outbox.deliver(ref).state == "pending"
+    assert outbox.drain() == []  # not due yet
+    clock.now += 2.0
+    assert [d.state for d in outbox.drain()] == ["pending"]
+    clock.now += 1.5  # the second delay is 2-4 s: not due after 1.5 s
+    assert outbox.drain() == []
+    clock.now += 3.0
+    assert [d.state for d in outbox.drain()] == ["done"]
+    assert outbox.pending_count() == 0
+
+
+def test_no_answer_is_ambiguous_and_business_errors_fail(parts: tuple) -> None:
+    outbox, handler, clock = parts
+    a = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    b = outbox.enqueue(visit_id="v2", kind="plan", payload=PAYLOAD)
+    handler.outcomes = [GatewayNoAnswer("lost"), GatewayBusinessError("余额不足")]
+    assert outbox.deliver(a).state == "ambiguous"
+    failed = outbox.deliver(b)
+    assert failed.state == "failed" and failed.error == "余额不足"
+    clock.now += 10_000
+    assert outbox.drain() == []  # neither is ever resent blindly
+    assert outbox.counts() == {"ambiguous": 1, "failed": 1}
+
+
+def test_order_is_kept_per_visit_and_visits_do_not_block_each_other(parts: tuple) -> None:
+    outbox, handler, clock = parts
+    first = outbox.enqueue(visit_id="v1", kind="plan", payload={"n": 1})
+    second = outbox.enqueue(visit_id="v1", kind="plan", payload={"n": 2})
+    other = outbox.enqueue(visit_id="v2", kind="plan", payload={"n": 3})
+    handler.outcomes = [GatewayUnreachable("down")]
+    assert outbox.deliver(first).state == "pending"
+    assert outbox.deliver(second).state == "pending"  # refused: v1's first item is still open
+    assert outbox.deliver(other).state == "done"
+    clock.now += 10
+    assert [d.reference for d in outbox.drain()] == [first]
+    assert [d.reference for d in outbox.drain()] == [second]
+    assert [p["n"] for p in handler.seen] == [1, 3, 1, 2]
+
+
+def test_crash_in_flight_becomes_ambiguous_on_restart(tmp_path: Path) -> None:
+    path, key = tmp_path / "o.sqlite", load_or_create_key(tmp_path / "k")
+    store = open_store(path)
+    clock = Clock()
+    outbox = SqliteOutbox(store, PayloadCipher(key), ScriptedHandler(), clock=clock, lease_s=30)
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    assert outbox._claim(ref) is not None  # the process dies right after claiming, mid-send
+    store.close()
+    clock.now += 60
+    reopened = SqliteOutbox(open_store(path), PayloadCipher(key), ScriptedHandler(), clock=clock)
+    assert reopened.counts() == {"ambiguous": 1}
+
+
+def test_progress_is_saved_between_steps(parts: tuple) -> None:
+    outbox, _, _ = parts
+
+    def handler(payload: dict[str, Any], save: Any) -> Mapping[str, Any]:
+        payload["steps"].append("2201 done")
+        save(payload)
+        raise GatewayUnreachable("down after the first step")
+
+    outbox._handler = handler
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload={"steps": []})
+    outbox.deliver(ref)
+    assert outbox.payload(ref) == {"steps": ["2201 done"]}
+
+
+def test_personal_data_is_not_readable_in_the_file(parts: tuple, store: Store) -> None:
+    outbox, _, _ = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    assert outbox.payload(ref) == PAYLOAD
+    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    for file in store.path.parent.glob("outbox.sqlite*"):
+        raw = file.read_bytes()
+        assert SECRET_ID.encode() not in raw and SECRET_NAME.encode("utf-8") not in raw, file
+
+
+def test_wrong_key_and_corrupt_key(tmp_path: Path, parts: tuple, store: Store) -> None:
+    outbox, _, _ = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    stranger = SqliteOutbox(store, PayloadCipher(load_or_create_key(tmp_path / "other.key")), ScriptedHandler())
+    with pytest.raises(QueueError, match="cannot be decrypted"):
+        stranger.payload(ref)
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(b"not a key")
+    with pytest.raises(QueueError, match="corrupt"):
+        load_or_create_key(bad)
+    assert (tmp_path / "outbox.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_corrupt_database_is_a_queue_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(QueueError, match="cannot be opened"):
+        open_store(path)
+
+
+def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    open_store(tmp_path / "m.sqlite").close()
+    store = open_store(tmp_path / "m.sqlite")
+    names = [r[0] for r in store.db.execute("SELECT name FROM _migrations")]
+    assert names == ["0001_initial"]
+    store.close()
+
+
+def test_msgid_sequence_survives_restart(tmp_path: Path) -> None:
+    day = dt.datetime(2026, 11, 22, 10, 0, 0)
+    store = open_store(tmp_path / "ids.sqlite")
+    first = [SqliteMsgIdSource(store, "H11010100001", lambda: day).next_msgid() for _ in range(3)]
+    store.close()
+    store = open_store(tmp_path / "ids.sqlite")
+    again = SqliteMsgIdSource(store, "H11010100001", lambda: day).next_msgid()
+    assert first[0] == "H11010100001202611221000000001" and len(first[0]) == 30
+    assert again.endswith("0004")
+    next_day = SqliteMsgIdSource(store, "H11010100001", lambda: day + dt.timedelta(days=1)).next_msgid()
+    assert next_day.endswith("0001")
+    with pytest.raises(QueueError):
+        SqliteMsgIdSource(store, "SHORT")

@@ -1,0 +1,125 @@
+"""Whole visits, headless: the pure machine driving the real parts (sandbox over HTTP, SQLite outbox,
+dlib on the demo portrait, file printer), built by the composition root."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiosk import visit as v
+from kiosk.config import KioskConfig
+
+from drivers.camera.replay import ReplayCamera
+from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
+from drivers.gateway.sandbox.server import SandboxGateway
+from scripts.composition import Services, build_services, demo_portrait
+from scripts.demo import enroll_demo_face
+
+HOLDERS = load_holders()
+
+
+@pytest.fixture
+def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[Services]:
+    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
+    enroll_demo_face(sandbox, built)
+    yield built
+    built.close()
+
+
+def pump(machine: v.VisitMachine, services: Services, event: v.Event) -> None:
+    """Feed an event and run every resulting effect to completion, synchronously."""
+    queue = [event]
+    while queue:
+        for effect in machine.handle(queue.pop(0)):
+            result = services.effects.run(effect)
+            if result is not None:
+                queue.append(result)
+
+
+def visit_to_confirm(machine: v.VisitMachine, services: Services, holder: str = "demo") -> None:
+    services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS[holder]))
+    pump(machine, services, v.CardInserted())
+    assert machine.state == v.State.CONSENT, machine.ctx
+    for event in (v.ConsentGiven(), v.PayFeesChosen(), v.FeesConfirmed()):
+        pump(machine, services, event)
+    assert machine.state == v.State.CONFIRM, (machine.state, machine.ctx.error_message)
+
+
+@pytest.mark.slow
+def test_happy_path_settles_once_and_prints(services: Services, sandbox: SandboxGateway) -> None:
+    m = v.VisitMachine()
+    visit_to_confirm(m, services)
+    assert m.ctx.face is not None and m.ctx.face.liveness == "unavailable: replay camera"
+    pump(m, services, v.SettlementConfirmed())
+    assert m.state == v.State.RECEIPT and m.ctx.settlement is not None
+    ledger = sandbox.settlements()
+    assert [row["setl_id"] for row in ledger] == [m.ctx.settlement.setl_id]
+    receipt = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
+    for field in ("medfee_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc"):
+        assert f"{float(ledger[0][field]):.2f}" in receipt
+    assert "110101********1239" in receipt and "110101195603071239" not in receipt
+    pump(m, services, v.Finish())
+    assert m.state == v.State.IDLE and services.face._reference is None
+
+
+@pytest.mark.slow
+def test_cancel_after_trial_undoes_the_registration(services: Services, sandbox: SandboxGateway) -> None:
+    m = v.VisitMachine()
+    visit_to_confirm(m, services)
+    mdtrt_id = m.ctx.pre_settlement.mdtrt_id
+    pump(m, services, v.Cancel())
+    assert m.state == v.State.IDLE and sandbox.settlements() == []
+    psn_no = sandbox.psn_no_for_certno(HOLDERS["demo"].citizen_id)
+    assert len(sandbox.pending_fees(psn_no)) == 3  # still owed: nothing was paid
+    assert sandbox.registration_cancelled(mdtrt_id)
+
+
+@pytest.mark.slow
+def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfig, tmp_path: Path) -> None:
+    ledger = tmp_path / "gw-ledger.sqlite"
+    sandbox = SandboxGateway(ledger)
+    sandbox.start()
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    cfg = dataclasses.replace(demo_config, gateway=dataclasses.replace(demo_config.gateway, url=sandbox.service_url,
+                                                                        connect_timeout_s=0.5))
+    services = build_services(cfg, camera=ReplayCamera([demo_portrait()], fps=30))
+    try:
+        enroll_demo_face(sandbox, services)
+        m = v.VisitMachine()
+        services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS["demo"]))
+        for event in (v.CardInserted(), v.ConsentGiven(), v.PayFeesChosen()):
+            pump(m, services, event)
+        assert m.state == v.State.FEE_REVIEW
+        sandbox.stop()  # the network drops before the patient confirms
+        pump(m, services, v.FeesConfirmed())
+        assert m.state == v.State.RECEIPT and m.ctx.queued is not None
+        slip = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
+        assert "NOT YET SETTLED" in slip and m.ctx.queued.reference in slip
+        assert services.outbox.pending_count() == 1
+        assert services.outbox.drain() == [] or services.outbox.pending_count() == 1  # still down
+        sandbox = SandboxGateway(ledger, port=port)  # the network is back
+        sandbox.start()
+        services.outbox._clock = lambda: 4_000_000_000.0  # let the backoff expire
+        assert [d.state for d in services.outbox.drain()] == ["done"]
+        assert services.outbox.drain() == []
+        settled = sandbox.settlements()
+        assert len(settled) == 1 and settled[0]["medfee_sumamt"] == "97.10"
+    finally:
+        services.close()
+        sandbox.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("holder", "fault", "code"), [
+    ("demo", Fault.REMOVED_MID_READ, 101), ("demo", Fault.NOT_SSC, 103), ("expired", Fault.NONE, 105),
+    ("unknown_person", Fault.NONE, 410), ("demo", Fault.MUTE, 102),
+])
+def test_identification_failures_end_on_the_error_screen(services: Services, holder: str, fault: Fault,
+                                                         code: int) -> None:
+    m = v.VisitMachine()
+    services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS[holder], fault=fault))
+    pump(m, services, v.CardInserted())
+    assert m.state == v.State.ERROR and m.ctx.error_code == code and m.ctx.person is None
