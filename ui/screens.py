@@ -70,7 +70,7 @@ class Screen(QWidget):
         button = QPushButton(objectName="secondary" if secondary else "primary")
         button.setAccessibleName(name)
         button.setProperty("action", name)
-        button.clicked.connect(on_click)
+        button.clicked.connect(lambda _checked=False: on_click())  # clicked(bool) must not reach the handler
         button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.buttons.addWidget(button)
         self._button_keys[button] = key

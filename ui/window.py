@@ -68,9 +68,9 @@ class KioskWindow(QMainWindow):
         self.app_title = QLabel(objectName="title")
         self.demo_label = QLabel(objectName="alert")
         self.demo_label.setVisible(self.demo)
-        self.lang_button = QPushButton(objectName="secondary", clicked=tr.toggle)
-        self.elderly_button = QPushButton(objectName="secondary", clicked=self.toggle_elderly)
-        self.staff_button = QPushButton(objectName="staff", clicked=self.call_staff)
+        self.lang_button = QPushButton(objectName="secondary", clicked=lambda: tr.toggle())
+        self.elderly_button = QPushButton(objectName="secondary", clicked=lambda: self.toggle_elderly())
+        self.staff_button = QPushButton(objectName="staff", clicked=lambda: self.call_staff())
         for widget in (self.app_title, self.demo_label):
             top_row.addWidget(widget)
         top_row.addStretch(1)
@@ -121,7 +121,7 @@ class KioskWindow(QMainWindow):
         self.pending_label = QLabel(objectName="pending")
         self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
-        self.more_time_button = QPushButton(objectName="secondary", clicked=self.extend_time)
+        self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
         for widget in (self.network_label, self.pending_label, self.staff_label):
             bottom_row.addWidget(widget)
         bottom_row.addStretch(1)

@@ -1,0 +1,62 @@
+"""``kiosk demo --autopilot --json``: one whole visit through the real window, headless, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KIOSK = Path(sys.executable).with_name("kiosk")
+
+pytestmark = pytest.mark.slow
+
+
+def run_kiosk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert KIOSK.exists(), f"console script missing next to {sys.executable}: pip install -e ."
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    full_env.update(env or {})
+    return subprocess.run([str(KIOSK), *args], capture_output=True, text=True, timeout=180, env=full_env, cwd=ROOT)
+
+
+def test_autopilot_settles_one_visit(tmp_path: Path) -> None:
+    result = run_kiosk("demo", "--autopilot", "--json", "--data-dir", str(tmp_path / "demo"),
+                       "--screenshots", str(tmp_path / "shots"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["outcome"] == "settled"
+    assert outcome["steps"] == ["idle", "identifying", "consent", "face_verify", "services", "fee_review",
+                                "preparing", "confirm", "settling", "receipt"]
+    assert outcome["liveness"] == "unavailable: replay camera"
+    with sqlite3.connect(outcome["ledger"]) as conn:
+        rows = conn.execute("SELECT setl_id, medfee_sumamt, hifp_pay, fund_pay_sumamt, acct_pay, psn_cash_pay, balc"
+                            " FROM settlements").fetchall()
+    assert len(rows) == 1 and rows[0][0] == outcome["setl_id"]
+    assert outcome["psn_cash_pay"] == f"{float(rows[0][5]):.2f}"
+    receipt = Path(outcome["receipt"]).read_text(encoding="utf-8")
+    for amount in rows[0][1:]:
+        assert f"{float(amount):.2f}" in receipt
+    assert outcome["setl_id"] in receipt
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 10
+    face_log = result.stderr + result.stdout
+    assert "110101195603071239" not in face_log  # the ID number never reaches the logs whole
+
+
+def test_bad_config_fails_with_its_code(tmp_path: Path) -> None:
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text("[gateway]\nread_timeout_s = -1\n", encoding="utf-8")
+    result = run_kiosk("--config", str(bad), "demo", "--autopilot", "--json")
+    assert result.returncode == 16
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["outcome"] == "failed" and "gateway.read_timeout_s" in last["reason"]
+
+
+def test_production_without_card_transport_refuses_clearly(tmp_path: Path) -> None:
+    result = run_kiosk("run", env={"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi",
+                                   "KIOSK_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 16 and "no PC/SC card transport" in result.stderr

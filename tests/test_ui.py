@@ -1,0 +1,144 @@
+"""The window's screens, exercised with pytest-qt offscreen against the demo rig (real parts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from kiosk.config import KioskConfig, UiConfig
+from kiosk.visit import State, VisitMachine
+
+from drivers.card.virtual_card import Fault
+from scripts.demo import DemoRig, start_demo
+from ui.app import cjk_family
+from ui.bridge import TaskRunner
+from ui.controller import LANES, VisitController
+from ui.window import KioskWindow
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[DemoRig]:
+    r = start_demo(KioskConfig(), tmp_path / "demo")
+    yield r
+    r.close()
+
+
+def make_window(qtbot, rig: DemoRig, ui: UiConfig | None = None) -> KioskWindow:
+    services = rig.services
+    tasks = TaskRunner(LANES)
+    controller = VisitController(VisitMachine(), services.effects, tasks, services.card_reader)
+    window = KioskWindow(controller, ui or UiConfig(fullscreen=False), camera=services.camera,
+                         manual_window="一楼 3 号窗口", status_probe=services.status, demo=True,
+                         on_demo_insert=rig.insert_card)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
+def wait_for(qtbot, window: KioskWindow, state: State, timeout_ms: int = 15000) -> None:
+    qtbot.waitUntil(lambda: window.controller.state == state, timeout=timeout_ms)
+
+
+def click(qtbot, window: KioskWindow, action: str) -> None:
+    qtbot.mouseClick(window.current.button(action), Qt.MouseButton.LeftButton)
+
+
+def test_chinese_font_is_installed(qapp) -> None:
+    assert cjk_family() is not None, "install fonts-noto-cjk (scripts/setup.sh does)"
+
+
+def test_whole_visit_by_touch_with_language_switch(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    assert window.current.title.text() == "请插入社保卡"
+    click(qtbot, window, "demo_insert")
+    wait_for(qtbot, window, State.CONSENT)
+    assert "刷脸" in window.current.title.text()
+    qtbot.mouseClick(window.lang_button, Qt.MouseButton.LeftButton)  # English, mid-visit
+    assert window.current.title.text() == "Face check"
+    click(qtbot, window, "agree")
+    wait_for(qtbot, window, State.SERVICES)
+    assert window.current.title.text() == "Hello, 王秀英"
+    click(qtbot, window, "pay")
+    wait_for(qtbot, window, State.FEE_REVIEW)
+    assert window.current.table.rowCount() == 3
+    assert window.current.table.horizontalHeaderItem(2).text() == "Amount (¥)"
+    click(qtbot, window, "confirm_fees")
+    wait_for(qtbot, window, State.CONFIRM)
+    assert "Total: ¥97.10" in window.current.body.text()
+    qtbot.mouseClick(window.lang_button, Qt.MouseButton.LeftButton)  # back to Chinese
+    assert "费用总额：97.10 元" in window.current.body.text()
+    click(qtbot, window, "pay")
+    wait_for(qtbot, window, State.RECEIPT)
+    qtbot.waitUntil(lambda: "receipt" in window.controller.machine.ctx.extra, timeout=5000)
+    assert window.current.title.text() == "结算成功"
+    assert len(rig.sandbox.settlements()) == 1
+    click(qtbot, window, "done")
+    wait_for(qtbot, window, State.IDLE)
+    assert window.controller.machine.ctx.person is None
+
+
+def test_idle_countdown_resets_the_visit(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig, UiConfig(fullscreen=False, idle_timeout_s=0.3, countdown_s=2))
+    rig.insert_card()
+    wait_for(qtbot, window, State.CONSENT)
+    qtbot.waitUntil(window.countdown_label.isVisible, timeout=3000)
+    assert "秒后返回首页" in window.countdown_label.text()
+    qtbot.mouseClick(window.more_time_button, Qt.MouseButton.LeftButton)  # "I need more time"
+    assert not window.countdown_label.isVisible() and window.controller.state == State.CONSENT
+    wait_for(qtbot, window, State.IDLE, timeout_ms=6000)
+    assert window.controller.machine.ctx.person is None
+
+
+def test_call_staff_and_elderly_mode(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    normal = window.current.button("demo_insert").sizeHint().height()
+    qtbot.mouseClick(window.elderly_button, Qt.MouseButton.LeftButton)
+    assert window.current.button("demo_insert").sizeHint().height() > normal >= 60
+    qtbot.mouseClick(window.staff_button, Qt.MouseButton.LeftButton)
+    assert window.staff_label.text() == "已呼叫工作人员，请稍候"
+
+
+def test_card_errors_say_what_to_do(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    rig.insert_card("expired")
+    wait_for(qtbot, window, State.ERROR)
+    assert "社保卡已过有效期" in window.current.body.text() and "一楼 3 号窗口" in window.current.body.text()
+    assert window.current.code.text() == "错误代码 E105"
+    click(qtbot, window, "back")
+    wait_for(qtbot, window, State.IDLE)
+    rig.insert_card(fault=Fault.NOT_SSC)
+    wait_for(qtbot, window, State.ERROR)
+    assert "这不是社保卡" in window.current.body.text()
+
+
+def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    rig.insert_card()
+    wait_for(qtbot, window, State.CONSENT)
+    rig.remove_card()
+    wait_for(qtbot, window, State.IDLE)
+    assert window.current.title.text() == "请插入社保卡"
+
+
+def test_status_bar_shows_network_and_queue(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    qtbot.waitUntil(lambda: window.network_label.text() == "● 网络正常", timeout=8000)
+    window._on_status((False, 2))
+    assert window.network_label.text() == "✕ 网络中断" and window.pending_label.text() == "待上传 2 笔"
+
+
+def test_screens_render_in_both_languages(qtbot, rig: DemoRig, tmp_path: Path) -> None:
+    window = make_window(qtbot, rig)
+    for language in ("zh_CN", "en"):
+        window.tr_.set_language(language)
+        for state, screen in window.screens.items():
+            screen.render(window.controller.machine.ctx)
+            assert screen.title.text() or state in (State.CONFIRM, State.RECEIPT), (language, state)
+            for button in screen.findChildren(type(window.lang_button)):
+                assert button.text(), (language, state, button.property("action"))
