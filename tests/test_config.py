@@ -56,3 +56,9 @@ def test_every_setting_is_documented() -> None:
     rows = describe()
     assert len(rows) > 20
     assert all(doc for _, _, doc in rows)
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [key for key, _, _ in describe() if f"| `{key}` |" not in readme]
+    assert missing == []

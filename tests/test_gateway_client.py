@@ -32,7 +32,7 @@ def client(url: str, terminal: TerminalConfig, msgids: SqliteMsgIdSource, read_s
 def test_person_info_over_http(sandbox: SandboxGateway, terminal: TerminalConfig, msgids: SqliteMsgIdSource) -> None:
     gateway = client(sandbox.service_url, terminal, msgids)
     person = parse_person(gateway.call("1101", CARD_1101, msgid=msgids.next_msgid()))
-    assert person.name == "王秀英" and person.balance == Decimal("1268.40") and person.insuplc_admdvs == "110101"
+    assert person.name == "王秀英" and person.balance == Decimal("12.00") and person.insuplc_admdvs == "110101"
     assert gateway.probe()
 
 

@@ -111,7 +111,7 @@ def test_unknown_person_and_forged_card(raw: Raw) -> None:
 
 def test_person_info(raw: Raw) -> None:
     out = person(raw)
-    assert out["baseinfo"]["psn_name"] == "王秀英" and out["insuinfo"][0]["balc"] == Decimal("1268.40")
+    assert out["baseinfo"]["psn_name"] == "王秀英" and out["insuinfo"][0]["balc"] == Decimal("12.00")
 
 
 def test_msgid_reuse(raw: Raw, sandbox: SandboxGateway) -> None:
@@ -128,7 +128,7 @@ def test_settlement_split_and_ledger(raw: Raw, sandbox: SandboxGateway) -> None:
     total = info["medfee_sumamt"]
     assert total == Decimal("97.1")
     assert info["hifp_pay"] + info["acct_pay"] + info["psn_cash_pay"] == total
-    assert info["balc"] == Decimal("1268.40") - info["acct_pay"]
+    assert info["balc"] == Decimal("12.00") - info["acct_pay"]
     rows = sandbox.settlements()
     assert len(rows) == 1 and rows[0]["msgid"] == msgid
     assert sandbox.pending_fees(info["psn_no"]) == []  # the hospital's orders are paid

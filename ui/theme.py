@@ -39,6 +39,7 @@ def stylesheet(m: Metrics) -> str:
     return f"""
     QWidget {{ background: {PAPER}; color: {INK}; font-size: {m.body_pt}pt; }}
     QLabel#title {{ font-size: {m.title_pt}pt; font-weight: bold; color: {BRAND_DARK}; }}
+    QLabel#apptitle {{ font-size: {m.button_pt}pt; font-weight: bold; color: {BRAND_DARK}; }}
     QLabel#hint {{ color: {MUTED}; }}
     QLabel#alert {{ color: {ALERT}; font-weight: bold; }}
     QPushButton {{ background: {BRAND}; color: {PAPER}; border: none; border-radius: 10px;

@@ -65,14 +65,13 @@ class KioskWindow(QMainWindow):
         top = QFrame(objectName="bar")
         top_row = QHBoxLayout(top)
         top_row.setContentsMargins(24, 12, 24, 12)
-        self.app_title = QLabel(objectName="title")
+        self.app_title = QLabel(objectName="apptitle")
         self.demo_label = QLabel(objectName="alert")
         self.demo_label.setVisible(self.demo)
         self.lang_button = QPushButton(objectName="secondary", clicked=lambda: tr.toggle())
         self.elderly_button = QPushButton(objectName="secondary", clicked=lambda: self.toggle_elderly())
         self.staff_button = QPushButton(objectName="staff", clicked=lambda: self.call_staff())
-        for widget in (self.app_title, self.demo_label):
-            top_row.addWidget(widget)
+        top_row.addWidget(self.app_title)
         top_row.addStretch(1)
         for widget in (self.lang_button, self.elderly_button, self.staff_button):
             top_row.addWidget(widget)
@@ -122,7 +121,7 @@ class KioskWindow(QMainWindow):
         self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
         self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
-        for widget in (self.network_label, self.pending_label, self.staff_label):
+        for widget in (self.network_label, self.pending_label, self.staff_label, self.demo_label):
             bottom_row.addWidget(widget)
         bottom_row.addStretch(1)
         bottom_row.addWidget(self.countdown_label)
@@ -172,6 +171,7 @@ class KioskWindow(QMainWindow):
         self.render()
         if state == v.State.FACE_VERIFY:
             self.camera.start()
+            self._refresh_preview()
             self._preview.start()
         else:
             self._preview.stop()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the tests need (scripts/setup.sh), then run the whole suite.
+# Fails when any test fails, and when no test ran at all (pytest's exit code 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export QT_QPA_PLATFORM=offscreen
+set +e
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests: that is a failure, not a pass" >&2
+  exit 1
+fi
+exit "$status"
