@@ -133,8 +133,8 @@ def test_settlement_split_and_ledger(raw: Raw, sandbox: SandboxGateway) -> None:
     assert len(rows) == 1 and rows[0]["msgid"] == msgid
     assert sandbox.pending_fees(info["psn_no"]) == []  # the hospital's orders are paid
     with sqlite3.connect(sandbox.ledger_path) as conn:
-        assert conn.execute("SELECT balc FROM persons WHERE psn_no = ?", (info["psn_no"],)).fetchone()[0] == str(
-            info["balc"])
+        stored = conn.execute("SELECT balc FROM persons WHERE psn_no = ?", (info["psn_no"],)).fetchone()[0]
+    assert Decimal(stored) == info["balc"]
 
 
 def test_resending_a_settlement_with_its_msgid_settles_once(raw: Raw, sandbox: SandboxGateway) -> None:
