@@ -62,6 +62,8 @@ class Autopilot(QObject):
     def _shoot(self, state: State) -> None:
         if self._screens is not None:
             self._screens.mkdir(parents=True, exist_ok=True)
+            if self.window.camera.is_live:  # never write a live face to disk: blank the preview first
+                self.window.face.preview.clear()
             self.window.grab().save(str(self._screens / f"{len(self.steps):02d}-{state.value}.png"))
 
     def _on_timeout(self) -> None:

@@ -141,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(json.dumps({"outcome": "failed", "reason": str(exc), "code": exc.code}, ensure_ascii=False))
         return exc.exit_status
+    except Exception as exc:  # noqa: BLE001 - an unexpected fault still ends with a JSON line and a status
+        log.exception("unexpected failure")
+        if getattr(args, "json", False):
+            print(json.dumps({"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))
+        return 1
 
 
 if __name__ == "__main__":

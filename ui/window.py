@@ -216,6 +216,8 @@ class KioskWindow(QMainWindow):
         return False
 
     def _refresh_preview(self) -> None:
+        if not self._preview.isActive() and self.controller.state != v.State.FACE_VERIFY:
+            return
         frame = self.camera.latest_frame()  # in memory: no I/O on the GUI thread
         if frame is not None:
             self.face.show_frame(frame)
