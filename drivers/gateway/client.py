@@ -15,7 +15,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +34,7 @@ from kiosk.errors import (
 from kiosk.masking import mask_id
 from kiosk.ports import MsgIdSource, Template
 
-from drivers.gateway.envelope import build_request, dumps, is_sign_error, loads, parse_response
+from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +169,7 @@ class HttpHospitalSystem:
         status, body = self._get("/his/fees", {"psn_no": person.psn_no})
         if status != 200 or not isinstance(body, dict) or not isinstance(body.get("fees"), list):
             raise GatewayProtocolError(f"hospital system fee list malformed (HTTP {status})")
-        try:
-            return tuple(FeeItem(
-                feedetl_sn=str(f["feedetl_sn"]), name=str(f["name"]), med_list_codg=str(f["med_list_codg"]),
-                medins_list_codg=str(f["medins_list_codg"]), quantity=Decimal(str(f["cnt"])),
-                price=Decimal(str(f["pric"])), amount=Decimal(str(f["det_item_fee_sumamt"])),
-            ) for f in body["fees"])
-        except (KeyError, TypeError, ArithmeticError) as exc:
-            raise GatewayProtocolError(f"hospital system fee line malformed: {exc}") from None
+        return tuple(fee_item(line) for line in body["fees"])
 
     def reference_template(self, person: InsuredPerson) -> Template | None:
         status, body = self._get("/his/face-template", {"psn_no": person.psn_no})

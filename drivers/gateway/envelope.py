@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from kiosk.config import TerminalConfig
+from kiosk.domain import FeeItem
 from kiosk.errors import GatewayBusinessError, GatewayProtocolError
 
 INFVER = "V1.0"
@@ -98,6 +99,17 @@ def parse_response(raw: bytes, infno: str) -> Mapping[str, Any]:
     if not isinstance(output, dict):
         raise GatewayProtocolError(f"{infno}: output is not an object")
     return output
+
+
+def fee_item(line: Mapping[str, Any]) -> FeeItem:
+    """One outstanding fee line as the hospital system sends it. Raises GatewayProtocolError."""
+    try:
+        return FeeItem(feedetl_sn=str(line["feedetl_sn"]), name=str(line["name"]),
+                       med_list_codg=str(line["med_list_codg"]), medins_list_codg=str(line["medins_list_codg"]),
+                       quantity=Decimal(str(line["cnt"])), price=Decimal(str(line["pric"])),
+                       amount=Decimal(str(line["det_item_fee_sumamt"])))
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise GatewayProtocolError(f"hospital system fee line malformed: {exc!r}") from None
 
 
 def is_sign_error(err_msg: str) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from kiosk.domain import FeeItem, InsuredPerson
 from kiosk.errors import GatewayUnreachable
 from kiosk.ports import MsgIdSource, Template
 
-from drivers.gateway.envelope import build_request, dumps, parse_response
+from drivers.gateway.envelope import build_request, dumps, fee_item, parse_response
 from drivers.gateway.sandbox.server import SandboxGateway
 
 
@@ -47,10 +46,7 @@ class InProcessGateway:
         return not self.down
 
     def pending_fees(self, person: InsuredPerson) -> tuple[FeeItem, ...]:
-        return tuple(FeeItem(feedetl_sn=f["feedetl_sn"], name=f["name"], med_list_codg=f["med_list_codg"],
-                             medins_list_codg=f["medins_list_codg"], quantity=Decimal(f["cnt"]),
-                             price=Decimal(f["pric"]), amount=Decimal(f["det_item_fee_sumamt"]))
-                     for f in self._sandbox.pending_fees(person.psn_no))
+        return tuple(fee_item(line) for line in self._sandbox.pending_fees(person.psn_no))
 
     def reference_template(self, person: InsuredPerson) -> Template | None:
         template = self._sandbox.face_template(person.psn_no)
