@@ -61,7 +61,7 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class CardConfig:
-    reader: str = _opt("auto", "auto (the PC/SC reader in production, the virtual card in demo) or virtual (in-process twin, demo only)", _one_of("auto", "virtual"))
+    reader: str = _opt("auto", "auto (PC/SC; in demo mode pcscd with the virtual reader when installed, else the in-process twin), pcsc, or virtual (in-process twin, demo only)", _one_of("auto", "pcsc", "virtual"))
     reader_name: str = _opt("", "substring of the PC/SC reader name to use (empty: first reader)")
 
 

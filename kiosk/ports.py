@@ -29,8 +29,11 @@ class CardReader(Protocol):
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         """Callbacks run on the reader's monitor thread; the UI bridges them to the GUI thread."""
 
+    def start(self) -> None:
+        """Begin watching for cards (a monitor thread where the transport needs one)."""
+
     def read_identity(self) -> CardIdentity:
-        """Read EF05/EF06. Raises CardError subclasses (removed, mute, not SSC, corrupt)."""
+        """Read EF05/EF06. Raises CardError subclasses (removed, mute, not SSC, corrupt, reader unavailable)."""
 
     def close(self) -> None: ...
 

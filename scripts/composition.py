@@ -17,12 +17,14 @@ from typing import Any
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
-from kiosk.ports import Camera
+from kiosk.ports import Camera, CardReader
 from kiosk.settlement import SettlementService, run_plan
 from kiosk.visit_effects import EffectRunner
 
 from drivers.camera.replay import DeviceCamera, ReplayCamera
 from drivers.card.inprocess_reader import InProcessCardReader
+from drivers.card.pcsc_reader import PcscCardReader
+from drivers.card.pcscd_service import missing_parts
 from drivers.face.dlib_engine import DlibFaceEngine
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem
 from drivers.printer.file_printer import FilePrinter
@@ -56,6 +58,17 @@ def build_camera(cfg: KioskConfig) -> Camera:
     return ReplayCamera.from_path(Path(source), fps=cfg.camera.fps)
 
 
+def build_card_reader(cfg: KioskConfig) -> CardReader:
+    """PC/SC unless the config asks for the in-process twin; demo mode falls back to the twin, and says so,
+    when pcscd or the virtual reader driver is not installed."""
+    if cfg.card.reader == "virtual":
+        return InProcessCardReader()
+    if cfg.is_demo and cfg.card.reader == "auto" and missing_parts():
+        log.warning("demo: %s not installed: using the in-process virtual card", missing_parts())
+        return InProcessCardReader()
+    return PcscCardReader(cfg.card.reader_name)
+
+
 @dataclass
 class Services:
     """Every non-UI part of a running kiosk."""
@@ -66,7 +79,7 @@ class Services:
     msgids: SqliteMsgIdSource
     gateway: HttpGateway
     his: HttpHospitalSystem
-    card_reader: InProcessCardReader
+    card_reader: CardReader
     camera: Camera
     face_engine: DlibFaceEngine
     printer: FilePrinter
@@ -79,6 +92,11 @@ class Services:
     def status(self) -> tuple[bool, int]:
         """(gateway reachable, items waiting) for the status bar; runs on a worker lane."""
         return self.sender.online, self.outbox.pending_count()
+
+    def start(self) -> None:
+        """Start the background parts; call after the UI has set its listeners."""
+        self.card_reader.start()
+        self.sender.start()
 
     def close(self) -> None:
         if self.closed:
@@ -93,9 +111,8 @@ class Services:
 
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
-    if cfg.mode == "production":
-        # the PC/SC transport (pyscard) is issue 3; until it lands production refuses rather than fake a reader
-        raise ConfigError("card.reader: this build has no PC/SC card transport yet; run in demo mode")
+    if cfg.mode == "production" and cfg.card.reader == "virtual":
+        raise ConfigError("card.reader: the virtual card is for demo mode only")
     data = cfg.data_path()
     data.mkdir(parents=True, exist_ok=True)
     store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
@@ -110,7 +127,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
     face = FaceVerifier(camera, engine, his, cfg.face, demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep)
-    reader = InProcessCardReader()
+    reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now)

@@ -17,7 +17,10 @@ from pathlib import Path
 from kiosk.config import KioskConfig
 from kiosk.errors import FaceError
 
+from drivers.card.inprocess_reader import InProcessCardReader
+from drivers.card.pcscd_service import PcscdHandle, start_pcscd
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
+from drivers.card.vpcd_card import VpcdCardSession
 from drivers.gateway.sandbox.server import SandboxGateway
 from scripts.composition import Services, build_camera, build_services
 
@@ -27,19 +30,39 @@ DEMO_HOLDER = "demo"
 
 @dataclass
 class DemoRig:
+    """The demo's simulated world. Cards go into pcscd's virtual reader when the kiosk reads through
+    PC/SC, or straight into the in-process twin otherwise."""
+
     sandbox: SandboxGateway
     services: Services
     data_dir: Path
+    pcscd: PcscdHandle | None = None
+    _session: VpcdCardSession | None = None
 
     def insert_card(self, holder: str = DEMO_HOLDER, fault: Fault = Fault.NONE) -> None:
-        self.services.card_reader.insert(VirtualSocialSecurityCard(load_holders()[holder], fault=fault))
+        card = VirtualSocialSecurityCard(load_holders()[holder], fault=fault)
+        reader = self.services.card_reader
+        if isinstance(reader, InProcessCardReader):
+            reader.insert(card)
+            return
+        self.remove_card()
+        self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
+        self._session.insert()
 
     def remove_card(self) -> None:
-        self.services.card_reader.remove()
+        reader = self.services.card_reader
+        if isinstance(reader, InProcessCardReader):
+            reader.remove()
+        elif self._session is not None:
+            self._session.remove()
+            self._session = None
 
     def close(self) -> None:
+        self.remove_card()
         self.services.close()
         self.sandbox.stop()
+        if self.pcscd is not None:
+            self.pcscd.stop()
 
 
 def _demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str) -> KioskConfig:
@@ -83,5 +106,12 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
     except Exception:
         sandbox.stop()
         raise
-    services.sender.start()
-    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir)
+    pcscd = None
+    if not isinstance(services.card_reader, InProcessCardReader):
+        try:
+            pcscd = start_pcscd()
+        except Exception:
+            services.close()
+            sandbox.stop()
+            raise
+    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir, pcscd=pcscd)

@@ -57,8 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_demo(args)
     app = create_app()
     services = build_services(cfg)
-    services.sender.start()
     window, tasks = _window(services)
+    services.start()
     _show(window, cfg, args.windowed)
     try:
         return app.exec()
@@ -80,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
              rig.services.card_reader.description, rig.services.camera.description,
              rig.services.printer.description, rig.data_dir)
     window, tasks = _window(rig.services, on_demo_insert=rig.insert_card)
+    rig.services.start()
     result: dict[str, Any] = {}
     try:
         if autopilot:

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from kiosk.config import KioskConfig, TerminalConfig  # noqa: E402
+from kiosk.config import CardConfig, KioskConfig, TerminalConfig  # noqa: E402
 
 from drivers.gateway.sandbox.server import SandboxGateway  # noqa: E402
 from offline_queue.msgids import SqliteMsgIdSource  # noqa: E402
@@ -56,6 +56,6 @@ def msgids(store: Store, terminal: TerminalConfig) -> SqliteMsgIdSource:
 
 @pytest.fixture
 def demo_config(tmp_path: Path, sandbox: SandboxGateway) -> KioskConfig:
-    cfg = KioskConfig(data_dir=str(tmp_path / "data"))
+    cfg = KioskConfig(data_dir=str(tmp_path / "data"), card=CardConfig(reader="virtual"))
     return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url,
                                                                 read_timeout_s=5.0))

@@ -56,7 +56,8 @@ def test_bad_config_fails_with_its_code(tmp_path: Path) -> None:
     assert last["outcome"] == "failed" and "gateway.read_timeout_s" in last["reason"]
 
 
-def test_production_without_card_transport_refuses_clearly(tmp_path: Path) -> None:
+def test_production_refuses_the_virtual_card(tmp_path: Path) -> None:
     result = run_kiosk("run", env={"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi",
-                                   "KIOSK_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"})
-    assert result.returncode == 16 and "no PC/SC card transport" in result.stderr
+                                   "KIOSK_CARD_READER": "virtual", "KIOSK_DATA_DIR": str(tmp_path),
+                                   "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 16 and "virtual card is for demo mode only" in result.stderr

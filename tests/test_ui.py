@@ -36,6 +36,7 @@ def make_window(qtbot, rig: DemoRig, ui: UiConfig | None = None) -> KioskWindow:
                          manual_window="一楼 3 号窗口", status_probe=services.status, demo=True,
                          on_demo_insert=rig.insert_card)
     qtbot.addWidget(window)
+    services.start()
     window.resize(1280, 800)
     window.show()
     return window

@@ -29,6 +29,9 @@ class InProcessCardReader:
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         self._on_inserted, self._on_removed = on_inserted, on_removed
 
+    def start(self) -> None:
+        """Nothing to watch: cards arrive through :meth:`insert`."""
+
     def insert(self, card: VirtualSocialSecurityCard) -> None:
         with self._lock:
             self._card = card
