@@ -63,6 +63,7 @@ class PcscCardReader:
         self.reader_name = ""
         self.contexts_established = 0
         self.inserted_at = 0.0  # monotonic time of the last insert event
+        self._ctx: int | None = None
 
     @property
     def description(self) -> str:
@@ -78,6 +79,9 @@ class PcscCardReader:
 
     def close(self) -> None:
         self._stop.set()
+        ctx = self._ctx
+        if ctx is not None:
+            sc.SCardCancel(ctx)  # wake the monitor out of SCardGetStatusChange
         if self._thread is not None:
             self._thread.join(timeout=self._timeout / 1000 + 2)
 
@@ -101,9 +105,11 @@ class PcscCardReader:
                 self._stop.wait(self._retry)
                 continue
             self.contexts_established += 1
+            self._ctx = ctx
             try:
                 present = self._watch(ctx, present)
             finally:
+                self._ctx = None
                 sc.SCardReleaseContext(ctx)
             if not self._stop.is_set():
                 self._stop.wait(self._retry)
@@ -127,7 +133,7 @@ class PcscCardReader:
         known = sc.SCARD_STATE_UNAWARE
         while not self._stop.is_set():
             hres, states = sc.SCardGetStatusChange(ctx, self._timeout, [(reader, known)])
-            if hres == sc.SCARD_E_TIMEOUT:
+            if hres in (sc.SCARD_E_TIMEOUT, sc.SCARD_E_CANCELLED):
                 continue
             if hres != sc.SCARD_S_SUCCESS:
                 log.info("card monitor: context stale (%s): re-establishing", _hex(hres))

@@ -1,0 +1,145 @@
+"""Cards through the real PC/SC stack: pcscd with the vpcd driver, our virtual card over TCP, pyscard."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kiosk.errors import CardDataCorrupt, CardError, CardMute, CardRemoved, NotSocialSecurityCard, ReaderUnavailable
+
+from drivers.card.pcsc_reader import PcscCardReader, ReaderState
+from drivers.card.pcscd_service import PcscdHandle, missing_parts, start_pcscd
+from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
+from drivers.card.vpcd_card import VpcdCardSession
+
+HOLDERS = load_holders()
+pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"PC/SC stack not installed: {missing_parts()}")
+
+
+@pytest.fixture(scope="module")
+def pcscd() -> Iterator[PcscdHandle]:
+    handle = start_pcscd()
+    yield handle
+    handle.stop()
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def wait(self, count: int, timeout_s: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while len(self.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(self.seen) >= count
+
+
+@pytest.fixture
+def reader(pcscd: PcscdHandle) -> Iterator[tuple[PcscCardReader, Events]]:
+    r, events = PcscCardReader(), Events()
+    r.set_listener(lambda: events.seen.append("in"), lambda: events.seen.append("out"))
+    r.start()
+    assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10), r.state
+    yield r, events
+    r.close()
+
+
+def insert(card: VirtualSocialSecurityCard, pcscd: PcscdHandle, **kwargs: float) -> VpcdCardSession:
+    session = VpcdCardSession(card, port=pcscd.port, **kwargs)
+    session.insert()
+    return session
+
+
+@pytest.mark.parametrize("key", ["demo", "employee", "expired", "unknown_person"])
+def test_holders_read_correctly(reader: tuple[PcscCardReader, Events], pcscd: PcscdHandle, key: str) -> None:
+    r, events = reader
+    session = insert(VirtualSocialSecurityCard(HOLDERS[key]), pcscd)
+    try:
+        assert events.wait(1) and events.seen == ["in"]
+        assert r.read_identity() == HOLDERS[key]
+        assert "Virtual PCD" in r.description
+    finally:
+        session.remove()
+    assert events.wait(2) and events.seen == ["in", "out"]
+
+
+@pytest.mark.parametrize(("fault", "error", "message"), [
+    (Fault.NOT_SSC, NotSocialSecurityCard, "no social-security application"),
+    (Fault.CORRUPT_TLV, CardDataCorrupt, "malformed"),
+    (Fault.WRONG_LENGTH, CardDataCorrupt, "kept asking"),
+    (Fault.REMOVED_MID_READ, CardRemoved, "removed during the read"),
+    (Fault.MUTE, CardMute, "does not answer"),
+])
+def test_faults_give_their_clear_error(reader: tuple[PcscCardReader, Events], pcscd: PcscdHandle, fault: Fault,
+                                       error: type[CardError], message: str) -> None:
+    r, events = reader
+    session = insert(VirtualSocialSecurityCard(HOLDERS["demo"], fault=fault), pcscd)
+    try:
+        assert events.wait(1)
+        with pytest.raises(error, match=message):
+            r.read_identity()
+    finally:
+        session.remove()
+
+
+def test_removal_mid_read_leaves_nothing_and_the_next_card_reads(reader: tuple[PcscCardReader, Events],
+                                                                 pcscd: PcscdHandle) -> None:
+    r, events = reader
+    session = insert(VirtualSocialSecurityCard(HOLDERS["demo"], fault=Fault.REMOVED_MID_READ, remove_after=9), pcscd)
+    assert events.wait(1)
+    result = None
+    with pytest.raises(CardRemoved):
+        result = r.read_identity()
+    assert result is None  # no partial identity
+    assert events.wait(2) and events.seen[-1] == "out"
+    session.remove()
+    session = insert(VirtualSocialSecurityCard(HOLDERS["employee"]), pcscd)
+    assert events.wait(3)
+    assert r.read_identity().name == "李建国"
+    session.remove()
+
+
+def test_slow_card_still_reads(reader: tuple[PcscCardReader, Events], pcscd: PcscdHandle) -> None:
+    r, events = reader
+    session = insert(VirtualSocialSecurityCard(HOLDERS["demo"]), pcscd, delay_s=0.03)
+    assert events.wait(1)
+    started = time.monotonic()
+    assert r.read_identity().name == "王秀英"
+    assert time.monotonic() - started >= 0.03 * 15  # every command was slow
+    session.remove()
+
+
+def test_no_card_in_the_reader(reader: tuple[PcscCardReader, Events]) -> None:
+    r, _ = reader
+    with pytest.raises(CardRemoved, match="no card"):
+        r.read_identity()
+
+
+def test_pcscd_killed_and_restarted_while_the_kiosk_runs(pcscd: PcscdHandle) -> None:
+    if not pcscd.owned:
+        pytest.skip("a pcscd we did not start is running: not killing it")
+    r, events = PcscCardReader(), Events()
+    r.set_listener(lambda: events.seen.append("in"), lambda: events.seen.append("out"))
+    r.start()
+    try:
+        assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10)
+        session = insert(VirtualSocialSecurityCard(HOLDERS["demo"]), pcscd)
+        assert events.wait(1)
+        pcscd.kill()  # crash, with a card in the reader
+        assert r.wait_for_state(ReaderState.PCSCD_NOT_RUNNING, timeout_s=5), r.state
+        assert events.wait(2) and events.seen[-1] == "out"
+        with pytest.raises(ReaderUnavailable, match="pcscd is not running"):
+            r.read_identity()
+        session.remove()
+        restarted = start_pcscd(pcscd.port)
+        pcscd.process = restarted.process  # the module fixture stops the new one
+        assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10), r.state
+        session = insert(VirtualSocialSecurityCard(HOLDERS["employee"]), pcscd)
+        assert events.wait(3)
+        assert r.read_identity().name == "李建国"  # same reader object: no kiosk restart
+        assert r.contexts_established >= 2
+        session.remove()
+    finally:
+        r.close()
