@@ -26,6 +26,10 @@ class CardReader(Protocol):
 
     description: str
 
+    @property
+    def healthy(self) -> bool:
+        """False while the reader cannot be used (no reader, pcscd not running): the kiosk says so."""
+
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         """Callbacks run on the reader's monitor thread; the UI bridges them to the GUI thread."""
 

@@ -89,9 +89,9 @@ class Services:
     sender: OutboxSender
     closed: bool = field(default=False)
 
-    def status(self) -> tuple[bool, int]:
-        """(gateway reachable, items waiting) for the status bar; runs on a worker lane."""
-        return self.sender.online, self.outbox.pending_count()
+    def status(self) -> tuple[bool, int, bool]:
+        """(gateway reachable, items waiting, card reader usable) for the status bar; runs on a worker lane."""
+        return self.sender.online, self.outbox.pending_count(), self.card_reader.healthy
 
     def start(self) -> None:
         """Start the background parts; call after the UI has set its listeners."""

@@ -43,6 +43,7 @@ def reader(pcscd: PcscdHandle) -> Iterator[tuple[PcscCardReader, Events]]:
     r.start()
     assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10), r.state
     yield r, events
+    r.wait_for_state(ReaderState.EMPTY, timeout_s=5)  # pcscd has seen the last card leave: the next test starts clean
     r.close()
 
 

@@ -89,6 +89,8 @@ def test_reasons_map_errors_to_patient_text() -> None:
     assert reason_key(410, "余额不足") is None  # the gateway's own words are shown
     assert tr.tr(reason_key(203, "face_attempts_exhausted")).startswith("Your face")
     assert tr.tr(reason_key(999, "?")) == "A system fault occurred"
+    assert tr.tr(reason_key(102, "card does not answer")).startswith("The card does not respond")
+    assert tr.tr(reason_key(110, "pcscd is not running")).endswith("please call staff")
 
 
 @pytest.mark.parametrize(("fg", "bg"), [(INK, PAPER), (PAPER, BRAND), (PAPER, BRAND_DARK), (PAPER, ALERT),

@@ -116,6 +116,11 @@ def test_card_errors_say_what_to_do(qtbot, rig: DemoRig) -> None:
     rig.insert_card(fault=Fault.NOT_SSC)
     wait_for(qtbot, window, State.ERROR)
     assert "这不是社保卡" in window.current.body.text()
+    click(qtbot, window, "back")
+    wait_for(qtbot, window, State.IDLE)
+    rig.insert_card(fault=Fault.MUTE)
+    wait_for(qtbot, window, State.ERROR)
+    assert "芯片朝上" in window.current.body.text() and window.current.code.text() == "错误代码 E102"
 
 
 def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:
@@ -130,8 +135,13 @@ def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:
 def test_status_bar_shows_network_and_queue(qtbot, rig: DemoRig) -> None:
     window = make_window(qtbot, rig)
     qtbot.waitUntil(lambda: window.network_label.text() == "● 网络正常", timeout=8000)
-    window._on_status((False, 2))
+    window._on_status((False, 2, True))
     assert window.network_label.text() == "✕ 网络中断" and window.pending_label.text() == "待上传 2 笔"
+    assert window.idle.notice.text() == ""
+    window._on_status((True, 0, False))  # pcscd down or reader unplugged
+    assert window.idle.notice.text() == "读卡器暂时无法使用，请呼叫工作人员"
+    window.tr_.set_language("en")
+    assert window.idle.notice.text() == "The card reader is not working: please call staff"
 
 
 def test_screens_render_in_both_languages(qtbot, rig: DemoRig, tmp_path: Path) -> None:

@@ -79,6 +79,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.face_attempts_exhausted": {"zh_CN": "多次未能确认面部", "en": "Your face could not be confirmed"},
     "reason.card": {"zh_CN": "社保卡无法读取，请确认芯片朝上后重新插卡", "en": "The card could not be read: insert it chip up and try again"},
     "reason.card_removed": {"zh_CN": "读卡时卡被拔出，请重新插卡", "en": "The card was removed while reading: insert it again"},
+    "reason.card_mute": {"zh_CN": "卡片没有响应：请确认芯片朝上、插到底后重新插卡",
+                         "en": "The card does not respond: insert it chip up, all the way in, and try again"},
+    "reason.reader_offline": {"zh_CN": "读卡器暂时无法使用，请呼叫工作人员", "en": "The card reader is not working: please call staff"},
     "reason.not_ssc": {"zh_CN": "这不是社保卡", "en": "This is not a social-security card"},
     "reason.card_expired": {"zh_CN": "社保卡已过有效期", "en": "This card has expired"},
     "reason.face": {"zh_CN": "面部核验无法完成", "en": "The face check could not be completed"},
@@ -90,8 +93,8 @@ CATALOG: dict[str, dict[str, str]] = {
 }
 
 # error code -> reason key (patient-facing); codes per kiosk.errors
-_REASONS = {101: "reason.card_removed", 103: "reason.not_ssc", 105: "reason.card_expired",
-            106: "reason.card", 401: "reason.gateway_unreachable"}
+_REASONS = {101: "reason.card_removed", 102: "reason.card_mute", 103: "reason.not_ssc", 105: "reason.card_expired",
+            106: "reason.card", 110: "reason.reader_offline", 401: "reason.gateway_unreachable"}
 
 
 def reason_key(code: int, message: str) -> str | None:

@@ -103,6 +103,15 @@ class TextScreen(Screen):
         self.body.setText(self.tr_.tr(self._body_key))
 
 
+class IdleScreen(TextScreen):
+    """Insert the card; a notice when the reader cannot be used (call staff)."""
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr, State.IDLE, "idle.title", "idle.body")
+        self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.notice)
+
+
 class ConsentScreen(Screen):
     state = State.CONSENT
 

@@ -28,7 +28,7 @@ from ui.controller import VisitController
 from ui.i18n import Translator
 from ui.theme import metrics, stylesheet
 
-StatusProbe = Callable[[], tuple[bool, int]]  # (online, pending) - runs on the status lane
+StatusProbe = Callable[[], tuple[bool, int, bool]]  # (online, pending, reader ok) - runs on the status lane
 
 
 class KioskWindow(QMainWindow):
@@ -78,7 +78,7 @@ class KioskWindow(QMainWindow):
         layout.addWidget(top)
 
         self.stack = QStackedWidget()
-        idle = s.TextScreen(tr, v.State.IDLE, "idle.title", "idle.body")
+        idle = self.idle = s.IdleScreen(tr)
         if on_demo_insert is not None:
             idle.add_button("demo_insert", "idle.demo_insert", on_demo_insert, secondary=True)
         consent = s.ConsentScreen(tr, manual_window)
@@ -225,8 +225,8 @@ class KioskWindow(QMainWindow):
     def _poll_status(self) -> None:
         self.controller.tasks.submit("status", self._status_probe, self._on_status)
 
-    def _on_status(self, status: tuple[bool, int] | None) -> None:
-        self._online, self._pending = status if status is not None else (False, 0)
+    def _on_status(self, status: tuple[bool, int, bool] | None) -> None:
+        self._online, self._pending, self._reader_ok = status if status is not None else (False, 0, False)
         self._render_status()
 
     def _render_status(self) -> None:
@@ -234,6 +234,8 @@ class KioskWindow(QMainWindow):
         self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
         self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
         self.pending_label.setText(self.tr_.tr("bar.pending", n=pending) if pending else "")
+        reader_ok = getattr(self, "_reader_ok", True)
+        self.idle.notice.setText("" if reader_ok else self.tr_.tr("reason.reader_offline"))
 
     def closeEvent(self, event: QEvent) -> None:  # noqa: N802
         QApplication.instance().removeEventFilter(self)

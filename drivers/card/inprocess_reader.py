@@ -29,6 +29,8 @@ class InProcessCardReader:
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         self._on_inserted, self._on_removed = on_inserted, on_removed
 
+    healthy = True
+
     def start(self) -> None:
         """Nothing to watch: cards arrive through :meth:`insert`."""
 

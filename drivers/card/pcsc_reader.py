@@ -69,6 +69,10 @@ class PcscCardReader:
     def description(self) -> str:
         return f"PC/SC reader {self.reader_name or '(none yet)'} via pcscd ({self.state.value})"
 
+    @property
+    def healthy(self) -> bool:
+        return self.state in (ReaderState.EMPTY, ReaderState.CARD_PRESENT, ReaderState.CARD_MUTE)
+
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         self._on_inserted, self._on_removed = on_inserted, on_removed
 
