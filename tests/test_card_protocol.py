@@ -116,7 +116,7 @@ def test_identity_repr_masks_numbers() -> None:
 ALL_TAGS = EF05_TAGS | EF06_TAGS
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(st.dictionaries(st.sampled_from(sorted(ALL_TAGS)), st.binary(max_size=40)))
 def test_parser_never_raises_anything_but_card_errors(records: dict[int, bytes]) -> None:
     base = encode_identity(HOLDERS["demo"])
@@ -130,3 +130,20 @@ def test_parser_never_raises_anything_but_card_errors(records: dict[int, bytes])
 
 def test_encode_parse_round_trip() -> None:
     assert parse_identity(encode_identity(HOLDERS["employee"])) == HOLDERS["employee"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=40))
+def test_any_card_answers_give_an_identity_or_a_card_error(answers: list[bytes]) -> None:
+    """A hostile or broken card answering anything at all: only project card errors come out."""
+    replies = iter(answers)
+
+    def transmit(_apdu: bytes) -> bytes:
+        return next(replies, b"\x90\x00")
+
+    try:
+        identity = apdu.read_identity(transmit)
+    except CardError as exc:
+        assert 100 <= exc.code < 200
+    else:
+        assert len(identity.card_sn) == 32

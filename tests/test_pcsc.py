@@ -42,6 +42,7 @@ def reader(pcscd: PcscdHandle) -> Iterator[tuple[PcscCardReader, Events]]:
     r.set_listener(lambda: events.seen.append("in"), lambda: events.seen.append("out"))
     r.start()
     assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10), r.state
+    events.seen.clear()  # a card the previous test left may have been reported before pcscd saw it go
     yield r, events
     r.wait_for_state(ReaderState.EMPTY, timeout_s=5)  # pcscd has seen the last card leave: the next test starts clean
     r.close()
@@ -142,5 +143,24 @@ def test_pcscd_killed_and_restarted_while_the_kiosk_runs(pcscd: PcscdHandle) -> 
         assert r.read_identity().name == "李建国"  # same reader object: no kiosk restart
         assert r.contexts_established >= 2
         session.remove()
+        r.wait_for_state(ReaderState.EMPTY, timeout_s=5)
     finally:
         r.close()
+
+
+def test_field_check_command_inserts_a_card(reader: tuple[PcscCardReader, Events], pcscd: PcscdHandle) -> None:
+    import subprocess
+    import sys
+
+    r, events = reader
+    command = subprocess.Popen([sys.executable, "-m", "drivers.card", "--holder", "employee", "--seconds", "20",
+                                "--port", str(pcscd.port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert events.wait(1, timeout_s=10)
+        assert r.read_identity().name == "李建国"
+    finally:
+        command.terminate()
+        command.wait(timeout=10)
+    unknown = subprocess.run([sys.executable, "-m", "drivers.card", "--holder", "nobody"], capture_output=True,
+                             text=True, timeout=30)
+    assert unknown.returncode == 2 and "unknown holder" in unknown.stderr
