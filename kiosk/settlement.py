@@ -232,23 +232,57 @@ def _substitute(value: Any, context: Mapping[str, str]) -> Any:
     return value
 
 
-def run_plan(plan: dict[str, Any], gateway: InsuranceGateway,
-             save_progress: Callable[[dict[str, Any]], None]) -> Mapping[str, Any]:
+REVERSIBLE = frozenset({"2207", "2208"})
+
+
+def run_plan(plan: dict[str, Any], gateway: InsuranceGateway, save_progress: Callable[[dict[str, Any]], None],
+             *, msgids: MsgIdSource, idempotent_replay: bool = False) -> Mapping[str, Any]:
     """Execute the plan's steps in order, skipping those already answered.
 
-    Each answer is saved (``save_progress``) before the next step is sent, so a
-    crash resumes where it stopped, resending only the unanswered step with its
-    original msgid. Returns the last step's output. Raises GatewayError.
+    Before a step is sent it is marked ``unanswered`` and saved; its answer is saved before the next step.
+    A step found still ``unanswered`` (its answer was lost, or the kiosk died mid-send) is resolved first:
+    a 2207/2208 is reversed with 2601 and then sent again under a new msgid, or, when 2601 finds nothing
+    to reverse, sent again under its own msgid; with ``idempotent_replay`` (the gateway profile says a
+    resend with the same msgid returns the original answer) it is simply resent. Other steps are resent
+    with their own msgid. A msgid is never changed without a confirmed reversal. Raises GatewayError; a
+    2601 without an answer leaves the step unresolved, to be tried again (and reconciled by staff).
     """
     context: dict[str, str] = {}
     output: Mapping[str, Any] = {}
     for step in plan["steps"]:
         if step["output"] is None:
+            if step.get("unanswered") and step["infno"] in REVERSIBLE and not idempotent_replay:
+                _reverse_unanswered(plan, step, gateway, save_progress, msgids)
+            step["unanswered"] = True
+            save_progress(plan)
             step["output"] = dict(gateway.call(step["infno"], _substitute(step["input"], context),
                                                msgid=step["msgid"], insuplc_admdvs=plan["insuplc_admdvs"]))
+            step.pop("unanswered", None)
             save_progress(plan)
         output = step["output"]
         data = output.get("data") if isinstance(output, Mapping) else None
         if step["infno"] == "2201" and isinstance(data, Mapping) and "mdtrt_id" in data:
             context["mdtrt_id"] = str(data["mdtrt_id"])
     return output
+
+
+def _reverse_unanswered(plan: dict[str, Any], step: dict[str, Any], gateway: InsuranceGateway,
+                        save_progress: Callable[[dict[str, Any]], None], msgids: MsgIdSource) -> None:
+    psn_no = _substitute(step["input"], {}).get("data", {}).get("psn_no", "")
+    if not step.get("reversal_msgid"):
+        step["reversal_msgid"] = msgids.next_msgid()  # persisted before the 2601 is sent
+        save_progress(plan)
+    try:
+        gateway.call("2601", {"data": {"psn_no": psn_no, "omsgid": step["msgid"], "oinfno": step["infno"]}},
+                     msgid=step["reversal_msgid"], insuplc_admdvs=plan["insuplc_admdvs"])
+    except GatewayBusinessError as exc:
+        if "not found" not in exc.err_msg:
+            raise
+        log.info("2601: %s %s never reached the gateway: resending it as it was", step["infno"], step["msgid"])
+    else:
+        log.warning("2601: reversed %s %s; settling again under a new msgid", step["infno"], step["msgid"])
+        step.setdefault("reversed_msgids", []).append(step["msgid"])
+        step["msgid"] = msgids.next_msgid()
+    step.pop("reversal_msgid", None)
+    step.pop("unanswered", None)
+    save_progress(plan)

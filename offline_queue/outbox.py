@@ -2,7 +2,9 @@
 
 States: ``pending`` -> ``in_flight`` (with a lease) -> ``done`` | ``pending`` (nothing
 reached the gateway: retry later with the same msgids) | ``ambiguous`` (sent, no
-answer: never resent blindly) | ``failed`` (business refusal: not retried).
+answer: delivered again later through the handler, which resolves the unanswered
+step before anything else, never by a blind resend) | ``failed`` (business
+refusal: not retried) | ``dead`` (the item cannot be read: staff must look).
 On open, an ``in_flight`` row whose lease expired (a crash mid-send) becomes
 ``ambiguous``. Items of one visit are delivered in order; visits do not block
 each other. Payloads and results are encrypted at rest.
@@ -96,15 +98,17 @@ class SqliteOutbox:
         now = self._clock()
         with self._store.lock:
             rows = self._db.execute(
-                "SELECT reference FROM items i WHERE state = 'pending' AND next_attempt_at <= ? AND NOT EXISTS ("
+                "SELECT reference FROM items i WHERE state IN ('pending', 'ambiguous') AND next_attempt_at <= ?"
+                " AND NOT EXISTS ("
                 " SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
                 " ('pending', 'in_flight', 'ambiguous')) ORDER BY id LIMIT ?", (now, limit)).fetchall()
         return [self.deliver(r[0]) for r in rows]
 
     def pending_count(self) -> int:
+        """Items not yet settled (pending, in flight or ambiguous)."""
         with self._store.lock:
             return int(self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight')").fetchone()[0])
+                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         with self._store.lock:
@@ -133,7 +137,8 @@ class SqliteOutbox:
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(
-                "SELECT id, reference, payload FROM items i WHERE reference = ? AND state = 'pending' AND NOT EXISTS"
+                "SELECT id, reference, payload FROM items i WHERE reference = ? AND state IN ('pending', 'ambiguous')"
+                " AND NOT EXISTS"
                 " (SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
                 " ('pending', 'in_flight', 'ambiguous'))", (reference,)).fetchone()
             if row is None:
@@ -144,7 +149,11 @@ class SqliteOutbox:
 
     def _attempt(self, row: tuple[int, str, bytes]) -> Delivery:
         item_id, reference, sealed = row
-        payload = json.loads(self._cipher.open(sealed))
+        try:
+            payload = json.loads(self._cipher.open(sealed))
+        except (QueueError, ValueError) as exc:
+            self._update(item_id, state="dead", error=f"unreadable item: {exc}")
+            return Delivery(reference, "dead", error=str(exc))
 
         def save_progress(updated: dict[str, Any]) -> None:
             self._update(item_id, payload=self._cipher.seal(_encode(updated)))
@@ -156,7 +165,8 @@ class SqliteOutbox:
             self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "pending", error=str(exc))
         except (GatewayNoAnswer, GatewayProtocolError) as exc:
-            self._update(item_id, state="ambiguous", error=str(exc))
+            delay = self._backoff(item_id)
+            self._update(item_id, state="ambiguous", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "ambiguous", error=str(exc))
         except GatewayBusinessError as exc:
             self._update(item_id, state="failed", error=exc.err_msg or str(exc))

@@ -120,7 +120,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
-    outbox = SqliteOutbox(store, cipher, lambda plan, save: run_plan(plan, gateway, save),
+    outbox = SqliteOutbox(store, cipher, lambda plan, save: run_plan(
+        plan, gateway, save, msgids=msgids, idempotent_replay=cfg.gateway.idempotent_replay),
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s)
     camera = camera or build_camera(cfg)
     engine = DlibFaceEngine()

@@ -94,9 +94,13 @@ def test_no_answer_is_ambiguous_and_business_errors_fail(parts: tuple) -> None:
     assert outbox.deliver(a).state == "ambiguous"
     failed = outbox.deliver(b)
     assert failed.state == "failed" and failed.error == "余额不足"
+    assert outbox.pending_count() == 1  # the ambiguous one is not settled yet
+    assert outbox.drain() == []  # backoff: not due at once
     clock.now += 10_000
-    assert outbox.drain() == []  # neither is ever resent blindly
-    assert outbox.counts() == {"ambiguous": 1, "failed": 1}
+    # the ambiguous item goes back to its handler (which resolves the unanswered step first); the failed never
+    assert [d.reference for d in outbox.drain()] == [a]
+    assert outbox.counts() == {"done": 1, "failed": 1}
+    assert len(handler.seen) == 3
 
 
 def test_order_is_kept_per_visit_and_visits_do_not_block_each_other(parts: tuple) -> None:

@@ -5,6 +5,9 @@ Paths:
 - ``GET /his/fees?psn_no=``: outstanding fee lines of a person (hospital side).
 - ``GET /his/face-template?psn_no=``: the enrolled face reference (128 floats), 404 if none.
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
+- ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
+  matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s"}}`` injects them at random;
+  ``{"clear": true}`` stops both. See ``faults.py``.
 - ``GET /health``: liveness probe.
 """
 
@@ -15,6 +18,7 @@ import json
 import socket
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from drivers.gateway.envelope import dumps
 from drivers.gateway.sandbox import transactions
+from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
+from drivers.gateway.sandbox.faults import PROCESSED_FIRST, Fault, FaultPlan
 from drivers.gateway.sandbox.ledger import money, open_ledger
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ class SandboxGateway:
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         self.connections: set[socket.socket] = set()  # open keep-alive connections, closed on stop
+        self.faults = FaultPlan()
 
     @property
     def url(self) -> str:
@@ -109,6 +116,14 @@ class SandboxGateway:
             return [dict(r) for r in self._conn.execute("SELECT * FROM settlements ORDER BY setl_id")]
 
 
+def _infno_of(body: bytes) -> str:
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return ""
+    return str(envelope.get("infno", "")) if isinstance(envelope, dict) else ""
+
+
 def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -158,13 +173,57 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error":"not found"}')
 
+        def _drop(self) -> None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def _serve_with_fault(self, body: bytes) -> None:
+            fault = sandbox.faults.take(_infno_of(body))
+            if fault is None:
+                self._send(200, sandbox.call_service(body))
+                return
+            answer = sandbox.call_service(body) if fault.kind in PROCESSED_FIRST else b""
+            if fault.kind in ("drop_before", "drop_after"):
+                self._drop()
+            elif fault.kind == "delay":
+                time.sleep(fault.delay_s)
+                with contextlib.suppress(OSError):
+                    self._send(200, answer)
+            elif fault.kind in ("http500", "http502"):
+                self._send(int(fault.kind[4:]), b"<html>upstream error</html>")
+            elif fault.kind == "malformed":
+                self._send(200, answer[: len(answer) // 2] + b"<garbage")
+            else:  # business
+                self._send(200, dumps({"infcode": -1, "err_msg": "simulated business refusal", "output": None}))
+
+        def _set_faults(self, body: bytes) -> None:
+            req = json.loads(body)
+            if req.get("clear"):
+                sandbox.faults.clear()
+            for item in req.get("faults", []):
+                sandbox.faults.push(Fault(str(item["kind"]), str(item.get("infno", "")),
+                                          float(item.get("delay_s", 3.0))))
+            if "random" in req:
+                r = req["random"]
+                sandbox.faults.set_random(float(r["rate"]), kinds=tuple(r.get("kinds") or FAULT_KINDS),
+                                          infnos=tuple(r.get("infnos", ())), seed=int(r.get("seed", 0)),
+                                          delay_s=float(r.get("delay_s", 3.0)))
+
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
             body = self._body()
             if body is None:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
-                self._send(200, sandbox.call_service(body))
+                self._serve_with_fault(body)
+            elif path == "/admin/faults":
+                try:
+                    self._set_faults(body)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, dumps({"injected": sandbox.faults.injected}))
             elif path == "/admin/enroll-face":
                 try:
                     req = json.loads(body)
