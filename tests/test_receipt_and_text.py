@@ -91,6 +91,7 @@ def test_reasons_map_errors_to_patient_text() -> None:
     assert tr.tr(reason_key(999, "?")) == "A system fault occurred"
     assert tr.tr(reason_key(102, "card does not answer")).startswith("The card does not respond")
     assert tr.tr(reason_key(110, "pcscd is not running")).endswith("please call staff")
+    assert "nothing was charged" in tr.tr(reason_key(500, "could not commit to the outbox: database or disk is full"))
 
 
 @pytest.mark.parametrize(("fg", "bg"), [(INK, PAPER), (PAPER, BRAND), (PAPER, BRAND_DARK), (PAPER, ALERT),

@@ -86,6 +86,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.card_expired": {"zh_CN": "社保卡已过有效期", "en": "This card has expired"},
     "reason.face": {"zh_CN": "面部核验无法完成", "en": "The face check could not be completed"},
     "reason.printer": {"zh_CN": "打印机故障", "en": "The printer has a fault"},
+    "reason.storage": {"zh_CN": "本机暂时无法安全保存结算，未扣费", "en": "This machine cannot store the payment safely; nothing was charged"},
     "reason.other": {"zh_CN": "系统故障", "en": "A system fault occurred"},
     "common.cancel": {"zh_CN": "取消", "en": "Cancel"},
     "common.countdown": {"zh_CN": "{s} 秒后返回首页", "en": "Returning to start in {s} s"},
@@ -105,7 +106,8 @@ def reason_key(code: int, message: str) -> str | None:
         return _REASONS[code]
     if code == 410:
         return None  # a business refusal: show err_msg as the gateway wrote it
-    area = {1: "reason.card", 2: "reason.face", 3: "reason.printer", 4: "reason.gateway_unreachable"}
+    area = {1: "reason.card", 2: "reason.face", 3: "reason.printer", 4: "reason.gateway_unreachable",
+            5: "reason.storage"}
     return area.get(code // 100, "reason.other")
 
 
