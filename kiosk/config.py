@@ -91,6 +91,8 @@ class QueueConfig:
     path: str = _opt("", "outbox SQLite file (empty: <data_dir>/outbox.sqlite)")
     retry_base_s: float = _opt(2.0, "first retry delay; doubles per attempt, with jitter", _range(0.05, 600))
     retry_max_s: float = _opt(300.0, "longest retry delay", _range(1, 86400))
+    max_open_items: int = _opt(5000, "size bound: items not yet delivered before new settlements are refused", _range(10, 1_000_000))
+    keep_days: float = _opt(90.0, "retention of finished items (done, failed) for reconciliation", _range(1, 3650))
 
 
 @dataclass(frozen=True)

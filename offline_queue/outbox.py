@@ -53,6 +53,7 @@ class SqliteOutbox:
         handler: Handler,
         *,
         lease_s: float = 120.0,
+        max_open_items: int = 5000,
         retry_base_s: float = 2.0,
         retry_max_s: float = 300.0,
         clock: Callable[[], float] = time.time,
@@ -61,6 +62,7 @@ class SqliteOutbox:
         self._store, self._cipher, self._handler = store, cipher, handler
         self._lease_s, self._base, self._max = lease_s, retry_base_s, retry_max_s
         self._clock = clock
+        self._max_open = max_open_items
         self._rng = rng or random.Random()
         self._recover()
 
@@ -72,13 +74,15 @@ class SqliteOutbox:
         """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference."""
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
+        if self.pending_count() >= self._max_open:  # the size bound: never grow without end while offline
+            raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
         try:
             with self._store.lock, self._db.conn:
                 self._db.execute("BEGIN IMMEDIATE")
                 cursor = self._db.execute(
                     "INSERT INTO items (reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at) VALUES ('', ?, ?, ?, 'pending', 0, ?, ?, ?)",
-                    (visit_id, kind, sealed, now, now, now))
+                    " created_at, updated_at, size_bytes) VALUES ('', ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+                    (visit_id, kind, sealed, now, now, now, len(sealed)))
                 item_id = cursor.lastrowid
                 reference = time.strftime("Q%Y%m%d", time.localtime(now)) + f"{item_id:06d}"
                 self._db.execute("UPDATE items SET reference = ? WHERE id = ?", (reference, item_id))
@@ -109,6 +113,15 @@ class SqliteOutbox:
         with self._store.lock:
             return int(self._db.execute(
                 "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
+
+    def prune(self, keep_days: float) -> int:
+        """Delete finished items (done, failed) older than ``keep_days``; returns how many."""
+        cutoff = self._clock() - keep_days * 86400
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            cursor = self._db.execute("DELETE FROM items WHERE state IN ('done', 'failed') AND finished_at < ?",
+                                      (cutoff,))
+        return int(cursor.rowcount)
 
     def counts(self) -> dict[str, int]:
         with self._store.lock:
@@ -156,7 +169,8 @@ class SqliteOutbox:
             return Delivery(reference, "dead", error=str(exc))
 
         def save_progress(updated: dict[str, Any]) -> None:
-            self._update(item_id, payload=self._cipher.seal(_encode(updated)))
+            sealed_update = self._cipher.seal(_encode(updated))
+            self._update(item_id, payload=sealed_update, size_bytes=len(sealed_update))
 
         try:
             result = self._handler(payload, save_progress)
@@ -169,12 +183,13 @@ class SqliteOutbox:
             self._update(item_id, state="ambiguous", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "ambiguous", error=str(exc))
         except GatewayBusinessError as exc:
-            self._update(item_id, state="failed", error=exc.err_msg or str(exc))
+            self._update(item_id, state="failed", error=exc.err_msg or str(exc), finished_at=self._clock())
             return Delivery(reference, "failed", error=exc.err_msg or str(exc))
         except KioskError as exc:
             self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + self._max)
             return Delivery(reference, "pending", error=str(exc))
-        self._update(item_id, state="done", error="", result=self._cipher.seal(_encode(dict(result))))
+        self._update(item_id, state="done", error="", result=self._cipher.seal(_encode(dict(result))),
+                     finished_at=self._clock())
         return Delivery(reference, "done", result=result)
 
     def _backoff(self, item_id: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from offline_queue.outbox import SqliteOutbox
@@ -14,8 +15,11 @@ log = logging.getLogger(__name__)
 class OutboxSender:
     """Drains the outbox every ``interval_s`` while ``probe()`` says the gateway is reachable."""
 
-    def __init__(self, outbox: SqliteOutbox, probe: Callable[[], bool], interval_s: float = 5.0) -> None:
+    def __init__(self, outbox: SqliteOutbox, probe: Callable[[], bool], interval_s: float = 5.0,
+                 keep_days: float = 90.0, prune_every_s: float = 3600.0) -> None:
         self._outbox, self._probe, self._interval = outbox, probe, interval_s
+        self._keep_days, self._prune_every = keep_days, prune_every_s
+        self._last_prune = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
@@ -36,6 +40,11 @@ class OutboxSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if time.monotonic() - self._last_prune > self._prune_every:
+                    self._last_prune = time.monotonic()
+                    pruned = self._outbox.prune(self._keep_days)
+                    if pruned:
+                        log.info("outbox: pruned %d finished items older than %s days", pruned, self._keep_days)
                 self.online = self._probe()
                 if self.online and self._outbox.pending_count():
                     for delivery in self._outbox.drain():

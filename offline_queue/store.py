@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 import sqlite_utils
 
 from kiosk.errors import QueueError
+
+log = logging.getLogger(__name__)
 
 
 def _m0001_initial(db: sqlite_utils.Database) -> None:
@@ -25,38 +28,76 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     db["msgid_seq"].create({"day": str, "value": int}, pk="day")
 
 
+def _m0002_retention(db: sqlite_utils.Database) -> None:
+    """When an item finished (for retention) and how large its payload is (for the size bound)."""
+    db["items"].add_column("finished_at", float)
+    db["items"].add_column("size_bytes", int)
+    db.execute("UPDATE items SET size_bytes = length(payload)")
+    db.execute("UPDATE items SET finished_at = updated_at WHERE state IN ('done', 'failed')")
+    db["items"].create_index(["finished_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_retention", _m0002_retention),
 ]
 
 
 class Store:
-    """A sqlite-utils database plus the lock that serialises its use across worker threads."""
+    """A sqlite-utils database plus the lock that serialises its use across worker threads.
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+    ``recovered_from`` names the corrupt file that was moved aside when this one was opened (staff must
+    look at it: it may hold unsent settlements)."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, recovered_from: Path | None = None) -> None:
         self.db = db
         self.path = path
         self.lock = threading.RLock()
+        self.recovered_from = recovered_from
 
     def close(self) -> None:
         with self.lock:
             self.db.conn.close()
 
 
-def open_store(path: Path | str) -> Store:
-    """Open or create the outbox file with WAL and ``synchronous=FULL``, then migrate."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _open(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
     try:
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("quick_check failed")
         _migrate(db)
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def open_store(path: Path | str) -> Store:
+    """Open or create the outbox file with WAL and ``synchronous=FULL``, then migrate.
+
+    A corrupt file is moved aside (with its -wal and -shm) and a new one is started, so the kiosk keeps
+    working; ``Store.recovered_from`` tells staff where the old one went. Raises QueueError when even a new
+    file cannot be made (an unwritable or full disk).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Store(_open(path), path)
     except sqlite3.DatabaseError as exc:
-        raise QueueError(f"outbox database {path} cannot be opened: {exc}") from None
-    return Store(db, path)
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.critical("outbox %s is corrupt (%s): moved aside to %s; starting a new one", path, exc, aside)
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(path) + suffix)
+            if source.exists():
+                source.rename(Path(str(aside) + suffix))
+    try:
+        return Store(_open(path), path, recovered_from=aside)
+    except sqlite3.Error as exc:
+        raise QueueError(f"outbox database {path} cannot be created: {exc}") from None
 
 
 def _migrate(db: sqlite_utils.Database) -> None:

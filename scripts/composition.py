@@ -122,7 +122,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
     outbox = SqliteOutbox(store, cipher, lambda plan, save: run_plan(
         plan, gateway, save, msgids=msgids, idempotent_replay=cfg.gateway.idempotent_replay),
-                          retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s)
+                          retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
+                          max_open_items=cfg.queue.max_open_items)
     camera = camera or build_camera(cfg)
     engine = DlibFaceEngine()
     printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
@@ -132,7 +133,10 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now)
-    sender = OutboxSender(outbox, gateway.probe)
+    sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
+    if store.recovered_from is not None:
+        log.critical("STAFF: the outbox was corrupt and was moved to %s; it may hold unsent settlements",
+                     store.recovered_from)
     return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
                     face=face, effects=effects, sender=sender)

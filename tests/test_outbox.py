@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -168,19 +169,73 @@ def test_wrong_key_and_corrupt_key(tmp_path: Path, parts: tuple, store: Store) -
     assert (tmp_path / "outbox.key").stat().st_mode & 0o777 == 0o600
 
 
-def test_corrupt_database_is_a_queue_error(tmp_path: Path) -> None:
-    path = tmp_path / "broken.sqlite"
+def test_corrupt_database_is_moved_aside_and_the_kiosk_keeps_working(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(QueueError, match="cannot be opened"):
-        open_store(path)
+    store = open_store(path)
+    assert store.recovered_from is not None and store.recovered_from.read_bytes().startswith(b"this is not")
+    outbox = SqliteOutbox(store, PayloadCipher(load_or_create_key(tmp_path / "k")), ScriptedHandler())
+    assert outbox.deliver(outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)).state == "done"
+    store.close()
+
+
+def test_damaged_pages_are_detected(tmp_path: Path, store: Store) -> None:
+    outbox = SqliteOutbox(store, PayloadCipher(load_or_create_key(tmp_path / "k")), ScriptedHandler())
+    for i in range(200):
+        outbox.enqueue(visit_id=f"v{i}", kind="plan", payload={"pad": "z" * 500})
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    raw = bytearray(store.path.read_bytes())
+    raw[8192:12288] = b"\xde\xad" * 2048  # scribble over a few pages, as a failing disk would
+    store.path.write_bytes(bytes(raw))
+    reopened = open_store(store.path)
+    assert reopened.recovered_from is not None
+    reopened.close()
+
+
+def test_unwritable_folder_is_a_queue_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises((QueueError, OSError)):
+        open_store(blocker / "outbox.sqlite")
 
 
 def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     open_store(tmp_path / "m.sqlite").close()
     store = open_store(tmp_path / "m.sqlite")
     names = [r[0] for r in store.db.execute("SELECT name FROM _migrations")]
-    assert names == ["0001_initial"]
+    assert names == ["0001_initial", "0002_retention"]
     store.close()
+
+
+def test_upgrade_from_the_first_schema_keeps_every_item(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    path = tmp_path / "old.sqlite"
+    shutil.copy(fixtures / "outbox-v0001.sqlite", path)
+    store = open_store(path)
+    assert [r[0] for r in store.db.execute("SELECT name FROM _migrations")] == ["0001_initial", "0002_retention"]
+    outbox = SqliteOutbox(store, PayloadCipher((fixtures / "outbox-v0001.key").read_bytes()), ScriptedHandler(),
+                          clock=lambda: 10.0)
+    assert outbox.counts() == {"pending": 1, "done": 1}
+    assert outbox.payload("Q20260101v1") == {"visit_id": "v1", "steps": []}
+    sizes = [r[0] for r in store.db.execute("SELECT size_bytes FROM items")]
+    assert all(size > 50 for size in sizes)
+    assert [d.state for d in outbox.drain()] == ["done"]
+    store.close()
+
+
+def test_retention_and_size_bound(parts: tuple) -> None:
+    outbox, handler, clock = parts
+    outbox._max_open = 3
+    refs = [outbox.enqueue(visit_id=f"v{i}", kind="plan", payload={"i": i}) for i in range(3)]
+    with pytest.raises(QueueError, match="outbox full"):
+        outbox.enqueue(visit_id="v9", kind="plan", payload={})
+    outbox.deliver(refs[0])
+    outbox.enqueue(visit_id="v9", kind="plan", payload={})  # room again once one is delivered
+    assert outbox.prune(keep_days=1) == 0  # finished just now: kept
+    clock.now += 2 * 86400
+    assert outbox.prune(keep_days=1) == 1
+    assert outbox.counts() == {"pending": 3}
 
 
 def test_msgid_sequence_survives_restart(tmp_path: Path) -> None:
