@@ -12,6 +12,12 @@ Prints progress, then one JSON object on its last line:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # bench/queue.py must not shadow the standard library's queue in this process
+
 import argparse
 import datetime as dt
 import json
@@ -20,10 +26,8 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
