@@ -74,18 +74,22 @@ class SqliteOutbox:
         """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference."""
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
-        if self.pending_count() >= self._max_open:  # the size bound: never grow without end while offline
-            raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
+        day = time.strftime("Q%Y%m%d", time.localtime(now))
         try:
             with self._store.lock, self._db.conn:
                 self._db.execute("BEGIN IMMEDIATE")
-                cursor = self._db.execute(
-                    "INSERT INTO items (reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at, size_bytes) VALUES ('', ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
-                    (visit_id, kind, sealed, now, now, now, len(sealed)))
-                item_id = cursor.lastrowid
-                reference = time.strftime("Q%Y%m%d", time.localtime(now)) + f"{item_id:06d}"
-                self._db.execute("UPDATE items SET reference = ? WHERE id = ?", (reference, item_id))
+                open_items, last_id = self._db.execute(
+                    "SELECT (SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')),"
+                    " (SELECT COALESCE(MAX(id), 0) FROM items)").fetchone()
+                if open_items >= self._max_open:  # the size bound: never grow without end while offline
+                    raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
+                reference = f"{day}{last_id + 1:06d}"
+                self._db.execute(
+                    "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
+                    " created_at, updated_at, size_bytes) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+                    (last_id + 1, reference, visit_id, kind, sealed, now, now, now, len(sealed)))
+        except QueueError:
+            raise
         except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged
             raise QueueError(f"could not commit to the outbox: {exc}") from None
         log.info("outbox: committed %s (%s)", reference, kind)
@@ -98,7 +102,10 @@ class SqliteOutbox:
         return self._attempt(row)
 
     def drain(self, limit: int = 50) -> list[Delivery]:
-        """Deliver the items that are due, oldest first, one per visit at a time."""
+        """Deliver the items that are due, oldest first, one per visit at a time.
+
+        Leases that expired since the last round (a delivering process died) become ambiguous first."""
+        self._recover()
         now = self._clock()
         with self._store.lock:
             rows = self._db.execute(

@@ -251,3 +251,12 @@ def test_msgid_sequence_survives_restart(tmp_path: Path) -> None:
     assert next_day.endswith("0001")
     with pytest.raises(QueueError):
         SqliteMsgIdSource(store, "SHORT")
+
+
+def test_expired_lease_is_recovered_by_a_running_sender(parts: tuple) -> None:
+    outbox, handler, clock = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    assert outbox._claim(ref) is not None  # another process claimed it and died
+    assert outbox.drain() == []  # the lease still runs
+    clock.now += 200
+    assert [d.state for d in outbox.drain()] == ["done"]
