@@ -26,7 +26,7 @@ from kiosk.domain import (
     Settlement,
     SettlementAmounts,
 )
-from kiosk.errors import GatewayBusinessError, GatewayError, GatewayProtocolError
+from kiosk.errors import GatewayBusinessError, GatewayError, GatewayNoAnswer, GatewayProtocolError
 from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,9 @@ def _reverse_unanswered(plan: dict[str, Any], step: dict[str, Any], gateway: Ins
                      msgid=step["reversal_msgid"], insuplc_admdvs=plan["insuplc_admdvs"])
     except GatewayBusinessError as exc:
         if "not found" not in exc.err_msg:
-            raise
+            # the reversal was refused: whether the original went through is still unknown
+            raise GatewayNoAnswer(f"2601 for {step['msgid']} refused ({exc.err_msg}): outcome unknown, "
+                                  "kept for another try or reconciliation") from None
         log.info("2601: %s %s never reached the gateway: resending it as it was", step["infno"], step["msgid"])
     else:
         log.warning("2601: reversed %s %s; settling again under a new msgid", step["infno"], step["msgid"])

@@ -136,6 +136,17 @@ def test_a_lost_reversal_is_kept_then_completed(rig: Rig) -> None:
     assert len(rig.active()) == 1 and rig.outbox.counts() == {"done": 1}
 
 
+def test_a_refused_reversal_keeps_the_item_open_instead_of_failing_it(rig: Rig) -> None:
+    """Found by bench/chaos.py: a business refusal of the 2601 says nothing about the 2207 it was for."""
+    person, pre, fees = rig.visit()
+    rig.faults({"kind": "drop_after", "infno": "2207"}, {"kind": "business", "infno": "2601"})
+    assert isinstance(rig.service.settle("v1", person, DOC, pre, fees), QueuedSettlement)
+    rig.clock.now += 10_000
+    assert [d.state for d in rig.outbox.drain()] == ["ambiguous"]
+    rig.drain_until_settled()
+    assert rig.outbox.counts() == {"done": 1} and len(rig.active()) == 1
+
+
 def test_crash_mid_send_is_resolved_after_restart(tmp_path: Path, rig: Rig, terminal: TerminalConfig) -> None:
     person, pre, fees = rig.visit()
     rig.faults({"kind": "drop_after", "infno": "2207"})
