@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from kiosk.config import GatewayConfig, TerminalConfig  # noqa: E402
 from kiosk.domain import CertType, IdentityDocument  # noqa: E402
-from kiosk.errors import GatewayError, KioskError  # noqa: E402
+from kiosk.errors import GatewayError  # noqa: E402
 from kiosk.identity import citizen_id_check_char  # noqa: E402
 from kiosk.settlement import SettlementService, run_plan  # noqa: E402
 
