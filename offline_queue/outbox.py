@@ -41,6 +41,12 @@ Handler = Callable[[dict[str, Any], SaveProgress], Mapping[str, Any]]
 OPEN_STATES = ("pending", "in_flight", "ambiguous")
 
 
+def _item_id(reference: str) -> int:
+    """``Q20261122000042`` -> 42 (the id follows the date); a malformed reference matches no item."""
+    digits = reference[9:]
+    return int(digits) if reference.startswith("Q") and digits.isdigit() else -1
+
+
 def _encode(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
 
@@ -63,6 +69,7 @@ class SqliteOutbox:
         self._lease_s, self._base, self._max = lease_s, retry_base_s, retry_max_s
         self._clock = clock
         self._max_open = max_open_items
+        self._open_items = 0  # kept exact in this process; read from the file again at every drain
         self._rng = rng or random.Random()
         self._recover()
 
@@ -75,23 +82,23 @@ class SqliteOutbox:
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
         day = time.strftime("Q%Y%m%d", time.localtime(now))
+        conn = self._db.conn
         try:
-            with self._store.lock, self._db.conn:
-                self._db.execute("BEGIN IMMEDIATE")
-                open_items, last_id = self._db.execute(
-                    "SELECT (SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')),"
-                    " (SELECT COALESCE(MAX(id), 0) FROM items)").fetchone()
-                if open_items >= self._max_open:  # the size bound: never grow without end while offline
+            with self._store.lock, conn:
+                if self._open_items >= self._max_open:  # the size bound: never grow without end while offline
                     raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
-                reference = f"{day}{last_id + 1:06d}"
-                self._db.execute(
+                conn.execute("BEGIN IMMEDIATE")
+                # one statement: the next id, the slip reference made from it, the row
+                reference = conn.execute(
                     "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at, size_bytes) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
-                    (last_id + 1, reference, visit_id, kind, sealed, now, now, now, len(sealed)))
+                    " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"
+                    " ?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM items) RETURNING reference",
+                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchone()[0]
         except QueueError:
             raise
         except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged
             raise QueueError(f"could not commit to the outbox: {exc}") from None
+        self._open_items += 1
         log.info("outbox: committed %s (%s)", reference, kind)
         return reference
 
@@ -109,8 +116,8 @@ class SqliteOutbox:
         now = self._clock()
         with self._store.lock:
             rows = self._db.execute(
-                "SELECT reference FROM items i WHERE state IN ('pending', 'ambiguous') AND next_attempt_at <= ?"
-                " AND NOT EXISTS ("
+                "SELECT reference FROM items i WHERE state IN ('pending', 'in_flight', 'ambiguous')"
+                " AND state <> 'in_flight' AND next_attempt_at <= ? AND NOT EXISTS ("
                 " SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
                 " ('pending', 'in_flight', 'ambiguous')) ORDER BY id LIMIT ?", (now, limit)).fetchall()
         return [self.deliver(r[0]) for r in rows]
@@ -136,7 +143,8 @@ class SqliteOutbox:
 
     def payload(self, reference: str) -> dict[str, Any]:
         with self._store.lock:
-            row = self._db.execute("SELECT payload FROM items WHERE reference = ?", (reference,)).fetchone()
+            row = self._db.execute("SELECT payload FROM items WHERE id = ? AND reference = ?",
+                                   (_item_id(reference), reference)).fetchone()
         if row is None:
             raise QueueError(f"no outbox item {reference}")
         return dict(json.loads(self._cipher.open(row[0])))
@@ -144,11 +152,14 @@ class SqliteOutbox:
     # -- internals ---------------------------------------------------------------------------------
 
     def _recover(self) -> None:
+        """Expired leases become ambiguous; the count of open items (the size bound) is read afresh."""
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             cursor = self._db.execute(
                 "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?"
                 " WHERE state = 'in_flight' AND lease_until < ?", (self._clock(), self._clock()))
+            self._open_items = int(self._db.execute(
+                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
         if cursor.rowcount:
             log.warning("outbox: %d item(s) interrupted in flight are now ambiguous", cursor.rowcount)
 
@@ -157,10 +168,10 @@ class SqliteOutbox:
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(
-                "SELECT id, reference, payload FROM items i WHERE reference = ? AND state IN ('pending', 'ambiguous')"
-                " AND NOT EXISTS"
+                "SELECT id, reference, payload FROM items i WHERE id = ? AND reference = ?"
+                " AND state IN ('pending', 'ambiguous') AND NOT EXISTS"
                 " (SELECT 1 FROM items e WHERE e.visit_id = i.visit_id AND e.id < i.id AND e.state IN"
-                " ('pending', 'in_flight', 'ambiguous'))", (reference,)).fetchone()
+                " ('pending', 'in_flight', 'ambiguous'))", (_item_id(reference), reference)).fetchone()
             if row is None:
                 return None
             self._db.execute("UPDATE items SET state = 'in_flight', lease_until = ?, attempts = attempts + 1,"
@@ -206,6 +217,8 @@ class SqliteOutbox:
         return float(delay * (0.5 + self._rng.random() / 2))  # "equal jitter"
 
     def _update(self, item_id: int, **changes: Any) -> None:
+        if changes.get("state") in ("done", "failed", "dead"):
+            self._open_items -= 1  # only open (claimed) items reach these states
         changes["updated_at"] = self._clock()
         columns = ", ".join(f"{k} = ?" for k in changes)
         with self._store.lock, self._db.conn:
@@ -214,8 +227,8 @@ class SqliteOutbox:
 
     def _current(self, reference: str) -> Delivery:
         with self._store.lock:
-            row = self._db.execute("SELECT state, error, result FROM items WHERE reference = ?",
-                                   (reference,)).fetchone()
+            row = self._db.execute("SELECT state, error, result FROM items WHERE id = ? AND reference = ?",
+                                   (_item_id(reference), reference)).fetchone()
         if row is None:
             raise QueueError(f"no outbox item {reference}")
         result = json.loads(self._cipher.open(row[2])) if row[2] else None

@@ -37,9 +37,27 @@ def _m0002_retention(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["finished_at"])
 
 
+def _m0003_lean_indexes(db: sqlite_utils.Database) -> None:
+    """Fewer pages written per commit: the drain's indexes hold open items only; pruning (hourly) scans."""
+    db.execute("DROP INDEX IF EXISTS idx_items_finished_at")
+    db.execute("DROP INDEX IF EXISTS idx_items_state_next_attempt_at")
+    db.execute("DROP INDEX IF EXISTS idx_items_visit_id_id")
+    db.execute("CREATE INDEX idx_items_due ON items (next_attempt_at) WHERE state IN ('pending', 'ambiguous')")
+    db.execute("CREATE INDEX idx_items_open_visit ON items (visit_id, id)"
+               " WHERE state IN ('pending', 'in_flight', 'ambiguous')")
+
+
+def _m0004_lookup_by_id(db: sqlite_utils.Database) -> None:
+    """A reference is ``Q<yyyymmdd><id>``: look items up by the id it carries, drain through the open index."""
+    db.execute("DROP INDEX IF EXISTS idx_items_reference")
+    db.execute("DROP INDEX IF EXISTS idx_items_due")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_retention", _m0002_retention),
+    ("0003_lean_indexes", _m0003_lean_indexes),
+    ("0004_lookup_by_id", _m0004_lookup_by_id),
 ]
 
 

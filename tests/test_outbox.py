@@ -204,7 +204,7 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     open_store(tmp_path / "m.sqlite").close()
     store = open_store(tmp_path / "m.sqlite")
     names = [r[0] for r in store.db.execute("SELECT name FROM _migrations")]
-    assert names == ["0001_initial", "0002_retention"]
+    assert names == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id"]
     store.close()
 
 
@@ -213,11 +213,11 @@ def test_upgrade_from_the_first_schema_keeps_every_item(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     shutil.copy(fixtures / "outbox-v0001.sqlite", path)
     store = open_store(path)
-    assert [r[0] for r in store.db.execute("SELECT name FROM _migrations")] == ["0001_initial", "0002_retention"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM _migrations")] == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id"]
     outbox = SqliteOutbox(store, PayloadCipher((fixtures / "outbox-v0001.key").read_bytes()), ScriptedHandler(),
                           clock=lambda: 10.0)
     assert outbox.counts() == {"pending": 1, "done": 1}
-    assert outbox.payload("Q20260101v1") == {"visit_id": "v1", "steps": []}
+    assert outbox.payload("Q20260101000001") == {"visit_id": "v1", "steps": []}
     sizes = [r[0] for r in store.db.execute("SELECT size_bytes FROM items")]
     assert all(size > 50 for size in sizes)
     assert [d.state for d in outbox.drain()] == ["done"]
@@ -260,3 +260,16 @@ def test_expired_lease_is_recovered_by_a_running_sender(parts: tuple) -> None:
     assert outbox.drain() == []  # the lease still runs
     clock.now += 200
     assert [d.state for d in outbox.drain()] == ["done"]
+
+
+def test_lookups_use_the_id_in_the_reference(parts: tuple, store: Store) -> None:
+    outbox, _, _ = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
+    assert outbox.payload(ref) == PAYLOAD
+    with pytest.raises(QueueError, match="no outbox item"):
+        outbox.payload("Q20990101" + ref[9:])  # right id, wrong reference
+    with pytest.raises(QueueError, match="no outbox item"):
+        outbox.payload("garbage")
+    plan = store.db.execute("EXPLAIN QUERY PLAN SELECT reference FROM items i WHERE state IN ('pending',"
+                            " 'in_flight', 'ambiguous') AND state <> 'in_flight' AND next_attempt_at <= 1").fetchall()
+    assert "idx_items_open_visit" in str(plan)  # the drain reads open items only, not the whole history
