@@ -137,6 +137,28 @@ class SqliteOutbox:
                                       (cutoff,))
         return int(cursor.rowcount)
 
+    def items(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest items for the technician's view: state, attempts, last error; never the payload."""
+        with self._store.lock:
+            rows = self._db.execute(
+                "SELECT reference, visit_id, kind, state, attempts, error, created_at, updated_at FROM items"
+                " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        keys = ("reference", "visit_id", "kind", "state", "attempts", "error", "created_at", "updated_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def retry_now(self, reference: str) -> str:
+        """Make a pending or ambiguous item due at once (a technician's retry); returns its state."""
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT state FROM items WHERE id = ? AND reference = ?",
+                                   (_item_id(reference), reference)).fetchone()
+            if row is None:
+                raise QueueError(f"no outbox item {reference}")
+            if row[0] not in ("pending", "ambiguous"):
+                raise QueueError(f"{reference} is {row[0]}: only pending or ambiguous items are retried")
+            self._db.execute("UPDATE items SET next_attempt_at = ? WHERE id = ?", (self._clock(), _item_id(reference)))
+        return str(row[0])
+
     def counts(self) -> dict[str, int]:
         with self._store.lock:
             return {r[0]: r[1] for r in self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")}

@@ -1,6 +1,6 @@
-"""``kiosk-provision``: the field technician's command. This build offers ``show-config``;
-the other commands (init, register, selftest, enroll-staff, install-service, ...) come with
-the provisioning work (docs/technician.md).
+"""``kiosk-provision``: the field technician's command. This build offers ``show-config`` and
+``queue`` (list, retry, export); init, register, selftest, enroll-staff and install-service come
+with the provisioning work.
 """
 
 from __future__ import annotations
@@ -47,6 +47,89 @@ def show_config(config_path: Path | None, as_json: bool, reference: bool) -> Non
                 click.echo(f"{section}.{key} = {value!r}")
         else:
             click.echo(f"{section} = {values!r}")
+
+
+def _outbox(config_path: Path | None) -> tuple[object, object]:
+    from offline_queue.crypto import PayloadCipher, load_or_create_key
+    from offline_queue.outbox import SqliteOutbox
+    from offline_queue.store import open_store
+
+    cfg = load_config(config_path, os.environ)
+    data = cfg.data_path()
+    path = Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite"
+    if not path.exists():
+        raise click.ClickException(f"no outbox at {path} (set data_dir or queue.path)")
+    store = open_store(path)
+
+    def refuse(_plan: object, _save: object) -> object:
+        raise RuntimeError("the technician's view never delivers")
+
+    return SqliteOutbox(store, PayloadCipher(load_or_create_key(data / "outbox.key")), refuse), store
+
+
+CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                             envvar="KIOSK_CONFIG", help="TOML config file (default: $KIOSK_CONFIG).")
+
+
+@cli.group()
+def queue() -> None:
+    """Look at the offline settlement queue: list items and errors, retry one, export the list."""
+
+
+@queue.command("list")
+@CONFIG_OPTION
+@click.option("--limit", default=50, show_default=True, help="How many of the newest items to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the items as JSON.")
+def queue_list(config_path: Path | None, limit: int, as_json: bool) -> None:
+    """Show counts by state and the newest items with their last error (no personal data)."""
+    outbox, store = _outbox(config_path)
+    try:
+        rows, counts = outbox.items(limit), outbox.counts()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "items": rows}, ensure_ascii=False))
+        return
+    click.echo("  ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "the queue is empty")
+    for row in rows:
+        click.echo(f"{row['reference']}  {row['state']:<9}  attempts {row['attempts']}  {row['error'] or ''}")
+
+
+@queue.command("retry")
+@CONFIG_OPTION
+@click.argument("reference")
+def queue_retry(config_path: Path | None, reference: str) -> None:
+    """Make a pending or ambiguous item REFERENCE due now (the running kiosk sends it on its next round)."""
+    outbox, store = _outbox(config_path)
+    try:
+        state = outbox.retry_now(reference)
+    except KioskError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_status)
+    finally:
+        store.close()
+    click.echo(f"{reference} ({state}) will be sent on the kiosk's next round")
+
+
+@queue.command("export")
+@CONFIG_OPTION
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--limit", default=100000, show_default=True, help="How many of the newest items to export.")
+def queue_export(config_path: Path | None, target: Path, limit: int) -> None:
+    """Write the queue's items (no payloads, no personal data) to TARGET as CSV."""
+    import csv
+
+    outbox, store = _outbox(config_path)
+    try:
+        rows = outbox.items(limit)
+    finally:
+        store.close()
+    with open(target, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["reference", "visit_id", "kind", "state", "attempts", "error",
+                                                    "created_at", "updated_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+    click.echo(f"{len(rows)} items written to {target}")
 
 
 def main() -> None:

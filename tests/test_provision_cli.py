@@ -15,15 +15,27 @@ from kiosk.config import describe
 from scripts.provision import cli
 
 
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append(((*prefix, name), command))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
 def test_every_command_has_help() -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["--help"]).exit_code == 0
-    for name, command in cli.commands.items():
-        assert command.help, f"{name} lacks help text"
-        result = runner.invoke(cli, [name, "--help"])
+    commands = _commands(cli)
+    assert {" ".join(path) for path, _ in commands} >= {"show-config", "queue", "queue list", "queue retry",
+                                                       "queue export"}
+    for path, command in commands:
+        assert command.help, f"{path} lacks help text"
+        result = runner.invoke(cli, [*path, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
         for param in command.params:
-            assert isinstance(param, click.Argument) or param.help, f"{name} {param.name} lacks help"
+            assert isinstance(param, click.Argument) or param.help, f"{path} {param.name} lacks help"
 
 
 def test_show_config_reads_file_and_environment(tmp_path: Path) -> None:
@@ -58,3 +70,36 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("kiosk-provision")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "show-config" in result.stdout
+
+
+def test_queue_commands(tmp_path: Path) -> None:
+    from offline_queue.crypto import PayloadCipher, load_or_create_key
+    from offline_queue.outbox import SqliteOutbox
+    from offline_queue.store import open_store
+    from kiosk.errors import GatewayNoAnswer
+
+    def lose(_plan, _save):
+        raise GatewayNoAnswer("no answer")
+
+    store = open_store(tmp_path / "outbox.sqlite")
+    outbox = SqliteOutbox(store, PayloadCipher(load_or_create_key(tmp_path / "outbox.key")), lose)
+    ref = outbox.enqueue(visit_id="v1", kind="settlement_plan", payload={"certno": "110101195603071239"})
+    outbox.deliver(ref)
+    store.close()
+    env = {"KIOSK_DATA_DIR": str(tmp_path)}
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["queue", "list"], env=env)
+    assert listed.exit_code == 0 and "ambiguous: 1" in listed.output and ref in listed.output
+    assert "110101195603071239" not in listed.output
+    data = json.loads(runner.invoke(cli, ["queue", "list", "--json"], env=env).output)
+    assert data["counts"] == {"ambiguous": 1} and data["items"][0]["error"].endswith("no answer")
+    retried = runner.invoke(cli, ["queue", "retry", ref], env=env)
+    assert retried.exit_code == 0 and "next round" in retried.output
+    unknown = runner.invoke(cli, ["queue", "retry", "Q20990101999999"], env=env)
+    assert unknown.exit_code == 15 and "no outbox item" in unknown.output
+    exported = runner.invoke(cli, ["queue", "export", str(tmp_path / "q.csv")], env=env)
+    assert exported.exit_code == 0
+    text = (tmp_path / "q.csv").read_text(encoding="utf-8")
+    assert ref in text and "110101195603071239" not in text
+    missing = runner.invoke(cli, ["queue", "list"], env={"KIOSK_DATA_DIR": str(tmp_path / "none")})
+    assert missing.exit_code != 0 and "no outbox" in missing.output
