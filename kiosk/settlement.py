@@ -168,6 +168,21 @@ class SettlementService:
                                          payload=self._plan(visit_id, person, fees, steps))
         return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees))
 
+    def refund(self, reference_visit: str, psn_no: str, insuplc_admdvs: str, setl_id: str,
+               mdtrt_id: str) -> str:
+        """Staff refund (2208) through the outbox, with the same lost-answer handling as 2207.
+
+        Returns the outbox reference; the delivery is attempted at once. Raises GatewayBusinessError
+        when the gateway refuses the refund."""
+        plan = {"visit_id": reference_visit, "insuplc_admdvs": insuplc_admdvs, "medfee_sumamt": "0",
+                "steps": [{"infno": "2208", "msgid": self._msgids.next_msgid(), "output": None,
+                           "input": {"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}}}]}
+        reference = self._outbox.enqueue(visit_id=reference_visit, kind=PLAN_KIND, payload=plan)
+        delivery = self._outbox.deliver(reference)
+        if delivery.state == "failed":
+            raise GatewayBusinessError(delivery.error, infno="2208")
+        return reference
+
     def cancel(self, person: InsuredPerson, pre: PreSettlement) -> None:
         """The patient backed out after the trial: delete the fees (2205) and the registration (2202)."""
         self._gateway.call("2205", {"data": {"chrg_bchno": "0000", "mdtrt_id": pre.mdtrt_id, "psn_no": person.psn_no}},

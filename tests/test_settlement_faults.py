@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +191,20 @@ def test_full_disk_tells_the_patient_and_writes_nothing_half(rig: Rig) -> None:
     assert rig.sandbox.settlements() == []  # not committed, so never sent
     db.execute("PRAGMA max_page_count = 1073741823")
     assert isinstance(rig.service.settle("v1", person, DOC, pre, fees), Settlement)
+
+
+@pytest.mark.parametrize("kind", ["none", "drop_after", "drop_before", "delay"])
+def test_staff_refund_happens_exactly_once(rig: Rig, kind: str) -> None:
+    person, pre, fees = rig.visit()
+    settled = rig.service.settle("v1", person, DOC, pre, fees)
+    assert isinstance(settled, Settlement)
+    if kind != "none":
+        rig.faults({"kind": kind, "infno": "2208", "delay_s": 1.6})
+    rig.service.refund("refund-1", person.psn_no, person.insuplc_admdvs, settled.setl_id, settled.mdtrt_id)
+    rig.drain_until_settled()
+    rows = rig.sandbox.settlements()
+    assert len(rows) == 1 and rows[0]["refunded"] == 1 and rig.active() == []
+    assert len(rig.his.pending_fees(person)) == 3  # the fees are owed again
+    assert rig.service.identify(DOC).balance == Decimal("12.00")  # the account share came back, once
+    with pytest.raises(GatewayBusinessError, match="already refunded"):
+        rig.service.refund("refund-2", person.psn_no, person.insuplc_admdvs, settled.setl_id, settled.mdtrt_id)

@@ -307,13 +307,36 @@ def t2208(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
 
 def t2601(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     psn_no, omsgid, oinfno = _req(_data(inp), "psn_no", "omsgid", "oinfno")
+    if oinfno == "2208":
+        return _reverse_refund(conn, psn_no, omsgid)
     if oinfno != "2207":
-        raise Refused(f"the sandbox reverses 2207 only, not {oinfno}")
+        raise Refused(f"the sandbox reverses 2207 and 2208 only, not {oinfno}")
     setl = conn.execute("SELECT * FROM settlements WHERE msgid = ? AND psn_no = ?", (omsgid, psn_no)).fetchone()
     if setl is None:
         raise Refused(f"original transaction {omsgid} not found: nothing to reverse")
     if not setl["reversed"]:
         _undo_settlement(conn, setl, "reversed")
+    return {}
+
+
+def _reverse_refund(conn: sqlite3.Connection, psn_no: str, omsgid: str) -> dict[str, Any]:
+    """Undo a refund: the settlement stands again, its account share and its fees with it."""
+    seen = conn.execute("SELECT response FROM messages WHERE msgid = ? AND infno = '2208'", (omsgid,)).fetchone()
+    if seen is None:
+        raise Refused(f"original transaction {omsgid} not found: nothing to reverse")
+    setl_id = json.loads(seen["response"])["output"]["setlinfo"]["setl_id"]
+    setl = conn.execute("SELECT * FROM settlements WHERE setl_id = ? AND psn_no = ?", (setl_id, psn_no)).fetchone()
+    if setl is None:
+        raise Refused(f"refund {omsgid} is not this person's")
+    if setl["refunded"]:
+        person = _person(conn, psn_no)
+        conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?",
+                     (str(money(person["balc"]) - money(setl["acct_pay"])), psn_no))
+        conn.execute("UPDATE settlements SET refunded = 0 WHERE setl_id = ?", (setl_id,))
+        conn.execute("UPDATE fee_lines SET setl_id = ? WHERE mdtrt_id = ? AND deleted = 0 AND setl_id IS NULL",
+                     (setl_id, setl["mdtrt_id"]))
+        conn.execute("UPDATE his_fees SET paid_setl_id = ? WHERE certno = ? AND paid_setl_id IS NULL AND feedetl_sn IN"
+                     " (SELECT feedetl_sn FROM fee_lines WHERE setl_id = ?)", (setl_id, person["certno"], setl_id))
     return {}
 
 
