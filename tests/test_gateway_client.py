@@ -159,6 +159,10 @@ def test_inprocess_twin_answers_like_the_http_client(sandbox: SandboxGateway, te
     assert his.reference_template(a) is None and twin.reference_template(a) is None
     sandbox.enroll_face(a.psn_no, [0.25] * 128)
     assert list(his.reference_template(a)) == list(twin.reference_template(a)) == [0.25] * 128
+    twin.down = True  # the twin's fault: an unreachable gateway
+    assert not twin.probe()
+    with pytest.raises(GatewayUnreachable):
+        twin.call("1101", CARD_1101, msgid=msgids.next_msgid())
 
 
 def test_hospital_system_unreachable(terminal: TerminalConfig) -> None:

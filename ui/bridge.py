@@ -13,18 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 log = logging.getLogger(__name__)
-
-
-def assert_not_gui_thread() -> None:
-    """Blocking calls may assert they are not on the GUI thread."""
-    from PySide6.QtCore import QCoreApplication
-
-    app = QCoreApplication.instance()
-    if app is not None and QThread.currentThread() is app.thread():
-        raise RuntimeError("blocking call on the GUI thread")
 
 
 class TaskRunner(QObject):
