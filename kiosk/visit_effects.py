@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from kiosk import visit as v
+from kiosk.audit import face_verification_event
 from kiosk.domain import Settlement
 from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError
 from kiosk.face_check import FaceVerifier
@@ -49,11 +51,14 @@ class EffectRunner:
         institution: str,
         terminal_no: str,
         clock: Callable[[], dt.datetime],
+        audit: Callable[[dict[str, Any]], None],
+        match_threshold: float,
     ) -> None:
         self._card, self._settlement, self._face = card_reader, settlement, face
         self._his, self._printer = his, printer
         self._institution, self._terminal_no = institution, terminal_no
         self._clock = clock
+        self._audit, self._threshold = audit, match_threshold
 
     def run(self, effect: v.Effect) -> v.Event | None:
         vid = effect.visit_id
@@ -78,8 +83,11 @@ class EffectRunner:
             case v.Identify(identity=identity):
                 document = document_from_card(identity, self._clock().date())
                 return v.Identified(vid, person=self._settlement.identify(document), document=document)
-            case v.VerifyFace(person=person):
-                return v.FaceChecked(vid, match=self._face.verify(person))
+            case v.VerifyFace(person=person, attempt=attempt):
+                match = self._face.verify(person)
+                self._audit(face_verification_event(person, match, attempt=attempt, threshold=self._threshold,
+                                                    terminal_no=self._terminal_no, when=self._clock()))
+                return v.FaceChecked(vid, match=match)
             case v.LoadFees(person=person):
                 return v.FeesLoaded(vid, fees=self._his.pending_fees(person))
             case v.Prepare(person=person, document=doc, fees=fees):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
@@ -120,8 +121,12 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
-    outbox = SqliteOutbox(store, cipher, lambda plan, save: run_plan(
-        plan, gateway, save, msgids=msgids, idempotent_replay=cfg.gateway.idempotent_replay),
+    def deliver(payload: dict[str, Any], save: Any) -> Any:
+        if payload.get("type") == AUDIT_KIND:
+            return his.record_audit(payload)
+        return run_plan(payload, gateway, save, msgids=msgids, idempotent_replay=cfg.gateway.idempotent_replay)
+
+    outbox = SqliteOutbox(store, cipher, deliver,
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
                           max_open_items=cfg.queue.max_open_items)
     camera = camera or build_camera(cfg)
@@ -132,7 +137,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
-                           clock=dt.datetime.now)
+                           clock=dt.datetime.now, match_threshold=cfg.face.match_threshold,
+                           audit=lambda event: outbox.enqueue(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, payload=event))
     sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
     if store.recovered_from is not None:
         log.critical("STAFF: the outbox was corrupt and was moved to %s; it may hold unsent settlements",

@@ -63,6 +63,13 @@ def test_happy_path_settles_once_and_prints(services: Services, sandbox: Sandbox
     assert "110101********1239" in receipt and "110101195603071239" not in receipt
     pump(m, services, v.Finish())
     assert m.state == v.State.IDLE and services.face._reference is None
+    services.outbox.drain()  # the audit of the face check goes out like a settlement
+    events = sandbox.audit_events()
+    assert [e["event"] for e in events] == ["patient_face_verification"]
+    assert events[0]["accepted"] is True and events[0]["band"] == "strong_match"
+    psn_no = sandbox.psn_no_for_certno(HOLDERS["demo"].citizen_id)
+    assert psn_no not in str(events) and events[0]["subject"].endswith(psn_no[-4:])
+    assert "template" not in str(events) and "image" not in str(events)
 
 
 @pytest.mark.slow
@@ -98,13 +105,15 @@ def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfi
         assert m.state == v.State.RECEIPT and m.ctx.queued is not None
         slip = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
         assert "NOT YET SETTLED" in slip and m.ctx.queued.reference in slip
-        assert services.outbox.pending_count() == 1
-        assert services.outbox.drain() == [] or services.outbox.pending_count() == 1  # still down
+        assert services.outbox.pending_count() == 2  # the queued settlement and the face check's audit event
+        services.outbox.drain()
+        assert services.outbox.pending_count() == 2  # still down: both kept
         sandbox = SandboxGateway(ledger, port=port)  # the network is back
         sandbox.start()
         services.outbox._clock = lambda: 4_000_000_000.0  # let the backoff expire
-        assert [d.state for d in services.outbox.drain()] == ["done"]
-        assert services.outbox.drain() == []
+        assert sorted(d.state for d in services.outbox.drain()) == ["done", "done"]
+        assert services.outbox.drain() == [] and services.outbox.pending_count() == 0
+        assert [e["event"] for e in sandbox.audit_events()] == ["patient_face_verification"]
         settled = sandbox.settlements()
         assert len(settled) == 1 and settled[0]["medfee_sumamt"] == "97.10"
     finally:

@@ -186,3 +186,14 @@ class HttpHospitalSystem:
 
     def close(self) -> None:
         self._session.close()
+
+    def record_audit(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Deliver one audit event (called by the outbox sender). Raises GatewayError subclasses."""
+        raw = _post(self._session, self._base + "/his/audit", dumps(dict(event)), self._timeout, "audit")
+        try:
+            answer = loads(raw)
+        except ValueError:
+            raise GatewayProtocolError("audit answer is not JSON") from None
+        if not isinstance(answer, dict) or answer.get("status") != "recorded":
+            raise GatewayProtocolError(f"audit answer unexpected: {str(answer)[:80]}")
+        return answer

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS settlements (
     refunded INTEGER DEFAULT 0, reversed INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT);
+CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 """
 

@@ -101,6 +101,16 @@ class SandboxGateway:
                 raise ValueError(f"person {psn_no} not found")
             self._conn.execute("INSERT OR REPLACE INTO face_templates VALUES (?, ?)", (psn_no, json.dumps(template)))
 
+    def record_audit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR IGNORE INTO audit_events (event_id, received, event)"
+                               " VALUES (?, datetime('now'), ?)",
+                               (str(event.get("event_id", "")) or None, json.dumps(event, ensure_ascii=False)))
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(r["event"]) for r in self._conn.execute("SELECT event FROM audit_events ORDER BY id")]
+
     def psn_no_for_certno(self, certno: str) -> str | None:
         with self._lock:
             row = self._conn.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
@@ -218,6 +228,16 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
                 self._serve_with_fault(body)
+            elif path == "/his/audit":
+                try:
+                    event = json.loads(body)
+                    if not isinstance(event, dict) or "event" not in event:
+                        raise ValueError("an audit event is an object with an 'event' field")
+                except ValueError as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    sandbox.record_audit(event)
+                    self._send(200, b'{"status":"recorded"}')
             elif path == "/admin/faults":
                 try:
                     self._set_faults(body)
