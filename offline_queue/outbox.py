@@ -93,7 +93,7 @@ class SqliteOutbox:
                     "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
                     " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"
                     " ?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM items) RETURNING reference",
-                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchone()[0]
+                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchall()[0][0]
         except QueueError:
             raise
         except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged

@@ -21,8 +21,22 @@ pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"PC/SC stack not 
 @pytest.fixture(scope="module")
 def pcscd() -> Iterator[PcscdHandle]:
     handle = start_pcscd()
+    if not handle.owned and not _has_virtual_reader():
+        pytest.skip("a pcscd started before vsmartcard-vpcd was installed is running without the virtual "
+                    "reader: restart pcscd")
     yield handle
     handle.stop()
+
+
+def _has_virtual_reader() -> bool:
+    from smartcard import scard as sc
+
+    hres, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+    try:
+        hres, names = sc.SCardListReaders(ctx, [])
+        return any("Virtual PCD" in name for name in names or [])
+    finally:
+        sc.SCardReleaseContext(ctx)
 
 
 class Events:
