@@ -90,9 +90,11 @@ class Services:
     sender: OutboxSender
     closed: bool = field(default=False)
 
-    def status(self) -> tuple[bool, int, bool]:
-        """(gateway reachable, items waiting, card reader usable) for the status bar; runs on a worker lane."""
-        return self.sender.online, self.outbox.pending_count(), self.card_reader.healthy
+    def status(self) -> tuple[bool, int, bool, bool]:
+        """(gateway reachable, items waiting, card reader usable, queue file was recovered) for the status
+        bar; runs on a worker lane."""
+        return (self.sender.online, self.outbox.pending_count(), self.card_reader.healthy,
+                self.store.recovered_from is not None)
 
     def start(self) -> None:
         """Start the background parts; call after the UI has set its listeners."""

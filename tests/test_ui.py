@@ -135,13 +135,15 @@ def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:
 def test_status_bar_shows_network_and_queue(qtbot, rig: DemoRig) -> None:
     window = make_window(qtbot, rig)
     qtbot.waitUntil(lambda: window.network_label.text() == "● 网络正常", timeout=8000)
-    window._on_status((False, 2, True))
+    window._on_status((False, 2, True, False))
     assert window.network_label.text() == "✕ 网络中断" and window.pending_label.text() == "待上传 2 笔"
     assert window.idle.notice.text() == ""
-    window._on_status((True, 0, False))  # pcscd down or reader unplugged
+    window._on_status((True, 0, False, False))  # pcscd down or reader unplugged
     assert window.idle.notice.text() == "读卡器暂时无法使用，请呼叫工作人员"
     window.tr_.set_language("en")
     assert window.idle.notice.text() == "The card reader is not working: please call staff"
+    window._on_status((True, 0, True, True))  # the outbox file was corrupt and moved aside
+    assert "tell the technician" in window.pending_label.text()
 
 
 def test_screens_render_in_both_languages(qtbot, rig: DemoRig, tmp_path: Path) -> None:

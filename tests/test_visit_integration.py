@@ -132,3 +132,17 @@ def test_identification_failures_end_on_the_error_screen(services: Services, hol
     services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS[holder], fault=fault))
     pump(m, services, v.CardInserted())
     assert m.state == v.State.ERROR and m.ctx.error_code == code and m.ctx.person is None
+
+
+def test_corrupt_queue_file_is_set_aside_and_reported_to_staff(demo_config: KioskConfig) -> None:
+    data = Path(demo_config.data_dir)
+    data.mkdir(parents=True)
+    (data / "outbox.sqlite").write_bytes(b"garbage after a power cut" * 50)
+    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
+    try:
+        online, pending, reader_ok, recovered = built.status()
+        assert recovered and pending == 0 and reader_ok
+        assert list(data.glob("outbox.sqlite.corrupt-*"))  # kept for staff, not deleted
+        built.outbox.enqueue(visit_id="v1", kind="settlement_plan", payload={"steps": []})  # still works
+    finally:
+        built.close()

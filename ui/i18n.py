@@ -19,6 +19,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "bar.online": {"zh_CN": "● 网络正常", "en": "● Online"},
     "bar.offline": {"zh_CN": "✕ 网络中断", "en": "✕ Offline"},
     "bar.pending": {"zh_CN": "待上传 {n} 笔", "en": "{n} queued"},
+    "bar.queue_recovered": {"zh_CN": "⚠ 结算队列文件已损坏并另存，请通知技术人员",
+                            "en": "⚠ Queue file was damaged and set aside: tell the technician"},
     "bar.demo": {"zh_CN": "演示模式：模拟设备，非真实结算", "en": "DEMO: simulated devices, no real settlement"},
     "bar.staff_called": {"zh_CN": "已呼叫工作人员，请稍候", "en": "Staff have been called, please wait"},
     "idle.title": {"zh_CN": "请插入社保卡", "en": "Please insert your social-security card"},

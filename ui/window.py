@@ -28,7 +28,8 @@ from ui.controller import VisitController
 from ui.i18n import Translator
 from ui.theme import metrics, stylesheet
 
-StatusProbe = Callable[[], tuple[bool, int, bool]]  # (online, pending, reader ok) - runs on the status lane
+# (online, pending, reader ok, queue recovered from corruption) - runs on the status lane
+StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
 
 
 class KioskWindow(QMainWindow):
@@ -225,15 +226,19 @@ class KioskWindow(QMainWindow):
     def _poll_status(self) -> None:
         self.controller.tasks.submit("status", self._status_probe, self._on_status)
 
-    def _on_status(self, status: tuple[bool, int, bool] | None) -> None:
-        self._online, self._pending, self._reader_ok = status if status is not None else (False, 0, False)
+    def _on_status(self, status: tuple[bool, int, bool, bool] | None) -> None:
+        self._online, self._pending, self._reader_ok, self._recovered = \
+            status if status is not None else (False, 0, False, False)
         self._render_status()
 
     def _render_status(self) -> None:
         online, pending = getattr(self, "_online", True), getattr(self, "_pending", 0)
         self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
         self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
-        self.pending_label.setText(self.tr_.tr("bar.pending", n=pending) if pending else "")
+        pending_text = self.tr_.tr("bar.pending", n=pending) if pending else ""
+        if getattr(self, "_recovered", False):  # staff must look at the old queue file
+            pending_text = (pending_text + "  " + self.tr_.tr("bar.queue_recovered")).strip()
+        self.pending_label.setText(pending_text)
         reader_ok = getattr(self, "_reader_ok", True)
         self.idle.notice.setText("" if reader_ok else self.tr_.tr("reason.reader_offline"))
 
