@@ -1,10 +1,11 @@
 """Our QR decoder for camera frames: a cascade that is fast on easy frames and persistent on hard ones.
 
 Stage 1 is zxing-cpp on the grey frame (the best single open decoder). Only when it finds nothing do
-later stages run, each on a transformed frame: other binarizers, a sharper or a smoother frame (blur,
-moire from phone screens), contrast-limited equalisation (glare), rescaling (codes too small or too
-large for the detector), and OpenCV's WeChat detector. The first stage that yields a payload ends the
-cascade; ``budget_ms`` bounds the time spent on a frame with no code at all.
+later stages run, cheapest gain first, on a frame reduced to at most 1024 px (480 px for WeChat):
+contrast-limited equalisation (glare), upscaling of small frames, sharpening (blur), smoothing (moire
+from phone screens), then OpenCV's WeChat detector. The first stage that yields a payload ends the
+cascade; ``budget_ms`` bounds the time spent on a frame with no code at all. The order and the
+sizes come from measuring each stage's gain and cost on bench/qr.py's data (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Stage = Callable[[Any], list[str]]
 class FrameDecoder:
     """Thread: the vision worker. Heavy libraries are imported on construction, not at module import."""
 
-    def __init__(self, budget_ms: float = 400.0) -> None:
+    def __init__(self, budget_ms: float = 120.0) -> None:
         import cv2
         import zxingcpp
 
@@ -31,14 +32,11 @@ class FrameDecoder:
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
         self.stages: list[tuple[str, Stage]] = [
             ("zxing", lambda g: self._zxing(g)),
-            ("zxing-global", lambda g: self._zxing(g, self._zx.Binarizer.GlobalHistogram)),
-            ("clahe", lambda g: self._zxing(self._clahe.apply(g))),
-            ("sharpen", lambda g: self._zxing(self._sharpen(g))),
-            ("smooth", lambda g: self._zxing(cv2.GaussianBlur(g, (5, 5), 0))),
-            ("upscale", lambda g: self._zxing(self._scale(g, 2.0)) if max(g.shape) < 1600 else []),
-            ("downscale", lambda g: self._zxing(self._scale(g, 0.5)) if max(g.shape) > 800 else []),
-            ("wechat", lambda g: self._wechat_decode(g)),
-            ("adaptive", lambda g: self._zxing(self._adaptive(g))),
+            ("clahe", lambda g: self._zxing(self._clahe.apply(self._fit(g, 1024)))),
+            ("upscale", lambda g: self._zxing(self._scale(g, 2.0)) if max(g.shape) < 800 else []),
+            ("sharpen", lambda g: self._zxing(self._sharpen(self._fit(g, 1024)))),
+            ("smooth", lambda g: self._zxing(cv2.GaussianBlur(self._fit(g, 1024), (5, 5), 0))),
+            ("wechat", lambda g: self._wechat_decode(self._fit(g, 480))),
         ]
         self.last_stage = ""
 
@@ -77,7 +75,6 @@ class FrameDecoder:
         interpolation = self._cv2.INTER_CUBIC if factor > 1 else self._cv2.INTER_AREA
         return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interpolation)
 
-    def _adaptive(self, grey: np.ndarray) -> np.ndarray:
-        block = max(15, (min(grey.shape) // 20) | 1)
-        return self._cv2.adaptiveThreshold(grey, 255, self._cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
-                                           self._cv2.THRESH_BINARY, block, 5)
+    def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
+        factor = side / max(grey.shape)
+        return grey if factor >= 1 else self._scale(grey, factor)
