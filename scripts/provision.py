@@ -1,6 +1,6 @@
 """``kiosk-provision``: the field technician's command. This build offers ``show-config`` and
-``queue`` (list, retry, export); init, register, selftest, enroll-staff and install-service come
-with the provisioning work.
+``queue`` (list, retry, export) and ``selftest``; init, register, enroll-staff and install-service
+come with the provisioning work.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -130,6 +131,68 @@ def queue_export(config_path: Path | None, target: Path, limit: int) -> None:
         writer.writeheader()
         writer.writerows(rows)
     click.echo(f"{len(rows)} items written to {target}")
+
+
+EXIT_BY_CHECK = {"card_reader": 11, "camera": 12, "qr_decode": 12, "printer": 13, "gateway": 14, "clock": 14,
+                 "queue": 15, "cpu": 12, "disk": 15}
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--demo", is_flag=True, help="Check against the demo set-up, started here and stopped after.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on the last line.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report (JSON) to this file (default: <data_dir>/selftest-report.json).")
+def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path | None) -> None:
+    """Check every part of the terminal and print the fix for each failure."""
+    import contextlib
+    import dataclasses
+    import tempfile
+
+    from scripts.selftest import run_checks
+
+    cfg = load_config(config_path, os.environ)
+    with contextlib.ExitStack() as stack:
+        insert = None
+        if demo:
+            from drivers.card.pcscd_service import start_pcscd
+            from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders
+            from drivers.card.vpcd_card import VpcdCardSession
+            from drivers.gateway.sandbox.server import SandboxGateway
+
+            data = Path(tempfile.mkdtemp(prefix="kiosk-selftest-"))
+            sandbox = SandboxGateway(data / "ledger.sqlite")
+            sandbox.start()
+            stack.callback(sandbox.stop)
+            cfg = dataclasses.replace(cfg, mode="demo", data_dir=str(data),
+                                      gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url))
+            try:
+                pcscd = start_pcscd()
+                stack.callback(pcscd.stop)
+                card = VirtualSocialSecurityCard(load_holders()["demo"])
+
+                def insert() -> VpcdCardSession:
+                    session = VpcdCardSession(card, port=pcscd.port)
+                    session.insert()
+                    return session
+            except KioskError as exc:
+                click.echo(f"pcscd not available for the demo: {exc}", err=True)
+        checks = run_checks(cfg, insert_test_card=insert)
+    ok = all(c.ok for c in checks)
+    result = {"ok": ok, "checks": [c.as_dict() for c in checks], "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    target = report or cfg.data_path() / "selftest-report.json"
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    for check in checks:
+        mark = "PASS" if check.ok else "FAIL"
+        line = f"{mark}  {check.name:<12} {check.detail}" + (f"\n      fix: {check.fix}" if not check.ok else "")
+        click.echo(line, err=as_json)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    if not ok:
+        first = next(c for c in checks if not c.ok)
+        sys.exit(EXIT_BY_CHECK.get(first.name, 1))
 
 
 def main() -> None:

@@ -103,3 +103,10 @@ def test_queue_commands(tmp_path: Path) -> None:
     assert ref in text and "110101195603071239" not in text
     missing = runner.invoke(cli, ["queue", "list"], env={"KIOSK_DATA_DIR": str(tmp_path / "none")})
     assert missing.exit_code != 0 and "no outbox" in missing.output
+
+
+def test_every_command_is_in_the_technicians_guide() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "technician.md").read_text(encoding="utf-8")
+    missing = [" ".join(path) for path, command in _commands(cli)
+               if not isinstance(command, click.Group) and f"kiosk-provision {' '.join(path)}" not in guide]
+    assert missing == []

@@ -1,0 +1,190 @@
+"""The technician's self-test: each part of the terminal checked, with the fix for each failure.
+
+Every check returns a ``Check`` (name, ok, detail, fix). ``run_checks`` never raises: a check that
+crashes is reported as failed with its exception. ``--demo`` (see provision.py) starts the demo
+set-up (sandbox gateway, pcscd with the virtual card, replay camera, file printer) and stops it after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig
+
+MIN_FREE_BYTES = 1 << 30
+MAX_SKEW_S = 60.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_pcscd(insert_test_card: Callable[[], Any] | None = None) -> Check:
+    from drivers.card.pcsc_reader import PcscCardReader, ReaderState
+    from drivers.card.pcscd_service import missing_parts, pcscd_responds
+
+    missing = missing_parts()
+    if missing:
+        return Check("card_reader", False, f"not installed: {missing}", "run scripts/setup.sh (apt: pcscd)")
+    if not pcscd_responds():
+        return Check("card_reader", False, "pcscd is not running", "start pcscd: systemctl start pcscd")
+    reader = PcscCardReader()
+    reader.start()
+    try:
+        if not reader.wait_for_state(ReaderState.EMPTY, ReaderState.CARD_PRESENT, timeout_s=5):
+            return Check("card_reader", False, f"no usable reader ({reader.state.value})",
+                         "plug the reader in, or check it with pcsc_scan")
+        if insert_test_card is None:
+            return Check("card_reader", True, f"{reader.reader_name} ready")
+        session = insert_test_card()
+        try:
+            if not reader.wait_for_state(ReaderState.CARD_PRESENT, timeout_s=5):
+                return Check("card_reader", False, "test card not seen", "check the virtual reader's port")
+            identity = reader.read_identity()
+        finally:
+            session.remove()
+        return Check("card_reader", True, f"{reader.reader_name}: test card read ({identity.card_no[:3]}***)")
+    finally:
+        reader.close()
+
+
+def check_camera(cfg: KioskConfig) -> Check:
+    from scripts.composition import build_camera
+
+    camera = build_camera(cfg)
+    camera.start()
+    try:
+        deadline = time.monotonic() + 5
+        while camera.latest_frame() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        frame = camera.latest_frame()
+    finally:
+        camera.stop()
+    if frame is None:
+        return Check("camera", False, f"{camera.description}: no frame in 5 s", "check the cable; ls /dev/video*")
+    return Check("camera", True, f"{camera.description}: {frame.shape[1]}x{frame.shape[0]} frames")
+
+
+def check_qr_at_distance() -> Check:
+    """A voucher-sized code shown small in a 640x480 frame, as at arm's length, must decode."""
+    import cv2
+    import numpy as np
+    import qrcode
+
+    from drivers.qr.frame_decoder import FrameDecoder
+
+    payload = "SELFTEST-" + "A1B2C3D4E5F6" * 3
+    code = np.asarray(qrcode.make(payload, border=2).convert("L"), dtype=np.uint8)
+    small = cv2.resize(code, (120, 120), interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640), 200, np.uint8)
+    frame[180:300, 260:380] = small
+    found = FrameDecoder().decode(frame)
+    if payload not in found:
+        return Check("qr_decode", False, "a 120 px code in a 640x480 frame did not decode",
+                     "check OpenCV and zxing-cpp are installed (scripts/setup.sh)")
+    return Check("qr_decode", True, "a 120 px code in a 640x480 frame decodes")
+
+
+def check_printer(cfg: KioskConfig) -> Check:
+    from drivers.printer.file_printer import FilePrinter
+
+    directory = Path(cfg.printer.directory) if cfg.printer.directory else cfg.data_path() / "receipts"
+    status = FilePrinter(directory).preflight()
+    if not (status.online and status.paper):
+        return Check("printer", False, status.detail or "printer not ready", "load paper / check the printer")
+    return Check("printer", True, f"file printer ready ({directory})")
+
+
+def check_cpu() -> Check:
+    flags = ""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pass
+    missing = [f for f in ("sse4_2", "avx") if f" {f}" not in flags]
+    if missing:
+        return Check("cpu", False, f"missing {', '.join(missing)}", "dlib-bin needs SSE4.2 and AVX: use another machine")
+    return Check("cpu", True, "SSE4.2 and AVX present (dlib)")
+
+
+def check_disk(cfg: KioskConfig) -> Check:
+    path = cfg.data_path()
+    path.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:
+        return Check("disk", False, f"{free >> 20} MiB free at {path}", "free space or move data_dir")
+    return Check("disk", True, f"{free >> 30} GiB free at {path}")
+
+
+def check_gateway(cfg: KioskConfig) -> list[Check]:
+    import requests
+
+    if not cfg.gateway.url:
+        return [Check("gateway", False, "gateway.url not set", "kiosk-provision init --gateway-url ...")]
+    try:
+        response = requests.get(cfg.gateway.url.split("/fsi/")[0] + "/health", timeout=(3, 5),
+                                verify=cfg.gateway.ca_bundle or True)
+    except requests.exceptions.SSLError as exc:
+        return [Check("gateway", False, f"TLS verification failed: {type(exc).__name__}",
+                      "install the gateway's CA bundle and set gateway.ca_bundle")]
+    except requests.RequestException as exc:
+        return [Check("gateway", False, f"unreachable: {type(exc).__name__}", "check the network and gateway.url")]
+    checks = [Check("gateway", True, f"reachable ({response.status_code}); TLS verified where https")]
+    served = response.headers.get("Date")
+    if served:
+        skew = abs(dt.datetime.now(dt.timezone.utc) - email.utils.parsedate_to_datetime(served)).total_seconds()
+        checks.append(Check("clock", skew <= MAX_SKEW_S, f"{skew:.0f} s from the gateway's clock",
+                            "" if skew <= MAX_SKEW_S else "enable time sync: timedatectl set-ntp true"))
+    return checks
+
+
+def check_queue(cfg: KioskConfig) -> Check:
+    path = Path(cfg.queue.path) if cfg.queue.path else cfg.data_path() / "outbox.sqlite"
+    if not path.exists():
+        return Check("queue", True, "no queue yet (created on first use)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            states = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
+    except sqlite3.Error as exc:
+        return Check("queue", False, f"queue file damaged: {exc}", "stop the kiosk; it sets the file aside on start")
+    stuck = states.get("ambiguous", 0) + states.get("dead", 0)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "empty"
+    return Check("queue", stuck == 0, detail, "" if not stuck else "kiosk-provision queue list; reconcile with staff")
+
+
+def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None = None) -> list[Check]:
+    checks: list[Check] = []
+    steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+        ("card_reader", lambda: check_pcscd(insert_test_card)),
+        ("camera", lambda: check_camera(cfg)),
+        ("qr_decode", check_qr_at_distance),
+        ("printer", lambda: check_printer(cfg)),
+        ("cpu", check_cpu),
+        ("disk", lambda: check_disk(cfg)),
+        ("gateway", lambda: check_gateway(cfg)),
+        ("queue", lambda: check_queue(cfg)),
+    ]
+    for name, step in steps:
+        try:
+            result = step()
+        except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check, never a crash
+            result = Check(name, False, f"check crashed: {type(exc).__name__}: {exc}", "report this to support")
+        checks.extend(result if isinstance(result, list) else [result])
+    return checks

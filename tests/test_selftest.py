@@ -1,0 +1,61 @@
+"""``kiosk-provision selftest``: against the demo set-up, and with parts missing or broken."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import CameraConfig, KioskConfig
+
+from drivers.card.pcscd_service import missing_parts, pcscd_responds
+from scripts.selftest import check_queue, run_checks
+
+PROVISION = Path(sys.executable).with_name("kiosk-provision")
+NAMES = {"card_reader", "camera", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue"}
+
+
+def provision(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | (env or {})
+    return subprocess.run([str(PROVISION), *args], capture_output=True, text=True, timeout=120, env=full)
+
+
+@pytest.mark.skipif(bool(missing_parts()), reason=f"PC/SC stack not installed: {missing_parts()}")
+def test_selftest_against_the_demo_setup(tmp_path: Path) -> None:
+    result = provision("selftest", "--demo", "--json", "--report", str(tmp_path / "report.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["ok"] is True and {c["name"] for c in last["checks"]} == NAMES
+    assert all(set(c) == {"name", "ok", "detail", "fix"} for c in last["checks"])
+    assert "test card read" in next(c["detail"] for c in last["checks"] if c["name"] == "card_reader")
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["ok"] is True
+    assert not pcscd_responds()  # the pcscd the command started is stopped again
+
+
+def test_selftest_reports_a_missing_pcscd_with_its_fix(tmp_path: Path) -> None:
+    if pcscd_responds():
+        pytest.skip("a pcscd is running on this machine: cannot show it missing")
+    result = provision("selftest", "--json", env={"KIOSK_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 11  # the first failure is the card reader's: card area
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    card = next(c for c in last["checks"] if c["name"] == "card_reader")
+    assert last["ok"] is False and card["ok"] is False and card["fix"]
+    gateway = next(c for c in last["checks"] if c["name"] == "gateway")
+    assert gateway["ok"] is False and "gateway.url" in gateway["detail"]
+    assert (tmp_path / "selftest-report.json").exists()
+
+
+def test_damaged_queue_and_crashing_checks(tmp_path: Path) -> None:
+    cfg = KioskConfig(data_dir=str(tmp_path))
+    (tmp_path / "outbox.sqlite").write_bytes(b"not a database" * 100)
+    queue = check_queue(cfg)
+    assert not queue.ok and "damaged" in queue.detail and queue.fix
+    broken = dataclasses.replace(cfg, camera=CameraConfig(source=str(tmp_path / "no-such-video.mp4")))
+    checks = {c.name: c for c in run_checks(broken)}
+    assert not checks["camera"].ok and "crashed" in checks["camera"].detail  # reported, not raised
+    assert checks["qr_decode"].ok and checks["cpu"].ok
