@@ -63,6 +63,8 @@ class PcscdHandle:
         return self.process is not None
 
     def stop(self) -> None:
+        """Stop a pcscd we started; returns once no daemon answers, so the next start cannot adopt a
+        dying one."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -71,6 +73,11 @@ class PcscdHandle:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        with contextlib.suppress(FileNotFoundError):
+            PCSCD_SOCKET.unlink()
+        deadline = time.monotonic() + 2
+        while pcscd_responds() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """A crash, for tests: SIGKILL and wait."""
