@@ -45,7 +45,7 @@ def main() -> int:
         while time.monotonic() < deadline and session.present:
             time.sleep(0.1)
     except KeyboardInterrupt:
-        pass
+        print("interrupted")  # Ctrl-C removes the card, as the help says
     finally:
         session.remove()
     print("card removed")

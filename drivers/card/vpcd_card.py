@@ -89,7 +89,7 @@ class VpcdCardSession:
                     continue
                 sock.sendall(struct.pack(">H", len(answer)) + answer)
         except (EOFError, OSError):
-            pass
+            log.debug("virtual card: connection closed (card removed or vpcd gone)")
         finally:
             if self._sock is sock:
                 self._sock = None
