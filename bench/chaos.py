@@ -81,7 +81,7 @@ def kiosk_parts(data: Path, url: str) -> tuple[SettlementService, SqliteOutbox, 
 def worker(data: Path, url: str, n: int) -> int:
     """The kiosk process: one visit per person, in order, resuming after a kill."""
     service, outbox, his = kiosk_parts(data, url)
-    done = {row[0] for row in outbox._db.execute("SELECT visit_id FROM items")}
+    done = {item["visit_id"] for item in outbox.items(limit=10 * n + 1000)}
     for i in range(n):
         visit = f"c{i}"
         if visit in done:

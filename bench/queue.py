@@ -90,10 +90,7 @@ def bench_replay(folder: Path, count: int) -> float:
             person = service.identify(doc)
             fees = his.pending_fees(person)
             pre = service.prepare(person, doc, fees)
-            data = service._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
-            outbox.enqueue(visit_id=f"r{i}", kind="settlement_plan", payload={
-                "visit_id": f"r{i}", "insuplc_admdvs": person.insuplc_admdvs, "medfee_sumamt": "63.60",
-                "steps": [{"infno": "2207", "msgid": msgids.next_msgid(), "input": {"data": data}, "output": None}]})
+            service.queue_settlement(f"r{i}", person, doc, pre, fees)  # committed while "offline"
         started = time.perf_counter()
         while outbox.pending_count():
             outbox.drain(limit=500)

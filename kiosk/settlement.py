@@ -138,13 +138,18 @@ class SettlementService:
             raise
         return PreSettlement(mdtrt_id=mdtrt_id, chrg_bchno=chrg_bchno, amounts=amounts)
 
-    def settle(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
-               fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement:
-        """2207 through the outbox: committed first, then delivered now."""
+    def queue_settlement(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
+                         fees: tuple[FeeItem, ...]) -> tuple[str, str]:
+        """Commit the 2207 of a confirmed trial to the outbox (msgid fixed now); returns (reference, msgid)."""
         data = self._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
         msgid = self._msgids.next_msgid()
         plan = self._plan(visit_id, person, fees, [("2207", msgid, {"data": data})])
-        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan)
+        return self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan), msgid
+
+    def settle(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
+               fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement:
+        """2207 through the outbox: committed first, then delivered now."""
+        reference, msgid = self.queue_settlement(visit_id, person, doc, pre, fees)
         delivery = self._outbox.deliver(reference)
         if delivery.state == "done" and delivery.result is not None:
             return parse_settlement(delivery.result, msgid)

@@ -65,7 +65,7 @@ class DemoRig:
             self.pcscd.stop()
 
 
-def _demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str) -> KioskConfig:
+def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str) -> KioskConfig:
     return dataclasses.replace(
         cfg, mode="demo", data_dir=str(data_dir),
         gateway=dataclasses.replace(cfg.gateway, url=gateway_url, his_url=""),
@@ -96,7 +96,7 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
     sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite")
     sandbox.start()
     try:
-        demo_cfg = _demo_config(cfg, data_dir, sandbox.service_url)
+        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             enroll_demo_face(sandbox, services)

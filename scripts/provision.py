@@ -146,7 +146,6 @@ EXIT_BY_CHECK = {"card_reader": 11, "camera": 12, "qr_decode": 12, "printer": 13
 def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path | None) -> None:
     """Check every part of the terminal and print the fix for each failure."""
     import contextlib
-    import dataclasses
     import tempfile
 
     from scripts.selftest import run_checks
@@ -159,13 +158,13 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
             from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders
             from drivers.card.vpcd_card import VpcdCardSession
             from drivers.gateway.sandbox.server import SandboxGateway
+            from scripts.demo import demo_config
 
             data = Path(tempfile.mkdtemp(prefix="kiosk-selftest-"))
             sandbox = SandboxGateway(data / "ledger.sqlite")
             sandbox.start()
             stack.callback(sandbox.stop)
-            cfg = dataclasses.replace(cfg, mode="demo", data_dir=str(data),
-                                      gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url))
+            cfg = demo_config(cfg, data, sandbox.service_url)
             try:
                 pcscd = start_pcscd()
                 stack.callback(pcscd.stop)

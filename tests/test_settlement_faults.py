@@ -151,10 +151,7 @@ def test_a_refused_reversal_keeps_the_item_open_instead_of_failing_it(rig: Rig) 
 def test_crash_mid_send_is_resolved_after_restart(tmp_path: Path, rig: Rig, terminal: TerminalConfig) -> None:
     person, pre, fees = rig.visit()
     rig.faults({"kind": "drop_after", "infno": "2207"})
-    reference = rig.outbox.enqueue(visit_id="v1", kind="settlement_plan", payload={
-        "visit_id": "v1", "insuplc_admdvs": person.insuplc_admdvs, "medfee_sumamt": "97.10", "steps": [{
-            "infno": "2207", "msgid": rig.service._msgids.next_msgid(), "output": None,
-            "input": {"data": rig.service._settle_data(person, DOC, fees, pre.mdtrt_id, pre.chrg_bchno)}}]})
+    reference, _msgid = rig.service.queue_settlement("v1", person, DOC, pre, fees)
     claimed = rig.outbox._claim(reference)  # the kiosk takes the item ...
     assert claimed is not None
     plan = rig.outbox.payload(reference)

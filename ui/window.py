@@ -40,6 +40,8 @@ class KioskWindow(QMainWindow):
         self.tr_ = Translator(cfg.language)
         self.elderly = cfg.elderly_mode
         self._status_probe, self.demo = status_probe, demo
+        # last status from the status lane: gateway online, items queued, reader usable, queue file recovered
+        self._online, self._pending, self._reader_ok, self._recovered = True, 0, True, False
         self.setObjectName("kiosk")
         self._build(manual_window, on_demo_insert)
         self.tr_.on_change(self.render)
@@ -232,15 +234,14 @@ class KioskWindow(QMainWindow):
         self._render_status()
 
     def _render_status(self) -> None:
-        online, pending = getattr(self, "_online", True), getattr(self, "_pending", 0)
+        online, pending = self._online, self._pending
         self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
         self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
         pending_text = self.tr_.tr("bar.pending", n=pending) if pending else ""
-        if getattr(self, "_recovered", False):  # staff must look at the old queue file
+        if self._recovered:  # staff must look at the old queue file
             pending_text = (pending_text + "  " + self.tr_.tr("bar.queue_recovered")).strip()
         self.pending_label.setText(pending_text)
-        reader_ok = getattr(self, "_reader_ok", True)
-        self.idle.notice.setText("" if reader_ok else self.tr_.tr("reason.reader_offline"))
+        self.idle.notice.setText("" if self._reader_ok else self.tr_.tr("reason.reader_offline"))
 
     def closeEvent(self, event: QEvent) -> None:  # noqa: N802
         QApplication.instance().removeEventFilter(self)
