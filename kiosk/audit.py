@@ -10,24 +10,14 @@ import uuid
 from typing import Any
 
 from kiosk.domain import FaceMatch, InsuredPerson
+from kiosk.face_score import OperatingPoint, score_band
 from kiosk.masking import mask_id
 
 AUDIT_KIND = "audit"
 AUDIT_STREAM = "audit"  # one ordered stream: events are delivered in the order they happened
 
 
-def score_band(distance: float, threshold: float) -> str:
-    """A coarse band instead of the raw score (enough for audit, useless for reconstructing a face)."""
-    if distance <= threshold * 0.75:
-        return "strong_match"
-    if distance <= threshold:
-        return "match"
-    if distance <= threshold * 1.25:
-        return "grey_zone"
-    return "mismatch"
-
-
-def face_verification_event(person: InsuredPerson, match: FaceMatch, *, attempt: int, threshold: float,
+def face_verification_event(person: InsuredPerson, match: FaceMatch, *, attempt: int, point: OperatingPoint,
                             terminal_no: str, when: dt.datetime) -> dict[str, Any]:
     return {
         "type": AUDIT_KIND,
@@ -38,6 +28,7 @@ def face_verification_event(person: InsuredPerson, match: FaceMatch, *, attempt:
         "subject": mask_id(person.psn_no),
         "attempt": attempt,
         "accepted": match.accepted,
-        "band": score_band(match.distance, threshold),
+        "band": score_band(match.score, point),  # a coarse band, never the score or a template
+        "verdict": match.verdict,
         "liveness": match.liveness,
     }

@@ -74,7 +74,12 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class FaceConfig:
-    match_threshold: float = _opt(0.45, "largest embedding distance accepted as the same person (recalibrate per site)", _range(0.05, 1.0))
+    score_threshold: float = _opt(6.076, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: far <= 0.001 per set on ../shared/data)", _range(0.0, 50.0))
+    grey_floor: float = _opt(3.811, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
+    cohort_file: str = _opt("", "cohort templates for score normalisation (empty: the shipped drivers/face/cohort_dlib_v1.npz)")
+    cohort_k: int = _opt(35, "nearest cohort templates used to normalise a score", _range(5, 1000))
+    liveness_steps: int = _opt(2, "randomised liveness steps (blink, turn left, turn right)", _range(1, 3))
+    liveness_step_timeout_s: float = _opt(12.0, "time allowed for each liveness step", _range(3, 60))
     max_attempts: int = _opt(3, "face attempts before the patient is sent to staff", _range(1, 10))
     frames_per_attempt: int = _opt(5, "good frames fused into one decision", _range(1, 30))
     attempt_timeout_s: float = _opt(8.0, "time allowed to find good frames in one attempt", _range(1, 60))

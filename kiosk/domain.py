@@ -134,9 +134,10 @@ class QueuedSettlement:
 class FaceMatch:
     """Outcome of a 1:1 comparison."""
 
-    distance: float
-    accepted: bool
-    liveness: str  # "passed", or "unavailable: <why>" (demo only)
+    score: float  # cohort-normalised, fused over good frames (kiosk/face_score.py); higher is more alike
+    verdict: str  # match, grey, mismatch
+    accepted: bool  # match and live (or demo mode, which says why liveness was skipped)
+    liveness: str  # "passed", "failed: <reason>", "not run: <verdict>", or "unavailable: <why>" (demo only)
 
 
 @dataclass

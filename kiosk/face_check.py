@@ -1,22 +1,30 @@
-"""1:1 face verification of a patient against the reference enrolled for them.
+"""1:1 face verification of a patient (or clinician) against the reference enrolled for them.
 
-Fusion: the median distance over several good frames. Liveness: a replayed
-camera cannot honestly pass it; only demo mode may proceed without it, and says
-so. Outside demo mode, a build without a liveness check fails closed.
+Per attempt: frames that pass the quality gate are encoded and scored against the
+reference (cohort-normalised, kiosk/face_score.py); the median of several good
+frames gives the verdict. A match on a live camera then runs the randomised
+liveness challenge (kiosk/liveness.py), re-checking identity on frontal frames
+during it so nobody can be swapped in after the match. A replayed camera cannot
+honestly pass liveness: only demo mode proceeds without it, and says so.
+
+Prompts (catalogue keys) are reported through ``on_prompt`` for the screen and voice.
 """
 
 from __future__ import annotations
 
-import statistics
+import random
 from collections.abc import Callable
 
 from kiosk.config import FaceConfig
 from kiosk.domain import FaceMatch, InsuredPerson
 from kiosk.errors import FaceError
+from kiosk.face_quality import QualityRules, check
+from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict
+from kiosk.liveness import LivenessRules, LivenessSession, StepOutcome, draw_challenges, yaw_proxy
 from kiosk.ports import Camera, FaceEngine, HospitalSystem, Template
 
 LIVENESS_REPLAY = "unavailable: replay camera"
-LIVENESS_NOT_BUILT = "unavailable: no liveness check in this build"
+IDENTITY_RECHECK_EVERY = 4  # frontal frames between identity re-checks during the challenge
 
 
 class NoReferenceFace(FaceError):
@@ -28,7 +36,7 @@ class NoFaceFound(FaceError):
 
 
 class FaceVerifier:
-    """Runs on the vision worker. Holds the reference template for one visit only."""
+    """Runs on the vision worker. Holds the reference template for one session only."""
 
     def __init__(
         self,
@@ -37,39 +45,91 @@ class FaceVerifier:
         his: HospitalSystem,
         cfg: FaceConfig,
         *,
+        point: OperatingPoint,
+        scorer: CohortScorer,
         demo: bool,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        rng: random.Random | None = None,
+        quality: QualityRules | None = None,
+        on_prompt: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self._camera, self._engine, self._his, self._cfg = camera, engine, his, cfg
-        self._demo = demo
+        self._point, self._scorer, self._demo = point, scorer, demo
         self._clock, self._sleep = clock, sleep
+        self._rng = rng or random.SystemRandom()
+        self._quality = quality or QualityRules()
+        self.on_prompt = on_prompt
         self._reference: Template | None = None
+        self._reference_stats: CohortStats | None = None
         self._reference_psn = ""
 
     def verify(self, person: InsuredPerson) -> FaceMatch:
         reference = self._load_reference(person)
-        distances: list[float] = []
+        assert self._reference_stats is not None
+        return self._attempt(reference, self._reference_stats)
+
+    def verify_template(self, reference: Template) -> FaceMatch:
+        """One attempt against a reference the caller holds (and wipes), e.g. a clinician's."""
+        return self._attempt(reference, self._scorer.stats(reference))
+
+    def _attempt(self, reference: Template, stats: CohortStats) -> FaceMatch:
+        scores: list[float] = []
+        last_prompt = "face.prompt.none"
         deadline = self._clock() + self._cfg.attempt_timeout_s
-        while len(distances) < self._cfg.frames_per_attempt and self._clock() < deadline:
+        while len(scores) < self._cfg.frames_per_attempt and self._clock() < deadline:
             frame = self._camera.latest_frame()
-            sample = self._engine.encode_largest_face(frame) if frame is not None else None
-            if sample is not None:
-                distances.append(self._engine.distance(sample.template, reference))
-            else:
-                self._sleep(0.05)
-        if not distances:
-            raise NoFaceFound("no face found in front of the camera")
-        distance = statistics.median(distances)
-        liveness = LIVENESS_NOT_BUILT if self._camera.is_live else LIVENESS_REPLAY
-        matched = distance <= self._cfg.match_threshold
-        return FaceMatch(distance=distance, accepted=matched and self._demo, liveness=liveness)
+            obs = self._engine.analyse(frame) if frame is not None else None
+            last_prompt = check(obs, self._quality)
+            self.on_prompt(last_prompt or "face.prompt.hold")
+            if last_prompt or frame is None or obs is None:
+                self._sleep(0.03)
+                continue
+            probe = self._engine.encode(frame, obs)
+            scores.append(self._scorer.score(probe, reference, stats_b=stats))
+            probe.fill(0.0)
+        if not scores:
+            raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
+        verdict, fused = self._point.decide(scores)
+        if verdict is not Verdict.MATCH:
+            liveness = f"not run: {verdict.value}"
+        elif not self._camera.is_live:
+            liveness = LIVENESS_REPLAY
+        else:
+            liveness = self._challenge(reference, stats)
+        live = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
+        return FaceMatch(score=fused, verdict=verdict.value, accepted=verdict is Verdict.MATCH and live,
+                         liveness=liveness)
+
+    def _challenge(self, reference: Template, stats: CohortStats) -> str:
+        steps = draw_challenges(self._rng, self._cfg.liveness_steps)
+        rules = LivenessRules(step_timeout_s=self._cfg.liveness_step_timeout_s)
+        session = LivenessSession(steps, rules)
+        frontal_frames = 0
+        status = session.status
+        while status.outcome is StepOutcome.WAITING:
+            self.on_prompt(f"face.challenge.{status.step.value}" if status.step else "face.prompt.hold")
+            frame = self._camera.latest_frame()
+            obs = self._engine.analyse(frame) if frame is not None else None
+            status = session.feed(self._clock(), None if obs is None else obs.landmarks)
+            if obs is None or frame is None:
+                self._sleep(0.02)
+                continue
+            if abs(yaw_proxy(obs.landmarks)) <= rules.frontal_yaw:
+                frontal_frames += 1
+                if frontal_frames % IDENTITY_RECHECK_EVERY == 0:
+                    probe = self._engine.encode(frame, obs)
+                    score = self._scorer.score(probe, reference, stats_b=stats)
+                    probe.fill(0.0)
+                    if score < self._point.grey_floor:
+                        return "failed: identity_changed"
+        return "passed" if status.outcome is StepOutcome.PASSED else f"failed: {status.reason}"
 
     def wipe(self) -> None:
         """Zero and drop the reference template (end of visit)."""
         if self._reference is not None:
             self._reference.fill(0.0)
-        self._reference, self._reference_psn = None, ""
+        self._reference, self._reference_stats, self._reference_psn = None, None, ""
 
     def _load_reference(self, person: InsuredPerson) -> Template:
         if self._reference is None or self._reference_psn != person.psn_no:
@@ -78,5 +138,7 @@ class FaceVerifier:
             if reference is None:
                 raise NoReferenceFace("no face reference enrolled for this person")
             self._reference, self._reference_psn = reference.copy(), person.psn_no
+            self._reference_stats = self._scorer.stats(self._reference)
+            reference.fill(0.0)
         assert self._reference is not None
         return self._reference

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.domain import CardIdentity, FeeItem, InsuredPerson
+from kiosk.face_quality import FaceObservation
 
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
 Template = npt.NDArray[np.float64]  # face embedding (128 floats for dlib)
@@ -78,6 +79,14 @@ class FaceSample:
 @runtime_checkable
 class FaceEngine(Protocol):
     """Detection + embedding. Heavy: loaded lazily, runs on the vision worker."""
+
+    def analyse(self, frame: Frame) -> FaceObservation | None:
+        """Largest face: box, 68 landmarks, quality measures (no encoding: cheap)."""
+        ...
+
+    def encode(self, frame: Frame, obs: FaceObservation) -> Template:
+        """128-d template of the observed face (expensive: only for frames the quality gate passed)."""
+        ...
 
     def encode_largest_face(self, frame: Frame) -> FaceSample | None: ...
 

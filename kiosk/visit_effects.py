@@ -18,6 +18,7 @@ from kiosk.audit import face_verification_event
 from kiosk.domain import Settlement
 from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError
 from kiosk.face_check import FaceVerifier
+from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
 from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter
 from kiosk.receipt import queued_slip, settlement_receipt
@@ -52,13 +53,13 @@ class EffectRunner:
         terminal_no: str,
         clock: Callable[[], dt.datetime],
         audit: Callable[[dict[str, Any]], None],
-        match_threshold: float,
+        operating_point: OperatingPoint,
     ) -> None:
         self._card, self._settlement, self._face = card_reader, settlement, face
         self._his, self._printer = his, printer
         self._institution, self._terminal_no = institution, terminal_no
         self._clock = clock
-        self._audit, self._threshold = audit, match_threshold
+        self._audit, self._point = audit, operating_point
 
     def run(self, effect: v.Effect) -> v.Event | None:
         vid = effect.visit_id
@@ -85,7 +86,7 @@ class EffectRunner:
                 return v.Identified(vid, person=self._settlement.identify(document), document=document)
             case v.VerifyFace(person=person, attempt=attempt):
                 match = self._face.verify(person)
-                self._audit(face_verification_event(person, match, attempt=attempt, threshold=self._threshold,
+                self._audit(face_verification_event(person, match, attempt=attempt, point=self._point,
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
             case v.LoadFees(person=person):

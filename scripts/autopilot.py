@@ -78,7 +78,7 @@ class Autopilot(QObject):
         result: dict[str, Any] = {"steps": list(self.steps)}
         if ctx.face is not None:
             result["liveness"] = ctx.face.liveness
-            result["face_distance"] = round(ctx.face.distance, 4)
+            result["face_score"] = round(ctx.face.score, 2)
         if ctx.settlement is not None:
             a = ctx.settlement.amounts
             result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",

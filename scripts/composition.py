@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
-from kiosk.config import KioskConfig
+from kiosk.config import FaceConfig, KioskConfig
 from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
+from kiosk.face_score import OperatingPoint
 from kiosk.ports import Camera, CardReader
 from kiosk.settlement import SettlementService, run_plan
 from kiosk.visit_effects import EffectRunner
@@ -34,6 +35,7 @@ from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
 from offline_queue.sender import OutboxSender
 from offline_queue.store import Store, open_store
+from scripts.face_calibration import Cohort
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,27 @@ class Services:
         self.store.close()
 
 
+SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v1.npz"
+
+
+def load_cohort(face: FaceConfig) -> Cohort:
+    """The cohort the face scores are normalised against (config ``face.cohort_file``, else the shipped one)."""
+    path = Path(face.cohort_file) if face.cohort_file else SHIPPED_COHORT
+    try:
+        return Cohort.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"face.cohort_file: cannot read {path} ({exc}); run kiosk-provision calibrate-face "
+                          "or leave it empty for the shipped cohort") from None
+
+
+def operating_point(face: FaceConfig) -> OperatingPoint:
+    try:
+        return OperatingPoint(face.score_threshold, face.grey_floor)
+    except ValueError:
+        raise ConfigError(f"face.grey_floor ({face.grey_floor}) must not exceed face.score_threshold "
+                          f"({face.score_threshold})") from None
+
+
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
     if cfg.mode == "production" and cfg.card.reader == "virtual":
         raise ConfigError("card.reader: the virtual card is for demo mode only")
@@ -135,11 +158,13 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     engine = DlibFaceEngine()
     printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
-    face = FaceVerifier(camera, engine, his, cfg.face, demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep)
+    point = operating_point(cfg.face)
+    face = FaceVerifier(camera, engine, his, cfg.face, point=point, scorer=load_cohort(cfg.face).scorer(cfg.face.cohort_k),
+                        demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep)
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
-                           clock=dt.datetime.now, match_threshold=cfg.face.match_threshold,
+                           clock=dt.datetime.now, operating_point=point,
                            audit=lambda event: outbox.enqueue(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, payload=event))
     sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
     if store.recovered_from is not None:

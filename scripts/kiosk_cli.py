@@ -37,6 +37,7 @@ def _window(services: Any, *, on_demo_insert: Any = None) -> Any:
                                  services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert)
+    services.face.on_prompt = window.note_face_prompt
     return window, tasks
 
 

@@ -194,6 +194,55 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
         sys.exit(EXIT_BY_CHECK.get(first.name, 1))
 
 
+@cli.command("calibrate-face")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Labelled photographs: <set>/<identity>/<image>, optionally pairs_hard.csv (layout of "
+                   "../shared/data/faces).")
+@click.option("--far", "target_far", type=click.FloatRange(1e-6, 0.5), default=0.001, show_default=True,
+              help="Largest false-accept rate allowed in every set.")
+@click.option("--sets", default="", help="Comma-separated sets to use (default: identities_hard.csv, else all).")
+@click.option("--k", "cohort_k", type=click.IntRange(5, 1000), default=35, show_default=True,
+              help="Nearest cohort templates used to normalise a score.")
+@click.option("--cohort-out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the cohort (templates and identity labels only, no images).")
+@click.option("--dry-run", is_flag=True, help="Compute and print the operating point; write nothing.")
+def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, cohort_out: Path,
+                   dry_run: bool) -> None:
+    """Compute the face operating point for a target false-accept rate from labelled photographs."""
+    from drivers.face.dlib_engine import DlibFaceEngine
+    from scripts.face_calibration import Cohort, choose_operating_point, encode_images, hard_sets, images_of_sets, score_sets
+
+    chosen = [s for s in sets.split(",") if s] or hard_sets(data_dir)
+    missing = [s for s in chosen if not (data_dir / s).is_dir()]
+    if missing:
+        raise click.BadParameter(f"no such set folder: {', '.join(missing)}", param_hint="--sets")
+    engine = DlibFaceEngine()
+
+    def encode(image: object) -> object:
+        sample = engine.encode_largest_face(image, thorough=True)  # type: ignore[arg-type]
+        return None if sample is None else sample.template
+
+    templates = encode_images(encode, data_dir, images_of_sets(data_dir, chosen))  # type: ignore[arg-type]
+    cohort = Cohort.from_templates(templates)
+    if len({label for label in cohort.labels}) < 3:
+        click.echo("calibration needs photographs of at least three people", err=True)
+        sys.exit(16)
+    scores = score_sets(data_dir, chosen, templates, cohort.scorer(cohort_k))
+    try:
+        point = choose_operating_point(scores, target_far)
+    except ValueError as exc:
+        click.echo(f"cannot calibrate: {exc}", err=True)
+        sys.exit(16)
+    for name, pair_scores in scores.items():
+        rates = pair_scores.rates(point)
+        click.echo(f"{name}: far {rates['far']:.4f} frr {rates['frr']:.3f} ({rates['genuine_pairs']} genuine, "
+                   f"{rates['impostor_pairs']} impostor pairs, {rates['failed_to_acquire']} without a face)")
+    if not dry_run:
+        cohort.save(cohort_out)
+    click.echo(f"[face]\nscore_threshold = {point.threshold}\ngrey_floor = {point.grey_floor}\n"
+               f"cohort_k = {cohort_k}\ncohort_file = \"{cohort_out if not dry_run else ''}\"")
+
+
 def main() -> None:
     cli()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import random
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,12 @@ from PIL import Image
 
 from kiosk.config import FaceConfig
 from kiosk.domain import InsuredPerson
-from kiosk.face_check import LIVENESS_NOT_BUILT, LIVENESS_REPLAY, FaceVerifier, NoFaceFound, NoReferenceFace
+from kiosk.face_check import LIVENESS_REPLAY, FaceVerifier, NoFaceFound, NoReferenceFace
+from kiosk.face_quality import QualityRules
+from kiosk.face_score import OperatingPoint
+from kiosk.liveness import Challenge, draw_challenges
+from scripts.composition import load_cohort
+from scripts.face_sequences import pan_angle
 
 from drivers.camera.replay import ReplayCamera, load_frames
 from drivers.face.dlib_engine import DlibFaceEngine
@@ -37,20 +43,21 @@ def test_easy_pairs_are_separated_at_the_default_threshold(shared_data: Path) ->
 
     def template(name: str) -> np.ndarray:
         if name not in cache:
-            sample = ENGINE.encode_largest_face(rgb(faces / name))
+            sample = ENGINE.encode_largest_face(rgb(faces / name), thorough=True)
             assert sample is not None, name
             cache[name] = sample.template
         return cache[name]
 
-    threshold = FaceConfig().match_threshold
+    cfg = FaceConfig()
+    scorer = load_cohort(cfg).scorer(cfg.cohort_k)
     errors = [r for r in rows[:40]
-              if (ENGINE.distance(template(r["file_a"]), template(r["file_b"])) <= threshold) != (r["same"] == "1")]
+              if (scorer.score(template(r["file_a"]), template(r["file_b"])) >= cfg.score_threshold) != (r["same"] == "1")]
     assert errors == []
 
 
 def test_group_photo_gives_the_largest_face_first(shared_data: Path) -> None:
     frame = rgb(shared_data / "faces/face_recognition/_multi_face/obama_and_biden.jpg")
-    boxes = ENGINE.detect(frame)
+    boxes = ENGINE.detect(frame, thorough=True)
     assert len(boxes) >= 2
     areas = [(b - t) * (r - lf) for t, r, b, lf in boxes]
     assert areas == sorted(areas, reverse=True)
@@ -69,45 +76,82 @@ class Reference:
         return None if self.template is None else self.template.copy()
 
 
-def verifier(camera: ReplayCamera, reference: np.ndarray | None, *, demo: bool) -> FaceVerifier:
-    return FaceVerifier(camera, ENGINE, Reference(reference), FaceConfig(frames_per_attempt=2, attempt_timeout_s=5),
-                        demo=demo, clock=time.monotonic, sleep=time.sleep)
+CFG = FaceConfig(frames_per_attempt=2, attempt_timeout_s=5, liveness_steps=1, liveness_step_timeout_s=4)
+SCORER = load_cohort(CFG).scorer(CFG.cohort_k)
+POINT = OperatingPoint(CFG.score_threshold, CFG.grey_floor)
+
+
+def verifier(camera: ReplayCamera, reference: np.ndarray | None, *, demo: bool, challenge: Challenge = Challenge.BLINK,
+             min_face_px: int = 100, prompts: list[str] | None = None, subject: str = "") -> FaceVerifier:
+    """``subject``: the ../shared/data identity shown, left out of the cohort (the shipped cohort holds it)."""
+    seed = next(s for s in range(1000) if draw_challenges(random.Random(s), 1) == (challenge,))
+    scorer = SCORER.without([subject]) if subject else SCORER
+    return FaceVerifier(camera, ENGINE, Reference(reference), CFG, point=POINT, scorer=scorer, demo=demo,
+                        clock=time.monotonic, sleep=time.sleep, rng=random.Random(seed),
+                        quality=QualityRules(min_face_px=min_face_px),
+                        on_prompt=(prompts.append if prompts is not None else lambda _k: None))
+
+
+def camera_of(frames: list[np.ndarray], *, live: bool, fps: float = 30) -> ReplayCamera:
+    camera = ReplayCamera(frames, fps=fps)
+    camera.is_live = live  # a replayed sequence standing in for a webcam
+    camera.start()
+    return camera
 
 
 def test_verifier_accepts_the_same_person_and_refuses_another(shared_data: Path) -> None:
     obama = shared_data / "faces/face_recognition/obama"
     photos = sorted(p for p in obama.iterdir() if p.suffix in {".jpg", ".png"})
-    reference = ENGINE.encode_largest_face(rgb(photos[0])).template
-    same = ReplayCamera(load_frames(photos[-1]), fps=30)
-    same.start()
-    match = verifier(same, reference, demo=True).verify(PERSON)
-    assert match.accepted and match.liveness == LIVENESS_REPLAY
-    biden = ReplayCamera(load_frames(next((shared_data / "faces/face_recognition/biden").iterdir())), fps=30)
-    biden.start()
-    assert not verifier(biden, reference, demo=True).verify(PERSON).accepted
+    reference = ENGINE.encode_largest_face(rgb(photos[0]), thorough=True).template
+    same = camera_of(load_frames(photos[-1]), live=False)
+    match = verifier(same, reference, demo=True, min_face_px=60).verify(PERSON)
+    assert match.accepted and match.verdict == "match" and match.liveness == LIVENESS_REPLAY
+    biden = camera_of(load_frames(next((shared_data / "faces/face_recognition/biden").iterdir())), live=False)
+    other = verifier(biden, reference, demo=True, min_face_px=60).verify(PERSON)
+    assert not other.accepted and other.verdict == "mismatch" and other.liveness == "not run: mismatch"
     same.stop()
     biden.stop()
 
 
-def test_outside_demo_mode_no_liveness_means_no_pass(shared_data: Path) -> None:
-    photo = next((shared_data / "faces/face_recognition/obama").glob("*.jpg"))
-    camera = ReplayCamera(load_frames(photo), fps=30)
-    camera.is_live = True  # as a webcam would be
-    camera.start()
-    match = verifier(camera, ENGINE.encode_largest_face(rgb(photo)).template, demo=False).verify(PERSON)
+def test_a_live_head_turn_passes_liveness(shared_data: Path) -> None:
+    """Pointing'04 person 13: reference from one session, the camera replays the other session's pan sweep."""
+    faces, video = shared_data / "faces/pointing04/Person13", shared_data / "video/pointing04_pan_sweep/Person13_series1"
+    reference = ENGINE.encode_largest_face(rgb(sorted(faces.glob("*.jpg"))[0]), thorough=True).template
+    sweep = [rgb(p) for p in sorted(video.glob("*.jpg"), key=lambda p: pan_angle(p.stem))]
+    prompts: list[str] = []
+    camera = camera_of(sweep[5:10] * 6, live=True, fps=8)  # -15 .. +45 degrees, over and over
+    match = verifier(camera, reference, demo=False, challenge=Challenge.TURN_RIGHT, min_face_px=60, subject="pointing04/Person13",
+                     prompts=prompts).verify(PERSON)
     camera.stop()
-    assert match.distance < 0.1 and not match.accepted and match.liveness == LIVENESS_NOT_BUILT
+    assert match.verdict == "match", match
+    assert match.liveness == "passed" and match.accepted
+    assert "face.challenge.turn_right" in prompts
+
+
+def test_a_printed_photo_matches_but_fails_liveness(shared_data: Path) -> None:
+    """NUAA subject 0002's printed photo: it matches the reference (a good photo of the victim is the attack)
+    and every liveness challenge refuses it."""
+    attack = load_frames(shared_data / "video/nuaa_print_attack_seq/0002_pos03_s03")
+    reference = ENGINE.encode_largest_face(attack[len(attack) // 2], thorough=True).template
+    for challenge in Challenge:
+        camera = camera_of(attack, live=True)
+        match = verifier(camera, reference, demo=False, challenge=challenge, min_face_px=60,
+                         subject="nuaa_client/0002").verify(PERSON)
+        camera.stop()
+        assert match.verdict == "match" and not match.accepted, (challenge, match)
+        assert match.liveness.startswith("failed"), match
 
 
 def test_no_reference_and_no_face(tmp_path: Path) -> None:
-    blank = ReplayCamera([np.full((240, 320, 3), 128, np.uint8)], fps=30)
-    blank.start()
+    blank = camera_of([np.full((240, 320, 3), 128, np.uint8)], live=False)
     with pytest.raises(NoReferenceFace):
         verifier(blank, None, demo=True).verify(PERSON)
-    fast = FaceVerifier(blank, ENGINE, Reference(np.zeros(128)), FaceConfig(attempt_timeout_s=1), demo=True,
-                        clock=time.monotonic, sleep=time.sleep)
+    prompts: list[str] = []
+    fast = FaceVerifier(blank, ENGINE, Reference(np.zeros(128)), FaceConfig(attempt_timeout_s=1), point=POINT,
+                        scorer=SCORER, demo=True, clock=time.monotonic, sleep=time.sleep, on_prompt=prompts.append)
     with pytest.raises(NoFaceFound):
         fast.verify(PERSON)
+    assert set(prompts) == {"face.prompt.none"}
     blank.stop()
 
 

@@ -110,3 +110,34 @@ def test_every_command_is_in_the_technicians_guide() -> None:
     missing = [" ".join(path) for path, command in _commands(cli)
                if not isinstance(command, click.Group) and f"kiosk-provision {' '.join(path)}" not in guide]
     assert missing == []
+
+
+def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: Path, shared_data: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cohort.npz"
+    missing = runner.invoke(cli, ["calibrate-face", "--data", str(tmp_path / "nope"), "--cohort-out", str(out)])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    bad_far = runner.invoke(cli, ["calibrate-face", "--data", str(tmp_path), "--far", "2", "--cohort-out", str(out)])
+    assert bad_far.exit_code == 2 and "--far" in bad_far.output
+    unknown_set = runner.invoke(cli, ["calibrate-face", "--data", str(shared_data / "faces"), "--sets", "nobody",
+                                      "--cohort-out", str(out)])
+    assert unknown_set.exit_code == 2 and "no such set folder: nobody" in unknown_set.output
+    # two people are not enough to calibrate on
+    faces = shared_data / "faces"
+    few = tmp_path / "few"
+    for person in ("biden", "lin_manuel_miranda"):
+        (few / "set" / person).mkdir(parents=True)
+        for photo in (faces / "face_recognition" / person).iterdir():
+            (few / "set" / person / photo.name).symlink_to(photo)
+    too_few = runner.invoke(cli, ["calibrate-face", "--data", str(few), "--cohort-out", str(out)])
+    assert too_few.exit_code == 16 and "at least three people" in too_few.output
+    dry = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--dry-run",
+                              "--cohort-out", str(out)])
+    assert dry.exit_code == 0, dry.output
+    assert "score_threshold = " in dry.output and "dlib_johns: far" in dry.output and not out.exists()
+    real = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--cohort-out", str(out)])
+    assert real.exit_code == 0 and out.exists()
+    import numpy as np
+
+    with np.load(out, allow_pickle=False) as data:  # templates and labels only
+        assert set(data.files) == {"embeddings", "labels"} and data["embeddings"].shape[1] == 128

@@ -99,3 +99,17 @@ def test_reasons_map_errors_to_patient_text() -> None:
                                         (OK, "#EEF3F8"), (BRAND_DARK, "#EEF3F8")])
 def test_contrast_is_at_least_4_5(fg: str, bg: str) -> None:
     assert contrast(fg, bg) >= 4.5
+
+
+def test_every_face_prompt_the_core_can_give_is_translated() -> None:
+    """The quality gate and liveness steps name their prompts; each must have patient text."""
+    from kiosk.liveness import Challenge
+
+    prompts: set[str] = set()
+    for name in ("face_quality.py", "face_check.py"):
+        for node in ast.walk(ast.parse((ROOT / "kiosk" / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("face.prompt."):
+                prompts.add(node.value)
+    prompts |= {f"face.challenge.{c.value}" for c in Challenge}
+    assert len(prompts) >= 12
+    assert sorted(p for p in prompts if p not in CATALOG) == []

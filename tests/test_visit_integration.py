@@ -66,7 +66,7 @@ def test_happy_path_settles_once_and_prints(services: Services, sandbox: Sandbox
     services.outbox.drain()  # the audit of the face check goes out like a settlement
     events = sandbox.audit_events()
     assert [e["event"] for e in events] == ["patient_face_verification"]
-    assert events[0]["accepted"] is True and events[0]["band"] == "strong_match"
+    assert events[0]["accepted"] is True and events[0]["band"] == "clear"
     psn_no = sandbox.psn_no_for_certno(HOLDERS["demo"].citizen_id)
     assert psn_no not in str(events) and events[0]["subject"].endswith(psn_no[-4:])
     assert "template" not in str(events) and "image" not in str(events)

@@ -28,8 +28,8 @@ FEES = (FeeItem("F1", "诊查费", "c", "m", Decimal("1"), Decimal("25.00"), Dec
 AMOUNTS = SettlementAmounts(*(Decimal(x) for x in ("25.00", "17.50", "17.50", "7.50", "0.00", "92.50")))
 PRE = PreSettlement("MD1", "B1", AMOUNTS)
 SETTLED = Settlement("ST1", "MD1", "M" * 30, "2026-11-22 10:00:00", AMOUNTS)
-GOOD_FACE = FaceMatch(0.1, True, "passed")
-BAD_FACE = FaceMatch(0.9, False, "passed")
+GOOD_FACE = FaceMatch(9.0, "match", True, "passed")
+BAD_FACE = FaceMatch(1.0, "mismatch", False, "not run: mismatch")
 
 
 def drive_to(machine: v.VisitMachine, target: v.State) -> list[v.Effect]:

@@ -148,6 +148,10 @@ class FaceScreen(Screen):
         self.preview.setPixmap(QPixmap.fromImage(image).scaled(
             self.preview.size() * 0.95, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
 
+    def show_prompt(self, key: str) -> None:
+        """What the patient should do now (quality gate or liveness step), under the preview."""
+        self.notice.setText(self.tr_.tr(key) if key else (self.tr_.tr("face.liveness_demo") if self._demo else ""))
+
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("face.title"))
         if ctx.face_attempts > 1:

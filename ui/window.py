@@ -49,6 +49,7 @@ class KioskWindow(QMainWindow):
         self._idle = QTimer(self, singleShot=True, timeout=self._start_countdown)
         self._countdown = QTimer(self, interval=1000, timeout=self._tick)
         self._remaining = 0
+        self.face_prompt, self._shown_prompt = "", ""  # face_prompt is written by the vision worker
         self._preview = QTimer(self, interval=66, timeout=self._refresh_preview)
         self._status = QTimer(self, interval=2000, timeout=self._poll_status)
         self._status.start()
@@ -224,6 +225,13 @@ class KioskWindow(QMainWindow):
         frame = self.camera.latest_frame()  # in memory: no I/O on the GUI thread
         if frame is not None:
             self.face.show_frame(frame)
+        if self.face_prompt != self._shown_prompt:
+            self._shown_prompt = self.face_prompt
+            self.face.show_prompt(self._shown_prompt)
+
+    def note_face_prompt(self, key: str) -> None:
+        """Called on the vision worker: only stores the key (a str assignment); the preview timer shows it."""
+        self.face_prompt = key
 
     def _poll_status(self) -> None:
         self.controller.tasks.submit("status", self._status_probe, self._on_status)

@@ -1,0 +1,116 @@
+"""1:1 face scores normalised against a cohort, and the decision taken from them.
+
+A raw embedding distance means different things for different people: dlib's
+128-d space crowds some populations (East Asian webcam subjects sit at 0.3-0.5
+from each other, where the library's default 0.6 accepts almost everyone). The
+score here is adaptive symmetric normalisation (AS-norm): the distance is
+compared with each side's distances to its K nearest faces in a cohort of other
+people, so a probe that looks like many people must be much closer to its
+reference than one that looks like nobody else.
+
+    score = ((mu_a - d) / sd_a + (mu_b - d) / sd_b) / 2
+
+Higher is more alike. The threshold on this score is calibrated for a target
+false-accept rate (``scripts/calibrate_face.py``) and shipped in config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class CohortStats:
+    mean: float
+    std: float
+
+
+class CohortScorer:
+    """Scores template pairs against a cohort (N x D embeddings of people not being verified)."""
+
+    def __init__(self, cohort: npt.ArrayLike, *, k: int = 50, labels: Sequence[str] = ()) -> None:
+        self._cohort = np.asarray(cohort, dtype=np.float64)
+        if self._cohort.ndim != 2 or len(self._cohort) < 2:
+            raise ValueError("the cohort needs at least two embeddings")
+        if labels and len(labels) != len(self._cohort):
+            raise ValueError("one label per cohort embedding")
+        self._labels = np.asarray(list(labels) or [""] * len(self._cohort))
+        self.k = max(2, min(k, len(self._cohort)))
+
+    def without(self, labels: Sequence[str]) -> CohortScorer:
+        """The same scorer with some people left out (someone scored must never be their own cohort)."""
+        keep = ~np.isin(self._labels, list(labels))
+        return CohortScorer(self._cohort[keep], k=self.k, labels=list(self._labels[keep]))
+
+    def __len__(self) -> int:
+        return len(self._cohort)
+
+    def stats(self, template: npt.ArrayLike, *, exclude: Sequence[str] = ()) -> CohortStats:
+        """Mean and spread of the template's distances to its K nearest cohort members.
+
+        ``exclude`` leaves out cohort members with those labels (benchmarks: the people being scored).
+        """
+        members = self._cohort
+        if exclude:
+            members = members[~np.isin(self._labels, list(exclude))]
+        distances = np.linalg.norm(members - np.asarray(template, dtype=np.float64), axis=1)
+        nearest = np.partition(distances, min(self.k, len(distances)) - 1)[: self.k]
+        return CohortStats(float(nearest.mean()), max(float(nearest.std()), 1e-6))
+
+    def score(self, a: npt.ArrayLike, b: npt.ArrayLike, *, stats_a: CohortStats | None = None,
+              stats_b: CohortStats | None = None, exclude: Sequence[str] = ()) -> float:
+        distance = float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
+        sa = stats_a or self.stats(a, exclude=exclude)
+        sb = stats_b or self.stats(b, exclude=exclude)
+        return score_from(distance, sa, sb)
+
+
+def score_from(distance: float, sa: CohortStats, sb: CohortStats) -> float:
+    return 0.5 * ((sa.mean - distance) / sa.std + (sb.mean - distance) / sb.std)
+
+
+class Verdict(Enum):
+    MATCH = "match"
+    GREY = "grey"  # too close to call: retry, then staff
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """``threshold``: lowest fused score accepted; ``grey_floor``: scores in [grey_floor, threshold) retry."""
+
+    threshold: float
+    grey_floor: float
+
+    def __post_init__(self) -> None:
+        if self.grey_floor > self.threshold:
+            raise ValueError("the grey zone must lie below the threshold")
+
+    def decide(self, scores: Sequence[float]) -> tuple[Verdict, float]:
+        """Fuses several good frames (median, robust to one bad frame) into one verdict."""
+        if not scores:
+            raise ValueError("no scores to decide on")
+        fused = float(np.median(np.asarray(scores, dtype=np.float64)))
+        if fused >= self.threshold:
+            return Verdict.MATCH, fused
+        if fused >= self.grey_floor:
+            return Verdict.GREY, fused
+        return Verdict.MISMATCH, fused
+
+
+def score_band(score: float, point: OperatingPoint) -> str:
+    """Coarse band for audit records (never the raw template): clear/near/grey/far."""
+    if score >= point.threshold + 2.0:
+        return "clear"
+    if score >= point.threshold:
+        return "near"
+    if score >= point.grey_floor:
+        return "grey"
+    return "far"

@@ -1,0 +1,99 @@
+"""Liveness trials from a folder laid out like ../shared/data/video (sequences.csv).
+
+* ``nuaa_print_attack_seq/<seq>``: a printed photo moved before a webcam; frames ordered by their
+  trailing picture number; an attack: must fail every challenge.
+* ``pointing04_pan_sweep/<series>``: stills of a real head panning -90..+90 degrees (angle in the file
+  name). In ascending pan order the head turns to the person's own right; reversed, to the left.
+* ``*.mp4`` videos: real faces; the blink video is a bona fide blink trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kiosk.liveness import Challenge
+
+STILL_INTERVAL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    attack: bool
+    expected: Challenge  # for bona fide trials: the challenge the motion answers
+    challenges: tuple[Challenge, ...]
+    frames: Callable[[], Iterator[tuple[float, np.ndarray]]]  # (seconds, RGB frame), read lazily
+
+
+def liveness_trials(video_dir: Path) -> list[Trial]:
+    listing = video_dir / "sequences.csv"
+    if not listing.exists():
+        return []
+    trials: list[Trial] = []
+    with open(listing, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        path = video_dir / row["path"]
+        description = row.get("description", "").lower()
+        if path.is_dir() and "attack" in row["path"]:
+            ordered = sorted(_images(path), key=lambda p: _trailing_number(p.stem))
+            trials.append(Trial(row["path"], True, Challenge.BLINK, tuple(Challenge), _stills(ordered)))
+        elif path.is_dir() and "pan" in row["path"]:
+            ordered = sorted(_images(path), key=lambda p: pan_angle(p.stem))
+            every = tuple(Challenge)[1:]
+            trials.append(Trial(row["path"] + " (ascending)", False, Challenge.TURN_RIGHT, every, _stills(ordered)))
+            trials.append(Trial(row["path"] + " (reversed)", False, Challenge.TURN_LEFT, every,
+                                _stills(ordered[::-1])))
+        elif path.is_file() and "blink" in description:
+            trials.append(Trial(row["path"], False, Challenge.BLINK, (Challenge.BLINK,), _video(path)))
+    return trials
+
+
+def _images(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}]
+
+
+def _trailing_number(stem: str) -> int:
+    match = re.search(r"(\d+)$", stem)
+    return int(match.group(1)) if match else 0
+
+
+def pan_angle(stem: str) -> int:
+    match = re.search(r"([+-]\d+)([+-]\d+)$", stem)  # ...<tilt><pan>, e.g. person02146+0-90
+    return int(match.group(2)) if match else 0
+
+
+def _stills(paths: list[Path]) -> Callable[[], Iterator[tuple[float, np.ndarray]]]:
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        from scripts.face_calibration import load_rgb
+
+        for index, path in enumerate(paths):
+            yield index * STILL_INTERVAL_S, load_rgb(path)
+
+    return frames
+
+
+def _video(path: Path) -> Callable[[], Iterator[tuple[float, np.ndarray]]]:
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        index = 0
+        try:
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                yield index / fps, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                index += 1
+        finally:
+            capture.release()
+
+    return frames
