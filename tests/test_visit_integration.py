@@ -146,3 +146,39 @@ def test_corrupt_queue_file_is_set_aside_and_reported_to_staff(demo_config: Kios
         built.outbox.enqueue(visit_id="v1", kind="settlement_plan", payload={"steps": []})  # still works
     finally:
         built.close()
+
+
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8", b"II*\x00", b"MM\x00*", b"RIFF", b"\x93NUMPY")
+
+
+def test_a_visit_leaves_no_face_image_or_template_on_disk_or_in_logs(services: Services, sandbox: SandboxGateway,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import numpy as np
+
+    from kiosk.domain import InsuredPerson
+
+    caplog.set_level(logging.DEBUG)
+    data = services.cfg.data_path()
+    m = v.VisitMachine()
+    visit_to_confirm(m, services)
+    pump(m, services, v.SettlementConfirmed())
+    assert m.state == v.State.RECEIPT
+    person = m.ctx.person
+    assert isinstance(person, InsuredPerson)
+    template = services.his.reference_template(person)
+    assert template is not None
+    pump(m, services, v.Finish())
+    services.outbox.drain()
+    forms = [template.tobytes(), template.astype(np.float32).tobytes(), f"{template[0]:.6f}".encode(),
+             repr(float(template[0])).encode()]
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert files, "the visit wrote nothing at all?"
+    for path in files:
+        blob = path.read_bytes()
+        assert not blob.startswith(IMAGE_MAGIC), f"{path} looks like an image"
+        assert not any(form in blob for form in forms), f"{path} holds the face template"
+    logged = caplog.text.encode()
+    assert logged and not any(form in logged for form in forms)
+    assert services.face._reference is None  # wiped at the end of the visit
