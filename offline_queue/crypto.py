@@ -1,11 +1,21 @@
-"""Encryption at rest of outbox payloads (Fernet: AES-128-CBC + HMAC-SHA256, from cryptography)."""
+"""Encryption at rest of outbox payloads.
+
+New rows: AES-256-GCM on the raw bytes (``0x01 | 12-byte nonce | ciphertext+tag``), key derived
+with HKDF-SHA256 from the key file. Rows written before (Fernet tokens: AES-128-CBC + HMAC-SHA256,
+base64) still open. GCM is ~6x cheaper per item than Fernet and stores a third fewer bytes, which
+matters on the enqueue path (see docs/benchmarks.md). Both authenticate: a tampered row is refused.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kiosk.errors import QueueError
 
@@ -29,15 +39,23 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+GCM_FORMAT = b"\x01"
+
+
 class PayloadCipher:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kiosk-outbox-aes-gcm-v1").derive(key)
+        self._gcm = AESGCM(derived)
 
     def seal(self, plain: bytes) -> bytes:
-        return self._fernet.encrypt(plain)
+        nonce = os.urandom(12)
+        return GCM_FORMAT + nonce + self._gcm.encrypt(nonce, plain, GCM_FORMAT)
 
     def open(self, sealed: bytes) -> bytes:
         try:
-            return self._fernet.decrypt(sealed)
-        except InvalidToken:
+            if sealed[:1] == GCM_FORMAT:
+                return self._gcm.decrypt(sealed[1:13], sealed[13:], GCM_FORMAT)
+            return self._fernet.decrypt(sealed)  # rows written before 2026-11-22
+        except (InvalidToken, InvalidTag, ValueError):
             raise QueueError("outbox payload cannot be decrypted (wrong key or tampered row)") from None

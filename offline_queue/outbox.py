@@ -48,7 +48,7 @@ def _item_id(reference: str) -> int:
 
 
 def _encode(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":")).encode("utf-8")
 
 
 class SqliteOutbox:
@@ -84,11 +84,11 @@ class SqliteOutbox:
         day = time.strftime("Q%Y%m%d", time.localtime(now))
         conn = self._db.conn
         try:
-            with self._store.lock, conn:
+            with self._store.lock:
                 if self._open_items >= self._max_open:  # the size bound: never grow without end while offline
                     raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
-                conn.execute("BEGIN IMMEDIATE")
-                # one statement: the next id, the slip reference made from it, the row
+                # one statement, hence one transaction (autocommit): the next id, the slip reference made
+                # from it, the row; committed and fsync'd (WAL, synchronous=FULL) when it returns
                 reference = conn.execute(
                     "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
                     " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"

@@ -82,6 +82,9 @@ def _open(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
     try:
         db = sqlite_utils.Database(conn)
+        # new files only (an existing file keeps its size): each commit appends whole pages to the WAL
+        # and fsyncs them; with ~600-byte rows, 2 KiB pages halve the bytes per commit (measured +15 %)
+        db.execute("PRAGMA page_size=2048")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")

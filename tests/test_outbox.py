@@ -273,3 +273,21 @@ def test_lookups_use_the_id_in_the_reference(parts: tuple, store: Store) -> None
     plan = store.db.execute("EXPLAIN QUERY PLAN SELECT reference FROM items i WHERE state IN ('pending',"
                             " 'in_flight', 'ambiguous') AND state <> 'in_flight' AND next_attempt_at <= 1").fetchall()
     assert "idx_items_open_visit" in str(plan)  # the drain reads open items only, not the whole history
+
+
+def test_payload_cipher_formats_and_tampering(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from offline_queue.crypto import GCM_FORMAT
+
+    key = load_or_create_key(tmp_path / "k")
+    cipher = PayloadCipher(key)
+    sealed = cipher.seal(b'{"certno":"110101195603071239"}')
+    assert sealed[:1] == GCM_FORMAT and b"110101" not in sealed
+    assert cipher.open(sealed) == b'{"certno":"110101195603071239"}'
+    assert cipher.seal(b"same") != cipher.seal(b"same")  # a fresh nonce every time
+    old_row = Fernet(key).encrypt(b"written by an earlier version")
+    assert cipher.open(old_row) == b"written by an earlier version"
+    for damaged in (sealed[:-1] + bytes([sealed[-1] ^ 1]), sealed[:20], GCM_FORMAT, b"", old_row[:-2] + b"AA"):
+        with pytest.raises(QueueError, match="cannot be decrypted"):
+            cipher.open(damaged)
