@@ -127,3 +127,19 @@ class QueueError(KioskError):
 
 class ConfigError(KioskError):
     code = 600
+
+
+class LocationError(KioskError):
+    code = 700
+
+
+class LocationUnavailable(LocationError):
+    """No location source answers (gpsd not running, receiver unplugged)."""
+
+    code = 701
+
+
+class RosterError(KioskError):
+    """The staff roster cannot be read or written, or a staff entry is refused."""
+
+    code = 800

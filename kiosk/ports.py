@@ -103,6 +103,7 @@ class PositionReading:
     accuracy_m: float
     age_s: float
     source: str
+    fix_time: float = 0.0  # seconds (epoch) when the fix was taken, for the speed check between fixes
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0                     # Qt's xcb platform plugin
   libzbar0                                               # zbar, a peer in the QR benchmark
+  gpsd gpsd-clients                                      # positioning for clinician login; tests feed it NMEA
 )
 
 missing=()
