@@ -34,6 +34,10 @@ def _one_of(*choices: str) -> Check:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
+def _one_of_int(*choices: int) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
+
+
 def _range(lo: float, hi: float) -> Check:
     return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
 
@@ -109,6 +113,34 @@ class UiConfig:
     fullscreen: bool = _opt(True, "full-screen kiosk window")
 
 
+DEMO_FENCE = "116.3962,39.9077 116.3988,39.9077 116.3988,39.9097 116.3962,39.9097"
+
+
+@dataclass(frozen=True)
+class LocationConfig:
+    source: str = _opt("fixed", "clinician workstations: fixed (provisioned site), gpsd or nmea", _one_of("fixed", "gpsd", "nmea"))
+    geofence: str = _opt(DEMO_FENCE, "the institution: polygons of lon,lat corners separated by spaces; polygons separated by ;")
+    site_latitude: float = _opt(39.9087, "fixed site: latitude (degrees north)", _range(-90, 90))
+    site_longitude: float = _opt(116.3975, "fixed site: longitude (degrees east)", _range(-180, 180))
+    site_live_check: str = _opt("", "fixed site: optional gpsd host:port whose live fix must not contradict the site")
+    gpsd_host: str = _opt("127.0.0.1", "gpsd host")
+    gpsd_port: int = _opt(2947, "gpsd port", _range(1, 65535))
+    nmea_device: str = _opt("/dev/ttyUSB0", "NMEA receiver's serial device")
+    nmea_baud: int = _opt(9600, "NMEA receiver's baud rate", _one_of_int(4800, 9600, 38400, 115200))
+    max_age_s: float = _opt(10.0, "oldest fix accepted", _range(1, 600))
+    max_accuracy_m: float = _opt(50.0, "largest accuracy radius accepted (95 %)", _range(1, 5000))
+    require_3d: bool = _opt(False, "refuse 2D fixes")
+    margin_m: float = _opt(5.0, "inside means inside by more than the accuracy radius plus this", _range(0, 1000))
+    max_speed_mps: float = _opt(50.0, "a fix further from the last accepted one than this speed allows is refused", _range(1, 1000))
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    roster: str = _opt("", "encrypted staff roster file (empty: <data_dir>/staff.roster)")
+    idle_lock_s: float = _opt(300.0, "a clinician session locks after this long without input", _range(10, 86400))
+    absent_lock_s: float = _opt(30.0, "... or when the clinician's face has been absent this long", _range(5, 3600))
+
+
 @dataclass(frozen=True)
 class KioskConfig:
     mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
@@ -121,6 +153,8 @@ class KioskConfig:
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    location: LocationConfig = field(default_factory=LocationConfig)
+    staff: StaffConfig = field(default_factory=StaffConfig)
 
     @property
     def is_demo(self) -> bool:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from kiosk.masking import mask_id, mask_name
 
@@ -159,3 +160,18 @@ class VisitContext:
     def wipe(self) -> None:
         """Forget everything about the patient."""
         self.__init__()  # type: ignore[misc]
+
+
+@dataclass
+class StaffMember:
+    """A clinician enrolled for face-plus-position login. The template never appears in repr or logs."""
+
+    staff_no: str
+    name: str
+    department: str
+    doctor_code: str  # national practising-doctor code
+    template: Any = field(default=None, repr=False, compare=False)  # 128 floats, held only while needed
+
+    def public(self) -> dict[str, str]:
+        return {"staff_no": self.staff_no, "name": self.name, "department": self.department,
+                "doctor_code": self.doctor_code}

@@ -29,6 +29,7 @@ from kiosk.errors import (
     KioskError,
     QueueError,
 )
+from kiosk.audit_chain import GENESIS, link
 from kiosk.ports import Delivery
 
 from offline_queue.crypto import PayloadCipher
@@ -100,6 +101,34 @@ class SqliteOutbox:
             raise QueueError(f"could not commit to the outbox: {exc}") from None
         self._open_items += 1
         log.info("outbox: committed %s (%s)", reference, kind)
+        return reference
+
+    def enqueue_chained(self, *, visit_id: str, kind: str, event: Mapping[str, Any]) -> str:
+        """Commit an audit event linked into the hash chain; the chain head moves in the same transaction."""
+        now = self._clock()
+        day = time.strftime("Q%Y%m%d", time.localtime(now))
+        conn = self._db.conn
+        try:
+            with self._store.lock, conn:
+                if self._open_items >= self._max_open:
+                    raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute("SELECT seq, head FROM audit_chain WHERE id = 1").fetchone()
+                seq, head = (row[0], row[1]) if row else (0, GENESIS)
+                chained = link(event, head, seq + 1)
+                sealed = self._cipher.seal(_encode(chained))
+                reference = conn.execute(
+                    "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
+                    " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"
+                    " ?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM items) RETURNING reference",
+                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchall()[0][0]
+                conn.execute("INSERT INTO audit_chain (id, seq, head) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
+                             " SET seq = excluded.seq, head = excluded.head", (seq + 1, chained["hash"]))
+        except QueueError:
+            raise
+        except Exception as exc:  # sqlite3.Error: nothing was acknowledged, the head did not move
+            raise QueueError(f"could not commit to the outbox: {exc}") from None
+        self._open_items += 1
         return reference
 
     def deliver(self, reference: str) -> Delivery:

@@ -53,11 +53,17 @@ def _m0004_lookup_by_id(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_items_due")
 
 
+def _m0005_audit_chain(db: sqlite_utils.Database) -> None:
+    """The audit hash chain's head (kiosk/audit_chain.py), moved in the same transaction as each event."""
+    db.execute("CREATE TABLE audit_chain (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, head TEXT NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_retention", _m0002_retention),
     ("0003_lean_indexes", _m0003_lean_indexes),
     ("0004_lookup_by_id", _m0004_lookup_by_id),
+    ("0005_audit_chain", _m0005_audit_chain),
 ]
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
-from kiosk.config import FaceConfig, KioskConfig
+from kiosk.clinician_effects import LoginEffects
+from kiosk.config import FaceConfig, KioskConfig, LocationConfig
 from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
-from kiosk.ports import Camera, CardReader
+from kiosk.ports import Camera, CardReader, PositionReading
+from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
 from kiosk.settlement import SettlementService, run_plan
 from kiosk.visit_effects import EffectRunner
 
@@ -29,7 +32,11 @@ from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
 from drivers.face.dlib_engine import DlibFaceEngine
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem
+from drivers.location.fixed_site import FixedSiteLocation
+from drivers.location.gpsd_client import GpsdLocation
+from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.printer.file_printer import FilePrinter
+from drivers.roster.file_roster import FileRoster
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
@@ -165,7 +172,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now, operating_point=point,
-                           audit=lambda event: outbox.enqueue(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, payload=event))
+                           audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
     sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
     if store.recovered_from is not None:
         log.critical("STAFF: the outbox was corrupt and was moved to %s; it may hold unsent settlements",
@@ -173,3 +180,64 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
                     face=face, effects=effects, sender=sender)
+
+
+@dataclass
+class ClinicianServices:
+    """The clinician workstation's parts, built on the kiosk's (camera, face verifier, outbox for audit)."""
+
+    base: Services
+    roster: FileRoster
+    location: Any
+    effects: LoginEffects
+    stoppers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for stop in self.stoppers:
+            stop()
+        self.base.close()
+
+
+def build_location(cfg: LocationConfig) -> tuple[Any, Callable[[PositionReading | None, PositionReading | None], PositionVerdict], list[Any]]:
+    """The location source, the rule that judges its readings, and what to stop at the end."""
+    try:
+        fence = Geofence.parse(cfg.geofence)
+    except ValueError as exc:
+        raise ConfigError(f"location.geofence: {exc}") from None
+    rules = PositionRules(max_age_s=cfg.max_age_s, max_accuracy_m=cfg.max_accuracy_m, require_3d=cfg.require_3d,
+                          margin_m=cfg.margin_m, max_speed_mps=cfg.max_speed_mps)
+    if cfg.source == "gpsd":
+        source = GpsdLocation(cfg.gpsd_host, cfg.gpsd_port).start()
+        return source, lambda reading, last: check_fix(reading, fence, rules, last), [source.stop]
+    if cfg.source == "nmea":
+        source = NmeaSerialLocation(cfg.nmea_device, cfg.nmea_baud).start()
+        return source, lambda reading, last: check_fix(reading, fence, rules, last), [source.stop]
+    site = FixedSiteLocation(cfg.site_latitude, cfg.site_longitude)
+    live, stoppers = None, []
+    if cfg.site_live_check:
+        host, _, port = cfg.site_live_check.rpartition(":")
+        live = GpsdLocation(host or "127.0.0.1", int(port)).start()
+        stoppers.append(live.stop)
+
+    def judge(reading: PositionReading | None, last: PositionReading | None) -> PositionVerdict:
+        inside = check_fix(reading, fence, rules)  # the provisioned site must lie inside the fence
+        if not inside.accepted or reading is None:
+            return inside
+        contradiction = check_fixed_site(reading, live.current() if live else None, rules)
+        return contradiction if not contradiction.accepted else inside
+
+    return site, judge, stoppers
+
+
+def build_clinician_services(cfg: KioskConfig, *, camera: Camera | None = None) -> ClinicianServices:
+    base = build_services(cfg, camera=camera)
+    try:
+        roster = FileRoster(Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster")
+        location, judge, stoppers = build_location(cfg.location)
+    except BaseException:
+        base.close()
+        raise
+    effects = LoginEffects(roster=roster, face=base.face, point=operating_point(cfg.face), location=location,
+                           judge=judge, audit=lambda event: base.outbox.enqueue_chained(
+                               visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
+    return ClinicianServices(base, roster, location, effects, stoppers)

@@ -68,7 +68,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         services.close()
 
 
+def cmd_clinician_demo(args: argparse.Namespace) -> int:
+    from scripts.clinician_demo import run_clinician_autopilot
+
+    if not args.autopilot:
+        log.error("the clinician login runs headless with --autopilot in this build; its screens are not built yet")
+        return 2
+    result = run_clinician_autopilot(_config(args), location=args.location, camera_source=args.camera_source,
+                                     data_dir=Path(args.data_dir) if args.data_dir else None)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0 if result["outcome"] == "logged_in" else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "role", "patient") == "clinician":
+        return cmd_clinician_demo(args)
     from scripts.demo import start_demo
     from ui.app import cjk_family, create_app
 
@@ -128,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="keep the demo's ledger, outbox and receipts here (default: a new temp folder)")
     demo.add_argument("--screenshots", help="with --autopilot: save a PNG of each screen to this folder")
     demo.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
+    demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
+                      help="patient visit (default) or clinician login (face plus position; with --autopilot)")
+    demo.add_argument("--location", choices=("inside", "outside"), default="inside",
+                      help="clinician: the demo workstation's site, inside or outside the institution's geofence")
+    demo.add_argument("--camera-source", default="",
+                      help="clinician: a picture, folder or video the replay camera shows instead of the demo portrait")
     demo.set_defaults(func=cmd_demo)
     return parser
 

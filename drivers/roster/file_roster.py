@@ -1,0 +1,97 @@
+"""Staff roster: clinicians with their face templates, one file encrypted at rest (AES-GCM, key file 0600).
+
+Templates only, never photographs. Written atomically (temporary file, fsync, rename), so a crash or a
+full disk leaves the previous roster intact. Search and listing return no templates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from kiosk.domain import StaffMember
+from kiosk.errors import QueueError, RosterError
+
+from offline_queue.crypto import PayloadCipher, load_or_create_key
+
+STAFF_NO = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+class FileRoster:
+    def __init__(self, path: Path, key_path: Path | None = None) -> None:
+        self.path = Path(path)
+        self._cipher = PayloadCipher(load_or_create_key(key_path or self.path.with_suffix(".key")))
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, dict]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self._cipher.open(self.path.read_bytes()))
+        except (QueueError, ValueError, OSError) as exc:
+            raise RosterError(f"staff roster {self.path} cannot be read ({exc}); restore it from backup or "
+                              "enrol the staff again") from None
+        if not isinstance(data, dict):
+            raise RosterError(f"staff roster {self.path} is malformed")
+        return data
+
+    def _save(self, entries: dict[str, dict]) -> None:
+        sealed = self._cipher.seal(json.dumps(entries, ensure_ascii=False).encode("utf-8"))
+        temp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(sealed)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise RosterError(f"staff roster not saved ({exc}); the previous roster is unchanged") from None
+
+    def add(self, member: StaffMember, *, replace: bool = False) -> None:
+        if not STAFF_NO.fullmatch(member.staff_no):
+            raise RosterError(f"staff number {member.staff_no!r}: letters, digits, - or _, at most 32")
+        if not member.name.strip():
+            raise RosterError("a staff member needs a name")
+        template = np.asarray(member.template, dtype=np.float64)
+        if template.shape != (128,) or not np.isfinite(template).all():
+            raise RosterError("a staff member needs a 128-number face template")
+        with self._lock:
+            entries = self._load()
+            if member.staff_no in entries and not replace:
+                raise RosterError(f"staff number {member.staff_no} is already enrolled (use --replace)")
+            entries[member.staff_no] = {**member.public(), "template": [float(x) for x in template]}
+            self._save(entries)
+
+    def remove(self, staff_no: str) -> bool:
+        with self._lock:
+            entries = self._load()
+            if entries.pop(staff_no, None) is None:
+                return False
+            self._save(entries)
+            return True
+
+    def get(self, staff_no: str) -> StaffMember | None:
+        """The member with their template (the caller zeroes it after use)."""
+        with self._lock:
+            entry = self._load().get(staff_no)
+        if entry is None:
+            return None
+        return StaffMember(entry["staff_no"], entry["name"], entry["department"], entry["doctor_code"],
+                           np.asarray(entry["template"], dtype=np.float64))
+
+    def search(self, text: str = "") -> list[StaffMember]:
+        """By name or staff number (case-insensitive substring); no templates."""
+        needle = text.strip().lower()
+        with self._lock:
+            entries = self._load()
+        found = [StaffMember(e["staff_no"], e["name"], e["department"], e["doctor_code"]) for e in entries.values()
+                 if needle in e["staff_no"].lower() or needle in e["name"].lower()]
+        return sorted(found, key=lambda m: m.staff_no)
