@@ -36,7 +36,7 @@ from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.printer.file_printer import FilePrinter
-from drivers.roster.file_roster import FileRoster
+from offline_queue.roster import FileRoster
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox

@@ -1,4 +1,4 @@
-"""Staff roster: clinicians with their face templates, one file encrypted at rest (AES-GCM, key file 0600).
+"""Staff roster (persistence, beside the outbox): clinicians with their face templates, one file encrypted at rest (AES-GCM, key file 0600).
 
 Templates only, never photographs. Written atomically (temporary file, fsync, rename), so a crash or a
 full disk leaves the previous roster intact. Search and listing return no templates.
