@@ -243,6 +243,92 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, 
                f"cohort_k = {cohort_k}\ncohort_file = \"{cohort_out if not dry_run else ''}\"")
 
 
+def _roster(config_path: Path | None) -> object:
+    from offline_queue.roster import FileRoster
+
+    cfg = load_config(config_path, os.environ)
+    return FileRoster(Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster")
+
+
+@cli.command("enroll-staff")
+@CONFIG_OPTION
+@click.option("--staff-no", required=True, help="Staff number (letters, digits, - or _).")
+@click.option("--name", required=True, help="Full name as shown on the login screen.")
+@click.option("--department", default="", help="Department.")
+@click.option("--doctor-code", default="", help="National practising-doctor code.")
+@click.option("--photo", "photos", multiple=True, required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A photograph of the clinician alone, facing the camera (repeat for several).")
+@click.option("--replace", is_flag=True, help="Replace an existing enrolment with this staff number.")
+@click.option("--dry-run", is_flag=True, help="Check the photos and print the result; change nothing.")
+def enroll_staff(config_path: Path | None, staff_no: str, name: str, department: str, doctor_code: str,
+                 photos: tuple[Path, ...], replace: bool, dry_run: bool) -> None:
+    """Enrol a clinician for face-plus-position login from photographs (only the template is kept)."""
+    from kiosk.domain import StaffMember
+    from kiosk.errors import RosterError
+    from drivers.face.dlib_engine import DlibFaceEngine
+    from scripts.staff_enrolment import check_photo, combine
+
+    engine = DlibFaceEngine()
+    checks = [check_photo(engine, p) for p in photos]
+    for c in checks:
+        click.echo(f"{'OK  ' if c.ok else 'FAIL'} {c.path.name}" + ("" if c.ok else f": {c.reason}"))
+    template, why = combine(checks)
+    if template is None:
+        click.echo(f"not enrolled: {why}", err=True)
+        sys.exit(12)
+    if dry_run:
+        click.echo(f"dry run: {staff_no} {name} would be enrolled from {sum(c.ok for c in checks)} photo(s)")
+        return
+    try:
+        _roster(config_path).add(StaffMember(staff_no, name, department, doctor_code, template),  # type: ignore[attr-defined]
+                                 replace=replace)
+    except RosterError as exc:
+        click.echo(f"not enrolled: {exc}", err=True)
+        sys.exit(exc.exit_status)
+    finally:
+        template.fill(0.0)
+    click.echo(f"enrolled {staff_no} {name}")
+
+
+@cli.command("list-staff")
+@CONFIG_OPTION
+@click.option("--search", default="", help="Only names or staff numbers containing this.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_staff(config_path: Path | None, search: str, as_json: bool) -> None:
+    """List enrolled clinicians (never their templates)."""
+    from kiosk.errors import RosterError
+
+    try:
+        members = [m.public() for m in _roster(config_path).search(search)]  # type: ignore[attr-defined]
+    except RosterError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_status)
+    if as_json:
+        click.echo(json.dumps(members, ensure_ascii=False))
+        return
+    for m in members:
+        click.echo(f"{m['staff_no']:<10} {m['name']:<16} {m['department']:<16} {m['doctor_code']}")
+    click.echo(f"{len(members)} enrolled")
+
+
+@cli.command("remove-staff")
+@CONFIG_OPTION
+@click.option("--staff-no", required=True, help="Staff number to remove.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing.")
+def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None:
+    """Remove a clinician's enrolment (their template is deleted with it)."""
+    roster = _roster(config_path)
+    if dry_run:
+        present = any(m.staff_no == staff_no for m in roster.search(staff_no))  # type: ignore[attr-defined]
+        click.echo(f"dry run: {staff_no} {'would be removed' if present else 'is not enrolled'}")
+        return
+    if not roster.remove(staff_no):  # type: ignore[attr-defined]
+        click.echo(f"{staff_no} is not enrolled", err=True)
+        sys.exit(18)
+    click.echo(f"removed {staff_no}")
+
+
 def main() -> None:
     cli()
 

@@ -141,3 +141,46 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
 
     with np.load(out, allow_pickle=False) as data:  # templates and labels only
         assert set(data.files) == {"embeddings", "labels"} and data["embeddings"].shape[1] == 128
+
+
+def test_enroll_list_and_remove_staff_on_real_photos(tmp_path: Path, shared_data: Path) -> None:
+    runner = CliRunner()
+    env = {"KIOSK_DATA_DIR": str(tmp_path)}
+    faces = shared_data / "faces" / "face_recognition"
+    good = ["--photo", str(faces / "obama" / "obama.jpg"), "--photo", str(faces / "obama" / "obama-720p.jpg")]
+    base = ["enroll-staff", "--staff-no", "D0042", "--name", "张医生", "--department", "心内科",
+            "--doctor-code", "D110101000042"]
+    dry = runner.invoke(cli, [*base, *good, "--dry-run"], env=env)
+    assert dry.exit_code == 0 and "would be enrolled from 2 photo(s)" in dry.output
+    assert not (tmp_path / "staff.roster").exists()  # a dry run changes nothing
+    done = runner.invoke(cli, [*base, *good], env=env)
+    assert done.exit_code == 0 and "enrolled D0042" in done.output, done.output
+    roster = (tmp_path / "staff.roster").read_bytes()
+    assert not roster.startswith((b"\xff\xd8", b"\x89PNG")) and "张医生".encode() not in roster and b"D0042" not in roster
+    listed = runner.invoke(cli, ["list-staff", "--json"], env=env)
+    assert json.loads(listed.output) == [{"staff_no": "D0042", "name": "张医生", "department": "心内科",
+                                          "doctor_code": "D110101000042"}]
+    again = runner.invoke(cli, [*base, *good], env=env)
+    assert again.exit_code == 18 and "already enrolled" in again.output
+
+    group = runner.invoke(cli, [*base, "--staff-no", "D0043", "--photo",
+                                str(faces / "_multi_face" / "obama_and_biden.jpg")], env=env)
+    assert group.exit_code == 12 and "several faces" in group.output
+    tiny = runner.invoke(cli, [*base, "--staff-no", "D0044", "--photo", str(faces / "obama" / "obama-240p.jpg")], env=env)
+    assert tiny.exit_code == 12 and "too small" in tiny.output
+    mixed = runner.invoke(cli, [*base, "--staff-no", "D0045", "--photo", str(faces / "obama" / "obama.jpg"),
+                                "--photo", str(faces / "biden" / "biden2.jpg")], env=env)
+    assert mixed.exit_code == 12 and "do not show one person" in mixed.output
+    not_image = tmp_path / "note.jpg"
+    not_image.write_text("not a photo")
+    broken = runner.invoke(cli, [*base, "--staff-no", "D0046", "--photo", str(not_image)], env=env)
+    assert broken.exit_code == 12 and "not a readable image" in broken.output
+    bad_no = runner.invoke(cli, [*base[:2], "D 47", *base[3:], *good], env=env)
+    assert bad_no.exit_code == 18 and "staff number" in bad_no.output
+
+    keep = runner.invoke(cli, ["remove-staff", "--staff-no", "D0042", "--dry-run"], env=env)
+    assert keep.exit_code == 0 and "would be removed" in keep.output
+    assert "D0042" in runner.invoke(cli, ["list-staff"], env=env).output
+    gone = runner.invoke(cli, ["remove-staff", "--staff-no", "D0042"], env=env)
+    assert gone.exit_code == 0 and runner.invoke(cli, ["list-staff", "--json"], env=env).output.strip() == "[]"
+    assert runner.invoke(cli, ["remove-staff", "--staff-no", "D0042"], env=env).exit_code == 18

@@ -1,0 +1,65 @@
+"""Enrolling clinicians from photographs: each photo checked (one face, large enough, frontal, sharp,
+lit), encoded, and the templates of several photos checked to show one person, then averaged.
+The photographs are read and dropped; only the template reaches the (encrypted) roster."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kiosk.face_quality import QualityRules, check
+
+from drivers.face.dlib_engine import DlibFaceEngine
+from scripts.face_calibration import load_rgb
+
+ENROL_RULES = QualityRules(min_face_px=100)
+SAME_PERSON_DISTANCE = 0.6  # photos further apart than this are not one person (dlib's own tolerance)
+
+REASONS = {
+    "face.prompt.none": "no face found",
+    "face.prompt.one_person": "several faces: use a photo of this person alone",
+    "face.prompt.centre": "the face is cut off at the edge of the photo",
+    "face.prompt.closer": "the face is too small (at least {min} pixels high; this one is {px})",
+    "face.prompt.more_light": "too dark",
+    "face.prompt.less_light": "too bright",
+    "face.prompt.look_straight": "not looking straight at the camera",
+    "face.prompt.open_eyes": "eyes closed",
+    "face.prompt.hold_still": "blurred",
+}
+
+
+@dataclass(frozen=True)
+class PhotoCheck:
+    path: Path
+    ok: bool
+    reason: str = ""
+    template: np.ndarray | None = None
+
+
+def check_photo(engine: DlibFaceEngine, path: Path, rules: QualityRules = ENROL_RULES) -> PhotoCheck:
+    try:
+        image = load_rgb(path)
+    except (OSError, ValueError) as exc:
+        return PhotoCheck(path, False, f"not a readable image ({type(exc).__name__})")
+    obs = engine.analyse(image, thorough=True)
+    verdict = check(obs, rules)
+    if verdict:
+        px = obs.height if obs is not None else 0
+        return PhotoCheck(path, False, REASONS.get(verdict, verdict).format(min=rules.min_face_px, px=px))
+    assert obs is not None
+    return PhotoCheck(path, True, template=engine.encode(image, obs))
+
+
+def combine(checks: Sequence[PhotoCheck]) -> tuple[np.ndarray | None, str]:
+    """The enrolment template from the accepted photos, or None with the reason."""
+    templates = [c.template for c in checks if c.ok and c.template is not None]
+    if not templates:
+        return None, "no usable photo"
+    for i in range(len(templates)):
+        for j in range(i + 1, len(templates)):
+            if float(np.linalg.norm(templates[i] - templates[j])) > SAME_PERSON_DISTANCE:
+                return None, "the photos do not show one person"
+    return np.mean(templates, axis=0), ""
