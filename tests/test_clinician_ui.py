@@ -1,0 +1,122 @@
+"""The clinician login window, driven by touch (pytest-qt, offscreen) against the real parts: dlib on the
+demo portrait, the encrypted roster, the fixed-site location, the outbox and the sandbox."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from kiosk import clinician_login as cl
+from kiosk.config import KioskConfig
+from kiosk.ports import PositionReading
+
+from drivers.camera.replay import ReplayCamera
+from drivers.gateway.sandbox.server import SandboxGateway
+from scripts.clinician_demo import DEMO_CLINICIAN, OUTSIDE_SITE, enroll_demo_clinician
+from scripts.composition import ClinicianServices, build_clinician_services, demo_portrait
+from scripts.demo import demo_config
+from ui.bridge import TaskRunner
+from ui.clinician_window import CLINICIAN_LANES, ClinicianWindow, LoginController
+from ui.i18n import CATALOG
+
+pytestmark = pytest.mark.slow
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def workstation(tmp_path: Path, sandbox: SandboxGateway, request: pytest.FixtureRequest) -> Iterator[ClinicianServices]:
+    cfg = demo_config(KioskConfig(), tmp_path, sandbox.service_url)
+    if getattr(request, "param", "inside") == "outside":
+        cfg = dataclasses.replace(cfg, location=dataclasses.replace(
+            cfg.location, site_latitude=OUTSIDE_SITE[0], site_longitude=OUTSIDE_SITE[1]))
+    services = build_clinician_services(cfg, camera=ReplayCamera([demo_portrait()], fps=15))
+    enroll_demo_clinician(services)
+    services.base.camera.start()
+    yield services
+    services.close()
+
+
+def make_window(qtbot, services: ClinicianServices, **kwargs) -> ClinicianWindow:
+    tasks = TaskRunner(CLINICIAN_LANES)
+    controller = LoginController(cl.ClinicianLogin("T01", __import__("datetime").datetime.now), services.effects, tasks)
+    window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search, demo=True,
+                             **kwargs)
+    services.base.face.on_prompt = window.note_face_prompt
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
+def pick_demo_clinician(qtbot, window: ClinicianWindow) -> None:
+    qtbot.keyClicks(window.pick.query, "d0001")  # by staff number (QtTest types ASCII only)
+    assert window.pick.people.count() == 1
+    item = window.pick.people.item(0)
+    rect = window.pick.people.visualItemRect(item)
+    qtbot.mouseClick(window.pick.people.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_login_by_touch_then_logout_in_both_languages(qtbot, workstation: ClinicianServices) -> None:
+    window = make_window(qtbot, workstation)
+    for language in ("zh_CN", "en"):
+        window.tr_.set_language(language)
+        window.grab().save(str(SHOTS / f"{language[:2]}-clinician-1-pick.png"))
+        pick_demo_clinician(qtbot, window)
+        qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.SESSION, timeout=20000)
+        assert DEMO_CLINICIAN.staff_no in window.session.title.text()
+        window.grab().save(str(SHOTS / f"{language[:2]}-clinician-2-session.png"))
+        qtbot.mouseClick(window.session.button("logout"), Qt.MouseButton.LeftButton)
+        assert window.controller.machine.state is cl.LoginState.LOCKED
+
+
+@pytest.mark.parametrize("workstation", ["outside"], indirect=True)
+def test_outside_the_fence_is_refused_with_what_to_do(qtbot, workstation: ClinicianServices) -> None:
+    window = make_window(qtbot, workstation)
+    window.tr_.set_language("en")
+    pick_demo_clinician(qtbot, window)
+    qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.REFUSED, timeout=20000)
+    assert window.refused.title.text() == CATALOG["login.reason.outside_geofence"]["en"]
+    assert window.refused.body.text() == CATALOG["login.help.outside"]["en"]
+    window.grab().save(str(SHOTS / "en-clinician-3-refused-outside.png"))
+    qtbot.mouseClick(window.refused.button("ok"), Qt.MouseButton.LeftButton)
+    assert window.controller.machine.state is cl.LoginState.LOCKED
+
+
+class DeadReceiver:
+    description = "gpsd (stopped)"
+    healthy = False
+
+    def current(self) -> PositionReading | None:
+        return None
+
+
+def test_positioning_unavailable_is_never_silent(qtbot, workstation: ClinicianServices) -> None:
+    workstation.effects._location = DeadReceiver()  # as gpsd reports when it has stopped (see test_location)
+    window = make_window(qtbot, workstation)
+    pick_demo_clinician(qtbot, window)
+    qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.REFUSED, timeout=20000)
+    assert window.controller.machine.reason == "unavailable"
+    assert window.refused.body.text() == CATALOG["login.help.position"]["zh_CN"]
+    window.grab().save(str(SHOTS / "zh-clinician-4-positioning-unavailable.png"))
+
+
+def test_session_locks_when_the_face_is_absent(qtbot, workstation: ClinicianServices) -> None:
+    window = make_window(qtbot, workstation, absent_lock_s=0.1, face_present=lambda: False)
+    pick_demo_clinician(qtbot, window)
+    qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.SESSION, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.LOCKED, timeout=10000)
+    assert window.controller.machine.reason == "face_absent"
+
+
+def test_every_refusal_reason_has_text() -> None:
+    from kiosk import position
+
+    reasons = {getattr(position, n) for n in ("NO_FIX", "STALE_FIX", "POOR_ACCURACY", "FIX_2D", "TELEPORT", "OUTSIDE",
+                                              "NEAR_EDGE", "SITE_CONTRADICTION", "UNAVAILABLE")}
+    reasons |= {"face_mismatch", "face_uncertain", "liveness_failed", "unknown_staff", "no_face", "face_unavailable",
+                "timeout"}
+    assert sorted(r for r in reasons if f"login.reason.{r}" not in CATALOG) == []
