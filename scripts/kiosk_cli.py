@@ -68,6 +68,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         services.close()
 
 
+def _face_in_view(services: Any) -> bool:
+    """Presence check for a clinician session (vision lane): any face in the latest frame."""
+    frame = services.base.camera.latest_frame()
+    return frame is not None and services.base.face_engine.analyse(frame) is not None
+
+
 def _clinician_window_demo(args: argparse.Namespace) -> int:
     """The clinician login window on the demo workstation (interactive)."""
     import datetime as dt
@@ -95,7 +101,8 @@ def _clinician_window_demo(args: argparse.Namespace) -> int:
         controller = LoginController(ClinicianLogin(cfg.terminal.terminal_no, dt.datetime.now), services.effects, tasks)
         window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search,
                                  language=cfg.ui.language, idle_lock_s=cfg.staff.idle_lock_s,
-                                 absent_lock_s=cfg.staff.absent_lock_s, demo=True)
+                                 absent_lock_s=cfg.staff.absent_lock_s, demo=True,
+                                 face_present=lambda: _face_in_view(services))
         services.base.face.on_prompt = window.note_face_prompt
         _show(window, cfg, args.windowed)
         return app.exec()
