@@ -30,7 +30,7 @@ from drivers.camera.replay import DeviceCamera, ReplayCamera
 from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
-from drivers.face.dlib_engine import DlibFaceEngine
+from drivers.face.process_engine import ProcessFaceEngine
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
@@ -91,7 +91,7 @@ class Services:
     his: HttpHospitalSystem
     card_reader: CardReader
     camera: Camera
-    face_engine: DlibFaceEngine
+    face_engine: ProcessFaceEngine
     printer: FilePrinter
     settlement: SettlementService
     face: FaceVerifier
@@ -120,6 +120,7 @@ class Services:
         self.gateway.close()
         self.his.close()
         self.store.close()
+        self.face_engine.close()
 
 
 SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v1.npz"
@@ -162,7 +163,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
                           max_open_items=cfg.queue.max_open_items)
     camera = camera or build_camera(cfg)
-    engine = DlibFaceEngine()
+    engine = ProcessFaceEngine()  # dlib holds the GIL: in its own process the GUI never stalls
     printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
     point = operating_point(cfg.face)

@@ -161,3 +161,28 @@ def test_wipe_zeroes_the_reference() -> None:
     held = v._load_reference(PERSON)
     v.wipe()
     assert not held.any() and v._reference is None
+
+
+def test_the_engine_process_gives_the_same_answers_and_survives_its_child_dying(shared_data: Path) -> None:
+    from kiosk.errors import FaceEngineUnavailable
+
+    from drivers.face.process_engine import ProcessFaceEngine
+
+    frame = rgb(shared_data / "faces/face_recognition/obama/obama.jpg")
+    remote = ProcessFaceEngine()
+    try:
+        here = ENGINE.encode_largest_face(frame)
+        there = remote.encode_largest_face(frame)
+        assert there is not None and there.box == here.box and np.allclose(there.template, here.template)
+        obs = remote.analyse(frame)
+        assert obs is not None and obs.box == here.box and obs.landmarks.shape == (68, 2)
+        assert np.allclose(remote.encode(frame, obs), here.template)
+        assert remote.analyse(np.zeros((240, 320, 3), np.uint8)) is None
+        with pytest.raises(FaceEngineUnavailable, match="expired"):
+            remote.encode(frame, obs)  # an observation is encoded once
+        remote._process.kill()  # the child dies between requests: the next request starts a new one
+        remote._process.join()
+        again = remote.encode_largest_face(frame)  # a new child is started on the next request
+        assert again is not None and np.allclose(again.template, here.template)
+    finally:
+        remote.close()

@@ -50,7 +50,7 @@ class KioskWindow(QMainWindow):
         self._countdown = QTimer(self, interval=1000, timeout=self._tick)
         self._remaining = 0
         self.face_prompt, self._shown_prompt = "", ""  # face_prompt is written by the vision worker
-        self._preview = QTimer(self, interval=66, timeout=self._refresh_preview)
+        self._preview = QTimer(self, interval=30, timeout=self._refresh_preview)  # ~33 Hz: a 30 fps camera
         self._status = QTimer(self, interval=2000, timeout=self._poll_status)
         self._status.start()
         QApplication.instance().installEventFilter(self)  # any touch restarts the idle timer
