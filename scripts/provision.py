@@ -1,6 +1,6 @@
-"""``kiosk-provision``: the field technician's command. This build offers ``show-config`` and
-``queue`` (list, retry, export) and ``selftest``; init, register, enroll-staff and install-service
-come with the provisioning work.
+"""``kiosk-provision``: the field technician's command: init, register, show-config, selftest,
+install-service and uninstall-service, export-diagnostics, the queue (list, retry, export), the staff
+roster (enroll-staff, list-staff, remove-staff) and calibrate-face. Step by step: docs/technician.md.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def queue_export(config_path: Path | None, target: Path, limit: int) -> None:
 
 
 EXIT_BY_CHECK = {"card_reader": 11, "camera": 12, "qr_decode": 12, "printer": 13, "gateway": 14, "clock": 14,
-                 "queue": 15, "cpu": 12, "disk": 15}
+                 "queue": 15, "cpu": 12, "disk": 15, "location": 17, "speech": 12}
 
 
 @cli.command()
@@ -327,6 +327,11 @@ def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None
         click.echo(f"{staff_no} is not enrolled", err=True)
         sys.exit(18)
     click.echo(f"removed {staff_no}")
+
+
+from scripts.provision_machine import register_commands  # noqa: E402 - commands defined beside this group
+
+register_commands(cli, CONFIG_OPTION)
 
 
 def main() -> None:

@@ -168,6 +168,59 @@ def check_queue(cfg: KioskConfig) -> Check:
     return Check("queue", stuck == 0, detail, "" if not stuck else "kiosk-provision queue list; reconcile with staff")
 
 
+def check_location(cfg: KioskConfig) -> Check:
+    """Clinician workstations: the location source gives a fix the login would accept."""
+    from kiosk.position import Geofence, PositionRules, check_fix
+
+    loc = cfg.location
+    try:
+        fence = Geofence.parse(loc.geofence)
+    except ValueError as exc:
+        return Check("location", False, f"geofence unreadable: {exc}", "fix location.geofence (lon,lat corners)")
+    rules = PositionRules(max_age_s=loc.max_age_s, max_accuracy_m=loc.max_accuracy_m, require_3d=loc.require_3d,
+                          margin_m=loc.margin_m)
+    if loc.source == "fixed":
+        from drivers.location.fixed_site import FixedSiteLocation
+
+        verdict = check_fix(FixedSiteLocation(loc.site_latitude, loc.site_longitude).current(), fence, rules)
+        if not verdict.accepted:
+            return Check("location", False, f"the provisioned site is refused: {verdict.reason}",
+                         "set location.site_latitude/longitude inside location.geofence")
+        return Check("location", True, f"fixed site {verdict.edge_m:.0f} m inside the geofence")
+    if loc.source == "gpsd":
+        from drivers.location.gpsd_client import GpsdLocation
+
+        source = GpsdLocation(loc.gpsd_host, loc.gpsd_port).start()
+    else:
+        from drivers.location.nmea_serial import NmeaSerialLocation
+
+        source = NmeaSerialLocation(loc.nmea_device, loc.nmea_baud).start()
+    try:
+        deadline, reading = time.monotonic() + 5, None
+        while time.monotonic() < deadline and (reading is None or reading.mode < 2):
+            time.sleep(0.2)
+            reading = source.current()
+    finally:
+        source.stop()
+    if reading is None:
+        return Check("location", False, f"{source.description}: no answer",
+                     "systemctl start gpsd; check the receiver's cable and location.* settings")
+    verdict = check_fix(reading, fence, rules)
+    if not verdict.accepted:
+        return Check("location", False, f"{source.description}: {verdict.reason}",
+                     "move the antenna to a window, wait for a fix, or check location.geofence")
+    return Check("location", True, f"{source.description}: fix {reading.accuracy_m:.0f} m, inside the geofence")
+
+
+def check_speech() -> Check:
+    """Voice prompts need a speech engine; without one the kiosk shows a notice (not a failure)."""
+    engines = [name for name in ("spd-say", "espeak-ng", "espeak") if shutil.which(name)]
+    if engines:
+        return Check("speech", True, f"speech engine: {engines[0]}")
+    return Check("speech", True, "no speech engine: voice prompts are off, a notice is shown",
+                 "apt install speech-dispatcher espeak-ng for voice prompts")
+
+
 def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None = None) -> list[Check]:
     checks: list[Check] = []
     steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
@@ -179,7 +232,10 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
         ("disk", lambda: check_disk(cfg)),
         ("gateway", lambda: check_gateway(cfg)),
         ("queue", lambda: check_queue(cfg)),
+        ("speech", check_speech),
     ]
+    if cfg.terminal.role == "workstation":
+        steps.append(("location", lambda: check_location(cfg)))
     for name, step in steps:
         try:
             result = step()

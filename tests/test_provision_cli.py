@@ -184,3 +184,87 @@ def test_enroll_list_and_remove_staff_on_real_photos(tmp_path: Path, shared_data
     gone = runner.invoke(cli, ["remove-staff", "--staff-no", "D0042"], env=env)
     assert gone.exit_code == 0 and runner.invoke(cli, ["list-staff", "--json"], env=env).output.strip() == "[]"
     assert runner.invoke(cli, ["remove-staff", "--staff-no", "D0042"], env=env).exit_code == 18
+
+
+def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = tmp_path / "etc" / "kiosk.toml"
+    data = tmp_path / "data"
+    args = ["init", "--config", str(config), "--terminal-no", "ZZJ-0102", "--institution-code", "H11010100001",
+            "--institution-name", "示范医院 \"东院\"", "--gateway-url", "https://gw.example/fsi", "--data-dir", str(data)]
+    dry = runner.invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and 'terminal_no = "ZZJ-0102"' in dry.output
+    assert not config.exists() and not data.exists()  # a dry run leaves the machine unchanged
+    done = runner.invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    from kiosk.config import load_config
+
+    cfg = load_config(config, {})
+    assert (cfg.mode, cfg.terminal.terminal_no, cfg.terminal.fixmedins_name) == ("production", "ZZJ-0102", '示范医院 "东院"')
+    assert (data / "outbox.key").exists() and oct(data.stat().st_mode & 0o777) == "0o700"
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 16 and "--force" in again.output
+    assert runner.invoke(cli, [*args, "--force"]).exit_code == 0
+    bad = runner.invoke(cli, [*args[:6], "H1", *args[7:], "--force"])
+    assert bad.exit_code == 16 and "fixmedins_code" in bad.output
+    plain = runner.invoke(cli, [*args[:10], "http://gw.example/fsi", *args[11:], "--force"])
+    assert plain.exit_code == 0 and "not https" in plain.output
+
+
+def test_register_signs_in_with_the_sandbox(tmp_path: Path, sandbox) -> None:
+    runner = CliRunner()
+    env = {"KIOSK_DATA_DIR": str(tmp_path), "KIOSK_GATEWAY_URL": sandbox.service_url}
+    dry = runner.invoke(cli, ["register", "--dry-run"], env=env)
+    assert dry.exit_code == 0 and "would sign in" in dry.output and not (tmp_path / "registration.json").exists()
+    done = runner.invoke(cli, ["register"], env=env)
+    assert done.exit_code == 0, done.output
+    record = json.loads((tmp_path / "registration.json").read_text())
+    assert record["sign_no"] and record["terminal_no"] == "ZZJ-0001"
+    down = runner.invoke(cli, ["register"], env={**env, "KIOSK_GATEWAY_URL": "http://127.0.0.1:9/fsi",
+                                                "KIOSK_GATEWAY_CONNECT_TIMEOUT_S": "0.5"})
+    assert down.exit_code == 14 and "not registered" in down.output
+
+
+def test_install_and_uninstall_service(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'mode = "production"\ndata_dir = "{tmp_path / "data"}"\n[gateway]\nurl = "https://gw.example/fsi"\n',
+                      encoding="utf-8")
+    units = tmp_path / "units"
+    dry = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units), "--dry-run"])
+    assert dry.exit_code == 0 and "Restart=always" in dry.output and not units.exists()
+    done = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units)])
+    assert done.exit_code == 0, done.output
+    unit = (units / "hospital-kiosk.service").read_text()
+    assert f"KIOSK_CONFIG={config}" in unit and "ExecStart=" in unit and "User=kiosk" in unit
+    no_config = runner.invoke(cli, ["install-service", "--unit-dir", str(units)], env={"KIOSK_CONFIG": ""})
+    assert no_config.exit_code == 2
+    keep = runner.invoke(cli, ["uninstall-service", "--unit-dir", str(units), "--dry-run"])
+    assert keep.exit_code == 0 and (units / "hospital-kiosk.service").exists()
+    gone = runner.invoke(cli, ["uninstall-service", "--unit-dir", str(units)])
+    assert gone.exit_code == 0 and not (units / "hospital-kiosk.service").exists()
+    assert runner.invoke(cli, ["uninstall-service", "--unit-dir", str(units)]).exit_code == 1
+
+
+def test_export_diagnostics_holds_no_personal_data_or_keys(tmp_path: Path) -> None:
+    import zipfile
+
+    from offline_queue.crypto import PayloadCipher, load_or_create_key
+    from offline_queue.outbox import SqliteOutbox
+    from offline_queue.store import open_store
+
+    store = open_store(tmp_path / "outbox.sqlite")
+    key = load_or_create_key(tmp_path / "outbox.key")
+    SqliteOutbox(store, PayloadCipher(key), lambda p, s: {}).enqueue(
+        visit_id="v1", kind="settlement_plan", payload={"certno": "110101195603071239", "psn_name": "张三"})
+    store.close()
+    target = tmp_path / "diag.zip"
+    result = CliRunner().invoke(cli, ["export-diagnostics", str(target)], env={"KIOSK_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        blob = b"".join(archive.read(n) for n in names)
+    assert {"config.json", "versions.json", "queue.json", "README.txt"} <= names
+    assert json.loads(zipfile.ZipFile(target).read("queue.json"))["counts"] == {"pending": 1}
+    for secret in (key, b"110101195603071239", "张三".encode()):
+        assert secret not in blob

@@ -17,7 +17,7 @@ from drivers.card.pcscd_service import missing_parts, pcscd_responds
 from scripts.selftest import check_queue, run_checks
 
 PROVISION = Path(sys.executable).with_name("kiosk-provision")
-NAMES = {"card_reader", "camera", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue"}
+NAMES = {"card_reader", "camera", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue", "speech"}
 
 
 def provision(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,3 +59,22 @@ def test_damaged_queue_and_crashing_checks(tmp_path: Path) -> None:
     checks = {c.name: c for c in run_checks(broken)}
     assert not checks["camera"].ok and "crashed" in checks["camera"].detail  # reported, not raised
     assert checks["qr_decode"].ok and checks["cpu"].ok
+
+
+def test_workstation_checks_its_location(tmp_path: Path) -> None:
+    import dataclasses
+
+    from kiosk.config import KioskConfig
+    from scripts.selftest import check_location
+
+    cfg = KioskConfig(data_dir=str(tmp_path))
+    cfg = dataclasses.replace(cfg, terminal=dataclasses.replace(cfg.terminal, role="workstation"))
+    inside = check_location(cfg)
+    assert inside.ok and "inside the geofence" in inside.detail
+    outside = check_location(dataclasses.replace(cfg, location=dataclasses.replace(cfg.location, site_latitude=39.95)))
+    assert not outside.ok and "outside_geofence" in outside.detail and outside.fix
+    broken = check_location(dataclasses.replace(cfg, location=dataclasses.replace(cfg.location, geofence="1,2 3")))
+    assert not broken.ok and "geofence unreadable" in broken.detail
+    no_gpsd = check_location(dataclasses.replace(cfg, location=dataclasses.replace(
+        cfg.location, source="gpsd", gpsd_port=9)))
+    assert not no_gpsd.ok and "no answer" in no_gpsd.detail and "gpsd" in no_gpsd.fix

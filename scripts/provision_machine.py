@@ -1,0 +1,244 @@
+"""``kiosk-provision`` commands that set up the machine: init, register, install-service,
+uninstall-service, export-diagnostics. Each that changes the machine takes ``--dry-run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+from kiosk.config import KioskConfig, as_dict, load_config
+from kiosk.errors import KioskError
+
+UNIT_NAME = "hospital-kiosk.service"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def render_config(sections: dict[str, dict[str, object]], top: dict[str, object]) -> str:
+    lines = ["# hospital kiosk configuration, written by kiosk-provision init", ""]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in top.items()]
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"] + [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[no-untyped-def]
+    @cli.command("init")
+    @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Where to write the configuration file (TOML).")
+    @click.option("--terminal-no", required=True, help="Terminal number issued by the insurance office.")
+    @click.option("--institution-code", required=True, help="Designated institution code (12 characters).")
+    @click.option("--institution-name", required=True, help="Institution name as printed on receipts.")
+    @click.option("--area", default="110101", show_default=True, help="Division code of the treatment area.")
+    @click.option("--gateway-url", required=True, help="The settlement gateway's service URL (https).")
+    @click.option("--role", type=click.Choice(["kiosk", "workstation"]), default="kiosk", show_default=True,
+                  help="kiosk (patients) or workstation (clinician login).")
+    @click.option("--data-dir", default="", help="Data folder (default: ~/.local/state/hospital-kiosk).")
+    @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
+    @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
+    def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
+             gateway_url: str, role: str, data_dir: str, force: bool, dry_run: bool) -> None:
+        """Write a validated production configuration and create the data folder and queue key."""
+        text = render_config({
+            "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
+                         "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role},
+            "gateway": {"url": gateway_url},
+        }, {"mode": "production", "data_dir": data_dir})
+        probe = config_path.with_name(f".{config_path.name}.check")
+        try:
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.write_text(text, encoding="utf-8")
+            cfg = load_config(probe, {})
+        except KioskError as exc:
+            click.echo(f"not written: {exc}", err=True)
+            sys.exit(exc.exit_status)
+        finally:
+            probe.unlink(missing_ok=True)
+        if not gateway_url.startswith("https://"):
+            click.echo("warning: the gateway URL is not https; personal data would cross the network unencrypted",
+                       err=True)
+        if config_path.exists() and not force:
+            click.echo(f"{config_path} exists: use --force to overwrite", err=True)
+            sys.exit(16)
+        data = cfg.data_path()
+        if dry_run:
+            click.echo(text)
+            click.echo(f"dry run: would write {config_path} and create {data} (mode 0700) with its queue key")
+            return
+        config_path.write_text(text, encoding="utf-8")
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from offline_queue.crypto import load_or_create_key
+
+        load_or_create_key(data / "outbox.key")
+        click.echo(f"wrote {config_path}; data folder {data}")
+
+    @cli.command("register")
+    @config_option
+    @click.option("--dry-run", is_flag=True, help="Only check that the gateway answers; do not sign in.")
+    def register(config_path: Path | None, dry_run: bool) -> None:
+        """Sign this terminal in with the settlement gateway (9001) and record the registration."""
+        from drivers.gateway.client import HttpGateway
+        from offline_queue.msgids import SqliteMsgIdSource
+        from offline_queue.store import open_store
+
+        cfg = load_config(config_path, os.environ)
+        data = cfg.data_path()
+        if dry_run:
+            import requests
+
+            try:
+                requests.get(cfg.gateway.url, timeout=(cfg.gateway.connect_timeout_s, 5))
+            except requests.RequestException as exc:
+                click.echo(f"gateway unreachable: {type(exc).__name__}", err=True)
+                sys.exit(14)
+            click.echo(f"dry run: {cfg.gateway.url} answers; would sign in as {cfg.terminal.terminal_no}")
+            return
+        data.mkdir(parents=True, exist_ok=True)
+        store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
+        try:
+            gateway = HttpGateway(cfg.gateway, cfg.terminal, SqliteMsgIdSource(store, cfg.terminal.fixmedins_code))
+            sign_no = gateway._ensure_signed_in(force=True)
+            gateway.close()
+        except KioskError as exc:
+            click.echo(f"not registered: {exc}", err=True)
+            sys.exit(exc.exit_status)
+        finally:
+            store.close()
+        record = {"terminal_no": cfg.terminal.terminal_no, "institution": cfg.terminal.fixmedins_code,
+                  "gateway": cfg.gateway.url, "sign_no": sign_no, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (data / "registration.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+        click.echo(f"registered {cfg.terminal.terminal_no} (sign_no {sign_no})")
+
+    @cli.command("install-service")
+    @config_option
+    @click.option("--user", default="kiosk", show_default=True, help="System user the kiosk runs as.")
+    @click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/systemd/system"),
+                  show_default=True, help="Where systemd units live.")
+    @click.option("--dry-run", is_flag=True, help="Print the unit; write nothing.")
+    def install_service(config_path: Path | None, user: str, unit_dir: Path, dry_run: bool) -> None:
+        """Install the systemd unit that starts the kiosk at boot and restarts it if it stops."""
+        if config_path is None:
+            raise click.BadParameter("the service needs a config file", param_hint="--config")
+        cfg = load_config(config_path, os.environ)
+        unit = service_unit(cfg, config_path.resolve(), user)
+        target = unit_dir / UNIT_NAME
+        if dry_run:
+            click.echo(unit)
+            click.echo(f"dry run: would write {target} and enable it")
+            return
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        target.write_text(unit, encoding="utf-8")
+        click.echo(f"wrote {target}")
+        _systemctl("daemon-reload")
+        _systemctl("enable", UNIT_NAME)
+
+    @cli.command("uninstall-service")
+    @click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/systemd/system"),
+                  show_default=True, help="Where systemd units live.")
+    @click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing.")
+    def uninstall_service(unit_dir: Path, dry_run: bool) -> None:
+        """Disable and remove the kiosk's systemd unit (data and configuration are kept)."""
+        target = unit_dir / UNIT_NAME
+        if not target.exists():
+            click.echo(f"{target} is not installed", err=True)
+            sys.exit(1)
+        if dry_run:
+            click.echo(f"dry run: would disable and remove {target}")
+            return
+        _systemctl("disable", UNIT_NAME)
+        target.unlink()
+        _systemctl("daemon-reload")
+        click.echo(f"removed {target}")
+
+    @cli.command("export-diagnostics")
+    @config_option
+    @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+    def export_diagnostics(config_path: Path | None, target: Path) -> None:
+        """Write a zip for support: config, versions, queue counts, last self-test; no personal data or keys."""
+        cfg = load_config(config_path, os.environ)
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, content in diagnostics(cfg).items():
+                archive.writestr(name, content)
+        click.echo(f"wrote {target}")
+
+
+def service_unit(cfg: KioskConfig, config_path: Path, user: str) -> str:
+    executable = ROOT / ".venv" / "bin" / "kiosk"
+    return "\n".join([
+        "[Unit]",
+        "Description=Hospital self-service kiosk",
+        "After=network-online.target pcscd.service graphical.target",
+        "Wants=network-online.target pcscd.service",
+        "",
+        "[Service]",
+        f"User={user}",
+        f"Environment=KIOSK_CONFIG={config_path}",
+        "Environment=QT_QPA_PLATFORM=xcb",
+        "Environment=DISPLAY=:0",
+        f"ExecStart={executable} run",
+        "Restart=always",
+        "RestartSec=3",
+        "NoNewPrivileges=true",
+        "ProtectSystem=full",
+        f"ReadWritePaths={cfg.data_path()}",
+        "",
+        "[Install]",
+        "WantedBy=graphical.target",
+        "",
+    ])
+
+
+def _systemctl(*args: str) -> None:
+    if not Path("/run/systemd/system").exists() or shutil.which("systemctl") is None:
+        click.echo(f"systemd is not running here: run 'systemctl {' '.join(args)}' on the kiosk")
+        return
+    result = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        click.echo(f"systemctl {' '.join(args)} failed: {result.stderr.strip()}", err=True)
+        sys.exit(1)
+
+
+def diagnostics(cfg: KioskConfig) -> dict[str, str]:
+    """Files for the support zip. Never: keys, the roster, the outbox database, receipts, images."""
+    data = cfg.data_path()
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("pyside6-essentials", "pyscard", "dlib-bin", "opencv-contrib-python-headless", "zxing-cpp",
+                    "sqlite-utils", "requests", "cryptography", "shapely"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    files = {"config.json": json.dumps(as_dict(cfg), ensure_ascii=False, indent=2),
+             "versions.json": json.dumps(versions, indent=2)}
+    report = data / "selftest-report.json"
+    if report.exists():
+        files["selftest-report.json"] = report.read_text(encoding="utf-8")
+    queue_file = Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite"
+    if queue_file.exists():
+        import sqlite3
+
+        with sqlite3.connect(f"file:{queue_file}?mode=ro", uri=True) as conn:
+            counts = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
+            migrations = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+        files["queue.json"] = json.dumps({"counts": counts, "migrations": migrations}, indent=2)
+    files["README.txt"] = ("Support bundle of a hospital kiosk. It holds no personal data, keys, face templates, "
+                           "receipts or queue contents: only configuration, versions, queue counts and the last "
+                           "self-test.\n")
+    return files
