@@ -58,6 +58,7 @@ class TerminalConfig:
 class GatewayConfig:
     url: str = _opt("", "settlement gateway endpoint (empty in demo mode: the sandbox's own URL is used)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
     his_url: str = _opt("", "hospital information system base URL for fees and face references (empty: the gateway's origin)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
+    voucher_url: str = _opt("", "electronic-voucher platform's resolve URL (empty: the gateway's origin + /voucher/resolve)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
     connect_timeout_s: float = _opt(3.0, "TCP connect timeout", _range(0.1, 60))
     read_timeout_s: float = _opt(15.0, "time to wait for an answer once sent", _range(0.5, 300))
     ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
@@ -87,6 +88,12 @@ class FaceConfig:
     max_attempts: int = _opt(3, "face attempts before the patient is sent to staff", _range(1, 10))
     frames_per_attempt: int = _opt(5, "good frames fused into one decision", _range(1, 30))
     attempt_timeout_s: float = _opt(8.0, "time allowed to find good frames in one attempt", _range(1, 60))
+
+
+@dataclass(frozen=True)
+class QrConfig:
+    scanner: str = _opt("", "a serial QR scanner's device, e.g. /dev/ttyACM0 (empty: none; keyboard-wedge scanners need no setting)")
+    baud: int = _opt(9600, "the serial scanner's baud rate", _one_of_int(9600, 19200, 38400, 57600, 115200))
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class KioskConfig:
     card: CardConfig = field(default_factory=CardConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
+    qr: QrConfig = field(default_factory=QrConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     ui: UiConfig = field(default_factory=UiConfig)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from kiosk.masking import mask_id, mask_name
+from kiosk.masking import mask_id, mask_name, mask_token
 
 
 class CertType(str, Enum):
@@ -57,6 +57,23 @@ class IdentityDocument:
 
     def __repr__(self) -> str:
         return f"IdentityDocument({self.cert_type.name}, {mask_id(self.cert_no)})"
+
+
+@dataclass(frozen=True)
+class ResolvedVoucher:
+    """What the voucher platform returns for a scanned code (PROTOCOL.md section 3)."""
+
+    id_no: str
+    id_type: str
+    name: str
+    ec_token: str  # the 1101 mdtrt_cert_no for type 01; short-lived
+    insu_org: str
+
+    def __repr__(self) -> str:
+        return f"ResolvedVoucher({mask_id(self.id_no)}, token {mask_token(self.ec_token)})"
+
+    def document(self) -> IdentityDocument:
+        return IdentityDocument(CertType.VOUCHER, self.ec_token, citizen_id=self.id_no, name=self.name)
 
 
 @dataclass(frozen=True)

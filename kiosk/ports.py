@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from kiosk.domain import CardIdentity, FeeItem, InsuredPerson
+from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher
 from kiosk.face_quality import FaceObservation
 
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
@@ -55,6 +55,15 @@ class Camera(Protocol):
     def latest_frame(self) -> Frame | None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class VoucherPlatform(Protocol):
+    """Resolves a scanned electronic voucher into the holder and a short-lived ecToken."""
+
+    def resolve(self, payload: str) -> ResolvedVoucher:
+        """Raises VoucherInvalid (expired or unknown code) or a GatewayError."""
+        ...
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from kiosk.domain import (
     Settlement,
     VisitContext,
 )
+from kiosk.voucher import VoucherRefused, validate_voucher
 
 
 class State(str, Enum):
@@ -61,6 +62,11 @@ class CardInserted(Event): ...
 
 @dataclass(frozen=True)
 class CardRemoved(Event): ...
+
+
+@dataclass(frozen=True)
+class VoucherScanned(Event):
+    payload: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,14 @@ class Effect:
 
 @dataclass(frozen=True)
 class ReadCard(Effect): ...
+
+
+@dataclass(frozen=True)
+class ResolveVoucher(Effect):
+    token: str  # the validated scan (never logged whole)
+
+    def __repr__(self) -> str:
+        return f"ResolveVoucher({self.visit_id})"
 
 
 @dataclass(frozen=True)
@@ -290,6 +304,17 @@ class VisitMachine:
     def _on_start(self, _: Event) -> list[Effect]:
         return self._start()
 
+    def _on_voucher(self, e: VoucherScanned) -> list[Effect]:
+        self.visit_id = f"v{next(self._counter)}"
+        self.ctx.wipe()
+        self.history = [State.IDLE]
+        self._go(State.IDENTIFYING)
+        try:
+            token = validate_voucher(e.payload)
+        except VoucherRefused as refused:
+            return self._fail(Failed(code=refused.code, message=f"voucher.{refused.reason}"))
+        return [ResolveVoucher(self.visit_id, token)]
+
     def _on_card_read(self, e: CardRead) -> list[Effect]:
         assert e.identity is not None
         return [Identify(self.visit_id, e.identity)]
@@ -380,6 +405,7 @@ class VisitMachine:
 _H = VisitMachine
 _HANDLERS = {
     (State.IDLE, CardInserted): _H._on_start,
+    (State.IDLE, VoucherScanned): _H._on_voucher,
     (State.IDENTIFYING, CardRead): _H._on_card_read,
     (State.IDENTIFYING, Identified): _H._on_identified,
     (State.CONSENT, ConsentGiven): _H._on_consent,

@@ -20,9 +20,10 @@ from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
-from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter
+from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_receipt
 from kiosk.settlement import SettlementService
+from kiosk.voucher import VoucherRefused
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class EffectRunner:
         clock: Callable[[], dt.datetime],
         audit: Callable[[dict[str, Any]], None],
         operating_point: OperatingPoint,
+        vouchers: VoucherPlatform,
     ) -> None:
+        self._vouchers = vouchers
         self._card, self._settlement, self._face = card_reader, settlement, face
         self._his, self._printer = his, printer
         self._institution, self._terminal_no = institution, terminal_no
@@ -72,6 +75,8 @@ class EffectRunner:
             return v.Failed(vid, code=exc.code, message="gateway_unreachable")
         except GatewayBusinessError as exc:
             return v.Failed(vid, code=exc.code, message=exc.err_msg or exc.message)
+        except VoucherRefused as exc:
+            return v.Failed(vid, code=exc.code, message=f"voucher.{exc.reason}")
         except KioskError as exc:
             log.warning("%s failed: %s", type(effect).__name__, exc)
             return v.Failed(vid, code=exc.code, message=exc.message)
@@ -81,6 +86,9 @@ class EffectRunner:
         match effect:
             case v.ReadCard():
                 return v.CardRead(vid, identity=self._card.read_identity())
+            case v.ResolveVoucher(token=token):
+                document = self._vouchers.resolve(token).document()
+                return v.Identified(vid, person=self._settlement.identify(document), document=document)
             case v.Identify(identity=identity):
                 document = document_from_card(identity, self._clock().date())
                 return v.Identified(vid, person=self._settlement.identify(document), document=document)

@@ -31,11 +31,12 @@ from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
 from drivers.face.process_engine import ProcessFaceEngine
-from drivers.gateway.client import HttpGateway, HttpHospitalSystem
+from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherPlatform
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.printer.file_printer import FilePrinter
+from drivers.qr.serial_scanner import SerialQrScanner
 from offline_queue.roster import FileRoster
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
@@ -97,6 +98,7 @@ class Services:
     face: FaceVerifier
     effects: EffectRunner
     sender: OutboxSender
+    qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     closed: bool = field(default=False)
 
     def status(self) -> tuple[bool, int, bool, bool]:
@@ -109,12 +111,16 @@ class Services:
         """Start the background parts; call after the UI has set its listeners."""
         self.card_reader.start()
         self.sender.start()
+        for source in self.qr_sources:
+            source.start()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self.sender.stop()
+        for source in self.qr_sources:
+            source.close()
         self.camera.stop()
         self.card_reader.close()
         self.gateway.close()
@@ -172,7 +178,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
-                           clock=dt.datetime.now, operating_point=point,
+                           clock=dt.datetime.now, operating_point=point, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
                            audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
     sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
     if store.recovered_from is not None:
@@ -180,7 +186,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                      store.recovered_from)
     return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
-                    face=face, effects=effects, sender=sender)
+                    face=face, effects=effects, sender=sender,
+                    qr_sources=[SerialQrScanner(cfg.qr.scanner, cfg.qr.baud)] if cfg.qr.scanner else [])
 
 
 @dataclass

@@ -49,6 +49,10 @@ class DemoRig:
         self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
         self._session.insert()
 
+    def issue_voucher(self, holder: str = DEMO_HOLDER) -> str:
+        """A fresh electronic-voucher code for the holder, as the insurance app would show it."""
+        return self.sandbox.issue_voucher(load_holders()[holder].citizen_id)
+
     def remove_card(self) -> None:
         reader = self.services.card_reader
         if isinstance(reader, InProcessCardReader):

@@ -26,7 +26,7 @@ def _config(args: argparse.Namespace) -> KioskConfig:
     return load_config(Path(path) if path else None, os.environ)
 
 
-def _window(services: Any, *, on_demo_insert: Any = None) -> Any:
+def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = None) -> Any:
     from ui.bridge import TaskRunner
     from ui.controller import LANES, VisitController
     from ui.window import KioskWindow
@@ -36,8 +36,11 @@ def _window(services: Any, *, on_demo_insert: Any = None) -> Any:
     controller = VisitController(VisitMachine(max_face_attempts=cfg.face.max_attempts), services.effects, tasks,
                                  services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
-                         status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert)
+                         status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
+                         on_demo_scan=on_demo_scan)
     services.face.on_prompt = window.note_face_prompt
+    for source in services.qr_sources:
+        window.attach_qr_source(source)
     return window, tasks
 
 
@@ -141,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
              rig.services.card_reader.description, rig.services.camera.description,
              rig.services.printer.description, rig.data_dir)
-    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card)
+    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher)
     rig.services.start()
     result: dict[str, Any] = {}
     try:

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from kiosk.config import KioskConfig, UiConfig
-from kiosk.visit import State, VisitMachine
+from kiosk.visit import Cancel, State, VisitMachine
 
 from drivers.card.virtual_card import Fault
 from scripts.demo import DemoRig, start_demo
@@ -34,7 +34,7 @@ def make_window(qtbot, rig: DemoRig, ui: UiConfig | None = None) -> KioskWindow:
     controller = VisitController(VisitMachine(), services.effects, tasks, services.card_reader)
     window = KioskWindow(controller, ui or UiConfig(fullscreen=False), camera=services.camera,
                          manual_window="一楼 3 号窗口", status_probe=services.status, demo=True,
-                         on_demo_insert=rig.insert_card)
+                         on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher)
     qtbot.addWidget(window)
     services.start()
     window.resize(1280, 800)
@@ -155,3 +155,27 @@ def test_screens_render_in_both_languages(qtbot, rig: DemoRig, tmp_path: Path) -
             assert screen.title.text() or state in (State.CONFIRM, State.RECEIPT), (language, state)
             for button in screen.findChildren(type(window.lang_button)):
                 assert button.text(), (language, state, button.property("action"))
+
+
+def test_voucher_by_keyboard_wedge_and_by_the_demo_button(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    code = rig.issue_voucher()
+    window.setFocus()
+    qtbot.keyClicks(window, code)  # a wedge scanner types far faster than a person
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    wait_for(qtbot, window, State.CONSENT)
+    assert window.controller.machine.ctx.document.cert_type.value == "01"
+    window.controller.post(Cancel())
+    wait_for(qtbot, window, State.IDLE)
+    qtbot.mouseClick(window.idle.button("demo_scan"), Qt.MouseButton.LeftButton)
+    wait_for(qtbot, window, State.CONSENT)
+
+
+def test_a_refused_scan_says_what_to_show_instead(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    window.tr_.set_language("en")
+    window.setFocus()
+    qtbot.keyClicks(window, "https://example.com/pay")
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    wait_for(qtbot, window, State.ERROR)
+    assert "web link" in window.current.body.text()

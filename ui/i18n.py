@@ -24,7 +24,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "bar.demo": {"zh_CN": "演示模式：模拟设备，非真实结算", "en": "DEMO: simulated devices, no real settlement"},
     "bar.staff_called": {"zh_CN": "已呼叫工作人员，请稍候", "en": "Staff have been called, please wait"},
     "idle.title": {"zh_CN": "请插入社保卡", "en": "Please insert your social-security card"},
-    "idle.body": {"zh_CN": "芯片朝上，插入下方读卡口", "en": "Chip facing up, into the slot below"},
+    "idle.body": {"zh_CN": "芯片朝上，插入下方读卡口；或在扫码口出示医保电子凭证（医保码）",
+                  "en": "Chip facing up, into the slot below; or show your medical-insurance code to the scanner"},
+    "idle.demo_scan": {"zh_CN": "模拟扫医保码（演示）", "en": "Scan demo insurance code"},
     "idle.demo_insert": {"zh_CN": "模拟插卡（演示）", "en": "Insert demo card"},
     "identify.title": {"zh_CN": "正在读卡，请勿拔卡", "en": "Reading your card, please leave it in"},
     "identify.body": {"zh_CN": "正在查询参保信息…", "en": "Looking up your insurance record…"},
@@ -137,6 +139,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "voucher.payment_code": {"zh_CN": "这是付款码，请出示医保电子凭证（不是付款码）",
                              "en": "That is a payment code: please show your medical-insurance code instead"},
     "voucher.length": {"zh_CN": "二维码不完整，请刷新医保码后重试", "en": "The code is incomplete: refresh it in the app and try again"},
+    "voucher.expired": {"zh_CN": "医保码已过期，请在App中刷新后重新出示（截图无效）", "en": "The code has expired: refresh it in the app and show it again (screenshots do not work)"},
+    "voucher.unknown": {"zh_CN": "无法识别此医保码，请刷新后重试或使用社保卡", "en": "This code is not recognised: refresh it and try again, or use your social-security card"},
     "voucher.charset": {"zh_CN": "这不是医保电子凭证，请出示医保码", "en": "That is not a medical-insurance code"},
     "reason.other": {"zh_CN": "系统故障", "en": "A system fault occurred"},
     "common.cancel": {"zh_CN": "取消", "en": "Cancel"},
@@ -153,6 +157,8 @@ def reason_key(code: int, message: str) -> str | None:
     """The catalog key explaining an error to the patient, or None when ``message`` is the gateway's own text."""
     if f"reason.{message}" in CATALOG:
         return f"reason.{message}"
+    if message.startswith("voucher.") and message in CATALOG:
+        return message  # a refused scan: say what the patient held up and what to show instead
     if code in _REASONS:
         return _REASONS[code]
     if code == 410:

@@ -4,9 +4,11 @@ bottom bar (network, queue, idle countdown). Runs on the GUI thread only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from kiosk import visit as v
 from kiosk.config import UiConfig
+from kiosk.keyboard_wedge import WedgeAssembler
 from kiosk.ports import Camera
 
 from ui import screens as s
@@ -34,7 +37,8 @@ StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
 
 class KioskWindow(QMainWindow):
     def __init__(self, controller: VisitController, cfg: UiConfig, *, camera: Camera, manual_window: str,
-                 status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None) -> None:
+                 status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
+                 on_demo_scan: Callable[[], str] | None = None) -> None:
         super().__init__()
         self.controller, self.cfg, self.camera = controller, cfg, camera
         self.tr_ = Translator(cfg.language)
@@ -43,13 +47,14 @@ class KioskWindow(QMainWindow):
         # last status from the status lane: gateway online, items queued, reader usable, queue file recovered
         self._online, self._pending, self._reader_ok, self._recovered = True, 0, True, False
         self.setObjectName("kiosk")
-        self._build(manual_window, on_demo_insert)
+        self._build(manual_window, on_demo_insert, on_demo_scan)
         self.tr_.on_change(self.render)
         controller.state_changed.connect(self._on_state_changed)
         self._idle = QTimer(self, singleShot=True, timeout=self._start_countdown)
         self._countdown = QTimer(self, interval=1000, timeout=self._tick)
         self._remaining = 0
-        self.face_prompt, self._shown_prompt = "", ""  # face_prompt is written by the vision worker
+        self.face_prompt, self._shown_prompt = "", ""
+        self._wedge = WedgeAssembler()  # face_prompt is written by the vision worker
         self._preview = QTimer(self, interval=30, timeout=self._refresh_preview)  # ~33 Hz: a 30 fps camera
         self._status = QTimer(self, interval=2000, timeout=self._poll_status)
         self._status.start()
@@ -59,7 +64,8 @@ class KioskWindow(QMainWindow):
 
     # -- construction -----------------------------------------------------------------------------
 
-    def _build(self, manual_window: str, on_demo_insert: Callable[[], None] | None) -> None:
+    def _build(self, manual_window: str, on_demo_insert: Callable[[], None] | None,
+               on_demo_scan: Callable[[], str] | None = None) -> None:
         tr, post = self.tr_, self.controller.post
         root = QWidget()
         layout = QVBoxLayout(root)
@@ -85,6 +91,8 @@ class KioskWindow(QMainWindow):
         idle = self.idle = s.IdleScreen(tr)
         if on_demo_insert is not None:
             idle.add_button("demo_insert", "idle.demo_insert", on_demo_insert, secondary=True)
+        if on_demo_scan is not None:
+            idle.add_button("demo_scan", "idle.demo_scan", lambda: self.scan_voucher(on_demo_scan()), secondary=True)
         consent = s.ConsentScreen(tr, manual_window)
         consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
         consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
@@ -218,6 +226,26 @@ class KioskWindow(QMainWindow):
             if self._idle.isActive():
                 self._idle.start()  # restart with the same interval
         return False
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's naming
+        """Keys no widget took: a keyboard-wedge scanner typing a voucher code on the idle screen."""
+        if self.controller.state != v.State.IDLE:
+            super().keyPressEvent(event)
+            return
+        char = "\r" if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) else event.text()
+        if char:
+            scan = self._wedge.feed(char, time.monotonic())
+            if scan is not None:
+                self.scan_voucher(scan)
+
+    def scan_voucher(self, payload: str) -> None:
+        """A voucher code from any scanner (GUI thread)."""
+        self.controller.post(v.VoucherScanned(payload=payload))
+
+    def attach_qr_source(self, source: object) -> None:
+        """A hardware scanner whose listener runs on its own thread: bridged to the GUI thread here."""
+        source.set_listener(  # type: ignore[attr-defined]
+            lambda payload: self.controller.tasks.post_to_gui(lambda: self.scan_voucher(payload)))
 
     def _refresh_preview(self) -> None:
         if not self._preview.isActive() and self.controller.state != v.State.FACE_VERIFY:

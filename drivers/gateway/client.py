@@ -24,14 +24,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from kiosk.config import GatewayConfig, TerminalConfig
-from kiosk.domain import FeeItem, InsuredPerson
+from kiosk.domain import FeeItem, InsuredPerson, ResolvedVoucher
 from kiosk.errors import (
     GatewayBusinessError,
     GatewayNoAnswer,
     GatewayProtocolError,
     GatewayUnreachable,
 )
-from kiosk.masking import mask_id
+from kiosk.masking import mask_id, mask_token
+from kiosk.voucher import VoucherRefused
 from kiosk.ports import MsgIdSource, Template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
@@ -197,3 +198,46 @@ class HttpHospitalSystem:
         if not isinstance(answer, dict) or answer.get("status") != "recorded":
             raise GatewayProtocolError(f"audit answer unexpected: {str(answer)[:80]}")
         return answer
+
+
+class HttpVoucherPlatform:
+    """The electronic-voucher platform: a scanned code -> holder and ecToken (PROTOCOL.md section 3).
+
+    The platform's address is ``gateway.voucher_url`` (default: the gateway's origin + /voucher/resolve);
+    the terminal identifies as a self-service device. The code is sent, never logged whole."""
+
+    def __init__(self, cfg: GatewayConfig, terminal: TerminalConfig) -> None:
+        parts = urlsplit(cfg.url)
+        self._url = cfg.voucher_url or f"{parts.scheme}://{parts.netloc}/voucher/resolve"
+        self._terminal = terminal
+        self._session = build_session(cfg)
+        self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
+
+    def resolve(self, payload: str) -> ResolvedVoucher:
+        body = dumps({"qrCode": payload, "deviceType": "self_service", "deviceNo": self._terminal.terminal_no,
+                      "orgCode": self._terminal.fixmedins_code})
+        raw = _post(self._session, self._url, body, self._timeout, "voucher")
+        try:
+            answer = loads(raw)
+        except ValueError:
+            raise GatewayProtocolError("voucher platform answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise GatewayProtocolError("voucher platform answer is not an object")
+        code = str(answer.get("code", ""))
+        if code in ("expired", "unknown"):
+            log.info("voucher %s: %s", mask_token(payload), code)
+            raise VoucherRefused(code, f"the voucher code is {code}: refresh it in the app and show it again")
+        data = answer.get("data")
+        if code != "0" or not isinstance(data, dict):
+            raise GatewayProtocolError(f"voucher platform refused: code {code[:20]!r}")
+        try:
+            fields = {k: str(data[k]) for k in ("idNo", "idType", "userName", "ecToken", "insuOrg")}
+        except KeyError as exc:
+            raise GatewayProtocolError(f"voucher platform answer lacks {exc}") from None
+        if not (1 <= len(fields["ecToken"]) <= 64 and fields["ecToken"].isprintable() and len(fields["idNo"]) <= 32):
+            raise GatewayProtocolError("voucher platform answer malformed")
+        return ResolvedVoucher(fields["idNo"], fields["idType"], fields["userName"], fields["ecToken"],
+                               fields["insuOrg"])
+
+    def close(self) -> None:
+        self._session.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import socket
 import logging
 import threading
@@ -100,6 +101,31 @@ class SandboxGateway:
             if self._conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", (psn_no,)).fetchone() is None:
                 raise ValueError(f"person {psn_no} not found")
             self._conn.execute("INSERT OR REPLACE INTO face_templates VALUES (?, ?)", (psn_no, json.dumps(template)))
+
+    def issue_voucher(self, certno: str, *, code_ttl_s: float = 60.0, token_ttl_s: float = 600.0) -> str:
+        """A QR payload as the national app would show (opaque; refreshed about every minute)."""
+        with self._lock:
+            row = self._conn.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
+            if row is None:
+                raise ValueError("no insured person with this certno")
+            payload = "EC" + secrets.token_urlsafe(48)
+            now = time.time()
+            self._conn.execute("INSERT INTO vouchers VALUES (?, ?, ?, ?, ?)",
+                               (payload, row["psn_no"], secrets.token_hex(20), now + code_ttl_s, now + token_ttl_s))
+        return payload
+
+    def resolve_voucher(self, payload: str) -> dict[str, str]:
+        """The voucher platform: payload -> holder and ecToken. ValueError('unknown'/'expired')."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT v.*, p.certno, p.psn_name, p.insuplc_admdvs FROM vouchers v JOIN persons p USING (psn_no)"
+                " WHERE v.payload = ?", (payload,)).fetchone()
+        if row is None:
+            raise ValueError("unknown")
+        if row["code_expires"] < time.time():
+            raise ValueError("expired")
+        return {"idNo": row["certno"], "idType": "01", "userName": row["psn_name"], "ecToken": row["ec_token"],
+                "insuOrg": row["insuplc_admdvs"]}
 
     def record_audit(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -245,6 +271,26 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(400, dumps({"error": str(exc)}))
                 else:
                     self._send(200, dumps({"injected": sandbox.faults.injected}))
+            elif path == "/voucher/resolve":
+                try:
+                    payload = json.loads(body)["qrCode"]
+                    if not isinstance(payload, str):
+                        raise TypeError("qrCode must be a string")
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"code": "bad_request", "error": str(exc)}))
+                    return
+                try:
+                    self._send(200, dumps({"code": "0", "data": sandbox.resolve_voucher(payload)}))
+                except ValueError as exc:
+                    self._send(200, dumps({"code": str(exc), "message": f"voucher {exc}"}))
+            elif path == "/admin/issue-voucher":
+                try:
+                    req = json.loads(body)
+                    payload = sandbox.issue_voucher(str(req["certno"]), code_ttl_s=float(req.get("code_ttl_s", 60)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, dumps({"qrCode": payload}))
             elif path == "/admin/enroll-face":
                 try:
                     req = json.loads(body)

@@ -8,6 +8,7 @@ answer again (idempotent replay); with a different body it is refused.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import hashlib
 import json
 import logging
@@ -176,6 +177,13 @@ def t1101(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
             raise Refused("card_sn does not match the card number: the card may be forged or replaced")
     elif cert_type == "02":
         row = conn.execute("SELECT * FROM persons WHERE certno = ?", (cert_no,)).fetchone()
+    elif cert_type == "01":  # electronic voucher: mdtrt_cert_no is the ecToken the platform issued
+        token = conn.execute("SELECT psn_no, token_expires FROM vouchers WHERE ec_token = ?", (cert_no,)).fetchone()
+        if token is None:
+            raise Refused("ecToken unknown: resolve the voucher again")
+        if token["token_expires"] < time.time():
+            raise Refused("ecToken expired: ask the patient to show the code again")
+        row = conn.execute("SELECT * FROM persons WHERE psn_no = ?", (token["psn_no"],)).fetchone()
     else:
         raise Refused(f"mdtrt_cert_type {cert_type} not supported by the sandbox")
     if row is None:

@@ -1,0 +1,198 @@
+"""The electronic voucher end to end: a hardware scanner (serial, on a pty; keyboard wedge) -> the visit
+machine -> the voucher platform and 1101 type 01 on the sandbox over HTTP -> the consent screen; and every
+bad scan gives its message without a crash."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tty
+from collections.abc import Iterator
+
+import pytest
+
+from kiosk import visit as v
+from kiosk.config import KioskConfig
+from kiosk.domain import CertType
+from kiosk.errors import GatewayProtocolError
+
+from drivers.camera.replay import ReplayCamera
+from drivers.card.virtual_card import load_holders
+from drivers.gateway.client import HttpVoucherPlatform
+from drivers.gateway.sandbox.server import SandboxGateway
+from kiosk.keyboard_wedge import WedgeAssembler
+from drivers.qr.serial_scanner import SerialQrScanner
+from scripts.composition import Services, build_services, demo_portrait
+from scripts.demo import enroll_demo_face
+
+DEMO = load_holders()["demo"]
+
+
+@pytest.fixture
+def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[Services]:
+    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
+    enroll_demo_face(sandbox, built)
+    yield built
+    built.close()
+
+
+class PtyScanner:
+    """The device side of a serial scanner: what a real one would send down the wire."""
+
+    def __init__(self) -> None:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.device = os.ttyname(self._slave)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self._slave)
+
+
+@pytest.fixture
+def scanner() -> Iterator[tuple[PtyScanner, SerialQrScanner, list[str], threading.Event]]:
+    device = PtyScanner()
+    scans: list[str] = []
+    arrived = threading.Event()
+    reader = SerialQrScanner(device.device, idle_flush_s=0.2)
+
+    def on_scan(payload: str) -> None:
+        scans.append(payload)
+        arrived.set()
+
+    reader.set_listener(on_scan)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not reader.connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield device, reader, scans, arrived
+    reader.close()
+    device.close()
+
+
+def next_scan(scans: list[str], arrived: threading.Event) -> str:
+    assert arrived.wait(5), "no scan arrived"
+    arrived.clear()
+    return scans.pop(0)
+
+
+def pump(machine: v.VisitMachine, services: Services, event: v.Event) -> None:
+    queue = [event]
+    while queue:
+        for effect in machine.handle(queue.pop(0)):
+            result = services.effects.run(effect)
+            if result is not None:
+                queue.append(result)
+
+
+def visit_from_scan(services: Services, payload: str) -> v.VisitMachine:
+    machine = v.VisitMachine()
+    pump(machine, services, v.VoucherScanned(payload=payload))
+    return machine
+
+
+def test_serial_scanner_to_a_resolved_voucher(services: Services, sandbox: SandboxGateway, scanner) -> None:
+    device, _reader, scans, arrived = scanner
+    code = sandbox.issue_voucher(DEMO.citizen_id)
+    device.send(code.encode() + b"\r\n")
+    machine = visit_from_scan(services, next_scan(scans, arrived))
+    assert machine.state == v.State.CONSENT, (machine.ctx.error_code, machine.ctx.error_message)
+    assert machine.ctx.document.cert_type is CertType.VOUCHER and machine.ctx.person.certno == DEMO.citizen_id
+    assert code not in repr(machine.ctx.document) and machine.ctx.document.cert_no not in repr(machine.ctx.document)
+
+
+@pytest.mark.parametrize(("wire", "reason"), [
+    (b"\xff\xfe\x00\x81garbage\x9c\r\n", "binary"),
+    (b"https://example.com/pay?id=1\r\n", "link"),
+    (b"134567890123456789\r\n", "payment_code"),
+    (b"EC" + b"A" * 5000 + b"\r\n", "length"),
+    (b"ECshort", "length"),  # cut off mid-line: delivered after a pause, refused
+])
+def test_bad_scans_each_give_their_message(services: Services, scanner, wire: bytes, reason: str) -> None:
+    device, _reader, scans, arrived = scanner
+    device.send(wire)
+    machine = visit_from_scan(services, next_scan(scans, arrived))
+    assert machine.state == v.State.ERROR and machine.ctx.error_message == f"voucher.{reason}"
+    assert machine.ctx.error_code == 250
+
+
+def test_truncated_valid_looking_scan_is_unknown_to_the_platform(services: Services, sandbox, scanner) -> None:
+    device, _reader, scans, arrived = scanner
+    code = sandbox.issue_voucher(DEMO.citizen_id)
+    device.send(code[:40].encode())  # the rest never arrives
+    machine = visit_from_scan(services, next_scan(scans, arrived))
+    assert machine.state == v.State.ERROR and machine.ctx.error_message == "voucher.unknown"
+
+
+def test_an_expired_code_asks_for_a_fresh_one(services: Services, sandbox: SandboxGateway) -> None:
+    code = sandbox.issue_voucher(DEMO.citizen_id, code_ttl_s=-1)  # a screenshot from earlier
+    machine = visit_from_scan(services, code)
+    assert machine.state == v.State.ERROR and machine.ctx.error_message == "voucher.expired"
+
+
+def test_scanner_survives_a_burst_and_keeps_reading(scanner, sandbox: SandboxGateway) -> None:
+    device, _reader, scans, arrived = scanner
+    device.send(b"\r\n\r\n" + b"x" * 100_000 + b"\nECsecond-scan-after-noise-1234\n")
+    first = next_scan(scans, arrived)
+    assert len(first) <= 2049  # cut at max_line: memory stays bounded
+    deadline = time.monotonic() + 5
+    while not scans and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert scans == ["ECsecond-scan-after-noise-1234"]
+
+
+def test_hostile_platform_answers_are_protocol_errors(demo_config: KioskConfig, sandbox: SandboxGateway) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = [b'{"code":"0","data":{"idNo":"1"}}', b"not json", b'[1,2]', b'{"code":"0","data":{"idNo":"1",'
+               b'"idType":"01","userName":"x","ecToken":"' + b"A" * 500 + b'","insuOrg":"110101"}}',
+               b'{"code":"busy"}']
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = answers.pop(0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        import dataclasses
+
+        url = f"http://127.0.0.1:{server.server_address[1]}/voucher/resolve"
+        cfg = dataclasses.replace(demo_config.gateway, voucher_url=url)
+        platform = HttpVoucherPlatform(cfg, demo_config.terminal)
+        for _ in range(5):
+            with pytest.raises(GatewayProtocolError):
+                platform.resolve("EC" + "B" * 30)
+    finally:
+        server.shutdown()
+
+
+def test_keyboard_wedge_tells_a_scanner_from_a_person() -> None:
+    wedge = WedgeAssembler()
+    t = 0.0
+    for char in "ECabcdefgh12345":
+        assert wedge.feed(char, t) is None
+        t += 0.004
+    assert wedge.feed("\r", t) == "ECabcdefgh12345"
+    typed = WedgeAssembler()
+    for i, char in enumerate("ECabcdefgh12345"):
+        typed.feed(char, i * 0.2)  # a person types 5 keys a second
+    assert typed.feed("\r", 3.2) is None
+    assert WedgeAssembler().feed("\r", 0.0) is None  # a lone Enter
+    short = WedgeAssembler()
+    for i, char in enumerate("abc"):
+        short.feed(char, i * 0.001)
+    assert short.feed("\n", 0.004) is None
+
