@@ -94,6 +94,7 @@ class FaceConfig:
 class QrConfig:
     scanner: str = _opt("", "a serial QR scanner's device, e.g. /dev/ttyACM0 (empty: none; keyboard-wedge scanners need no setting)")
     baud: int = _opt(9600, "the serial scanner's baud rate", _one_of_int(9600, 19200, 38400, 57600, 115200))
+    camera: bool = _opt(True, "also read voucher codes shown to the kiosk camera on the idle screen")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.printer.file_printer import FilePrinter
+from drivers.qr.camera_source import CameraQrSource
 from drivers.qr.serial_scanner import SerialQrScanner
 from offline_queue.roster import FileRoster
 from offline_queue.crypto import PayloadCipher, load_or_create_key
@@ -67,6 +68,16 @@ def build_camera(cfg: KioskConfig) -> Camera:
         except ValueError:
             raise ConfigError(f"camera.source: bad device number in {source!r}") from None
     return ReplayCamera.from_path(Path(source), fps=cfg.camera.fps)
+
+
+def build_qr_sources(cfg: KioskConfig, camera: Camera) -> list[Any]:
+    """Voucher scanners besides the keyboard wedge (which the window reads): serial, and the camera."""
+    sources: list[Any] = []
+    if cfg.qr.scanner:
+        sources.append(SerialQrScanner(cfg.qr.scanner, cfg.qr.baud))
+    if cfg.qr.camera:
+        sources.append(CameraQrSource(camera))
+    return sources
 
 
 def build_card_reader(cfg: KioskConfig) -> CardReader:
@@ -187,7 +198,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
                     face=face, effects=effects, sender=sender,
-                    qr_sources=[SerialQrScanner(cfg.qr.scanner, cfg.qr.baud)] if cfg.qr.scanner else [])
+                    qr_sources=build_qr_sources(cfg, camera))
 
 
 @dataclass

@@ -9,6 +9,7 @@ import threading
 import time
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,30 @@ def test_keyboard_wedge_tells_a_scanner_from_a_person() -> None:
         short.feed(char, i * 0.001)
     assert short.feed("\n", 0.004) is None
 
+
+
+def test_camera_decodes_a_real_photographed_code_within_a_few_frames(shared_data: Path) -> None:
+    """A replayed frame sequence: nothing, then a photographed code (ZXing blackbox set, payload known)."""
+    import numpy as np
+
+    from drivers.camera.replay import load_frames
+    from drivers.qr.camera_source import CameraQrSource
+
+    photo = shared_data / "qr" / "zxing_qrcode-1" / "1.png"
+    truth = (photo.with_suffix(".txt")).read_text(encoding="utf-8").replace("\r\n", "\n")
+    blank = [np.full((480, 640, 3), 90, np.uint8)] * 5
+    camera = ReplayCamera(blank + load_frames(photo) * 20, fps=15)
+    source = CameraQrSource(camera, interval_s=0.05)
+    found: list[str] = []
+    arrived = threading.Event()
+    source.set_listener(lambda payload: (found.append(payload), arrived.set()))
+    camera.start()
+    source.start()
+    try:
+        assert arrived.wait(10), f"not decoded after {source.frames_decoded} frames"
+        assert source.frames_decoded <= 12  # 5 blank frames, then the code within a few more
+        time.sleep(0.5)
+        assert found == [truth]  # held in view: reported once, not once per frame
+    finally:
+        source.close()
+        camera.stop()

@@ -54,7 +54,8 @@ class KioskWindow(QMainWindow):
         self._countdown = QTimer(self, interval=1000, timeout=self._tick)
         self._remaining = 0
         self.face_prompt, self._shown_prompt = "", ""
-        self._wedge = WedgeAssembler()  # face_prompt is written by the vision worker
+        self._wedge = WedgeAssembler()
+        self._qr_sources: list[object] = []  # face_prompt is written by the vision worker
         self._preview = QTimer(self, interval=30, timeout=self._refresh_preview)  # ~33 Hz: a 30 fps camera
         self._status = QTimer(self, interval=2000, timeout=self._poll_status)
         self._status.start()
@@ -189,6 +190,9 @@ class KioskWindow(QMainWindow):
             self._preview.stop()
         if state == v.State.IDLE:
             self.staff_label.setText("")
+        for source in self._qr_sources:
+            if hasattr(source, "active"):
+                source.active = state == v.State.IDLE  # the camera decodes codes only on the idle screen
         self._restart_idle()
 
     def _restart_idle(self) -> None:
@@ -243,9 +247,11 @@ class KioskWindow(QMainWindow):
         self.controller.post(v.VoucherScanned(payload=payload))
 
     def attach_qr_source(self, source: object) -> None:
-        """A hardware scanner whose listener runs on its own thread: bridged to the GUI thread here."""
+        """A scanner whose listener runs on its own thread: bridged to the GUI thread here. Sources with an
+        ``active`` switch (the camera) decode only while the idle screen is up."""
         source.set_listener(  # type: ignore[attr-defined]
             lambda payload: self.controller.tasks.post_to_gui(lambda: self.scan_voucher(payload)))
+        self._qr_sources.append(source)
 
     def _refresh_preview(self) -> None:
         if not self._preview.isActive() and self.controller.state != v.State.FACE_VERIFY:
