@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,6 +72,7 @@ class SqliteOutbox:
         self._clock = clock
         self._max_open = max_open_items
         self._open_items = 0  # kept exact in this process; read from the file again at every drain
+        self._next_id: int | None = None  # the next item id, read from the file on first use
         self._rng = rng or random.Random()
         self._recover()
 
@@ -88,13 +90,9 @@ class SqliteOutbox:
             with self._store.lock:
                 if self._open_items >= self._max_open:  # the size bound: never grow without end while offline
                     raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
-                # one statement, hence one transaction (autocommit): the next id, the slip reference made
-                # from it, the row; committed and fsync'd (WAL, synchronous=FULL) when it returns
-                reference = conn.execute(
-                    "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"
-                    " ?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM items) RETURNING reference",
-                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchall()[0][0]
+                # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
+                # synchronous=FULL) when it returns; the id is the next after the file's largest
+                reference = self._insert(conn, day, visit_id, kind, sealed, now)
         except QueueError:
             raise
         except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged
@@ -102,6 +100,24 @@ class SqliteOutbox:
         self._open_items += 1
         log.info("outbox: committed %s (%s)", reference, kind)
         return reference
+
+    def _insert(self, conn: Any, day: str, visit_id: str, kind: str, sealed: bytes, now: float) -> str:
+        for _attempt in range(2):
+            if self._next_id is None:
+                self._next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0])
+            item_id = self._next_id
+            reference = f"{day}{item_id:06d}"
+            try:
+                conn.execute("INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts,"
+                             " next_attempt_at, created_at, updated_at, size_bytes)"
+                             " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+                             (item_id, reference, visit_id, kind, sealed, now, now, now, len(sealed)))
+            except sqlite3.IntegrityError:
+                self._next_id = None  # another process wrote to this file: read the largest id again
+                continue
+            self._next_id = item_id + 1
+            return reference
+        raise QueueError("could not allocate an outbox id")
 
     def enqueue_chained(self, *, visit_id: str, kind: str, event: Mapping[str, Any]) -> str:
         """Commit an audit event linked into the hash chain; the chain head moves in the same transaction."""
@@ -117,11 +133,7 @@ class SqliteOutbox:
                 seq, head = (row[0], row[1]) if row else (0, GENESIS)
                 chained = link(event, head, seq + 1)
                 sealed = self._cipher.seal(_encode(chained))
-                reference = conn.execute(
-                    "INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at, size_bytes) SELECT n, ? || printf('%06d', n), ?, ?, ?, 'pending', 0,"
-                    " ?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM items) RETURNING reference",
-                    (day, visit_id, kind, sealed, now, now, now, len(sealed))).fetchall()[0][0]
+                reference = self._insert(conn, day, visit_id, kind, sealed, now)
                 conn.execute("INSERT INTO audit_chain (id, seq, head) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
                              " SET seq = excluded.seq, head = excluded.head", (seq + 1, chained["hash"]))
         except QueueError:
