@@ -99,7 +99,8 @@ class QrConfig:
 
 @dataclass(frozen=True)
 class PrinterConfig:
-    kind: str = _opt("file", "file (receipts written to a folder)", _one_of("file"))
+    kind: str = _opt("file", "file (receipts written to a folder), escpos-network, escpos-serial or escpos-usb (a thermal printer)", _one_of("file", "escpos-network", "escpos-serial", "escpos-usb"))
+    target: str = _opt("", "the ESC/POS printer: host:port, a serial device, or USB vendor:product in hex (04b8:0202)")
     directory: str = _opt("", "folder for the file printer (empty: <data_dir>/receipts)")
 
 

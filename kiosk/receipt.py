@@ -28,8 +28,14 @@ def _width(text: str) -> int:
 
 
 def _pair(label: str, value: str) -> str:
-    gap = max(1, WIDTH - _width(label) - _width(value))
-    return label + " " * gap + value
+    """``label ... value`` on one line, or the value right-aligned on the next when both do not fit."""
+    if _width(label) + 1 + _width(value) > WIDTH:
+        return label + "\n" + " " * max(0, WIDTH - _width(value)) + value
+    return label + " " * (WIDTH - _width(label) - _width(value)) + value
+
+
+def _document(lines: list[str], qr_payload: str, name: str) -> Document:
+    return Document(lines=[part for line in lines for part in line.split("\n")], qr_payload=qr_payload, name=name)
 
 
 def _money(value: Decimal) -> str:
@@ -74,7 +80,7 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
         "发票请到人工窗口领取",
         "Invoices at the counter",
     ]
-    return Document(lines=lines, qr_payload=f"SETL:{settlement.setl_id}", name=f"receipt-{settlement.setl_id}")
+    return _document(lines, f"SETL:{settlement.setl_id}", f"receipt-{settlement.setl_id}")
 
 
 def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
@@ -95,6 +101,6 @@ def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees:
         "本单不是结算凭证。",
         "This slip is not a receipt.",
         "请凭此单到人工窗口确认结算结果",
-        "Show it at the counter to confirm",
+        "Show it at the counter",
     ]
-    return Document(lines=lines, qr_payload=f"QUEUE:{queued.reference}", name=f"queued-{queued.reference}")
+    return _document(lines, f"QUEUE:{queued.reference}", f"queued-{queued.reference}")

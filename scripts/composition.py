@@ -35,6 +35,7 @@ from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherP
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
+from drivers.printer.escpos_printer import EscPosPrinter
 from drivers.printer.file_printer import FilePrinter
 from drivers.qr.camera_source import CameraQrSource
 from drivers.qr.serial_scanner import SerialQrScanner
@@ -68,6 +69,17 @@ def build_camera(cfg: KioskConfig) -> Camera:
         except ValueError:
             raise ConfigError(f"camera.source: bad device number in {source!r}") from None
     return ReplayCamera.from_path(Path(source), fps=cfg.camera.fps)
+
+
+def build_printer(cfg: KioskConfig, data: Path) -> Any:
+    if cfg.printer.kind == "file":
+        return FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
+    if not cfg.printer.target:
+        raise ConfigError(f"printer.target: required for printer.kind = {cfg.printer.kind}")
+    try:
+        return EscPosPrinter.from_config(cfg.printer.kind, cfg.printer.target)
+    except ValueError as exc:
+        raise ConfigError(f"printer.target: {exc}") from None
 
 
 def build_qr_sources(cfg: KioskConfig, camera: Camera) -> list[Any]:
@@ -181,7 +193,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                           max_open_items=cfg.queue.max_open_items)
     camera = camera or build_camera(cfg)
     engine = ProcessFaceEngine()  # dlib holds the GIL: in its own process the GUI never stalls
-    printer = FilePrinter(Path(cfg.printer.directory) if cfg.printer.directory else data / "receipts")
+    printer = build_printer(cfg, data)
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
     point = operating_point(cfg.face)
     face = FaceVerifier(camera, engine, his, cfg.face, point=point, scorer=load_cohort(cfg.face).scorer(cfg.face.cohort_k),
