@@ -23,7 +23,7 @@ class OutboxSender:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
-        self.online = False
+        self.online: bool | None = None  # None until the first probe has answered
 
     def start(self) -> None:
         self._thread.start()

@@ -45,7 +45,8 @@ class KioskWindow(QMainWindow):
         self.elderly = cfg.elderly_mode
         self._status_probe, self.demo = status_probe, demo
         # last status from the status lane: gateway online, items queued, reader usable, queue file recovered
-        self._online, self._pending, self._reader_ok, self._recovered = True, 0, True, False
+        self._online: bool | None = None  # None: not known yet (no "offline" alarm before the first probe)
+        self._pending, self._reader_ok, self._recovered = 0, True, False
         self.setObjectName("kiosk")
         self._build(manual_window, on_demo_insert, on_demo_scan)
         self.tr_.on_change(self.render)
@@ -277,8 +278,12 @@ class KioskWindow(QMainWindow):
 
     def _render_status(self) -> None:
         online, pending = self._online, self._pending
-        self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
-        self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
+        if online is None:
+            self.network_label.setText(self.tr_.tr("bar.checking"))
+            self.network_label.setStyleSheet("")
+        else:
+            self.network_label.setText(self.tr_.tr("bar.online" if online else "bar.offline"))
+            self.network_label.setStyleSheet("color: #1E6B2F;" if online else "color: #B3261E; font-weight: bold;")
         pending_text = self.tr_.tr("bar.pending", n=pending) if pending else ""
         if self._recovered:  # staff must look at the old queue file
             pending_text = (pending_text + "  " + self.tr_.tr("bar.queue_recovered")).strip()

@@ -1,0 +1,121 @@
+"""Every screen of a visit, rendered in Chinese, English and elderly mode: saved to docs/screenshots/ and
+checked for clipped or overflowing text (each label's and button's size hint against its geometry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
+
+from kiosk.config import KioskConfig, UiConfig
+from kiosk.visit import State, VisitMachine
+
+from scripts.autopilot import Autopilot
+from scripts.demo import DemoRig, start_demo
+from ui.bridge import TaskRunner
+from ui.controller import LANES, VisitController
+from ui.window import KioskWindow
+
+pytestmark = pytest.mark.slow
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def clipped(root: QWidget) -> list[str]:
+    """Visible labels and buttons whose text does not fit the space they were given."""
+    problems = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisible() or widget.width() == 0:
+            continue
+        if isinstance(widget, QPushButton) and widget.text():
+            hint = widget.sizeHint()
+            if hint.width() > widget.width() + 1 or hint.height() > widget.height() + 1:
+                problems.append(f"button {widget.text()!r}: needs {hint.width()}x{hint.height()}, "
+                                f"has {widget.width()}x{widget.height()}")
+        elif isinstance(widget, QLabel) and widget.text() and widget.pixmap().isNull():
+            if widget.wordWrap():
+                needed = widget.heightForWidth(widget.width())
+                if needed > widget.height() + 1:
+                    problems.append(f"label {widget.text()[:30]!r}: needs {needed} px high, has {widget.height()}")
+            elif widget.sizeHint().width() > widget.width() + 1:
+                problems.append(f"label {widget.text()[:30]!r}: needs {widget.sizeHint().width()} px wide, "
+                                f"has {widget.width()}")
+    return problems
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[DemoRig]:
+    r = start_demo(KioskConfig(), tmp_path / "demo")
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
+    tasks = TaskRunner(LANES)
+    controller = VisitController(VisitMachine(), rig.services.effects, tasks, rig.services.card_reader)
+    window = KioskWindow(controller, UiConfig(language=language, elderly_mode=elderly, fullscreen=False),
+                         camera=rig.services.camera, manual_window="门诊一楼 3 号人工窗口",
+                         status_probe=rig.services.status, demo=True, on_demo_insert=rig.insert_card,
+                         on_demo_scan=rig.issue_voucher)
+    qtbot.addWidget(window)
+    rig.services.start()
+    window.resize(1280, 800)
+    window.show()
+    problems: dict[str, list[str]] = {}
+    seen: list[str] = []
+
+    def check(state: State) -> None:
+        QApplication.processEvents()  # let the layout settle before measuring
+        seen.append(state.value)
+        found = clipped(window)
+        if found:
+            problems[state.value] = found
+
+    controller.state_changed.connect(check)
+    result: dict = {}
+    for old in SHOTS.glob(f"{prefix}-[0-9][0-9]-*.png"):
+        old.unlink()
+    pilot = Autopilot(window, rig.insert_card, on_finished=result.update, screenshot_dir=SHOTS, press_delay_ms=50)
+    pilot._shoot = _named(pilot._shoot, prefix)  # type: ignore[method-assign]
+    pilot.start()
+    qtbot.waitUntil(lambda: bool(result), timeout=60000)
+    check(controller.state)
+    window.controller.post(__import__("kiosk.visit", fromlist=["Finish"]).Finish())
+    assert result.get("outcome") == "settled", result
+    assert {"idle", "consent", "face_verify", "fee_review", "confirm", "receipt"} <= set(seen)
+    assert problems == {}, problems
+    tasks.shutdown()
+
+
+def _named(shoot, prefix: str):  # type: ignore[no-untyped-def]
+    """The autopilot's screenshots, renamed <prefix>-NN-<state>.png."""
+    def wrapped(state: State) -> None:
+        before = set(SHOTS.glob("[0-9][0-9]-*.png"))
+        shoot(state)
+        for path in set(SHOTS.glob("[0-9][0-9]-*.png")) - before:
+            path.rename(SHOTS / f"{prefix}-{path.name}")
+    return wrapped
+
+
+def test_the_clipping_check_catches_clipped_text(qtbot) -> None:
+    from PySide6.QtWidgets import QVBoxLayout
+
+    root = QWidget()
+    layout = QVBoxLayout(root)
+    button = QPushButton("请到人工窗口办理 Please go to the counter")
+    label = QLabel("一段很长的说明文字 " * 20, wordWrap=True)
+    layout.addWidget(button)
+    layout.addWidget(label)
+    qtbot.addWidget(root)
+    root.resize(800, 400)
+    root.show()
+    QApplication.processEvents()
+    assert clipped(root) == []
+    button.setFixedWidth(60)
+    label.setFixedHeight(20)
+    QApplication.processEvents()
+    found = clipped(root)
+    assert any(p.startswith("button") for p in found) and any(p.startswith("label") for p in found)
