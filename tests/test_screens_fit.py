@@ -62,6 +62,8 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
                          on_demo_scan=rig.issue_voucher)
     qtbot.addWidget(window)
     rig.services.start()
+    smallest = window.minimumSizeHint()  # every page must fit the smallest kiosk screen we support
+    assert smallest.width() <= 1280 and smallest.height() <= 800, (language, elderly, smallest.toTuple())
     window.resize(1280, 800)
     window.show()
     problems: dict[str, list[str]] = {}

@@ -46,8 +46,8 @@ class Screen(QWidget):
         super().__init__()
         self.tr_ = tr
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(48, 32, 48, 32)
-        layout.setSpacing(24)
+        layout.setContentsMargins(48, 20, 48, 20)
+        layout.setSpacing(16)
         self.title = QLabel(objectName="title", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.body = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -133,7 +133,7 @@ class FaceScreen(Screen):
         super().__init__(tr, busy=True)
         self._demo = demo
         self.preview = QLabel(objectName="preview", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(320, 240)
+        self.preview.setMinimumSize(240, 180)  # grows with the screen; small enough for 1280x800
         self.preview.setStyleSheet("border: 6px solid #0B5394; border-radius: 16px;")
         self.middle.insertWidget(0, self.preview, stretch=1)
         self.notice = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)

@@ -77,8 +77,8 @@ class KioskWindow(QMainWindow):
         top = QFrame(objectName="bar")
         top_row = QHBoxLayout(top)
         top_row.setContentsMargins(24, 12, 24, 12)
-        self.app_title = QLabel(objectName="apptitle")
-        self.demo_label = QLabel(objectName="alert")
+        self.app_title = QLabel(objectName="apptitle", wordWrap=True)  # may wrap: the buttons must fit
+        self.demo_label = QLabel(objectName="alert", wordWrap=True)  # wraps rather than widen the window
         self.demo_label.setVisible(self.demo)
         self.lang_button = QPushButton(objectName="secondary", clicked=lambda: tr.toggle())
         self.elderly_button = QPushButton(objectName="secondary", clicked=lambda: self.toggle_elderly())
@@ -130,7 +130,7 @@ class KioskWindow(QMainWindow):
         bottom = QFrame(objectName="bar")
         bottom_row = QHBoxLayout(bottom)
         bottom_row.setContentsMargins(24, 8, 24, 8)
-        self.network_label = QLabel(objectName="network")
+        self.network_label = QLabel(objectName="network", wordWrap=True)
         self.pending_label = QLabel(objectName="pending")
         self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
