@@ -9,7 +9,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -51,16 +50,32 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--role", type=click.Choice(["kiosk", "workstation"]), default="kiosk", show_default=True,
                   help="kiosk (patients) or workstation (clinician login).")
     @click.option("--data-dir", default="", help="Data folder (default: ~/.local/state/hospital-kiosk).")
+    @click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True), default=None,
+                  help="CA bundle for the gateway's TLS certificate (default: the system store).")
+    @click.option("--location-source", type=click.Choice(["fixed", "gpsd", "nmea"]), default=None,
+                  help="Workstations: where the position comes from.")
+    @click.option("--site", default=None, help="Workstations with --location-source fixed: LAT,LON of the desk.")
+    @click.option("--geofence", default=None, help="The institution's polygon(s): 'lon,lat lon,lat ...; ...'.")
+    @click.option("--printer", default=None,
+                  help="file, or escpos-network:HOST:PORT, escpos-serial:/dev/ttyS0, escpos-usb:04b8:0202.")
+    @click.option("--qr-scanner", default=None, help="A serial QR scanner's device, e.g. /dev/ttyACM0.")
     @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
-             gateway_url: str, role: str, data_dir: str, force: bool, dry_run: bool) -> None:
+             gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
+             site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, force: bool,
+             dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
-        text = render_config({
+        sections: dict[str, dict[str, object]] = {
             "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
                          "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role},
-            "gateway": {"url": gateway_url},
-        }, {"mode": "production", "data_dir": data_dir})
+            "gateway": {"url": gateway_url, **({"ca_bundle": str(Path(ca_bundle).resolve())} if ca_bundle else {})},
+        }
+        try:
+            sections.update(_device_sections(location_source, site, geofence, printer, qr_scanner))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        text = render_config(sections, {"mode": "production", "data_dir": data_dir})
         probe = config_path.with_name(f".{config_path.name}.check")
         try:
             probe.parent.mkdir(parents=True, exist_ok=True)
@@ -91,40 +106,21 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
 
     @cli.command("register")
     @config_option
-    @click.option("--dry-run", is_flag=True, help="Only check that the gateway answers; do not sign in.")
-    def register(config_path: Path | None, dry_run: bool) -> None:
-        """Sign this terminal in with the settlement gateway (9001) and record the registration."""
-        from drivers.gateway.client import HttpGateway
-        from offline_queue.msgids import SqliteMsgIdSource
-        from offline_queue.store import open_store
+    @click.option("--dry-run", is_flag=True, help="Only check that the gateway answers; create and send nothing.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on the last line.")
+    def register(config_path: Path | None, dry_run: bool, as_json: bool) -> None:
+        """Create the device key pair, register the terminal with the gateway, show the registration QR code;
+        once the insurance office has approved it, sign in (9001). Safe to run again: it reuses the key."""
+        from scripts.registration import register_terminal
 
         cfg = load_config(config_path, os.environ)
-        data = cfg.data_path()
-        if dry_run:
-            import requests
-
-            try:
-                requests.get(cfg.gateway.url, timeout=(cfg.gateway.connect_timeout_s, 5))
-            except requests.RequestException as exc:
-                click.echo(f"gateway unreachable: {type(exc).__name__}", err=True)
-                sys.exit(14)
-            click.echo(f"dry run: {cfg.gateway.url} answers; would sign in as {cfg.terminal.terminal_no}")
-            return
-        data.mkdir(parents=True, exist_ok=True)
-        store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
         try:
-            gateway = HttpGateway(cfg.gateway, cfg.terminal, SqliteMsgIdSource(store, cfg.terminal.fixmedins_code))
-            sign_no = gateway._ensure_signed_in(force=True)
-            gateway.close()
+            result = register_terminal(cfg, dry_run=dry_run, echo=lambda text: click.echo(text, err=as_json))
         except KioskError as exc:
             click.echo(f"not registered: {exc}", err=True)
             sys.exit(exc.exit_status)
-        finally:
-            store.close()
-        record = {"terminal_no": cfg.terminal.terminal_no, "institution": cfg.terminal.fixmedins_code,
-                  "gateway": cfg.gateway.url, "sign_no": sign_no, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (data / "registration.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-        click.echo(f"registered {cfg.terminal.terminal_no} (sign_no {sign_no})")
+        if as_json:
+            click.echo(json.dumps(result, ensure_ascii=False))
 
     @cli.command("install-service")
     @config_option
@@ -177,6 +173,43 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
             for name, content in diagnostics(cfg).items():
                 archive.writestr(name, content)
         click.echo(f"wrote {target}")
+
+
+def _device_sections(location_source: str | None, site: str | None, geofence: str | None, printer: str | None,
+                     qr_scanner: str | None) -> dict[str, dict[str, object]]:
+    from kiosk.position import Geofence, PositionRules, check_fix
+    from kiosk.ports import PositionReading
+
+    sections: dict[str, dict[str, object]] = {}
+    location: dict[str, object] = {}
+    if location_source:
+        location["source"] = location_source
+    if geofence:
+        Geofence.parse(geofence)  # ValueError with the reason
+        location["geofence"] = geofence
+    if site:
+        try:
+            lat, lon = (float(x) for x in site.split(","))
+        except ValueError:
+            raise ValueError(f"--site {site!r}: write LAT,LON in degrees, e.g. 39.9087,116.3975") from None
+        location.update(site_latitude=lat, site_longitude=lon)
+        from kiosk.config import LocationConfig
+
+        fence = Geofence.parse(geofence or LocationConfig().geofence)
+        verdict = check_fix(PositionReading(lat, lon, 3, 5.0, 0.0, "fixed-site"), fence, PositionRules())
+        if not verdict.accepted:
+            raise ValueError(f"--site {site}: {verdict.reason} (the desk must lie inside the geofence)")
+    if location:
+        sections["location"] = location
+    if printer and printer != "file":
+        kind, _, target = printer.partition(":")
+        if kind not in ("escpos-network", "escpos-serial", "escpos-usb") or not target:
+            raise ValueError(f"--printer {printer!r}: file, escpos-network:HOST:PORT, escpos-serial:DEVICE or "
+                             "escpos-usb:VENDOR:PRODUCT")
+        sections["printer"] = {"kind": kind, "target": target}
+    if qr_scanner:
+        sections["qr"] = {"scanner": qr_scanner}
+    return sections
 
 
 def service_unit(cfg: KioskConfig, config_path: Path, user: str) -> str:
@@ -238,7 +271,11 @@ def diagnostics(cfg: KioskConfig) -> dict[str, str]:
             counts = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
             migrations = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
         files["queue.json"] = json.dumps({"counts": counts, "migrations": migrations}, indent=2)
+    if Path("/run/systemd/system").exists() and shutil.which("journalctl"):
+        journal = subprocess.run(["journalctl", "-u", UNIT_NAME, "-n", "500", "--no-pager"], capture_output=True,
+                                 text=True, check=False)
+        files["journal.txt"] = journal.stdout  # the kiosk logs masked identifiers only
     files["README.txt"] = ("Support bundle of a hospital kiosk. It holds no personal data, keys, face templates, "
-                           "receipts or queue contents: only configuration, versions, queue counts and the last "
-                           "self-test.\n")
+                           "receipts or queue contents: only configuration, versions, queue counts, the last "
+                           "self-test and the service log (identifiers masked).\n")
     return files

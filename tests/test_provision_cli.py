@@ -211,18 +211,40 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
     assert plain.exit_code == 0 and "not https" in plain.output
 
 
-def test_register_signs_in_with_the_sandbox(tmp_path: Path, sandbox) -> None:
+def test_register_creates_a_key_shows_a_qr_and_signs_in_once_approved(tmp_path: Path, sandbox) -> None:
+    import requests
+
     runner = CliRunner()
-    env = {"KIOSK_DATA_DIR": str(tmp_path), "KIOSK_GATEWAY_URL": sandbox.service_url}
+    env = {"KIOSK_DATA_DIR": str(tmp_path / "data"), "KIOSK_GATEWAY_URL": sandbox.service_url}
     dry = runner.invoke(cli, ["register", "--dry-run"], env=env)
-    assert dry.exit_code == 0 and "would sign in" in dry.output and not (tmp_path / "registration.json").exists()
-    done = runner.invoke(cli, ["register"], env=env)
-    assert done.exit_code == 0, done.output
-    record = json.loads((tmp_path / "registration.json").read_text())
-    assert record["sign_no"] and record["terminal_no"] == "ZZJ-0001"
+    assert dry.exit_code == 0 and "would create" in dry.output and not (tmp_path / "data").exists()
+    first = runner.invoke(cli, ["register", "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    pending = json.loads(first.output.strip().splitlines()[-1])
+    assert pending["status"] == "pending" and "sign_no" not in pending
+    key = tmp_path / "data" / "device.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and b"PRIVATE KEY" in key.read_bytes()
+    from PIL import Image
+
+    with Image.open(pending["qr_png"]) as png:
+        assert png.width > 100
+    import zxingcpp
+
+    with Image.open(pending["qr_png"]) as png:
+        decoded = zxingcpp.read_barcodes(png.convert("L"))
+    assert decoded and decoded[0].text.startswith(f"KIOSKREG:{pending['registration_id']}:ZZJ-0001:")
+    requests.post(f"{sandbox.url}/admin/approve-terminal", json={"registration_id": pending["registration_id"]},
+                  timeout=5).raise_for_status()
+    again = runner.invoke(cli, ["register", "--json"], env=env)
+    approved = json.loads(again.output.strip().splitlines()[-1])
+    assert again.exit_code == 0 and approved["status"] == "approved" and approved["sign_no"]
+    assert approved["registration_id"] == pending["registration_id"]  # the same key, the same registration
     down = runner.invoke(cli, ["register"], env={**env, "KIOSK_GATEWAY_URL": "http://127.0.0.1:9/fsi",
                                                 "KIOSK_GATEWAY_CONNECT_TIMEOUT_S": "0.5"})
     assert down.exit_code == 14 and "not registered" in down.output
+    key.write_bytes(b"garbage")
+    broken = runner.invoke(cli, ["register"], env=env)
+    assert broken.exit_code == 16 and "device key" in broken.output
 
 
 def test_install_and_uninstall_service(tmp_path: Path) -> None:
@@ -268,3 +290,28 @@ def test_export_diagnostics_holds_no_personal_data_or_keys(tmp_path: Path) -> No
     assert json.loads(zipfile.ZipFile(target).read("queue.json"))["counts"] == {"pending": 1}
     for secret in (key, b"110101195603071239", "张三".encode()):
         assert secret not in blob
+
+
+def test_init_with_devices_and_position_and_their_refusals(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    base = ["init", "--config", str(tmp_path / "k.toml"), "--terminal-no", "WS-01", "--institution-code",
+            "H11010100001", "--institution-name", "示范医院", "--gateway-url", "https://gw.example/fsi", "--role",
+            "workstation", "--data-dir", str(tmp_path / "d"), "--force"]
+    ok = runner.invoke(cli, [*base, "--ca-bundle", str(ca), "--location-source", "fixed", "--site",
+                             "39.9087,116.3975", "--printer", "escpos-network:10.0.0.9:9100", "--qr-scanner",
+                             "/dev/ttyACM0"])
+    assert ok.exit_code == 0, ok.output
+    from kiosk.config import load_config
+
+    cfg = load_config(tmp_path / "k.toml", {})
+    assert (cfg.location.site_latitude, cfg.printer.kind, cfg.printer.target, cfg.qr.scanner) == \
+        (39.9087, "escpos-network", "10.0.0.9:9100", "/dev/ttyACM0") and cfg.gateway.ca_bundle == str(ca)
+    for extra, message in ((["--site", "31.23,121.47"], "outside_geofence"),
+                           (["--site", "north"], "LAT,LON"),
+                           (["--geofence", "116.39,39.90 116.40,39.90"], "three or more"),
+                           (["--printer", "laser:x"], "--printer"),
+                           (["--ca-bundle", str(tmp_path / "missing.pem")], "does not exist")):
+        refused = runner.invoke(cli, [*base, *extra])
+        assert refused.exit_code == 2 and message in refused.output, (extra, refused.output)

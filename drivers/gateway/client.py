@@ -128,6 +128,10 @@ class HttpGateway:
         log.info("<- %s msgid=%s ok", infno, msgid)
         return output
 
+    def sign_in(self) -> str:
+        """Sign in now (9001) and return the sign number (registration, the technician's check)."""
+        return self._ensure_signed_in(force=True)
+
     def _ensure_signed_in(self, *, force: bool = False) -> str:
         with self._lock:
             today = self._clock().strftime("%Y%m%d")

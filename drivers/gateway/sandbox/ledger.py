@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS persons (
     psn_no TEXT PRIMARY KEY, certno TEXT UNIQUE, psn_name TEXT, gend TEXT, brdy TEXT,
     card_no TEXT UNIQUE, card_sn TEXT, insutype TEXT, balc TEXT, insuplc_admdvs TEXT, emp_name TEXT);
 CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS terminals (
+    registration_id TEXT PRIMARY KEY, terminal_no TEXT NOT NULL, institution TEXT NOT NULL,
+    public_key TEXT NOT NULL, status TEXT NOT NULL, registered TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vouchers (
     payload TEXT PRIMARY KEY, psn_no TEXT NOT NULL, ec_token TEXT UNIQUE NOT NULL,
     code_expires REAL NOT NULL, token_expires REAL NOT NULL);

@@ -127,6 +127,25 @@ class SandboxGateway:
         return {"idNo": row["certno"], "idType": "01", "userName": row["psn_name"], "ecToken": row["ec_token"],
                 "insuOrg": row["insuplc_admdvs"]}
 
+    def register_terminal(self, terminal_no: str, institution: str, public_key: str) -> dict[str, str]:
+        """A terminal asks to be registered; the insurance office approves it later (idempotent per key)."""
+        if not (1 <= len(terminal_no) <= 30 and len(institution) == 12 and 40 <= len(public_key) <= 200):
+            raise ValueError("terminal_no, institution (12 chars) and public_key are required")
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM terminals WHERE public_key = ?", (public_key,)).fetchone()
+            if row is None:
+                registration_id = "REG" + secrets.token_hex(6).upper()
+                self._conn.execute("INSERT INTO terminals VALUES (?, ?, ?, ?, 'pending', datetime('now'))",
+                                   (registration_id, terminal_no, institution, public_key))
+                return {"registration_id": registration_id, "status": "pending"}
+        return {"registration_id": row["registration_id"], "status": row["status"]}
+
+    def approve_terminal(self, registration_id: str) -> None:
+        with self._lock:
+            if self._conn.execute("UPDATE terminals SET status = 'approved' WHERE registration_id = ?",
+                                  (registration_id,)).rowcount == 0:
+                raise ValueError("no such registration")
+
     def record_audit(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._conn.execute("INSERT OR IGNORE INTO audit_events (event_id, received, event)"
@@ -283,6 +302,22 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(200, dumps({"code": "0", "data": sandbox.resolve_voucher(payload)}))
                 except ValueError as exc:
                     self._send(200, dumps({"code": str(exc), "message": f"voucher {exc}"}))
+            elif path == "/terminal/register":
+                try:
+                    req = json.loads(body)
+                    answer = sandbox.register_terminal(str(req["terminal_no"]), str(req["institution"]),
+                                                       str(req["public_key"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, dumps(answer))
+            elif path == "/admin/approve-terminal":
+                try:
+                    sandbox.approve_terminal(str(json.loads(body)["registration_id"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, b'{"status":"approved"}')
             elif path == "/admin/issue-voucher":
                 try:
                     req = json.loads(body)
