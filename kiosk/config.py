@@ -116,7 +116,8 @@ class QueueConfig:
 @dataclass(frozen=True)
 class UiConfig:
     language: str = _opt("zh_CN", "zh_CN (default) or en", _one_of("zh_CN", "en"))
-    elderly_mode: bool = _opt(False, "start in elderly mode (larger text, slower timeouts)")
+    elderly_mode: bool = _opt(False, "start in elderly mode (larger text, slower timeouts, voice prompts on)")
+    voice: bool = _opt(False, "speak each screen and face prompt (always on in elderly mode)")
     idle_timeout_s: float = _opt(60.0, "seconds without a touch before the countdown to reset", _range(5, 3600))
     countdown_s: float = _opt(15.0, "visible countdown before a privacy reset", _range(3, 120))
     fullscreen: bool = _opt(True, "full-screen kiosk window")

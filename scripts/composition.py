@@ -39,6 +39,7 @@ from drivers.printer.escpos_printer import EscPosPrinter
 from drivers.printer.file_printer import FilePrinter
 from drivers.qr.camera_source import CameraQrSource
 from drivers.qr.serial_scanner import SerialQrScanner
+from drivers.voice.espeak import EspeakVoice
 from offline_queue.roster import FileRoster
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
@@ -122,6 +123,7 @@ class Services:
     effects: EffectRunner
     sender: OutboxSender
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
+    voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
 
     def status(self) -> tuple[bool, int, bool, bool]:
@@ -142,6 +144,7 @@ class Services:
             return
         self.closed = True
         self.sender.stop()
+        self.voice.stop()
         for source in self.qr_sources:
             source.close()
         self.camera.stop()

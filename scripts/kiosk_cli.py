@@ -37,7 +37,7 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
                                  services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
-                         on_demo_scan=on_demo_scan)
+                         on_demo_scan=on_demo_scan, voice=services.voice)
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)

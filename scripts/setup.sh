@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libxcb-render-util0 libxcb-image0                     # Qt's xcb platform plugin
   libzbar0                                               # zbar, a peer in the QR benchmark
   gpsd gpsd-clients                                      # positioning for clinician login; tests feed it NMEA
+  espeak-ng                                              # voice prompts (Mandarin and English)
 )
 
 missing=()

@@ -18,6 +18,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "bar.elderly_off": {"zh_CN": "标准模式", "en": "Standard text"},
     "bar.online": {"zh_CN": "● 网络正常", "en": "● Online"},
     "bar.offline": {"zh_CN": "✕ 网络中断", "en": "✕ Offline"},
+    "bar.no_voice": {"zh_CN": "语音提示不可用", "en": "Voice prompts unavailable"},
     "bar.checking": {"zh_CN": "… 正在检查网络", "en": "… Checking the network"},
     "bar.pending": {"zh_CN": "待上传 {n} 笔", "en": "{n} queued"},
     "bar.queue_recovered": {"zh_CN": "⚠ 结算队列文件已损坏并另存，请通知技术人员",

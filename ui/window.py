@@ -38,8 +38,9 @@ StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
 class KioskWindow(QMainWindow):
     def __init__(self, controller: VisitController, cfg: UiConfig, *, camera: Camera, manual_window: str,
                  status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
-                 on_demo_scan: Callable[[], str] | None = None) -> None:
+                 on_demo_scan: Callable[[], str] | None = None, voice: object | None = None) -> None:
         super().__init__()
+        self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
         self.controller, self.cfg, self.camera = controller, cfg, camera
         self.tr_ = Translator(cfg.language)
         self.elderly = cfg.elderly_mode
@@ -131,11 +132,12 @@ class KioskWindow(QMainWindow):
         bottom_row = QHBoxLayout(bottom)
         bottom_row.setContentsMargins(24, 8, 24, 8)
         self.network_label = QLabel(objectName="network", wordWrap=True)
+        self.voice_label = QLabel(objectName="alert", wordWrap=True)  # voice wanted but no speech engine
         self.pending_label = QLabel(objectName="pending")
         self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
         self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
-        for widget in (self.network_label, self.pending_label, self.staff_label, self.demo_label):
+        for widget in (self.network_label, self.pending_label, self.voice_label, self.staff_label, self.demo_label):
             bottom_row.addWidget(widget)
         bottom_row.addStretch(1)
         bottom_row.addWidget(self.countdown_label)
@@ -181,8 +183,19 @@ class KioskWindow(QMainWindow):
 
     # -- state, idle countdown, preview, status -----------------------------------------------------
 
+    @property
+    def voice_on(self) -> bool:
+        return self.cfg.voice or self.elderly
+
+    def speak(self, text: str) -> None:
+        """A voice prompt when voice is on (returns at once: the engine runs in its own process)."""
+        if self.voice_on and self.voice is not None:
+            self.voice.say(text, self.tr_.language)  # type: ignore[attr-defined]
+
     def _on_state_changed(self, state: v.State) -> None:
         self.render()
+        screen = self.current
+        self.speak(f"{screen.title.text()}。{screen.body.text()}" if screen.body.text() else screen.title.text())
         if state == v.State.FACE_VERIFY:
             self.camera.start()
             self._refresh_preview()
@@ -263,6 +276,8 @@ class KioskWindow(QMainWindow):
         if self.face_prompt != self._shown_prompt:
             self._shown_prompt = self.face_prompt
             self.face.show_prompt(self._shown_prompt)
+            if self._shown_prompt:
+                self.speak(self.tr_.tr(self._shown_prompt))
 
     def note_face_prompt(self, key: str) -> None:
         """Called on the vision worker: only stores the key (a str assignment); the preview timer shows it."""
@@ -278,6 +293,9 @@ class KioskWindow(QMainWindow):
 
     def _render_status(self) -> None:
         online, pending = self._online, self._pending
+        no_voice = self.voice_on and (self.voice is None or not self.voice.available())  # type: ignore[attr-defined]
+        self.voice_label.setText(self.tr_.tr("bar.no_voice") if no_voice else "")
+        self.voice_label.setVisible(no_voice)
         if online is None:
             self.network_label.setText(self.tr_.tr("bar.checking"))
             self.network_label.setStyleSheet("")
