@@ -145,6 +145,17 @@ class ReceiptPrinted(Event):
 
 
 @dataclass(frozen=True)
+class PrinterChecked(Event):
+    ready: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReprintRequested(Event):
+    """The patient asks for the receipt again (after a print failure), from the visit record."""
+
+
+@dataclass(frozen=True)
 class Cancel(Event): ...
 
 
@@ -219,6 +230,11 @@ class SettleOffline(Effect):
 class CancelPrepared(Effect):
     person: InsuredPerson
     pre_settlement: PreSettlement
+
+
+@dataclass(frozen=True)
+class CheckPrinter(Effect):
+    """Preflight before a paid step: online, paper."""
 
 
 @dataclass(frozen=True)
@@ -359,7 +375,19 @@ class VisitMachine:
         if not self.ctx.fees:
             return []
         self._go(State.PREPARING)
-        return [Prepare(self.visit_id, person, doc, self.ctx.fees)]
+        return [CheckPrinter(self.visit_id), Prepare(self.visit_id, person, doc, self.ctx.fees)]
+
+    def _on_printer_checked(self, e: PrinterChecked) -> list[Effect]:
+        # the patient is told before paying that no paper receipt can be printed (the record is kept)
+        self.ctx.extra["printer_warning"] = "" if e.ready else (e.detail or "printer not ready")
+        return []
+
+    def _on_reprint(self, _: ReprintRequested) -> list[Effect]:
+        if not self.ctx.extra.get("print_error") or self.ctx.person is None:
+            return []
+        self.ctx.extra["print_error"] = ""
+        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=self.ctx.settlement,
+                             queued=self.ctx.queued)]
 
     def _on_prepared(self, e: Prepared) -> list[Effect]:
         self.ctx.pre_settlement = e.pre_settlement
@@ -415,6 +443,9 @@ _HANDLERS = {
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.FEE_REVIEW, FeesConfirmed): _H._on_fees_confirmed,
     (State.PREPARING, Prepared): _H._on_prepared,
+    (State.PREPARING, PrinterChecked): _H._on_printer_checked,
+    (State.CONFIRM, PrinterChecked): _H._on_printer_checked,
+    (State.RECEIPT, ReprintRequested): _H._on_reprint,
     (State.PREPARING, GatewayDown): _H._on_gateway_down,
     (State.CONFIRM, SettlementConfirmed): _H._on_settlement_confirmed,
     (State.SETTLING, Settled): _H._on_settled,

@@ -34,6 +34,7 @@ _LANES: dict[type, str] = {
     v.VerifyFace: "vision",
     v.WipeSecrets: "vision",
     v.PrintReceipt: "printer",
+    v.CheckPrinter: "printer",
 }
 
 
@@ -113,6 +114,9 @@ class EffectRunner:
                 return None
             case v.PrintReceipt():
                 return self._print(effect)
+            case v.CheckPrinter():
+                status = self._printer.preflight()
+                return v.PrinterChecked(vid, ready=status.online and status.paper, detail=status.detail)
             case v.WipeSecrets():
                 self._face.wipe()
                 return None

@@ -179,3 +179,26 @@ def test_a_refused_scan_says_what_to_show_instead(qtbot, rig: DemoRig) -> None:
     qtbot.keyClick(window, Qt.Key.Key_Return)
     wait_for(qtbot, window, State.ERROR)
     assert "web link" in window.current.body.text()
+
+
+def test_printer_preflight_warns_before_paying_and_a_failed_receipt_can_be_reprinted(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    printer = rig.services.printer
+    printer.paper_out = True  # before the paid step: the patient is told, and may still pay
+    rig.insert_card()
+    wait_for(qtbot, window, State.CONSENT)
+    for state, action in ((State.CONSENT, "agree"), (State.SERVICES, "pay"), (State.FEE_REVIEW, "confirm_fees")):
+        wait_for(qtbot, window, state)
+        click(qtbot, window, action)
+    wait_for(qtbot, window, State.CONFIRM)
+    assert window.current.notice.text() == window.tr_.tr("confirm.no_receipt")
+    click(qtbot, window, "pay")
+    wait_for(qtbot, window, State.RECEIPT)
+    qtbot.waitUntil(lambda: bool(window.controller.machine.ctx.extra.get("print_error")), timeout=10000)
+    window.render()
+    reprint = window.current.button("reprint")
+    assert reprint.isVisible() and reprint.text() == window.tr_.tr("receipt.reprint")
+    printer.paper_out = False  # staff load paper
+    qtbot.mouseClick(reprint, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(window.controller.machine.ctx.extra.get("receipt")), timeout=10000)
+    assert Path(window.controller.machine.ctx.extra["receipt"]).exists() and not reprint.isVisible()

@@ -64,7 +64,9 @@ def test_happy_path_visits_every_state_and_asks_for_each_effect() -> None:
     m.handle(v.FaceChecked(vid, match=GOOD_FACE))
     assert m.handle(v.PayFeesChosen()) == [v.LoadFees(vid, PERSON)]
     m.handle(v.FeesLoaded(vid, fees=FEES))
-    assert m.handle(v.FeesConfirmed()) == [v.Prepare(vid, PERSON, DOC, FEES)]
+    assert m.handle(v.FeesConfirmed()) == [v.CheckPrinter(vid), v.Prepare(vid, PERSON, DOC, FEES)]
+    assert m.handle(v.PrinterChecked(vid, ready=False, detail="out of paper")) == []
+    assert m.ctx.extra["printer_warning"] == "out of paper"  # shown on the confirm screen, before paying
     m.handle(v.Prepared(vid, pre_settlement=PRE))
     assert m.handle(v.SettlementConfirmed()) == [v.Settle(vid, PERSON, DOC, PRE, FEES)]
     assert m.handle(v.Settled(vid, settlement=SETTLED)) == [v.PrintReceipt(vid, PERSON, FEES, settlement=SETTLED)]
@@ -182,3 +184,14 @@ def test_no_fees_means_nothing_to_settle() -> None:
 
 def test_visit_context_repr_does_not_leak() -> None:
     assert CARD.citizen_id not in repr(PERSON) and CARD.citizen_id not in repr(DOC)
+
+
+def test_reprint_only_after_a_failed_print() -> None:
+    m = v.VisitMachine()
+    m.state = v.State.RECEIPT
+    m.visit_id = "v9"
+    m.ctx.person, m.ctx.fees = PERSON, FEES
+    assert m.handle(v.ReprintRequested()) == []  # it printed: nothing to do
+    m.handle(v.ReceiptPrinted("v9", error="out of paper"))
+    (effect,) = m.handle(v.ReprintRequested())
+    assert isinstance(effect, v.PrintReceipt) and effect.person == PERSON and m.ctx.extra["print_error"] == ""

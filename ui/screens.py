@@ -204,8 +204,14 @@ class FeeReviewScreen(Screen):
 class ConfirmScreen(Screen):
     state = State.CONFIRM
 
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.notice)
+
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("confirm.title"))
+        self.notice.setText(self.tr_.tr("confirm.no_receipt") if ctx.extra.get("printer_warning") else "")
         if ctx.pre_settlement is None:
             self.body.setText("")
             return
@@ -231,7 +237,11 @@ class ReceiptScreen(Screen):
             a = ctx.settlement.amounts
             self.title.setText(self.tr_.tr("receipt.title"))
             self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc)))
-        self.notice.setText(self.tr_.tr("receipt.print_failed") if ctx.extra.get("print_error") else "")
+        failed = bool(ctx.extra.get("print_error"))
+        self.notice.setText(self.tr_.tr("receipt.print_failed") if failed else "")
+        for button in self._button_keys:
+            if button.property("action") == "reprint":
+                button.setVisible(failed)
 
 
 class ErrorScreen(Screen):

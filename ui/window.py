@@ -110,6 +110,7 @@ class KioskWindow(QMainWindow):
         confirm.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         confirm.add_button("pay", "confirm.pay", lambda: post(v.SettlementConfirmed()))
         receipt = s.ReceiptScreen(tr, manual_window)
+        receipt.add_button("reprint", "receipt.reprint", lambda: post(v.ReprintRequested()), secondary=True)
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
         error = s.ErrorScreen(tr, manual_window)
         error.add_button("back", "error.back", lambda: post(v.Finish()))
