@@ -12,7 +12,7 @@ from kiosk.errors import KioskError
 from kiosk.face_check import FaceVerifier, NoFaceFound
 from kiosk.face_score import OperatingPoint, score_band
 from kiosk.ports import LocationSource, PositionReading
-from kiosk.position import UNAVAILABLE, PositionVerdict
+from kiosk.position import SITE_CONTRADICTION, UNAVAILABLE, PositionVerdict
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class LoginEffects:
         if reading is None and getattr(self._location, "healthy", True) is False:
             return PositionVerdict(False, UNAVAILABLE)
         verdict = self._judge(reading, self._last_accepted)
+        if verdict.reason == SITE_CONTRADICTION:  # a workstation moved, or a receiver spoofed: staff must look
+            log.critical("TAMPER ALARM: the live position contradicts this workstation's provisioned site "
+                         "(%.0f m away)", -(verdict.edge_m or 0.0))
         if verdict.accepted:
             self._last_accepted = reading
         return verdict
