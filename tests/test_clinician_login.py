@@ -171,3 +171,21 @@ def test_demo_clinician_login(args: list[str], outcome: str, reason: str, shared
     assert (result["outcome"], result["reason"]) == (outcome, reason)
     assert status == (0 if outcome == "logged_in" else 1)
     assert result["audit_events_delivered"] == 1 and result["audit_chain_verifies"] is True
+
+
+def test_a_contradicted_fixed_site_raises_a_tamper_alarm(caplog: pytest.LogCaptureFixture) -> None:
+    from kiosk.clinician_effects import LoginEffects
+    from kiosk.face_score import OperatingPoint
+    from kiosk.ports import PositionReading
+    from kiosk.position import PositionRules, check_fixed_site
+
+    from drivers.location.fixed_site import FixedSiteLocation
+
+    site = FixedSiteLocation(39.9087, 116.3975)
+    shanghai = PositionReading(31.2304, 121.4737, mode=3, accuracy_m=10, age_s=1, source="gpsd")
+    effects = LoginEffects(roster=None, face=None, point=OperatingPoint(6.0, 4.0), location=site,  # type: ignore[arg-type]
+                           judge=lambda reading, _last: check_fixed_site(reading, shanghai, PositionRules()),
+                           audit=lambda _event: None)
+    result = effects.run(cl.CheckPosition())
+    assert isinstance(result, cl.PositionResult) and result.verdict.reason == "site_contradiction"
+    assert "TAMPER ALARM" in caplog.text
