@@ -205,9 +205,11 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
               help="Nearest cohort templates used to normalise a score.")
 @click.option("--cohort-out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the cohort (templates and identity labels only, no images).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the operating point into this TOML config file's [face] section.")
 @click.option("--dry-run", is_flag=True, help="Compute and print the operating point; write nothing.")
 def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, cohort_out: Path,
-                   dry_run: bool) -> None:
+                   config_path: Path | None, dry_run: bool) -> None:
     """Compute the face operating point for a target false-accept rate from labelled photographs."""
     from drivers.face.dlib_engine import DlibFaceEngine
     from scripts.face_calibration import Cohort, choose_operating_point, encode_images, hard_sets, images_of_sets, score_sets
@@ -237,10 +239,17 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, 
         rates = pair_scores.rates(point)
         click.echo(f"{name}: far {rates['far']:.4f} frr {rates['frr']:.3f} ({rates['genuine_pairs']} genuine, "
                    f"{rates['impostor_pairs']} impostor pairs, {rates['failed_to_acquire']} without a face)")
+    values = {"score_threshold": point.threshold, "grey_floor": point.grey_floor, "cohort_k": cohort_k,
+              "cohort_file": str(cohort_out.resolve())}
     if not dry_run:
         cohort.save(cohort_out)
-    click.echo(f"[face]\nscore_threshold = {point.threshold}\ngrey_floor = {point.grey_floor}\n"
-               f"cohort_k = {cohort_k}\ncohort_file = \"{cohort_out if not dry_run else ''}\"")
+        if config_path is not None:
+            from scripts.provision_machine import set_section_values
+
+            set_section_values(config_path, "face", values)
+            load_config(config_path, {})  # the file still validates
+            click.echo(f"wrote the [face] operating point into {config_path}")
+    click.echo("[face]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items()))
 
 
 def _roster(config_path: Path | None) -> object:

@@ -38,6 +38,21 @@ def render_config(sections: dict[str, dict[str, object]], top: dict[str, object]
     return "\n".join(lines) + "\n"
 
 
+def set_section_values(path: Path, section: str, values: dict[str, object]) -> None:
+    """Set keys in one [section] of a TOML file, keeping everything else (comments, other sections) as it is."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    header = f"[{section}]"
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
+    if start is None:
+        lines += ["", header]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    body = [line for line in lines[start + 1:end]
+            if line.split("=", 1)[0].strip() not in values]
+    body += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines[:start + 1] + body + lines[end:]) + "\n", encoding="utf-8")
+
+
 def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[no-untyped-def]
     @cli.command("init")
     @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),

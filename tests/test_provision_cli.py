@@ -135,8 +135,16 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
                               "--cohort-out", str(out)])
     assert dry.exit_code == 0, dry.output
     assert "score_threshold = " in dry.output and "dlib_johns: far" in dry.output and not out.exists()
-    real = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--cohort-out", str(out)])
-    assert real.exit_code == 0 and out.exists()
+    config = tmp_path / "kiosk.toml"
+    config.write_text('# site config\nmode = "demo"\n\n[face]\nscore_threshold = 1.0\nmax_attempts = 2\n\n[ui]\nlanguage = "en"\n')
+    real = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--cohort-out", str(out),
+                               "--config", str(config)])
+    assert real.exit_code == 0 and out.exists(), real.output
+    from kiosk.config import load_config
+
+    written = load_config(config, {})
+    assert written.face.score_threshold != 1.0 and written.face.cohort_file == str(out.resolve())
+    assert written.face.max_attempts == 2 and written.ui.language == "en" and "# site config" in config.read_text()
     import numpy as np
 
     with np.load(out, allow_pickle=False) as data:  # templates and labels only
