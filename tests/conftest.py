@@ -59,3 +59,16 @@ def demo_config(tmp_path: Path, sandbox: SandboxGateway) -> KioskConfig:
     cfg = KioskConfig(data_dir=str(tmp_path / "data"), card=CardConfig(reader="virtual"))
     return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url,
                                                                 read_timeout_s=5.0))
+
+
+@pytest.fixture
+def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[object]:
+    """The kiosk's services on the demo config against the sandbox, the demo face enrolled."""
+    from drivers.camera.replay import ReplayCamera
+    from scripts.composition import build_services, demo_portrait
+    from scripts.demo import enroll_demo_face
+
+    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
+    enroll_demo_face(sandbox, built)
+    yield built
+    built.close()

@@ -4,7 +4,6 @@ dlib on the demo portrait, file printer), built by the composition root."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from scripts.composition import Services, build_services, demo_portrait
 from scripts.demo import enroll_demo_face
 
 HOLDERS = load_holders()
-
-
-@pytest.fixture
-def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[Services]:
-    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
-    enroll_demo_face(sandbox, built)
-    yield built
-    built.close()
 
 
 def pump(machine: v.VisitMachine, services: Services, event: v.Event) -> None:

@@ -24,18 +24,11 @@ from drivers.gateway.client import HttpVoucherPlatform
 from drivers.gateway.sandbox.server import SandboxGateway
 from kiosk.keyboard_wedge import WedgeAssembler
 from drivers.qr.serial_scanner import SerialQrScanner
-from scripts.composition import Services, build_services, demo_portrait
-from scripts.demo import enroll_demo_face
+from scripts.composition import Services
+
+from test_visit_integration import pump  # the same pump as whole visits; the services fixture is in conftest
 
 DEMO = load_holders()["demo"]
-
-
-@pytest.fixture
-def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[Services]:
-    built = build_services(demo_config, camera=ReplayCamera([demo_portrait()], fps=30))
-    enroll_demo_face(sandbox, built)
-    yield built
-    built.close()
 
 
 class PtyScanner:
@@ -79,15 +72,6 @@ def next_scan(scans: list[str], arrived: threading.Event) -> str:
     assert arrived.wait(5), "no scan arrived"
     arrived.clear()
     return scans.pop(0)
-
-
-def pump(machine: v.VisitMachine, services: Services, event: v.Event) -> None:
-    queue = [event]
-    while queue:
-        for effect in machine.handle(queue.pop(0)):
-            result = services.effects.run(effect)
-            if result is not None:
-                queue.append(result)
 
 
 def visit_from_scan(services: Services, payload: str) -> v.VisitMachine:

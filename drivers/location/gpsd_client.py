@@ -18,10 +18,12 @@ from datetime import datetime
 
 from kiosk.ports import PositionReading
 
+from drivers.background import BackgroundReader
+
 log = logging.getLogger(__name__)
 
 
-class GpsdLocation:
+class GpsdLocation(BackgroundReader):
     def __init__(self, host: str = "127.0.0.1", port: int = 2947, *, clock: Callable[[], float] = time.monotonic,
                  reconnect_s: float = 1.0) -> None:
         self.description = f"gpsd {host}:{port}"
@@ -30,16 +32,7 @@ class GpsdLocation:
         self._tpv: dict | None = None
         self._received = 0.0
         self._connected = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gpsd-client", daemon=True)
-
-    def start(self) -> GpsdLocation:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3)
+        super().__init__("gpsd-client")
 
     @property
     def healthy(self) -> bool:

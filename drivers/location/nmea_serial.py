@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from kiosk.ports import PositionReading
 
+from drivers.background import BackgroundReader
 from drivers.location.nmea import FixState
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 BAUD = {4800: termios.B4800, 9600: termios.B9600, 38400: termios.B38400, 115200: termios.B115200}
 
 
-class NmeaSerialLocation:
+class NmeaSerialLocation(BackgroundReader):
     def __init__(self, device: str, baud: int = 9600, *, clock: Callable[[], float] = time.monotonic,
                  uere_m: float = 19.0) -> None:
         if baud not in BAUD:
@@ -30,16 +31,7 @@ class NmeaSerialLocation:
         self._received = 0.0
         self._open = False
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nmea-serial", daemon=True)
-
-    def start(self) -> NmeaSerialLocation:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3)
+        super().__init__("nmea-serial")
 
     @property
     def healthy(self) -> bool:

@@ -5,26 +5,25 @@ frames: the same payload is reported once until it has been out of view for ``re
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from kiosk.ports import Camera
 
+from drivers.background import BackgroundReader
 from drivers.qr.frame_decoder import FrameDecoder
 
 log = logging.getLogger(__name__)
 
 
-class CameraQrSource:
+class CameraQrSource(BackgroundReader):
     def __init__(self, camera: Camera, *, interval_s: float = 0.1, budget_ms: float = 60.0,
                  repeat_after_s: float = 3.0) -> None:
         self.description = f"QR from {camera.description}"
         self._camera, self._interval, self._repeat_after = camera, interval_s, repeat_after_s
         self._decoder = FrameDecoder(budget_ms=budget_ms)
         self._listener: Callable[[str], None] = lambda _payload: None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="qr-camera", daemon=True)
+        super().__init__("qr-camera")
         self.active = True  # the UI switches decoding off outside the idle screen
         self.frames_decoded = 0
         self._last_payload, self._last_seen = "", 0.0
@@ -34,13 +33,7 @@ class CameraQrSource:
 
     def start(self) -> CameraQrSource:
         self._camera.start()  # idempotent: the face check shares the same capture
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=3)
+        return super().start()
 
     def _run(self) -> None:
         previous = None

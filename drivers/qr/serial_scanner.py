@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import termios
-import threading
 import time
 import tty
 from collections.abc import Callable
+
+from drivers.background import BackgroundReader
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +23,18 @@ BAUD = {9600: termios.B9600, 19200: termios.B19200, 38400: termios.B38400, 57600
         115200: termios.B115200}
 
 
-class SerialQrScanner:
+class SerialQrScanner(BackgroundReader):
     def __init__(self, device: str, baud: int = 9600, *, max_line: int = 2048, idle_flush_s: float = 0.3) -> None:
         if baud not in BAUD:
             raise ValueError(f"unsupported baud rate {baud} (use one of {sorted(BAUD)})")
         self.description = f"serial QR scanner {device} @{baud}"
         self._device, self._baud, self._max, self._flush_s = device, baud, max_line, idle_flush_s
         self._listener: Callable[[str], None] = lambda _payload: None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="qr-serial", daemon=True)
         self.connected = False
+        super().__init__("qr-serial")
 
     def set_listener(self, on_scanned: Callable[[str], None]) -> None:
         self._listener = on_scanned
-
-    def start(self) -> SerialQrScanner:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=3)
 
     def _run(self) -> None:
         while not self._stop.is_set():
