@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
 from kiosk.config import KioskConfig, UiConfig
-from kiosk.visit import State, VisitMachine
+from kiosk.visit import Finish, State, VisitMachine
 
 from scripts.autopilot import Autopilot
 from scripts.demo import DemoRig, start_demo
@@ -59,7 +59,7 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     window = KioskWindow(controller, UiConfig(language=language, elderly_mode=elderly, fullscreen=False),
                          camera=rig.services.camera, manual_window="门诊一楼 3 号人工窗口",
                          status_probe=rig.services.status, demo=True, on_demo_insert=rig.insert_card,
-                         on_demo_scan=rig.issue_voucher)
+                         on_demo_scan=rig.issue_voucher, voice=rig.services.voice)
     qtbot.addWidget(window)
     rig.services.start()
     smallest = window.minimumSizeHint()  # every page must fit the smallest kiosk screen we support
@@ -73,6 +73,8 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
         QApplication.processEvents()  # let the layout settle before measuring
         seen.append(state.value)
         found = clipped(window)
+        if window.height() > 800 or window.width() > 1280:
+            found.append(f"the window grew to {window.width()}x{window.height()} (screen 1280x800)")
         if found:
             problems[state.value] = found
 
@@ -85,9 +87,14 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     pilot.start()
     qtbot.waitUntil(lambda: bool(result), timeout=60000)
     check(controller.state)
-    window.controller.post(__import__("kiosk.visit", fromlist=["Finish"]).Finish())
+    window.controller.post(Finish())
     assert result.get("outcome") == "settled", result
-    assert {"idle", "consent", "face_verify", "fee_review", "confirm", "receipt"} <= set(seen)
+    window.scan_voucher("https://example.com/not-a-voucher")  # the error screen, with where to go
+    qtbot.waitUntil(lambda: controller.state == State.ERROR, timeout=5000)
+    QApplication.processEvents()
+    window.grab().save(str(SHOTS / f"{prefix}-11-error.png"))
+    assert window.height() <= 800 and clipped(window) == [], (window.height(), clipped(window), problems)
+    assert {"idle", "consent", "face_verify", "fee_review", "confirm", "receipt", "error"} <= set(seen)
     assert problems == {}, problems
     tasks.shutdown()
 

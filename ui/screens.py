@@ -133,7 +133,7 @@ class FaceScreen(Screen):
         super().__init__(tr, busy=True)
         self._demo = demo
         self.preview = QLabel(objectName="preview", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(240, 180)  # grows with the screen; small enough for 1280x800
+        self.preview.setMinimumSize(200, 120)  # grows with the screen; small enough for 1280x800 in elderly mode
         self.preview.setStyleSheet("border: 6px solid #0B5394; border-radius: 16px;")
         self.middle.insertWidget(0, self.preview, stretch=1)
         self.notice = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)

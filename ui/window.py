@@ -138,9 +138,9 @@ class KioskWindow(QMainWindow):
         self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
         self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
-        for widget in (self.network_label, self.pending_label, self.voice_label, self.staff_label, self.demo_label):
+        for widget in (self.network_label, self.pending_label, self.voice_label, self.staff_label):
             bottom_row.addWidget(widget)
-        bottom_row.addStretch(1)
+        bottom_row.addWidget(self.demo_label, stretch=1)  # takes the free width: wraps only when it must
         bottom_row.addWidget(self.countdown_label)
         bottom_row.addWidget(self.more_time_button)
         self.countdown_label.hide()
