@@ -65,8 +65,13 @@ class EscPosPrinter:
         raise PrinterError(f"unknown printer kind {kind}")
 
     def preflight(self) -> PrinterStatus:
+        from escpos.constants import RT_MASK_ONLINE, RT_STATUS_ONLINE
+
         try:
-            online = self._device.is_online()
+            status = self._device.query_status(RT_STATUS_ONLINE)
+            if not status:  # no answer at all: the connection is dead, not the printer offline
+                raise ConnectionError("no answer to the status query")
+            online = not (status[0] & RT_MASK_ONLINE)
             paper = self._device.paper_status()  # 2 adequate, 1 near end, 0 out
         except Exception as exc:  # noqa: BLE001 - any transport fault means the printer cannot be used now
             self._reset()

@@ -53,12 +53,20 @@ class SimulatedNetworkPrinter:
                     return
                 if not data:
                     return
-                if data.startswith(DLE_EOT) and len(data) == 3:
-                    conn.sendall((ONLINE if self.online else OFFLINE) if data[2] == 1 else self.paper)
-                    continue
-                if self.fail_after_bytes is not None and len(self.received) + len(data) > self.fail_after_bytes:
-                    self.received += data[: max(0, self.fail_after_bytes - len(self.received))]
-                    self.paper = PAPER_OUT
-                    conn.shutdown(socket.SHUT_RDWR)  # the printer stops mid-job
+                query = b""
+                if len(data) >= 3 and data[-3:-1] == DLE_EOT:  # a real-time status query, maybe after data
+                    data, query = data[:-3], data[-3:]
+                if data and not self._print(conn, data):
                     return
-                self.received += data
+                if query:
+                    conn.sendall((ONLINE if self.online else OFFLINE) if query[2] == 1 else self.paper)
+
+    def _print(self, conn: socket.socket, data: bytes) -> bool:
+        """Take job bytes; False when the paper ran out part-way (the printer then drops the job)."""
+        if self.fail_after_bytes is not None and len(self.received) + len(data) > self.fail_after_bytes:
+            self.received += data[: max(0, self.fail_after_bytes - len(self.received))]
+            self.paper = PAPER_OUT
+            conn.shutdown(socket.SHUT_RDWR)  # the printer stops mid-job
+            return False
+        self.received += data
+        return True
