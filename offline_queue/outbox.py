@@ -14,12 +14,13 @@ Thread-safety: every method may be called from any worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kiosk.errors import (
@@ -85,21 +86,27 @@ class SqliteOutbox:
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
         day = time.strftime("Q%Y%m%d", time.localtime(now))
-        conn = self._db.conn
-        try:
-            with self._store.lock:
-                if self._open_items >= self._max_open:  # the size bound: never grow without end while offline
-                    raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
-                # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
-                # synchronous=FULL) when it returns; the id is the next after the file's largest
-                reference = self._insert(conn, day, visit_id, kind, sealed, now)
-        except QueueError:
-            raise
-        except Exception as exc:  # sqlite3.Error (disk full, I/O): nothing was acknowledged
-            raise QueueError(f"could not commit to the outbox: {exc}") from None
-        self._open_items += 1
+        with self._new_item() as conn:
+            # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
+            # synchronous=FULL) when it returns; the id is the next after the file's largest
+            reference = self._insert(conn, day, visit_id, kind, sealed, now)
         log.info("outbox: committed %s (%s)", reference, kind)
         return reference
+
+    @contextlib.contextmanager
+    def _new_item(self) -> Iterator[Any]:
+        """Around committing one new item: the store lock, the size bound (never grow without end while
+        offline), database errors as QueueError (nothing was acknowledged), and the open-item count."""
+        try:
+            with self._store.lock:
+                if self._open_items >= self._max_open:
+                    raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
+                yield self._db.conn
+        except QueueError:
+            raise
+        except Exception as exc:  # sqlite3.Error (disk full, I/O)
+            raise QueueError(f"could not commit to the outbox: {exc}") from None
+        self._open_items += 1
 
     def _insert(self, conn: Any, day: str, visit_id: str, kind: str, sealed: bytes, now: float) -> str:
         for _attempt in range(2):
@@ -123,24 +130,14 @@ class SqliteOutbox:
         """Commit an audit event linked into the hash chain; the chain head moves in the same transaction."""
         now = self._clock()
         day = time.strftime("Q%Y%m%d", time.localtime(now))
-        conn = self._db.conn
-        try:
-            with self._store.lock, conn:
-                if self._open_items >= self._max_open:
-                    raise QueueError(f"outbox full: {self._max_open} items not yet delivered")
-                conn.execute("BEGIN IMMEDIATE")
-                row = conn.execute("SELECT seq, head FROM audit_chain WHERE id = 1").fetchone()
-                seq, head = (row[0], row[1]) if row else (0, GENESIS)
-                chained = link(event, head, seq + 1)
-                sealed = self._cipher.seal(_encode(chained))
-                reference = self._insert(conn, day, visit_id, kind, sealed, now)
-                conn.execute("INSERT INTO audit_chain (id, seq, head) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
-                             " SET seq = excluded.seq, head = excluded.head", (seq + 1, chained["hash"]))
-        except QueueError:
-            raise
-        except Exception as exc:  # sqlite3.Error: nothing was acknowledged, the head did not move
-            raise QueueError(f"could not commit to the outbox: {exc}") from None
-        self._open_items += 1
+        with self._new_item() as conn, conn:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT seq, head FROM audit_chain WHERE id = 1").fetchone()
+            seq, head = (row[0], row[1]) if row else (0, GENESIS)
+            chained = link(event, head, seq + 1)
+            reference = self._insert(conn, day, visit_id, kind, self._cipher.seal(_encode(chained)), now)
+            conn.execute("INSERT INTO audit_chain (id, seq, head) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
+                         " SET seq = excluded.seq, head = excluded.head", (seq + 1, chained["hash"]))
         return reference
 
     def deliver(self, reference: str) -> Delivery:
