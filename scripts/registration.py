@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from kiosk.config import KioskConfig
 from kiosk.errors import ConfigError, GatewayProtocolError, GatewayUnreachable
@@ -47,10 +46,9 @@ def device_public_key(data: Path) -> str:
 def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], None]) -> dict[str, Any]:
     import requests
 
-    from drivers.gateway.client import build_session
+    from drivers.gateway.client import build_session, gateway_origin
 
-    parts = urlsplit(cfg.gateway.url)
-    url = f"{parts.scheme}://{parts.netloc}/terminal/register"
+    url = f"{gateway_origin(cfg.gateway)}/terminal/register"
     session = build_session(cfg.gateway)
     timeout = (cfg.gateway.connect_timeout_s, cfg.gateway.read_timeout_s)
     data = cfg.data_path()

@@ -65,6 +65,13 @@ def _is_connect_failure(exc: requests.ConnectionError) -> bool:
     return False
 
 
+def gateway_origin(cfg: GatewayConfig) -> str:
+    """``scheme://host:port`` of the gateway's service URL: where its companion endpoints live (health,
+    hospital system, voucher platform, terminal registration) unless configured apart."""
+    parts = urlsplit(cfg.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str) -> bytes:
     try:
         response = session.post(url, data=body, timeout=timeout)
@@ -108,9 +115,8 @@ class HttpGateway:
             return self._send(infno, input_, msgid, self._ensure_signed_in(force=True), insuplc_admdvs)
 
     def probe(self) -> bool:
-        parts = urlsplit(self._cfg.url)
         try:
-            self._session.get(f"{parts.scheme}://{parts.netloc}/health", timeout=self._timeout)
+            self._session.get(f"{gateway_origin(self._cfg)}/health", timeout=self._timeout)
         except requests.RequestException:
             return False
         return True
@@ -150,11 +156,7 @@ class HttpHospitalSystem:
     """Outstanding fees and face references from the hospital information system."""
 
     def __init__(self, cfg: GatewayConfig) -> None:
-        base = cfg.his_url
-        if not base:
-            parts = urlsplit(cfg.url)
-            base = f"{parts.scheme}://{parts.netloc}"
-        self._base = base.rstrip("/")
+        self._base = (cfg.his_url or gateway_origin(cfg)).rstrip("/")
         self._session = build_session(cfg)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
 
@@ -211,8 +213,7 @@ class HttpVoucherPlatform:
     the terminal identifies as a self-service device. The code is sent, never logged whole."""
 
     def __init__(self, cfg: GatewayConfig, terminal: TerminalConfig) -> None:
-        parts = urlsplit(cfg.url)
-        self._url = cfg.voucher_url or f"{parts.scheme}://{parts.netloc}/voucher/resolve"
+        self._url = cfg.voucher_url or f"{gateway_origin(cfg)}/voucher/resolve"
         self._terminal = terminal
         self._session = build_session(cfg)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
