@@ -169,43 +169,35 @@ def check_queue(cfg: KioskConfig) -> Check:
 
 
 def check_location(cfg: KioskConfig) -> Check:
-    """Clinician workstations: the location source gives a fix the login would accept."""
-    from kiosk.position import Geofence, PositionRules, check_fix
+    """Clinician workstations: the location source gives a fix the login would accept (the login's own
+    source and rules, from the composition root)."""
+    from kiosk.errors import ConfigError
+
+    from scripts.composition import build_location
 
     loc = cfg.location
     try:
-        fence = Geofence.parse(loc.geofence)
-    except ValueError as exc:
+        source, judge, stoppers = build_location(loc)
+    except ConfigError as exc:
         return Check("location", False, f"geofence unreadable: {exc}", "fix location.geofence (lon,lat corners)")
-    rules = PositionRules(max_age_s=loc.max_age_s, max_accuracy_m=loc.max_accuracy_m, require_3d=loc.require_3d,
-                          margin_m=loc.margin_m)
-    if loc.source == "fixed":
-        from drivers.location.fixed_site import FixedSiteLocation
-
-        verdict = check_fix(FixedSiteLocation(loc.site_latitude, loc.site_longitude).current(), fence, rules)
-        if not verdict.accepted:
-            return Check("location", False, f"the provisioned site is refused: {verdict.reason}",
-                         "set location.site_latitude/longitude inside location.geofence")
-        return Check("location", True, f"fixed site {verdict.edge_m:.0f} m inside the geofence")
-    if loc.source == "gpsd":
-        from drivers.location.gpsd_client import GpsdLocation
-
-        source = GpsdLocation(loc.gpsd_host, loc.gpsd_port).start()
-    else:
-        from drivers.location.nmea_serial import NmeaSerialLocation
-
-        source = NmeaSerialLocation(loc.nmea_device, loc.nmea_baud).start()
     try:
+        if loc.source == "fixed":
+            verdict = judge(source.current(), None)
+            if not verdict.accepted:
+                return Check("location", False, f"the provisioned site is refused: {verdict.reason}",
+                             "set location.site_latitude/longitude inside location.geofence")
+            return Check("location", True, f"fixed site {verdict.edge_m:.0f} m inside the geofence")
         deadline, reading = time.monotonic() + 5, None
         while time.monotonic() < deadline and (reading is None or reading.mode < 2):
             time.sleep(0.2)
             reading = source.current()
     finally:
-        source.stop()
+        for stop in stoppers:
+            stop()
     if reading is None:
         return Check("location", False, f"{source.description}: no answer",
                      "systemctl start gpsd; check the receiver's cable and location.* settings")
-    verdict = check_fix(reading, fence, rules)
+    verdict = judge(reading, None)
     if not verdict.accepted:
         return Check("location", False, f"{source.description}: {verdict.reason}",
                      "move the antenna to a window, wait for a fix, or check location.geofence")
