@@ -9,9 +9,11 @@ chain received by the sandbox is verified at the end.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from kiosk.errors import FaceError
 
 from drivers.camera.replay import ReplayCamera
 from drivers.gateway.sandbox.server import SandboxGateway
-from scripts.composition import ClinicianServices, build_clinician_services, demo_portrait
+from scripts.composition import ClinicianServices, build_camera, build_clinician_services, demo_portrait
 from scripts.demo import demo_config
 
 DEMO_CLINICIAN = StaffMember("D0001", "李医生 (demo)", "内科 Internal medicine", "D110101000001")
@@ -47,8 +49,13 @@ def pump(machine: cl.ClinicianLogin, services: ClinicianServices, event: cl.Even
                 queue.append(result)
 
 
-def run_clinician_autopilot(cfg: KioskConfig, *, location: str = "inside", camera_source: str = "",
-                            data_dir: Path | None = None) -> dict[str, Any]:
+@contextlib.contextmanager
+def demo_workstation(cfg: KioskConfig, *, location: str = "inside", camera_source: str = "",
+                     data_dir: Path | None = None, live_camera: bool = False) -> Iterator[tuple[ClinicianServices, SandboxGateway]]:
+    """The demo workstation, started and enrolled: the sandbox (for audit delivery), the services, the demo
+    clinician in a fresh roster, the camera running. ``location`` inside or outside the fence;
+    ``camera_source`` a picture, folder or video to replay; ``live_camera`` a webcam when one is present
+    (the window), else the demo portrait replayed (the autopilot: always the same)."""
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-clinician-demo-"))
     sandbox = SandboxGateway(data / "sandbox-ledger.sqlite")
     sandbox.start()
@@ -57,31 +64,41 @@ def run_clinician_autopilot(cfg: KioskConfig, *, location: str = "inside", camer
         if location == "outside":
             demo = dataclasses.replace(demo, location=dataclasses.replace(
                 demo.location, source="fixed", site_latitude=OUTSIDE_SITE[0], site_longitude=OUTSIDE_SITE[1]))
-        camera = (ReplayCamera.from_path(Path(camera_source), fps=demo.camera.fps) if camera_source
-                  else ReplayCamera([demo_portrait()], fps=demo.camera.fps, description="replay camera (demo portrait)"))
+        if camera_source:
+            camera = ReplayCamera.from_path(Path(camera_source), fps=demo.camera.fps)
+        elif live_camera:
+            camera = build_camera(demo)
+        else:
+            camera = ReplayCamera([demo_portrait()], fps=demo.camera.fps, description="replay camera (demo portrait)")
         services = build_clinician_services(demo, camera=camera)
         try:
             enroll_demo_clinician(services)
             services.base.camera.start()
-            machine = cl.ClinicianLogin(demo.terminal.terminal_no, dt.datetime.now)
-            pump(machine, services, cl.StaffChosen(DEMO_CLINICIAN.staff_no))
-            services.base.outbox.drain()
-            events = sandbox.audit_events()
-            chain = [e for e in events if "seq" in e]
-            return {
-                "role": "clinician",
-                "outcome": "logged_in" if machine.state is cl.LoginState.SESSION else "refused",
-                "reason": machine.reason,
-                "staff_no": machine.attempt.staff_no,
-                "face": machine.attempt.face,
-                "position": machine.attempt.position,
-                "location": services.location.description,
-                "camera": services.base.camera.description,
-                "audit_events_delivered": len(chain),
-                "audit_chain_verifies": bool(chain) and verify(chain) is None,
-                "data_dir": str(data),
-            }
+            yield services, sandbox
         finally:
             services.close()
     finally:
         sandbox.stop()
+
+
+def run_clinician_autopilot(cfg: KioskConfig, *, location: str = "inside", camera_source: str = "",
+                            data_dir: Path | None = None) -> dict[str, Any]:
+    with demo_workstation(cfg, location=location, camera_source=camera_source, data_dir=data_dir) as (
+            services, sandbox):
+        machine = cl.ClinicianLogin(services.base.cfg.terminal.terminal_no, dt.datetime.now)
+        pump(machine, services, cl.StaffChosen(DEMO_CLINICIAN.staff_no))
+        services.base.outbox.drain()
+        chain = [e for e in sandbox.audit_events() if "seq" in e]
+        return {
+            "role": "clinician",
+            "outcome": "logged_in" if machine.state is cl.LoginState.SESSION else "refused",
+            "reason": machine.reason,
+            "staff_no": machine.attempt.staff_no,
+            "face": machine.attempt.face,
+            "position": machine.attempt.position,
+            "location": services.location.description,
+            "camera": services.base.camera.description,
+            "audit_events_delivered": len(chain),
+            "audit_chain_verifies": bool(chain) and verify(chain) is None,
+            "data_dir": str(services.base.cfg.data_path()),
+        }

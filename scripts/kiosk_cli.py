@@ -80,39 +80,30 @@ def _face_in_view(services: Any) -> bool:
 def _clinician_window_demo(args: argparse.Namespace) -> int:
     """The clinician login window on the demo workstation (interactive)."""
     import datetime as dt
-    import tempfile
 
     from kiosk.clinician_login import ClinicianLogin
-    from drivers.gateway.sandbox.server import SandboxGateway
-    from scripts.clinician_demo import enroll_demo_clinician
-    from scripts.composition import build_camera, build_clinician_services
-    from scripts.demo import demo_config
+    from scripts.clinician_demo import demo_workstation
     from ui.app import create_app
     from ui.bridge import TaskRunner
     from ui.clinician_window import CLINICIAN_LANES, ClinicianWindow, LoginController
 
     app = create_app(headless=not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
-    data = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kiosk-clinician-demo-"))
-    sandbox = SandboxGateway(data / "sandbox-ledger.sqlite")
-    sandbox.start()
-    cfg = demo_config(_config(args), data, sandbox.service_url)
-    services = build_clinician_services(cfg, camera=build_camera(cfg))
-    tasks = TaskRunner(CLINICIAN_LANES)
-    try:
-        enroll_demo_clinician(services)
-        services.base.camera.start()
-        controller = LoginController(ClinicianLogin(cfg.terminal.terminal_no, dt.datetime.now), services.effects, tasks)
-        window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search,
-                                 language=cfg.ui.language, idle_lock_s=cfg.staff.idle_lock_s,
-                                 absent_lock_s=cfg.staff.absent_lock_s, demo=True,
-                                 face_present=lambda: _face_in_view(services))
-        services.base.face.on_prompt = window.note_face_prompt
-        _show(window, cfg, args.windowed)
-        return app.exec()
-    finally:
-        tasks.shutdown()
-        services.close()
-        sandbox.stop()
+    with demo_workstation(_config(args), location=args.location, camera_source=args.camera_source,
+                          data_dir=Path(args.data_dir) if args.data_dir else None, live_camera=True) as (services, _):
+        cfg = services.base.cfg
+        tasks = TaskRunner(CLINICIAN_LANES)
+        try:
+            controller = LoginController(ClinicianLogin(cfg.terminal.terminal_no, dt.datetime.now), services.effects,
+                                         tasks)
+            window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search,
+                                     language=cfg.ui.language, idle_lock_s=cfg.staff.idle_lock_s,
+                                     absent_lock_s=cfg.staff.absent_lock_s, demo=True,
+                                     face_present=lambda: _face_in_view(services))
+            services.base.face.on_prompt = window.note_face_prompt
+            _show(window, cfg, args.windowed)
+            return app.exec()
+        finally:
+            tasks.shutdown()
 
 
 def cmd_clinician_demo(args: argparse.Namespace) -> int:
