@@ -12,6 +12,8 @@ import time
 import tty
 from dataclasses import dataclass
 
+from drivers.background import BackgroundReader
+
 
 @dataclass(frozen=True)
 class SimulatedFix:
@@ -48,7 +50,7 @@ def sentences(fix: SimulatedFix | None, when: float) -> list[bytes]:
             sentence(f"GPGSA,A,{fix.mode},01,02,03,04,05,06,07,08,,,,,{fix.hdop + 0.5:.1f},{fix.hdop:.1f},1.5")]
 
 
-class SimulatedReceiver:
+class SimulatedReceiver(BackgroundReader):
     def __init__(self, fix: SimulatedFix | None = None, *, interval_s: float = 1.0) -> None:
         self.fix, self._interval = fix, interval_s
         self._master, self._slave = os.openpty()
@@ -56,12 +58,7 @@ class SimulatedReceiver:
         self.device = os.ttyname(self._slave)
         self._speaking = threading.Event()
         self._speaking.set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="simulated-gnss", daemon=True)
-
-    def start(self) -> SimulatedReceiver:
-        self._thread.start()
-        return self
+        super().__init__("simulated-gnss")
 
     def silence(self) -> None:
         self._speaking.clear()
@@ -74,8 +71,7 @@ class SimulatedReceiver:
         os.write(self._master, data)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3)
+        super().stop()
         for fd in (self._master, self._slave):
             try:
                 os.close(fd)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import socket
 import threading
 
+from drivers.background import BackgroundReader
+
 DLE_EOT = b"\x10\x04"
 ONLINE, OFFLINE = b"\x12", b"\x1a"  # bit 3 set = offline
 PAPER_OK, PAPER_LOW, PAPER_OUT = b"\x12", b"\x1e", b"\x72"
 
 
-class SimulatedNetworkPrinter:
+class SimulatedNetworkPrinter(BackgroundReader):
     def __init__(self) -> None:
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.settimeout(0.2)
@@ -21,19 +23,14 @@ class SimulatedNetworkPrinter:
         self.paper = PAPER_OK
         self.online = True
         self.fail_after_bytes: int | None = None  # paper runs out after this many bytes of a job
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="sim-printer", daemon=True)
-
-    def start(self) -> SimulatedNetworkPrinter:
-        self._thread.start()
-        return self
+        super().__init__("sim-printer")
 
     def stop(self) -> None:
         self._stop.set()
         self._server.close()
-        self._thread.join(timeout=3)
+        super().stop()
 
-    def _serve(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 conn, _ = self._server.accept()
