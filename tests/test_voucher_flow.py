@@ -26,6 +26,7 @@ from kiosk.keyboard_wedge import WedgeAssembler
 from drivers.qr.serial_scanner import SerialQrScanner
 from scripts.composition import Services
 
+from test_gateway_client import canned_server  # the same canned HTTP answer as the gateway client's tests
 from test_visit_integration import pump  # the same pump as whole visits; the services fixture is in conftest
 
 DEMO = load_holders()["demo"]
@@ -130,36 +131,22 @@ def test_scanner_survives_a_burst_and_keeps_reading(scanner, sandbox: SandboxGat
     assert scans == ["ECsecond-scan-after-noise-1234"]
 
 
-def test_hostile_platform_answers_are_protocol_errors(demo_config: KioskConfig, sandbox: SandboxGateway) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+@pytest.mark.parametrize("body", [
+    b'{"code":"0","data":{"idNo":"1"}}',  # fields missing
+    b"not json",
+    b"[1,2]",
+    b'{"code":"0","data":{"idNo":"1","idType":"01","userName":"x","ecToken":"' + b"A" * 500 + b'","insuOrg":"110101"}}',
+    b'{"code":"busy"}',  # a code the platform does not document
+])
+def test_hostile_platform_answers_are_protocol_errors(demo_config: KioskConfig, body: bytes) -> None:
+    import dataclasses
 
-    answers = [b'{"code":"0","data":{"idNo":"1"}}', b"not json", b'[1,2]', b'{"code":"0","data":{"idNo":"1",'
-               b'"idType":"01","userName":"x","ecToken":"' + b"A" * 500 + b'","insuOrg":"110101"}}',
-               b'{"code":"busy"}']
-
-    class Hostile(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = answers.pop(0)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = canned_server(200, body)
     try:
-        import dataclasses
-
         url = f"http://127.0.0.1:{server.server_address[1]}/voucher/resolve"
-        cfg = dataclasses.replace(demo_config.gateway, voucher_url=url)
-        platform = HttpVoucherPlatform(cfg, demo_config.terminal)
-        for _ in range(5):
-            with pytest.raises(GatewayProtocolError):
-                platform.resolve("EC" + "B" * 30)
+        platform = HttpVoucherPlatform(dataclasses.replace(demo_config.gateway, voucher_url=url), demo_config.terminal)
+        with pytest.raises(GatewayProtocolError):
+            platform.resolve("EC" + "B" * 30)
     finally:
         server.shutdown()
 
