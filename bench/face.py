@@ -45,6 +45,7 @@ from kiosk.face_score import OperatingPoint  # noqa: E402
 from kiosk.liveness import LivenessSession, StepOutcome  # noqa: E402
 from scripts.face_calibration import (  # noqa: E402
     Cohort,
+    PairScores,
     choose_operating_point,
     encode_images,
     hard_sets,
@@ -67,8 +68,7 @@ def accuracy(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
     print(f"encoded {len(templates)} images of {len(sets)} sets in {time.perf_counter() - started:.0f} s")
     scores = score_sets(faces, sets, templates, scorer)
     result: dict = {name: scores[name].rates(point) for name in sets}
-    pooled = type(scores[sets[0]])([s for p in scores.values() for s in p.same],
-                                   [s for p in scores.values() for s in p.different])
+    pooled = PairScores([s for p in scores.values() for s in p.same], [s for p in scores.values() for s in p.different])
     result["all"] = pooled.rates(point)
     for name in sets:  # threshold from the other sets only
         others = {k: v for k, v in scores.items() if k != name}

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from kiosk import clinician_login as cl
-from kiosk.domain import StaffMember
 from kiosk.errors import KioskError
 from kiosk.face_check import FaceVerifier, NoFaceFound
 from kiosk.face_score import OperatingPoint, score_band
-from kiosk.ports import LocationSource, PositionReading
+from kiosk.ports import LocationSource, PositionReading, StaffRoster
 from kiosk.position import SITE_CONTRADICTION, UNAVAILABLE, PositionVerdict
 
 log = logging.getLogger(__name__)
-
-
-class StaffRoster(Protocol):
-    def get(self, staff_no: str) -> StaffMember | None: ...
-
-    def search(self, text: str = "") -> list[StaffMember]: ...
 
 
 class LoginEffects:

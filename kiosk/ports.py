@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher
+from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher, StaffMember
 from kiosk.face_quality import FaceObservation
 
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
@@ -100,6 +100,15 @@ class FaceEngine(Protocol):
     def encode_largest_face(self, frame: Frame) -> FaceSample | None: ...
 
     def distance(self, a: Template, b: Template) -> float: ...
+
+
+@runtime_checkable
+class StaffRoster(Protocol):
+    """Enrolled clinicians (encrypted at rest); ``get`` returns the template, ``search`` never does."""
+
+    def get(self, staff_no: str) -> StaffMember | None: ...
+
+    def search(self, text: str = "") -> list[StaffMember]: ...
 
 
 @dataclass(frozen=True)
