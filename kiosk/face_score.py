@@ -49,9 +49,6 @@ class CohortScorer:
         keep = ~np.isin(self._labels, list(labels))
         return CohortScorer(self._cohort[keep], k=self.k, labels=list(self._labels[keep]))
 
-    def __len__(self) -> int:
-        return len(self._cohort)
-
     def stats(self, template: npt.ArrayLike, *, exclude: Sequence[str] = ()) -> CohortStats:
         """Mean and spread of the template's distances to its K nearest cohort members.
 
@@ -64,12 +61,10 @@ class CohortScorer:
         nearest = np.partition(distances, min(self.k, len(distances)) - 1)[: self.k]
         return CohortStats(float(nearest.mean()), max(float(nearest.std()), 1e-6))
 
-    def score(self, a: npt.ArrayLike, b: npt.ArrayLike, *, stats_a: CohortStats | None = None,
-              stats_b: CohortStats | None = None, exclude: Sequence[str] = ()) -> float:
-        distance = float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
-        sa = stats_a or self.stats(a, exclude=exclude)
-        sb = stats_b or self.stats(b, exclude=exclude)
-        return score_from(distance, sa, sb)
+    def score(self, probe: npt.ArrayLike, reference: npt.ArrayLike, *, stats_b: CohortStats | None = None) -> float:
+        """``stats_b``: the reference's cohort statistics when the caller keeps them for a session."""
+        distance = float(np.linalg.norm(np.asarray(probe, dtype=np.float64) - np.asarray(reference, dtype=np.float64)))
+        return score_from(distance, self.stats(probe), stats_b or self.stats(reference))
 
 
 def score_from(distance: float, sa: CohortStats, sb: CohortStats) -> float:

@@ -99,8 +99,6 @@ class FaceEngine(Protocol):
 
     def encode_largest_face(self, frame: Frame) -> FaceSample | None: ...
 
-    def distance(self, a: Template, b: Template) -> float: ...
-
 
 @runtime_checkable
 class StaffRoster(Protocol):

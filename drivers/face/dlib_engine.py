@@ -102,9 +102,6 @@ class DlibFaceEngine:
             return None
         return FaceSample(box=obs.box, template=self.encode(frame, obs))
 
-    def distance(self, a: Template, b: Template) -> float:
-        return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
-
 
 def _box(rect: Any) -> tuple[int, int, int, int]:
     return int(rect.top()), int(rect.right()), int(rect.bottom()), int(rect.left())

@@ -109,9 +109,6 @@ class ProcessFaceEngine:
         frame = np.ascontiguousarray(frame, dtype=np.uint8)
         return self._call("largest", frame.shape, frame.tobytes(), thorough)  # one request: nothing in between
 
-    def distance(self, a: Template, b: Template) -> float:
-        return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
-
     def close(self) -> None:
         with self._lock:
             if self._process is not None and self._process.is_alive():
