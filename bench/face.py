@@ -51,6 +51,7 @@ from scripts.face_calibration import (  # noqa: E402
     hard_sets,
     images_of_sets,
     load_rgb,
+    photo_templates,
     read_pairs,
     score_pair,
     score_sets,
@@ -64,7 +65,7 @@ def accuracy(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
     scorer = cohort.scorer(cfg.cohort_k)
     sets = hard_sets(faces)
     started = time.perf_counter()
-    templates = encode_images(lambda img: _template(engine, img), faces, images_of_sets(faces, sets))
+    templates = encode_images(photo_templates(engine), faces, images_of_sets(faces, sets))
     print(f"encoded {len(templates)} images of {len(sets)} sets in {time.perf_counter() - started:.0f} s")
     scores = score_sets(faces, sets, templates, scorer)
     result: dict = {name: scores[name].rates(point) for name in sets}
@@ -92,7 +93,7 @@ def easy_set(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
     The naive pipeline decides as face_recognition does by default: compare_faces, distance <= 0.6."""
     pairs = read_pairs(faces / "pairs.csv")
     files = [f for a, b, _ in pairs for f in (a, b)]
-    ours = encode_images(lambda img: _template(engine, img), faces, files)
+    ours = encode_images(photo_templates(engine), faces, files)
     theirs = encode_images(naive, faces, files)
     scorer, point = cohort.scorer(cfg.cohort_k), OperatingPoint(cfg.score_threshold, cfg.grey_floor)
     cache_ours: dict = {}
@@ -197,11 +198,6 @@ def speed(engine: DlibFaceEngine, faces: Path, naive, limit: int) -> dict:
     return {"ms_per_frame": round(timings["ours"], 1), "naive_ms_per_frame": round(timings["naive"], 1),
             "speedup": round(timings["naive"] / timings["ours"], 2), "frames": len(frames),
             "first_good_frame_to_decision_ms": round(decision_ms)}
-
-
-def _template(engine: DlibFaceEngine, image: np.ndarray) -> np.ndarray | None:
-    sample = engine.encode_largest_face(image, thorough=True)
-    return None if sample is None else sample.template
 
 
 def _naive():

@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,15 @@ def load_rgb(path: Path) -> np.ndarray:
 
     with Image.open(path) as image:
         return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def photo_templates(engine: Any) -> Callable[[np.ndarray], np.ndarray | None]:
+    """The template of the largest face of a photograph (searched thoroughly), or None when none is found."""
+    def encode(image: np.ndarray) -> np.ndarray | None:
+        sample = engine.encode_largest_face(image, thorough=True)
+        return None if sample is None else sample.template
+
+    return encode
 
 
 def encode_images(encode: Callable[[np.ndarray], np.ndarray | None], faces_dir: Path,

@@ -212,7 +212,15 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, 
                    config_path: Path | None, dry_run: bool) -> None:
     """Compute the face operating point for a target false-accept rate from labelled photographs."""
     from drivers.face.dlib_engine import DlibFaceEngine
-    from scripts.face_calibration import Cohort, choose_operating_point, encode_images, hard_sets, images_of_sets, score_sets
+    from scripts.face_calibration import (
+        Cohort,
+        choose_operating_point,
+        encode_images,
+        hard_sets,
+        images_of_sets,
+        photo_templates,
+        score_sets,
+    )
 
     chosen = [s for s in sets.split(",") if s] or hard_sets(data_dir)
     missing = [s for s in chosen if not (data_dir / s).is_dir()]
@@ -220,11 +228,7 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, 
         raise click.BadParameter(f"no such set folder: {', '.join(missing)}", param_hint="--sets")
     engine = DlibFaceEngine()
 
-    def encode(image: object) -> object:
-        sample = engine.encode_largest_face(image, thorough=True)  # type: ignore[arg-type]
-        return None if sample is None else sample.template
-
-    templates = encode_images(encode, data_dir, images_of_sets(data_dir, chosen))  # type: ignore[arg-type]
+    templates = encode_images(photo_templates(engine), data_dir, images_of_sets(data_dir, chosen))
     cohort = Cohort.from_templates(templates)
     if len({label for label in cohort.labels}) < 3:
         click.echo("calibration needs photographs of at least three people", err=True)
