@@ -283,11 +283,15 @@ class VisitMachine:
         self.state = state
         self.history.append(state)
 
-    def _start(self) -> list[Effect]:
+    def _begin_visit(self) -> None:
+        """A new visit id and a clean context, identifying (by card or by voucher)."""
         self.visit_id = f"v{next(self._counter)}"
         self.ctx.wipe()
         self.history = [State.IDLE]
         self._go(State.IDENTIFYING)
+
+    def _start(self) -> list[Effect]:
+        self._begin_visit()
         return [ReadCard(self.visit_id)]
 
     def _reset(self) -> list[Effect]:
@@ -321,10 +325,7 @@ class VisitMachine:
         return self._start()
 
     def _on_voucher(self, e: VoucherScanned) -> list[Effect]:
-        self.visit_id = f"v{next(self._counter)}"
-        self.ctx.wipe()
-        self.history = [State.IDLE]
-        self._go(State.IDENTIFYING)
+        self._begin_visit()
         try:
             token = validate_voucher(e.payload)
         except VoucherRefused as refused:
