@@ -205,12 +205,15 @@ def check_location(cfg: KioskConfig) -> Check:
 
 
 def check_speech() -> Check:
-    """Voice prompts need a speech engine; without one the kiosk shows a notice (not a failure)."""
-    engines = [name for name in ("spd-say", "espeak-ng", "espeak") if shutil.which(name)]
-    if engines:
-        return Check("speech", True, f"speech engine: {engines[0]}")
+    """Voice prompts need a speech engine; without one the kiosk shows a notice (not a failure). Asks the
+    kiosk's own voice driver, so the check finds what the kiosk will use (espeak-ng), not any engine."""
+    from drivers.voice.espeak import EspeakVoice
+
+    voice = EspeakVoice()
+    if voice.available():
+        return Check("speech", True, f"speech engine: {voice.description}")
     return Check("speech", True, "no speech engine: voice prompts are off, a notice is shown",
-                 "apt install speech-dispatcher espeak-ng for voice prompts")
+                 "apt install espeak-ng for voice prompts")
 
 
 def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None = None) -> list[Check]:
