@@ -85,8 +85,11 @@ def score(found: list[str], count: int, truths: set[str] | None) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/qr", help="folder of categories")
+    parser.add_argument("--only", default="", help="comma-separated decoder names (all by default)")
     args = parser.parse_args()
     decoders = peers()
+    if args.only:
+        decoders = {name: decoders[name] for name in args.only.split(",")}
     totals = {name: {"decoded": 0, "labelled": 0, "ms": 0.0, "images": 0} for name in decoders}
     print(f"{'category':<22}" + "".join(f"{name:>14}" for name in decoders))
     for category in sorted(p for p in args.data.iterdir() if p.is_dir()):

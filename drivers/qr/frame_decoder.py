@@ -1,22 +1,44 @@
 """Our QR decoder for camera frames: a cascade that is fast on easy frames and persistent on hard ones.
 
-Stage 1 is zxing-cpp on the grey frame (the best single open decoder). Only when it finds nothing do
-later stages run, cheapest gain first, on a frame reduced to at most 1024 px (480 px for WeChat):
-contrast-limited equalisation (glare), upscaling of small frames, sharpening (blur), smoothing (moire
-from phone screens), then OpenCV's WeChat detector. The first stage that yields a payload ends the
-cascade; ``budget_ms`` bounds the time spent on a frame with no code at all. The order and the
-sizes come from measuring each stage's gain and cost on bench/qr.py's data (docs/benchmarks.md).
+1. **First look**: zxing-cpp (the best single open decoder) on the whole grey frame, asked to report
+   the codes it *found but could not read* as well (``return_errors``). A frame with readable codes and
+   no unread ones ends here: that is almost every frame a patient shows.
+2. **Unread regions**: a code zxing-cpp located but could not decode (checksum or format error: glare,
+   blur, moire, a damaged corner) is rectified from its corner points to a small upright square with a
+   quiet zone, and decoded again there under a few cheap preprocessings (unsharp mask, local contrast,
+   another binarizer) by zxing-cpp and by zbar, whose scan-line decoder reads differently. Working on a
+   160-320 px square costs well under a millisecond a try, whatever the camera's resolution.
+3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
+   reduced to at most 1024 px once: local contrast (also inverted, for dark-mode screens), unsharp
+   mask, zbar; a small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
+   frames, ruinously slow on large ones, so only there).
+
+The first stage that reads a code in a region ends the work on that region; ``budget_ms`` bounds the
+time spent on one frame (a live camera delivers the next one anyway). Which stages, sizes and their
+order: measured on bench/qr.py's data as gain per millisecond (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-Stage = Callable[[Any], list[str]]
+Reader = Callable[[np.ndarray], list[str]]
+
+MAX_REGIONS = 4          # unread codes retried per frame (largest first)
+SMALL_FRAME = 480        # frames up to this size also get the enlarging and WeChat stages
+REDUCED_SIDE = 1024      # whole-frame retries run on a copy at most this large
+ZBAR_SIDE = 480          # zbar scans every line: on a whole frame it reads as well at 480 px as at 1024
+
+
+@dataclass
+class _Look:
+    texts: list[str] = field(default_factory=list)
+    regions: list[np.ndarray] = field(default_factory=list)   # 4x2 corner points of unread codes
 
 
 class FrameDecoder:
@@ -25,45 +47,126 @@ class FrameDecoder:
     def __init__(self, budget_ms: float = 120.0) -> None:
         import cv2
         import zxingcpp
+        from pyzbar import pyzbar
 
-        self._cv2, self._zx = cv2, zxingcpp
+        self._cv2, self._zx, self._zbar = cv2, zxingcpp, pyzbar
         self._budget_s = budget_ms / 1000
         self._wechat = cv2.wechat_qrcode_WeChatQRCode()
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
-        self.stages: list[tuple[str, Stage]] = [
-            ("zxing", lambda g: self._zxing(g)),
-            ("clahe", lambda g: self._zxing(self._clahe.apply(self._fit(g, 1024)))),
-            ("upscale", lambda g: self._zxing(self._scale(g, 2.0)) if max(g.shape) < 800 else []),
-            ("sharpen", lambda g: self._zxing(self._sharpen(self._fit(g, 1024)))),
-            ("smooth", lambda g: self._zxing(cv2.GaussianBlur(self._fit(g, 1024), (5, 5), 0))),
-            ("wechat", lambda g: self._wechat_decode(self._fit(g, 480))),
+        self._global = zxingcpp.Binarizer.GlobalHistogram
+        # (name, rectified side, how far beyond the corners, reader): cheapest gain first
+        self.region_tries: list[tuple[str, int, float, Reader]] = [
+            ("region-zbar-sharp", 160, 1.2, lambda g: self._read_zbar(self._sharpen(g))),
+            ("region-zxing-clahe", 160, 1.2, lambda g: self._read_zxing(self._clahe.apply(g), self._global)),
+            ("region-zxing", 320, 1.4, lambda g: self._read_zxing(g)),
+            ("region-zxing-clahe", 320, 1.2, lambda g: self._read_zxing(self._clahe.apply(g))),
         ]
         self.last_stage = ""
 
     def decode(self, frame: np.ndarray) -> list[str]:
-        """Distinct payloads found in an RGB/BGR or grey frame (possibly several codes)."""
-        grey = frame if frame.ndim == 2 else self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2GRAY)
-        grey = np.ascontiguousarray(grey)
+        """Distinct payloads found in a BGR or grey frame (possibly several codes)."""
+        grey = self._grey(frame)
+        if grey is None:
+            self.last_stage = ""
+            return []
         deadline = time.perf_counter() + self._budget_s
-        for name, stage in self.stages:
-            found = stage(grey)
-            if found:
-                self.last_stage = name
-                return list(dict.fromkeys(found))
+        look = self._first_look(grey)
+        found = list(look.texts)
+        self.last_stage = "zxing" if found else ""
+        for corners in look.regions[:MAX_REGIONS]:
             if time.perf_counter() > deadline:
                 break
-        self.last_stage = ""
+            texts, stage = self._retry_region(grey, corners)
+            if texts:
+                found += texts
+                self.last_stage = self.last_stage or stage
+        if not found:
+            found = self._whole_frame(grey, deadline)
+        return list(dict.fromkeys(found))
+
+    # -- stage 1 ------------------------------------------------------------------------------------
+
+    def _first_look(self, grey: np.ndarray) -> _Look:
+        look = _Look()
+        decoded: list[np.ndarray] = []
+        unread: list[np.ndarray] = []
+        for result in self._zx.read_barcodes(grey, formats=self._zx.BarcodeFormat.QRCode, try_rotate=False,
+                                             try_invert=False, return_errors=True):
+            corners = _corners(result.position)
+            if result.valid and result.text:
+                look.texts.append(result.text)
+                decoded.append(corners)
+            elif not result.valid:
+                unread.append(corners)
+        # the same code is often reported from several pyramid levels: keep distinct, unexplained ones
+        for corners in sorted(unread, key=_size, reverse=True):
+            if not any(_inside(corners.mean(0), other) for other in decoded) and \
+                    not any(_same_place(corners, other) for other in look.regions):
+                look.regions.append(corners)
+        return look
+
+    # -- stage 2 ------------------------------------------------------------------------------------
+
+    def _retry_region(self, grey: np.ndarray, corners: np.ndarray) -> tuple[list[str], str]:
+        rectified: dict[tuple[int, float], np.ndarray] = {}
+        for name, side, margin, read in self.region_tries:
+            key = (side, margin)
+            if key not in rectified:
+                rectified[key] = self._rectify(grey, corners, side, margin)
+            texts = read(rectified[key])
+            if texts:
+                return texts, name
+        return [], ""
+
+    def _rectify(self, grey: np.ndarray, corners: np.ndarray, side: int, margin: float) -> np.ndarray:
+        centre = corners.mean(0)
+        source = (centre + (corners - centre) * margin).astype(np.float32)
+        target = np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float32)
+        matrix = self._cv2.getPerspectiveTransform(source, target)
+        return self._cv2.warpPerspective(grey, matrix, (side, side), flags=self._cv2.INTER_AREA,
+                                         borderMode=self._cv2.BORDER_REPLICATE)
+
+    # -- stage 3 ------------------------------------------------------------------------------------
+
+    def _whole_frame(self, grey: np.ndarray, deadline: float) -> list[str]:
+        cv2 = self._cv2
+        reduced = self._fit(grey, REDUCED_SIDE)
+        small = max(grey.shape) <= SMALL_FRAME
+        tries: list[tuple[str, Callable[[], list[str]]]] = [
+            ("clahe", lambda: self._read_zxing(self._clahe.apply(reduced), invert=True)),
+            ("sharpen", lambda: self._read_zxing(self._sharpen(reduced))),
+            ("zbar", lambda: self._read_zbar(self._fit(reduced, ZBAR_SIDE))),
+        ]
+        if small:
+            tries += [
+                ("wechat", lambda: self._read_wechat(grey)),
+                ("enlarge", lambda: self._read_zxing(cv2.resize(grey, None, fx=2, fy=2,
+                                                                interpolation=cv2.INTER_CUBIC))),
+            ]
+        tries.append(("smooth", lambda: self._read_zxing(cv2.GaussianBlur(reduced, (5, 5), 0))))
+        for name, attempt in tries:
+            texts = attempt()
+            if texts:
+                self.last_stage = name
+                return texts
+            if time.perf_counter() > deadline:
+                break
         return []
 
-    # -- stages -------------------------------------------------------------------------------------
+    # -- readers and filters ------------------------------------------------------------------------
 
-    def _zxing(self, grey: np.ndarray, binarizer: Any = None) -> list[str]:
-        kwargs = {"formats": self._zx.BarcodeFormat.QRCode}
+    def _read_zxing(self, grey: np.ndarray, binarizer: Any = None, *, invert: bool = False) -> list[str]:
+        kwargs: dict[str, Any] = {"formats": self._zx.BarcodeFormat.QRCode, "try_rotate": False,
+                                  "try_invert": invert}
         if binarizer is not None:
             kwargs["binarizer"] = binarizer
         return [r.text for r in self._zx.read_barcodes(grey, **kwargs) if r.valid and r.text]
 
-    def _wechat_decode(self, grey: np.ndarray) -> list[str]:
+    def _read_zbar(self, grey: np.ndarray) -> list[str]:
+        symbols = self._zbar.decode(grey, symbols=[self._zbar.ZBarSymbol.QRCODE])
+        return [s.data.decode("utf-8", "replace") for s in symbols if s.data]
+
+    def _read_wechat(self, grey: np.ndarray) -> list[str]:
         texts, _points = self._wechat.detectAndDecode(grey)
         return [t for t in texts if t]
 
@@ -71,10 +174,45 @@ class FrameDecoder:
         blurred = self._cv2.GaussianBlur(grey, (0, 0), 3)
         return self._cv2.addWeighted(grey, 1.8, blurred, -0.8, 0)
 
-    def _scale(self, grey: np.ndarray, factor: float) -> np.ndarray:
-        interpolation = self._cv2.INTER_CUBIC if factor > 1 else self._cv2.INTER_AREA
-        return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interpolation)
-
     def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
         factor = side / max(grey.shape)
-        return grey if factor >= 1 else self._scale(grey, factor)
+        if factor >= 1:
+            return grey
+        return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_AREA)
+
+    def _grey(self, frame: Any) -> np.ndarray | None:
+        """A contiguous 8-bit grey image, or None for anything that is not a usable picture."""
+        if not isinstance(frame, np.ndarray) or frame.size == 0 or min(frame.shape[:2]) < 21:
+            return None
+        if frame.dtype != np.uint8:
+            if not np.issubdtype(frame.dtype, np.number):
+                return None
+            frame = np.clip(frame, 0, 255).astype(np.uint8)
+        if frame.ndim == 3 and frame.shape[2] in (3, 4):
+            code = self._cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else self._cv2.COLOR_BGRA2GRAY
+            frame = self._cv2.cvtColor(frame, code)
+        elif frame.ndim == 3 and frame.shape[2] == 1:
+            frame = frame[:, :, 0]
+        elif frame.ndim != 2:
+            return None
+        return np.ascontiguousarray(frame)
+
+
+def _corners(position: Any) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in (position.top_left, position.top_right, position.bottom_right,
+                                          position.bottom_left)], np.float32)
+
+
+def _size(corners: np.ndarray) -> float:
+    return float(np.linalg.norm(corners[0] - corners[2]))
+
+
+def _inside(point: np.ndarray, corners: np.ndarray) -> bool:
+    import cv2
+
+    return cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(point[0]), float(point[1])), False) >= 0
+
+
+def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two reports of one code: corners within 2 % of its size of each other."""
+    return float(np.abs(a - b).max()) <= 0.02 * max(_size(a), _size(b), 1.0)
