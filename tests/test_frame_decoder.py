@@ -1,0 +1,82 @@
+"""The camera-frame QR decoder on real photographs (../shared/data/qr) and on frames that are no picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import zxingcpp
+
+from drivers.qr.frame_decoder import FrameDecoder
+
+
+@pytest.fixture(scope="module")
+def decoder() -> FrameDecoder:
+    return FrameDecoder()
+
+
+def _zxing_alone(grey: np.ndarray) -> list[str]:
+    return [r.text for r in zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode) if r.valid]
+
+
+@pytest.mark.parametrize("image", ["boofcv_perspective/image013.jpg", "boofcv_blurred/image027.jpg"])
+def test_a_code_zxing_locates_but_cannot_read_is_read_from_its_rectified_region(
+        decoder: FrameDecoder, shared_data: Path, image: str) -> None:
+    grey = cv2.imread(str(shared_data / "qr" / image), cv2.IMREAD_GRAYSCALE)
+    unread = [r for r in zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode, return_errors=True)
+              if not r.valid]
+    assert _zxing_alone(grey) == [] and unread, "premise: zxing-cpp locates the code and fails to read it"
+    found = decoder.decode(grey)
+    assert len(found) == 1 and found[0]
+    assert decoder.last_stage.startswith("region-")
+
+
+def test_every_printed_zxing_code_reads_to_its_exact_text_from_a_colour_frame(
+        decoder: FrameDecoder, shared_data: Path) -> None:
+    folder = shared_data / "qr" / "zxing_qrcode-1"
+    for image in sorted(folder.glob("*.png")):
+        truth = image.with_suffix(".txt").read_text(encoding="utf-8").replace("\r\n", "\n")
+        frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        assert truth in [t.replace("\r\n", "\n") for t in decoder.decode(frame)], image.name
+
+
+def test_a_small_frame_with_no_located_code_gets_the_whole_frame_stages(
+        decoder: FrameDecoder, shared_data: Path) -> None:
+    grey = cv2.imread(str(shared_data / "qr" / "boofcv_pathological" / "image003.png"), cv2.IMREAD_GRAYSCALE)
+    assert _zxing_alone(grey) == []
+    assert len(decoder.decode(grey)) == 1
+    assert decoder.last_stage in {"zbar", "clahe", "sharpen", "wechat", "enlarge", "smooth"}
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((0, 0), np.uint8),
+    np.zeros((10, 10), np.uint8),                     # too small to hold a code
+    np.zeros((480, 640), np.uint8),                   # a dead camera's black frame
+    np.full((480, 640, 3), 255, np.uint8),            # overexposed
+    np.random.default_rng(1).integers(0, 256, (480, 640), dtype=np.uint8),  # sensor noise
+    np.zeros((480, 640, 3), np.float32),              # wrong dtype
+    np.zeros((4, 480, 640), np.uint8),                # wrong shape
+    np.array(["not", "an", "image"]),
+])
+def test_frames_with_no_code_or_no_picture_give_nothing_and_no_error(decoder: FrameDecoder,
+                                                                       frame: np.ndarray) -> None:
+    assert decoder.decode(frame) == []
+    assert decoder.last_stage == ""
+
+
+def test_the_time_budget_stops_the_retries_on_a_hopeless_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live camera delivers the next frame anyway: past its budget a frame gets no further tries."""
+    noise = np.random.default_rng(2).integers(0, 256, (1080, 1920), dtype=np.uint8)
+
+    def tries_made(budget_ms: float) -> int:
+        decoder, calls = FrameDecoder(budget_ms=budget_ms), []
+        for reader in ("_read_zxing", "_read_zbar", "_read_wechat"):
+            original = getattr(decoder, reader)
+            monkeypatch.setattr(decoder, reader, lambda *a, _o=original, **k: calls.append(1) or _o(*a, **k))
+        assert decoder.decode(noise) == []
+        return len(calls)
+
+    assert tries_made(0) == 1
+    assert tries_made(10_000) >= 3
