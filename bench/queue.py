@@ -2,7 +2,7 @@
 synchronous=FULL, a commit per item before acknowledging), and replay of queued settlements against the
 sandbox gateway on loopback.
 
-    .venv/bin/python bench/queue.py [--items 2000] [--replay 300]
+    .venv/bin/python bench/queue.py [--items 2000] [--replay 300] [--rounds 6]
 
 Needs ``persist-queue`` (pip install persist-queue). Prints a table, then one JSON object on its last line:
 ``ours_per_s``, ``persist_queue_per_s``, ``ratio``, ``replay_per_s``.
@@ -19,6 +19,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import datetime as dt
 import json
+import statistics
 import tempfile
 import time
 
@@ -108,24 +109,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=2000, help="items enqueued by each queue")
     parser.add_argument("--replay", type=int, default=300, help="queued settlements replayed to the sandbox")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per queue (medians are compared)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-queue-bench-"))
-    half = args.items // 2  # interleaved A B B A, so neither side always gets the warmer disk
+    per_round = max(1, args.items // args.rounds)  # alternating A B, B A, ... so neither side always gets the warmer disk
     runs_ours, runs_theirs = [], []
-    for order, name in enumerate(("ab", "ba")):
-        for side in name:
-            target = folder / f"{side}{order}"
+    for number in range(args.rounds):
+        for side in ("ab" if number % 2 == 0 else "ba"):
+            target = folder / f"{side}{number}"
             target.mkdir()
             if side == "a":
-                runs_ours.append(bench_ours(target, half))
+                runs_ours.append(bench_ours(target, per_round))
             else:
-                runs_theirs.append(bench_persist_queue(target, half))
-    ours, theirs = sum(runs_ours) / 2, sum(runs_theirs) / 2
+                runs_theirs.append(bench_persist_queue(target, per_round))
+    ours, theirs = statistics.median(runs_ours), statistics.median(runs_theirs)
     replay = bench_replay(folder, args.replay)
     print(f"{'queue':<28} {'items':>6} {'durable enqueues/s':>19}")
-    print(f"{'ours (encrypted payloads)':<28} {args.items:>6} {ours:>19.0f}   runs {runs_ours[0]:.0f}, {runs_ours[1]:.0f}")
-    print(f"{'persist-queue SQLiteAckQueue':<28} {args.items:>6} {theirs:>19.0f}   runs {runs_theirs[0]:.0f}, "
-          f"{runs_theirs[1]:.0f}")
+    print(f"{'ours (encrypted payloads)':<28} {args.items:>6} {ours:>19.0f}   median of "
+          + ", ".join(f"{r:.0f}" for r in runs_ours))
+    print(f"{'persist-queue SQLiteAckQueue':<28} {args.items:>6} {theirs:>19.0f}   median of "
+          + ", ".join(f"{r:.0f}" for r in runs_theirs))
     print(f"ratio ours / persist-queue: {ours / theirs:.2f}; replay: {replay:.0f} settlements/s")
     print(json.dumps({"ours_per_s": round(ours, 1), "persist_queue_per_s": round(theirs, 1),
                       "ratio": round(ours / theirs, 2), "replay_per_s": round(replay, 1)}))
