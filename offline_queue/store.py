@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -97,10 +98,40 @@ def _open(path: Path) -> sqlite_utils.Database:
         if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise sqlite3.DatabaseError("quick_check failed")
         _migrate(db)
+        _extend_wal(db, path)
     except BaseException:
         conn.close()
         raise
     return db
+
+
+WAL_EXTENT = 4 * 1024 * 1024  # about twice what the WAL reaches between auto-checkpoints (1000 pages of 2 KiB)
+
+
+def _extend_wal(db: sqlite_utils.Database, path: Path) -> None:
+    """Give the WAL file real, written blocks beyond its end, so that each commit's fdatasync overwrites
+    allocated space instead of growing the file.
+
+    On ext4 a commit that appends to the WAL also has to commit the journal (the file's new size and
+    blocks): measured here 250-280 us per fdatasync against 120-170 us for an overwrite. SQLite deletes
+    the WAL when the last connection closes, so a restarted kiosk paid the appending price for its first
+    few hundred commits, i.e. for most commits of a normal day. The zeros are never read as frames
+    (SQLite validates each frame's salt and checksum), and they are written under the write lock, past
+    the file's end, so no other process's frames can be touched."""
+    wal = Path(str(path) + "-wal")
+    with db.conn:
+        db.execute("BEGIN IMMEDIATE")
+        if not wal.exists():
+            return
+        fd = os.open(wal, os.O_WRONLY)
+        try:
+            size = os.fstat(fd).st_size
+            chunk = b"\0" * (256 * 1024)
+            while size < WAL_EXTENT:
+                size += os.pwrite(fd, chunk[:WAL_EXTENT - size], size)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
 
 def open_store(path: Path | str) -> Store:

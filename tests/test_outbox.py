@@ -291,3 +291,51 @@ def test_payload_cipher_formats_and_tampering(tmp_path: Path) -> None:
     for damaged in (sealed[:-1] + bytes([sealed[-1] ^ 1]), sealed[:20], GCM_FORMAT, b"", old_row[:-2] + b"AA"):
         with pytest.raises(QueueError, match="cannot be decrypted"):
             cipher.open(damaged)
+
+
+def test_the_wal_is_given_written_blocks_and_frames_already_in_it_survive(tmp_path: Path) -> None:
+    """Opening a store extends its WAL with zeros (commits then overwrite instead of growing the file),
+    and a second opener, while the first still has frames in the WAL not yet checkpointed, loses none of them."""
+    from offline_queue.store import WAL_EXTENT
+
+    path = tmp_path / "outbox.sqlite"
+    cipher = PayloadCipher(load_or_create_key(tmp_path / "outbox.key"))
+    first = open_store(path)
+    writer = SqliteOutbox(first, cipher, ScriptedHandler())
+    refs = [writer.enqueue(visit_id=f"v{i}", kind="plan", payload=PAYLOAD) for i in range(40)]
+    wal = Path(str(path) + "-wal")
+    assert wal.stat().st_size >= WAL_EXTENT
+    second = open_store(path)  # extends nothing: the WAL is already long enough; must not clobber frames
+    reader = SqliteOutbox(second, cipher, ScriptedHandler())
+    assert [reader.payload(r) for r in refs] == [PAYLOAD] * 40
+    refs.append(writer.enqueue(visit_id="late", kind="plan", payload=PAYLOAD))
+    assert reader.payload(refs[-1]) == PAYLOAD
+    first.close()
+    second.close()
+    assert not wal.exists()  # the last connection checkpoints and removes it, as SQLite always does
+    again = open_store(path)
+    assert again.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert again.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 41
+    assert wal.stat().st_size >= WAL_EXTENT
+    again.close()
+
+
+def test_a_crash_after_commits_into_the_extended_wal_keeps_every_committed_item(tmp_path: Path) -> None:
+    """Copy the database and its WAL while the writer is still open (what a power cut leaves behind),
+    then open the copy: every acknowledged item is there, and nothing else."""
+    path = tmp_path / "outbox.sqlite"
+    cipher = PayloadCipher(load_or_create_key(tmp_path / "outbox.key"))
+    store = open_store(path)
+    outbox = SqliteOutbox(store, cipher, ScriptedHandler())
+    refs = [outbox.enqueue(visit_id=f"v{i}", kind="plan", payload=PAYLOAD) for i in range(25)]
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copyfile(str(path) + suffix, str(crashed / "outbox.sqlite") + suffix)
+    store.close()
+    survivor = open_store(crashed / "outbox.sqlite")
+    assert survivor.recovered_from is None
+    found = SqliteOutbox(survivor, cipher, ScriptedHandler())
+    assert [found.payload(r) for r in refs] == [PAYLOAD] * 25
+    assert survivor.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 25
+    survivor.close()
