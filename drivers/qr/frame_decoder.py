@@ -11,7 +11,9 @@
 3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
    reduced to at most 1024 px once: local contrast (also inverted, for dark-mode screens), unsharp
    mask, zbar; a small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
-   frames, ruinously slow on large ones, so only there).
+   frames, ruinously slow on large ones, so only there). No separate smoothing pass against moire: the
+   reduced copy is already low-pass filtered (Gaussian pyramid levels, then area averaging), and a
+   smoothing try never read a code the others had not (bench/qr.py's data, 2026-12-01).
 
 The first stage that reads a code in a region ends the work on that region; ``budget_ms`` bounds the
 time spent on one frame (a live camera delivers the next one anyway). Which stages, sizes and their
@@ -143,7 +145,6 @@ class FrameDecoder:
                 ("enlarge", lambda: self._read_zxing(cv2.resize(grey, None, fx=2, fy=2,
                                                                 interpolation=cv2.INTER_CUBIC))),
             ]
-        tries.append(("smooth", lambda: self._read_zxing(cv2.GaussianBlur(reduced, (5, 5), 0))))
         for name, attempt in tries:
             texts = attempt()
             if texts:
