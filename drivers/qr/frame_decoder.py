@@ -102,7 +102,7 @@ class FrameDecoder:
                 unread.append(corners)
         # the same code is often reported from several pyramid levels: keep distinct, unexplained ones
         for corners in sorted(unread, key=_size, reverse=True):
-            if not any(_inside(corners.mean(0), other) for other in decoded) and \
+            if not any(self._inside(corners.mean(0), other) for other in decoded) and \
                     not any(_same_place(corners, other) for other in look.regions):
                 look.regions.append(corners)
         return look
@@ -185,6 +185,10 @@ class FrameDecoder:
             return grey
         return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_AREA)
 
+    def _inside(self, point: np.ndarray, corners: np.ndarray) -> bool:
+        return self._cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(point[0]), float(point[1])),
+                                          False) >= 0
+
     def _grey(self, frame: Any) -> np.ndarray | None:
         """A contiguous 8-bit grey image, or None for anything that is not a usable picture."""
         if not isinstance(frame, np.ndarray) or frame.size == 0 or min(frame.shape[:2]) < 21:
@@ -210,12 +214,6 @@ def _corners(position: Any) -> np.ndarray:
 
 def _size(corners: np.ndarray) -> float:
     return float(np.linalg.norm(corners[0] - corners[2]))
-
-
-def _inside(point: np.ndarray, corners: np.ndarray) -> bool:
-    import cv2
-
-    return cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(point[0]), float(point[1])), False) >= 0
 
 
 def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
