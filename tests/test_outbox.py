@@ -339,3 +339,43 @@ def test_a_crash_after_commits_into_the_extended_wal_keeps_every_committed_item(
     assert [found.payload(r) for r in refs] == [PAYLOAD] * 25
     assert survivor.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 25
     survivor.close()
+
+
+def test_a_wal_that_cannot_be_extended_still_opens_the_store_untouched(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extending the WAL is only a speed-up: another process holding the write lock, or a disk with no
+    room for the zeros, leaves the store opened as it is, never moved aside as if it were corrupt."""
+    import errno
+
+    import offline_queue.store as store_module
+
+    path = tmp_path / "outbox.sqlite"
+    cipher = PayloadCipher(load_or_create_key(tmp_path / "outbox.key"))
+    first = open_store(path)
+    ref = SqliteOutbox(first, cipher, ScriptedHandler()).enqueue(visit_id="v", kind="plan", payload=PAYLOAD)
+    first.close()  # the WAL is gone: the next open has to extend it again
+
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")  # a technician's command in the middle of a write
+    busy = open_store(path)
+    assert busy.recovered_from is None
+    assert Path(str(path) + "-wal").stat().st_size < store_module.WAL_EXTENT
+    assert busy.db.execute("PRAGMA busy_timeout").fetchone()[0] == store_module.BUSY_TIMEOUT_MS
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert SqliteOutbox(busy, cipher, ScriptedHandler()).payload(ref) == PAYLOAD
+    busy.close()
+
+    def no_space(*_args: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "pwrite", no_space)
+    full = open_store(path)
+    assert full.recovered_from is None
+    outbox = SqliteOutbox(full, cipher, ScriptedHandler())
+    assert outbox.payload(ref) == PAYLOAD
+    outbox.enqueue(visit_id="after", kind="plan", payload=PAYLOAD)
+    assert full.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 2
+    full.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
