@@ -32,6 +32,7 @@ import time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS  # noqa: E402
 from kiosk.config import GatewayConfig, TerminalConfig  # noqa: E402
 from kiosk.domain import CertType, IdentityDocument  # noqa: E402
 from kiosk.errors import GatewayError  # noqa: E402
@@ -45,7 +46,6 @@ from offline_queue.msgids import SqliteMsgIdSource  # noqa: E402
 from offline_queue.outbox import SqliteOutbox  # noqa: E402
 from offline_queue.store import open_store  # noqa: E402
 
-FAULT_KINDS = ["drop_before", "drop_after", "delay", "http500", "http502", "malformed", "business"]
 
 
 def certno(i: int) -> str:
@@ -138,7 +138,7 @@ def main() -> int:
                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
     base = sandbox.stdout.readline().strip()
     url = base + "/fsi/api/rsfComIfsService/callService"
-    post(base, "/admin/faults", {"random": {"rate": args.rate, "kinds": FAULT_KINDS, "seed": args.seed,
+    post(base, "/admin/faults", {"random": {"rate": args.rate, "kinds": list(FAULT_KINDS), "seed": args.seed,
                                             "delay_s": 1.3}})
     kills = 0
     try:

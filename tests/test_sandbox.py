@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import sqlite3
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -199,3 +201,42 @@ def test_hospital_endpoints(sandbox: SandboxGateway) -> None:
     assert requests.get(base + "/his/face-template", params={"psn_no": "11000019560307001"},
                         timeout=5).json()["template"] == [0.5] * 128
     assert requests.get(base + "/nowhere", timeout=5).status_code == 404
+
+
+def _connect(url: str) -> str:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as s:
+        s.settimeout(2)
+        try:
+            s.connect((host, int(port)))
+        except ConnectionRefusedError:
+            return "refused"
+    return "connected"
+
+
+def test_refused_connections_are_real_refusals_and_the_port_comes_back(sandbox: SandboxGateway) -> None:
+    session = requests.Session()  # a keep-alive connection is open before the outage
+    assert session.get(sandbox.url + "/health", timeout=5).status_code == 200
+    sandbox.refuse_connections()
+    assert _connect(sandbox.url) == "refused"  # the kernel answers the SYN with a reset: nothing listens
+    with pytest.raises(requests.ConnectionError):
+        session.get(sandbox.url + "/health", timeout=5)  # the kept-alive connection was closed too
+    sandbox.listen_again()
+    assert session.get(sandbox.url + "/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_refuse_fault_drops_the_request_unprocessed_then_refuses_for_its_window(raw: Raw,
+                                                                                sandbox: SandboxGateway) -> None:
+    requests.post(sandbox.url + "/admin/faults", data=json.dumps({"faults": [
+        {"kind": "refuse", "infno": "1101", "delay_s": 0.5}]}), timeout=5).raise_for_status()
+    with pytest.raises(requests.ConnectionError):
+        person(raw)
+    assert _connect(sandbox.url) == "refused"
+    deadline = time.monotonic() + 5
+    while _connect(sandbox.url) == "refused" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert person(raw)["baseinfo"]["psn_no"]
+    answer = requests.post(sandbox.url + "/admin/faults", data=b'{"refuse_s": 0.3}', timeout=5)
+    assert answer.status_code == 200  # answered first, then the outage starts
+    time.sleep(0.15)
+    assert _connect(sandbox.url) == "refused"

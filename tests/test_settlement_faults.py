@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,30 @@ def test_lost_or_garbled_answers_are_resolved_without_a_second_settlement(rig: R
     reversed_rows = [r for r in rig.sandbox.settlements() if r["reversed"]]
     assert len(reversed_rows) == (1 if processed else 0)  # a processed one was reversed by 2601 first
     assert rig.his.pending_fees(person) == ()
+
+
+def test_a_gateway_that_refuses_connections_gets_the_settlement_once_it_listens_again(rig: Rig) -> None:
+    person, pre, fees = rig.visit()
+    rig.sandbox.refuse_connections()  # the hospital's link is down: every connect is refused
+    outcome = rig.service.settle("v1", person, DOC, pre, fees)
+    assert isinstance(outcome, QueuedSettlement)
+    rig.clock.now += 10_000
+    rig.outbox.drain()  # still refused: the item stays pending, nothing failed or given up
+    assert rig.outbox.counts() == {"pending": 1} and rig.sandbox.settlements() == []
+    rig.sandbox.listen_again()
+    rig.drain_until_settled()
+    assert rig.outbox.counts() == {"done": 1}
+    rows = rig.sandbox.settlements()
+    assert len(rows) == 1 and not rows[0]["reversed"]  # a refused send never arrived: nothing to reverse
+
+
+def test_a_refuse_fault_on_the_settlement_itself_settles_once(rig: Rig) -> None:
+    person, pre, fees = rig.visit()
+    rig.faults({"kind": "refuse", "infno": "2207", "delay_s": 0.5})
+    assert isinstance(rig.service.settle("v1", person, DOC, pre, fees), QueuedSettlement)
+    time.sleep(0.7)  # the outage is over
+    rig.drain_until_settled()
+    assert rig.outbox.counts() == {"done": 1} and len(rig.active()) == 1
 
 
 def test_business_refusal_is_shown_and_never_retried(rig: Rig) -> None:

@@ -7,6 +7,9 @@ Kinds:
 - ``http500`` / ``http502``: not processed, an HTTP error.
 - ``malformed``: processed and committed, then garbage instead of JSON.
 - ``business``: not processed, ``infcode`` -1 with a business message.
+- ``refuse``: not processed; the connection is closed and the sandbox stops listening for ``delay_s``,
+  so the client's next connections are refused by the kernel (ECONNREFUSED), as when the gateway host
+  or the hospital's link goes down. ``SandboxGateway.refuse_connections`` does it without a request.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-KINDS = ("drop_before", "drop_after", "delay", "http500", "http502", "malformed", "business")
+KINDS = ("drop_before", "drop_after", "delay", "http500", "http502", "malformed", "business", "refuse")
 PROCESSED_FIRST = {"drop_after", "delay", "malformed"}
 
 

@@ -7,7 +7,8 @@ Paths:
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
 - ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
   matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s"}}`` injects them at random;
-  ``{"clear": true}`` stops both. See ``faults.py``.
+  ``{"clear": true}`` stops both; ``{"refuse_s": 2.0}`` refuses every connection for that long, from
+  right after the answer. See ``faults.py``.
 - ``GET /health``: liveness probe.
 """
 
@@ -43,8 +44,10 @@ class SandboxGateway:
         self.ledger_path = Path(ledger_path)
         self._conn = open_ledger(self.ledger_path)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = self._listen((host, port))
+        self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
+        self._listener_lock = threading.Lock()
+        self._refusing = self._stopped = False
         self._thread: threading.Thread | None = None
         self.connections: set[socket.socket] = set()  # open keep-alive connections, closed on stop
         self.faults = FaultPlan()
@@ -64,15 +67,52 @@ class SandboxGateway:
         return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        for conn in list(self.connections):  # a stopped gateway keeps no client connection alive
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        with self._listener_lock:
+            self._stopped = True
+            if not self._refusing:
+                self._server.shutdown()
+                self._server.server_close()
+        self._close_client_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
             self._conn.close()
+
+    def refuse_connections(self, seconds: float | None = None) -> None:
+        """Stop listening, as a gateway host that is down: the kernel refuses every new connection
+        (ECONNREFUSED) and open keep-alive connections are closed. Listens again on the same port after
+        ``seconds``, or when ``listen_again()`` is called."""
+        with self._listener_lock:
+            if self._refusing or self._stopped:
+                return
+            self._refusing = True
+            self._server.shutdown()
+            self._server.server_close()
+        self._close_client_connections()
+        if seconds is not None:
+            timer = threading.Timer(seconds, self.listen_again)
+            timer.daemon = True
+            timer.start()
+
+    def listen_again(self) -> None:
+        with self._listener_lock:
+            if not self._refusing or self._stopped:
+                return
+            self._server = self._listen(self._address)
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                            name="sandbox-gateway", daemon=True)
+            self._thread.start()
+            self._refusing = False
+
+    def _listen(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(address, _make_handler(self))  # SO_REUSEADDR: the port comes back at once
+        server.daemon_threads = True
+        return server
+
+    def _close_client_connections(self) -> None:
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     # -- operations (called under the lock from request threads, or directly by tests) ------------
 
@@ -242,6 +282,9 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             answer = sandbox.call_service(body) if fault.kind in PROCESSED_FIRST else b""
             if fault.kind in ("drop_before", "drop_after"):
                 self._drop()
+            elif fault.kind == "refuse":  # stop listening first: the client's very next connect is refused
+                sandbox.refuse_connections(fault.delay_s)
+                self._drop()
             elif fault.kind == "delay":
                 time.sleep(fault.delay_s)
                 with contextlib.suppress(OSError):
@@ -260,6 +303,9 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             for item in req.get("faults", []):
                 sandbox.faults.push(Fault(str(item["kind"]), str(item.get("infno", "")),
                                           float(item.get("delay_s", 3.0))))
+            if "refuse_s" in req:
+                seconds = float(req["refuse_s"])
+                threading.Timer(0.05, sandbox.refuse_connections, args=(seconds,)).start()  # after this answer
             if "random" in req:
                 r = req["random"]
                 sandbox.faults.set_random(float(r["rate"]), kinds=tuple(r.get("kinds") or FAULT_KINDS),
