@@ -253,6 +253,17 @@ def test_msgid_sequence_survives_restart(tmp_path: Path) -> None:
         SqliteMsgIdSource(store, "SHORT")
 
 
+def test_msgid_sequence_starts_again_after_9999_and_ids_stay_unique(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ids.sqlite")
+    start = dt.datetime(2026, 11, 22, 10, 0, 0)
+    ticks = iter(range(20_000))
+    source = SqliteMsgIdSource(store, "H11010100001", lambda: start + dt.timedelta(seconds=next(ticks) // 200))
+    ids = [source.next_msgid() for _ in range(10_001)]  # 200 a second: faster than the outbox replays
+    assert ids[9998].endswith("9999") and ids[9999].endswith("0001") and ids[10_000].endswith("0002")
+    assert len(set(ids)) == len(ids) and {len(i) for i in ids} == {30}
+    store.close()
+
+
 def test_expired_lease_is_recovered_by_a_running_sender(parts: tuple) -> None:
     outbox, handler, clock = parts
     ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)
