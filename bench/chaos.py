@@ -5,7 +5,10 @@ the ledger.
     .venv/bin/python bench/chaos.py --n 1000 [--rate 0.15] [--seed 1]
 
 Prints progress, then one JSON object on its last line:
-``settlements`` visits whose settlement the kiosk committed, ``faults_injected``, ``kills``,
+``settlements`` visits whose settlement the kiosk committed, ``abandoned`` visits given up after six
+tries before settlement (nothing charged; a patient would go to the counter), ``faults_injected``
+(dropped before/after committing, late answer, HTTP 500/502, malformed JSON, business refusal, refused
+connections), ``kills``,
 ``lost`` (committed but not settled, or settled while the outbox says it failed), ``duplicated``
 (a person with more than one active settlement), ``unresolved`` (items still open after the drain).
 """
@@ -86,7 +89,7 @@ def worker(data: Path, url: str, n: int) -> int:
         visit = f"c{i}"
         if visit in done:
             continue
-        for _attempt in range(6):  # the patient tries again when a step before settlement fails
+        for attempt in range(6):  # the patient tries again when a step before settlement fails
             try:
                 doc = IdentityDocument(CertType.ID_CARD, certno(i), citizen_id=certno(i))
                 person = service.identify(doc)
@@ -97,6 +100,7 @@ def worker(data: Path, url: str, n: int) -> int:
                 service.settle(visit, person, doc, pre, fees)
                 break
             except GatewayError:
+                time.sleep(0.25 * (1 + attempt))  # as a patient pressing "try again": rides out an outage
                 continue
         outbox.drain(limit=20)
     return 0
@@ -111,9 +115,17 @@ def drain(data: Path, url: str, timeout_s: float) -> None:
 
 
 def post(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
+    """An admin call; it waits out a refusal window the sandbox may be in (the ``refuse`` fault)."""
     import requests
 
-    return dict(requests.post(url + path, data=json.dumps(body), timeout=10).json())
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return dict(requests.post(url + path, data=json.dumps(body), timeout=10).json())
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def main() -> int:
@@ -139,7 +151,7 @@ def main() -> int:
     base = sandbox.stdout.readline().strip()
     url = base + "/fsi/api/rsfComIfsService/callService"
     post(base, "/admin/faults", {"random": {"rate": args.rate, "kinds": list(FAULT_KINDS), "seed": args.seed,
-                                            "delay_s": 1.3}})
+                                            "delay_s": 1.3, "refuse_s": 0.5}})
     kills = 0
     try:
         while True:
@@ -188,7 +200,7 @@ def compare(work: Path, ledger: Path, n: int) -> dict[str, object]:
             lost += settled > 0
         else:
             unresolved += 1
-    return {"settlements": len(states), "lost": lost, "duplicated": duplicated, "unresolved": unresolved,
+    return {"settlements": len(states), "abandoned": n - len(states), "lost": lost, "duplicated": duplicated, "unresolved": unresolved,
             "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
 
 

@@ -9,7 +9,8 @@ Kinds:
 - ``business``: not processed, ``infcode`` -1 with a business message.
 - ``refuse``: not processed; the connection is closed and the sandbox stops listening for ``delay_s``,
   so the client's next connections are refused by the kernel (ECONNREFUSED), as when the gateway host
-  or the hospital's link goes down. ``SandboxGateway.refuse_connections`` does it without a request.
+  or the hospital's link goes down (random mode: ``refuse_s``). ``SandboxGateway.refuse_connections``
+  does it without a request.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class FaultPlan:
         self._infnos: frozenset[str] = frozenset()
         self._rng = random.Random(0)
         self._delay_s = 3.0
+        self._refuse_s = 0.5
         self.injected: dict[str, int] = {}
 
     def push(self, fault: Fault) -> None:
@@ -48,13 +50,13 @@ class FaultPlan:
             self._queue.append(fault)
 
     def set_random(self, rate: float, *, kinds: tuple[str, ...] = KINDS, infnos: tuple[str, ...] = (),
-                   seed: int = 0, delay_s: float = 3.0) -> None:
+                   seed: int = 0, delay_s: float = 3.0, refuse_s: float = 0.5) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown or not 0 <= rate <= 1:
             raise ValueError(f"bad random faults: rate {rate}, unknown kinds {sorted(unknown)}")
         with self._lock:
             self._rate, self._kinds, self._infnos = rate, tuple(kinds), frozenset(infnos)
-            self._rng, self._delay_s = random.Random(seed), delay_s
+            self._rng, self._delay_s, self._refuse_s = random.Random(seed), delay_s, refuse_s
 
     def clear(self) -> None:
         with self._lock:
@@ -69,7 +71,8 @@ class FaultPlan:
                     self._queue.remove(fault)
                     return self._count(fault)
             if self._rate and (not self._infnos or infno in self._infnos) and self._rng.random() < self._rate:
-                return self._count(Fault(self._rng.choice(self._kinds), delay_s=self._delay_s))
+                kind = self._rng.choice(self._kinds)
+                return self._count(Fault(kind, delay_s=self._refuse_s if kind == "refuse" else self._delay_s))
         return None
 
     def _count(self, fault: Fault) -> Fault:

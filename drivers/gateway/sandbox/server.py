@@ -6,7 +6,8 @@ Paths:
 - ``GET /his/face-template?psn_no=``: the enrolled face reference (128 floats), 404 if none.
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
 - ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
-  matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s"}}`` injects them at random;
+  matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s", "refuse_s"}}`` injects
+  them at random;
   ``{"clear": true}`` stops both; ``{"refuse_s": 2.0}`` refuses every connection for that long, from
   right after the answer. See ``faults.py``.
 - ``GET /health``: liveness probe.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import socket
 import logging
+import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +37,15 @@ from drivers.gateway.sandbox.ledger import money, open_ledger
 log = logging.getLogger(__name__)
 SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
 MAX_BODY = 1 << 20
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed kiosk, a closed connection) is routine here, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("sandbox: client %s went away", client_address)
+        else:
+            super().handle_error(request, client_address)
 
 
 class SandboxGateway:
@@ -105,7 +116,7 @@ class SandboxGateway:
             self._refusing = False
 
     def _listen(self, address: tuple[str, int]) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(address, _make_handler(self))  # SO_REUSEADDR: the port comes back at once
+        server = _Server(address, _make_handler(self))  # SO_REUSEADDR: the port comes back at once
         server.daemon_threads = True
         return server
 
@@ -310,7 +321,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 r = req["random"]
                 sandbox.faults.set_random(float(r["rate"]), kinds=tuple(r.get("kinds") or FAULT_KINDS),
                                           infnos=tuple(r.get("infnos", ())), seed=int(r.get("seed", 0)),
-                                          delay_s=float(r.get("delay_s", 3.0)))
+                                          delay_s=float(r.get("delay_s", 3.0)),
+                                          refuse_s=float(r.get("refuse_s", 0.5)))
 
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
