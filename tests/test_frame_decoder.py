@@ -33,6 +33,35 @@ def test_a_code_zxing_locates_but_cannot_read_is_read_from_its_rectified_region(
     assert decoder.last_stage.startswith("region-")
 
 
+def _labelled_corners(label: Path) -> np.ndarray:
+    rows = [line.split() for line in label.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return np.array(rows[:4], np.float32)
+
+
+@pytest.mark.parametrize("image", ["boofcv_perspective/image027.jpg", "boofcv_perspective/image029.jpg"])
+def test_a_code_under_strong_perspective_is_read_from_its_outline(decoder: FrameDecoder, shared_data: Path,
+                                                                 image: str) -> None:
+    """zxing-cpp locates these codes with corners about a third too close together; the outline of the dark
+    shape around them (the code, or the card it is printed on) holds the whole code and its perspective."""
+    path = shared_data / "qr" / image
+    grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    truth = _labelled_corners(path.with_suffix(".txt"))
+    size = float(np.linalg.norm(truth[0] - truth[2]))
+    located = decoder._first_look(grey).regions
+    assert _zxing_alone(grey) == [] and located, "premise: zxing-cpp locates the code and fails to read it"
+    assert all(_size_of(corners) < 0.85 * size for corners in located), "premise: the located corners are off"
+    outline = decoder._outline(grey, located[0])
+    assert outline is not None
+    grown = outline.mean(0) + (outline - outline.mean(0)) * 1.05
+    assert all(cv2.pointPolygonTest(grown.reshape(-1, 1, 2), (float(x), float(y)), False) >= 0 for x, y in truth)
+    found = decoder.decode(grey)
+    assert len(found) == 1 and found[0] and decoder.last_stage == "outline-zxing"
+
+
+def _size_of(corners: np.ndarray) -> float:
+    return float(np.linalg.norm(corners[0] - corners[2]))
+
+
 def test_every_printed_zxing_code_reads_to_its_exact_text_from_a_colour_frame(
         decoder: FrameDecoder, shared_data: Path) -> None:
     folder = shared_data / "qr" / "zxing_qrcode-1"
@@ -47,7 +76,7 @@ def test_a_small_frame_with_no_located_code_gets_the_whole_frame_stages(
     grey = cv2.imread(str(shared_data / "qr" / "boofcv_pathological" / "image003.png"), cv2.IMREAD_GRAYSCALE)
     assert _zxing_alone(grey) == []
     assert len(decoder.decode(grey)) == 1
-    assert decoder.last_stage in {"zbar", "clahe", "sharpen", "wechat", "enlarge"}
+    assert decoder.last_stage in {"zbar", "clahe", "wechat", "enlarge"}
 
 
 @pytest.mark.parametrize("frame", [
@@ -79,4 +108,4 @@ def test_the_time_budget_stops_the_retries_on_a_hopeless_frame(monkeypatch: pyte
         return len(calls)
 
     assert tries_made(0) == 1
-    assert tries_made(10_000) >= 3
+    assert tries_made(10_000) >= 2

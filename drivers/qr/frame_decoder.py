@@ -5,12 +5,16 @@
    no unread ones ends here: that is almost every frame a patient shows.
 2. **Unread regions**: a code zxing-cpp located but could not decode (checksum or format error: glare,
    blur, moire, a damaged corner) is rectified from its corner points to a small upright square with a
-   quiet zone, and decoded again there under a few cheap preprocessings (unsharp mask, local contrast,
-   another binarizer) by zxing-cpp and by zbar, whose scan-line decoder reads differently. Working on a
-   160-320 px square costs well under a millisecond a try, whatever the camera's resolution.
+   quiet zone, and decoded again there under a few cheap preprocessings (local contrast with another
+   binarizer, another size) by zxing-cpp and by zbar, whose scan-line decoder reads differently. Working
+   on a 160-320 px square costs well under a millisecond a try, whatever the camera's resolution.
+   zxing-cpp's corners follow from its estimate of the symbol's size; under strong perspective that
+   estimate can be a version off, and the corners then frame only part of the code. So one try
+   rectifies from the code's own **outline** instead: the dark modules near the located corners,
+   closed into one blob on a small copy, and the quadrilateral around it.
 3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
-   reduced to at most 1024 px once: local contrast (also inverted, for dark-mode screens), unsharp
-   mask, zbar; a small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
+   reduced to at most 1024 px once: zbar, local contrast (also inverted, for dark-mode screens); a
+   small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
    frames, ruinously slow on large ones, so only there). No separate smoothing pass against moire: the
    reduced copy is already low-pass filtered (Gaussian pyramid levels, then area averaging), and a
    smoothing try never read a code the others had not (bench/qr.py's data, 2026-12-01).
@@ -35,6 +39,9 @@ MAX_REGIONS = 4          # unread codes retried per frame (largest first)
 SMALL_FRAME = 480        # frames up to this size also get the enlarging and WeChat stages
 REDUCED_SIDE = 1024      # whole-frame retries run on a copy at most this large
 ZBAR_SIDE = 480          # zbar scans every line: on a whole frame it reads as well at 480 px as at 1024
+MIN_CODE_PX = 21         # a located code with a shorter diagonal has under a pixel a module: not retried
+OUTLINE_REACH = 1.5      # the outline is looked for this many located sizes around the located centre
+OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
 
 
 @dataclass
@@ -56,12 +63,13 @@ class FrameDecoder:
         self._wechat = cv2.wechat_qrcode_WeChatQRCode()
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
         self._global = zxingcpp.Binarizer.GlobalHistogram
-        # (name, rectified side, how far beyond the corners, reader): cheapest gain first
-        self.region_tries: list[tuple[str, int, float, Reader]] = [
-            ("region-zbar-sharp", 160, 1.2, lambda g: self._read_zbar(self._sharpen(g))),
-            ("region-zxing-clahe", 160, 1.2, lambda g: self._read_zxing(self._clahe.apply(g), self._global)),
-            ("region-zxing-clahe", 240, 1.3, lambda g: self._read_zxing(self._clahe.apply(g), self._global)),
-            ("region-zxing", 320, 1.4, lambda g: self._read_zxing(g)),
+        # (name, corners: "located" or "outline", rectified side, how far beyond the corners, reader)
+        self.region_tries: list[tuple[str, str, int, float, Reader]] = [
+            ("region-zxing-clahe", "located", 160, 1.2, lambda g: self._read_zxing(self._clahe.apply(g),
+                                                                                   self._global)),
+            ("region-zxing", "located", 320, 1.4, lambda g: self._read_zxing(g)),
+            ("outline-zxing", "outline", 240, 1.15, lambda g: self._read_zxing(g)),
+            ("region-zbar", "located", 160, 1.2, lambda g: self._read_zbar(g)),
         ]
         self.last_stage = ""
 
@@ -98,7 +106,7 @@ class FrameDecoder:
             if result.valid and result.text:
                 look.texts.append(result.text)
                 decoded.append(corners)
-            elif not result.valid:
+            elif not result.valid and _size(corners) >= MIN_CODE_PX:  # some errors come with no position
                 unread.append(corners)
         # the same code is often reported from several pyramid levels: keep distinct, unexplained ones
         for corners in sorted(unread, key=_size, reverse=True):
@@ -110,15 +118,57 @@ class FrameDecoder:
     # -- stage 2 ------------------------------------------------------------------------------------
 
     def _retry_region(self, grey: np.ndarray, corners: np.ndarray) -> tuple[list[str], str]:
-        rectified: dict[tuple[int, float], np.ndarray] = {}
-        for name, side, margin, read in self.region_tries:
-            key = (side, margin)
+        quads: dict[str, np.ndarray | None] = {"located": corners}
+        rectified: dict[tuple[str, int, float], np.ndarray] = {}
+        for name, which, side, margin, read in self.region_tries:
+            if which not in quads:
+                quads[which] = self._outline(grey, corners)
+            quad = quads[which]
+            if quad is None:
+                continue
+            key = (which, side, margin)
             if key not in rectified:
-                rectified[key] = self._rectify(grey, corners, side, margin)
+                rectified[key] = self._rectify(grey, quad, side, margin)
             texts = read(rectified[key])
             if texts:
                 return texts, name
         return [], ""
+
+    def _outline(self, grey: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
+        """The quadrilateral around the dark shape at a located code, or None. The shape is the code's
+        modules closed into one blob, or the dark card or label the code is printed on, which has the
+        same perspective: either way, rectifying by it gives zxing-cpp an upright, undistorted code."""
+        cv2 = self._cv2
+        size = _size(corners)
+        scale = min(1.0, OUTLINE_SIDE / size)
+        width = int(2 * OUTLINE_REACH * size * scale)
+        origin = corners.mean(0) - OUTLINE_REACH * size
+        to_patch = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], np.float32)
+        patch = cv2.warpAffine(grey, to_patch, (width, width), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        _, dark = cv2.threshold(patch, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        gap = max(3, int(size * scale / 14))  # closes the light modules between dark ones, not the quiet zone
+        dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8))
+        contours, _ = cv2.findContours(dark, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        centre = (float(width / 2), float(width / 2))
+        blob = next((c for c in contours if cv2.pointPolygonTest(c, centre, False) >= 0), None)
+        if blob is None:
+            return None
+        hull = cv2.convexHull(blob)
+        perimeter = cv2.arcLength(hull, True)
+        for tolerance in (0.02, 0.04, 0.06, 0.08, 0.1):
+            polygon = cv2.approxPolyDP(hull, tolerance * perimeter, True)
+            if len(polygon) <= 4:
+                break
+        if len(polygon) != 4:
+            return None
+        quad = polygon.reshape(4, 2).astype(np.float32) / scale + origin.astype(np.float32)
+        centre_of_quad = quad.mean(0)
+        quad = quad[np.argsort(np.arctan2(quad[:, 1] - centre_of_quad[1], quad[:, 0] - centre_of_quad[0]))]
+        located_area = cv2.contourArea(corners)
+        if not 0.5 * located_area <= cv2.contourArea(quad) <= 6 * located_area:
+            return None  # not this code: a fragment, or the code merged with its dark surroundings
+        return quad  # clockwise on screen from the upper left, as _rectify's target: never mirrored
 
     def _rectify(self, grey: np.ndarray, corners: np.ndarray, side: int, margin: float) -> np.ndarray:
         centre = corners.mean(0)
@@ -137,7 +187,6 @@ class FrameDecoder:
         tries: list[tuple[str, Callable[[], list[str]]]] = [
             ("zbar", lambda: self._read_zbar(self._fit(reduced, ZBAR_SIDE))),
             ("clahe", lambda: self._read_zxing(self._clahe.apply(reduced), invert=True)),
-            ("sharpen", lambda: self._read_zxing(self._sharpen(reduced))),
         ]
         if small:
             tries += [
@@ -170,10 +219,6 @@ class FrameDecoder:
     def _read_wechat(self, grey: np.ndarray) -> list[str]:
         texts, _points = self._wechat.detectAndDecode(grey)
         return [t for t in texts if t]
-
-    def _sharpen(self, grey: np.ndarray) -> np.ndarray:
-        blurred = self._cv2.GaussianBlur(grey, (0, 0), 3)
-        return self._cv2.addWeighted(grey, 1.8, blurred, -0.8, 0)
 
     def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
         """At most ``side`` px: Gaussian pyramid halvings first (a tenth of the cost of an area resize
@@ -217,5 +262,6 @@ def _size(corners: np.ndarray) -> float:
 
 
 def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two reports of one code: corners within 2 % of its size of each other."""
-    return float(np.abs(a - b).max()) <= 0.02 * max(_size(a), _size(b), 1.0)
+    """Two reports of one code (from different pyramid levels): corners within 10 % of its size of each
+    other. Two different codes that close would overlap."""
+    return float(np.abs(a - b).max()) <= 0.10 * max(_size(a), _size(b), 1.0)
