@@ -50,7 +50,6 @@ from offline_queue.outbox import SqliteOutbox  # noqa: E402
 from offline_queue.store import open_store  # noqa: E402
 
 
-
 def certno(i: int) -> str:
     first17 = f"110101{1950 + i % 50:04d}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
     return first17 + citizen_id_check_char(first17)
@@ -200,8 +199,8 @@ def compare(work: Path, ledger: Path, n: int) -> dict[str, object]:
             lost += settled > 0
         else:
             unresolved += 1
-    return {"settlements": len(states), "abandoned": n - len(states), "lost": lost, "duplicated": duplicated, "unresolved": unresolved,
-            "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
+    return {"settlements": len(states), "abandoned": n - len(states), "lost": lost, "duplicated": duplicated,
+            "unresolved": unresolved, "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
 
 
 if __name__ == "__main__":

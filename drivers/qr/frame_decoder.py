@@ -10,8 +10,9 @@
    on a 160-320 px square costs well under a millisecond a try, whatever the camera's resolution.
    zxing-cpp's corners follow from its estimate of the symbol's size; under strong perspective that
    estimate can be a version off, and the corners then frame only part of the code. So one try
-   rectifies from the code's own **outline** instead: the dark modules near the located corners,
-   closed into one blob on a small copy, and the quadrilateral around it.
+   rectifies from an **outline** instead: the quadrilateral around the dark shape at the located code
+   on a small copy (the modules closed into one blob, or the card the code is printed on: either has
+   the code's perspective).
 3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
    reduced to at most 1024 px once: zbar, local contrast (also inverted, for dark-mode screens); a
    small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small

@@ -7,9 +7,8 @@ Paths:
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
 - ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
   matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s", "refuse_s"}}`` injects
-  them at random;
-  ``{"clear": true}`` stops both; ``{"refuse_s": 2.0}`` refuses every connection for that long, from
-  right after the answer. See ``faults.py``.
+  them at random; ``{"clear": true}`` stops both; ``{"refuse_s": 2.0}`` refuses every connection for
+  that long, from right after the answer. See ``faults.py``.
 - ``GET /health``: liveness probe.
 """
 
