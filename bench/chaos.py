@@ -99,7 +99,7 @@ def worker(data: Path, url: str, n: int) -> int:
                 service.settle(visit, person, doc, pre, fees)
                 break
             except GatewayError:
-                time.sleep(0.25 * (1 + attempt))  # as a patient pressing "try again": rides out an outage
+                time.sleep(0.1 * (1 + attempt))  # as a patient pressing "try again": outlasts a refusal window
                 continue
         outbox.drain(limit=20)
     return 0
