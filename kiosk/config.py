@@ -52,6 +52,7 @@ class TerminalConfig:
     role: str = _opt("kiosk", "kiosk (patients) or workstation (clinician login)", _one_of("kiosk", "workstation"))
     recer_sys_code: str = _opt("FSI", "receiver system code of the gateway")
     manual_window: str = _opt("门诊一楼 3 号人工窗口", "where the kiosk sends patients it cannot help")
+    msgid_lane: str = _opt("", "one digit, different on each terminal that shares the institution code: the first digit of the msgid sequence, so no two terminals can send the same msgid (empty: a single terminal)", _regex(r"\d?", "one digit or empty"))
 
 
 @dataclass(frozen=True)

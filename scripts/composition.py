@@ -182,7 +182,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     data = cfg.data_path()
     data.mkdir(parents=True, exist_ok=True)
     store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
-    msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code)
+    msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))

@@ -61,6 +61,8 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--institution-code", required=True, help="Designated institution code (12 characters).")
     @click.option("--institution-name", required=True, help="Institution name as printed on receipts.")
     @click.option("--area", default="110101", show_default=True, help="Division code of the treatment area.")
+    @click.option("--msgid-lane", default="", help="One digit, different on each terminal of the institution "
+                  "(several terminals share its code; the lane keeps their message ids apart).")
     @click.option("--gateway-url", required=True, help="The settlement gateway's service URL (https).")
     @click.option("--role", type=click.Choice(["kiosk", "workstation"]), default="kiosk", show_default=True,
                   help="kiosk (patients) or workstation (clinician login).")
@@ -77,13 +79,14 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
-             gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
+             msgid_lane: str, gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
              site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, force: bool,
              dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
         sections: dict[str, dict[str, object]] = {
             "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
-                         "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role},
+                         "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role,
+                         **({"msgid_lane": msgid_lane} if msgid_lane else {})},
             "gateway": {"url": gateway_url, **({"ca_bundle": str(Path(ca_bundle).resolve())} if ca_bundle else {})},
         }
         try:

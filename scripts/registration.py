@@ -99,7 +99,8 @@ def _sign_in(cfg: KioskConfig) -> str:
     data = cfg.data_path()
     store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
     try:
-        gateway = HttpGateway(cfg.gateway, cfg.terminal, SqliteMsgIdSource(store, cfg.terminal.fixmedins_code))
+        msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
+        gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
         try:
             return gateway.sign_in()
         finally:

@@ -217,6 +217,10 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
     assert bad.exit_code == 16 and "fixmedins_code" in bad.output
     plain = runner.invoke(cli, [*args[:10], "http://gw.example/fsi", *args[11:], "--force"])
     assert plain.exit_code == 0 and "not https" in plain.output
+    laned = runner.invoke(cli, [*args, "--msgid-lane", "3", "--force"])
+    assert laned.exit_code == 0 and load_config(config, {}).terminal.msgid_lane == "3"
+    two_digits = runner.invoke(cli, [*args, "--msgid-lane", "31", "--force"])
+    assert two_digits.exit_code == 16 and "msgid_lane" in two_digits.output
 
 
 def test_register_creates_a_key_shows_a_qr_and_signs_in_once_approved(tmp_path: Path, sandbox) -> None:
