@@ -117,10 +117,15 @@ def main() -> int:
                      "rate": round(t["decoded"] / t["labelled"], 4) if t["labelled"] else 0.0,
                      "mean_ms": round(t["ms"] / t["images"], 2) if t["images"] else 0.0}
               for name, t in totals.items()}
-    print(f"{'rate':<22}" + "".join(f"{r['rate']:>14.3f}" for r in result.values()))
-    print(f"{'mean ms':<22}" + "".join(f"{r['mean_ms']:>14.1f}" for r in result.values()))
-    print(json.dumps({"decoders": result}))
+    print_summary(result, 22)
     return 0
+
+
+def print_summary(result: dict[str, dict[str, float]], label_width: int) -> None:
+    """The rate and mean-time rows, then the JSON line (also used by bench/qr_synthetic.py)."""
+    print(f"{'rate':<{label_width}}" + "".join(f"{r['rate']:>14.3f}" for r in result.values()))
+    print(f"{'mean ms':<{label_width}}" + "".join(f"{r['mean_ms']:>14.1f}" for r in result.values()))
+    print(json.dumps({"decoders": result}))
 
 
 if __name__ == "__main__":

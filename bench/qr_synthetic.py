@@ -22,7 +22,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import importlib.util
-import json
 import string
 import time
 
@@ -34,12 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def peers() -> dict:
-    """bench/qr.py's decoders, built the same way (loaded by path: bench/ must not go on sys.path)."""
+def bench_qr():  # type: ignore[no-untyped-def]
+    """bench/qr.py, for its decoders (built the same way) and its summary lines. Loaded by path: bench/
+    must not go on sys.path (bench/queue.py would shadow the standard library's queue)."""
     spec = importlib.util.spec_from_file_location("bench_qr", ROOT / "bench" / "qr.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.peers()
+    return module
 
 
 CONDITIONS = ("tilt", "blur", "glare", "small", "dim")
@@ -115,7 +115,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", default="ours,zxing-cpp,zbar,wechat", help="comma-separated decoder names")
     args = parser.parse_args()
-    all_decoders = peers()
+    qr = bench_qr()
+    all_decoders = qr.peers()
     decoders = {name: all_decoders[name] for name in args.only.split(",")}
     rng = np.random.default_rng(args.seed)
     totals = {name: {"decoded": 0, "frames": 0, "ms": 0.0} for name in decoders}
@@ -136,9 +137,7 @@ def main() -> int:
         print(f"{condition:<12}" + "".join(f"{row[name]:>9}/{args.n:<4}" for name in decoders))
     result = {name: {"decoded": t["decoded"], "frames": t["frames"], "rate": round(t["decoded"] / t["frames"], 4),
                      "mean_ms": round(t["ms"] / t["frames"], 2)} for name, t in totals.items()}
-    print(f"{'rate':<12}" + "".join(f"{r['rate']:>14.3f}" for r in result.values()))
-    print(f"{'mean ms':<12}" + "".join(f"{r['mean_ms']:>14.1f}" for r in result.values()))
-    print(json.dumps({"decoders": result}))
+    qr.print_summary(result, 12)
     return 0
 
 
