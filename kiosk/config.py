@@ -93,9 +93,12 @@ class FaceConfig:
 
 @dataclass(frozen=True)
 class QrConfig:
-    scanner: str = _opt("", "a serial QR scanner's device, e.g. /dev/ttyACM0 (empty: none; keyboard-wedge scanners need no setting)")
+    scanner: str = _opt("", "a serial QR scanner's device, e.g. /dev/ttyACM0 (empty: none)")
     baud: int = _opt(9600, "the serial scanner's baud rate", _one_of_int(9600, 19200, 38400, 57600, 115200))
     camera: bool = _opt(True, "also read voucher codes shown to the kiosk camera on the idle screen")
+    wedge_device: str = _opt("", "a USB keyboard-wedge scanner's input device, e.g. /dev/input/by-id/usb-…-event-kbd: read from the device, whatever has focus or the keyboard layout (empty: the kiosk window reads wedge scanners as typed keys)")
+    wedge_suffix: str = _opt("enter", "what the wedge scanner sends after a code: enter, tab or none (then a pause ends the code)", _one_of("enter", "tab", "none"))
+    wedge_gap_ms: int = _opt(50, "longest pause between a wedge scanner's characters (a person types slower)", _range(5, 500))
 
 
 @dataclass(frozen=True)

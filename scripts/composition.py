@@ -38,6 +38,7 @@ from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.printer.escpos_printer import EscPosPrinter
 from drivers.printer.file_printer import FilePrinter
 from drivers.qr.camera_source import CameraQrSource
+from drivers.qr.evdev_scanner import EvdevWedgeScanner
 from drivers.qr.serial_scanner import SerialQrScanner
 from drivers.voice.espeak import EspeakVoice
 from offline_queue.roster import FileRoster
@@ -84,10 +85,14 @@ def build_printer(cfg: KioskConfig, data: Path) -> Any:
 
 
 def build_qr_sources(cfg: KioskConfig, camera: Camera) -> list[Any]:
-    """Voucher scanners besides the keyboard wedge (which the window reads): serial, and the camera."""
+    """Voucher scanners besides the window's own key events: serial, a wedge scanner's input device, and
+    the camera."""
     sources: list[Any] = []
     if cfg.qr.scanner:
         sources.append(SerialQrScanner(cfg.qr.scanner, cfg.qr.baud))
+    if cfg.qr.wedge_device:
+        sources.append(EvdevWedgeScanner(cfg.qr.wedge_device, suffix=cfg.qr.wedge_suffix,
+                                         max_gap_s=cfg.qr.wedge_gap_ms / 1000))
     if cfg.qr.camera:
         sources.append(CameraQrSource(camera))
     return sources
