@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import os
 import shutil
 import sqlite3
 import time
@@ -204,6 +205,31 @@ def check_location(cfg: KioskConfig) -> Check:
     return Check("location", True, f"{source.description}: fix {reading.accuracy_m:.0f} m, inside the geofence")
 
 
+def check_scanners(cfg: KioskConfig) -> list[Check]:
+    """The configured hardware QR scanners' devices are there and readable by the kiosk's user."""
+    import stat
+
+    devices = [("qr_scanner", cfg.qr.scanner, "a serial", "ls /dev/serial/by-id; check qr.scanner"),
+               ("qr_wedge", cfg.qr.wedge_device, "an input", "ls /dev/input/by-id/*event-kbd; check qr.wedge_device")]
+    checks = []
+    for name, device, kind, where in devices:
+        if not device:
+            continue
+        try:
+            mode = os.stat(device).st_mode
+        except OSError as exc:
+            checks.append(Check(name, False, f"{device}: {exc.strerror}", f"plug the scanner in; {where}"))
+            continue
+        if not stat.S_ISCHR(mode):
+            checks.append(Check(name, False, f"{device} is not a {kind} device", where))
+        elif not os.access(device, os.R_OK):
+            checks.append(Check(name, False, f"{device}: the kiosk's user may not read it",
+                                "add the kiosk user to the 'dialout' (serial) or 'input' group"))
+        else:
+            checks.append(Check(name, True, f"{device} present and readable"))
+    return checks
+
+
 def check_speech() -> Check:
     """Voice prompts need a speech engine; without one the kiosk shows a notice (not a failure). Asks the
     kiosk's own voice driver, so the check finds what the kiosk will use (espeak-ng), not any engine."""
@@ -228,6 +254,7 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
         ("gateway", lambda: check_gateway(cfg)),
         ("queue", lambda: check_queue(cfg)),
         ("speech", check_speech),
+        ("qr_scanners", lambda: check_scanners(cfg)),
     ]
     if cfg.terminal.role == "workstation":
         steps.append(("location", lambda: check_location(cfg)))

@@ -78,3 +78,20 @@ def test_workstation_checks_its_location(tmp_path: Path) -> None:
     no_gpsd = check_location(dataclasses.replace(cfg, location=dataclasses.replace(
         cfg.location, source="gpsd", gpsd_port=9)))
     assert not no_gpsd.ok and "no answer" in no_gpsd.detail and "gpsd" in no_gpsd.fix
+
+
+def test_configured_scanners_are_checked_with_their_fix(tmp_path: Path) -> None:
+    from kiosk.config import QrConfig
+    from scripts.selftest import check_scanners
+
+    fifo = tmp_path / "not-an-input-device"
+    os.mkfifo(fifo)
+    cfg = KioskConfig(data_dir=str(tmp_path))
+    assert check_scanners(cfg) == []  # nothing configured, nothing to check
+    missing = check_scanners(dataclasses.replace(cfg, qr=QrConfig(scanner=str(tmp_path / "ttyACM9"),
+                                                                  wedge_device=str(fifo))))
+    assert [(c.name, c.ok) for c in missing] == [("qr_scanner", False), ("qr_wedge", False)]
+    assert "No such file" in missing[0].detail and "plug the scanner in" in missing[0].fix
+    assert "is not an input device" in missing[1].detail and "/dev/input/by-id" in missing[1].fix
+    present = check_scanners(dataclasses.replace(cfg, qr=QrConfig(wedge_device="/dev/null")))  # readable, a char device
+    assert [(c.name, c.ok) for c in present] == [("qr_wedge", True)]

@@ -157,7 +157,7 @@ class EvdevWedgeScanner(BackgroundReader):
 
 def key_events(text: str, *, start: float, gap_s: float = 0.004, suffix: str = "\r") -> bytes:
     """``text`` as a US-layout keyboard would send it: input_event records (press and release, shift
-    where needed). For tests and the field check of a scanner set-up."""
+    where needed). For tests."""
     by_char = {}
     for code, (plain, shifted) in sorted(US_KEYS.items(), reverse=True):  # main block before the keypad
         by_char[plain] = (code, False)
