@@ -221,7 +221,7 @@ def check_scanners(cfg: KioskConfig) -> list[Check]:
             checks.append(Check(name, False, f"{device}: {exc.strerror}", f"plug the scanner in; {where}"))
             continue
         if not stat.S_ISCHR(mode):
-            checks.append(Check(name, False, f"{device} is not a {kind} device", where))
+            checks.append(Check(name, False, f"{device} is not {kind} device", where))
         elif not os.access(device, os.R_OK):
             checks.append(Check(name, False, f"{device}: the kiosk's user may not read it",
                                 "add the kiosk user to the 'dialout' (serial) or 'input' group"))
