@@ -35,8 +35,18 @@ class Device:
         os.mkfifo(path)
         self._fd: int | None = None
 
-    def plug(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY)  # blocks until the reader has it open
+    def plug(self, timeout_s: float = 5.0) -> None:
+        """Waits (bounded) for the reader to have the FIFO open: without a reader, a non-blocking open for
+        writing fails with ENXIO."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the reader never opened the device"
+                time.sleep(0.02)
+        os.set_blocking(self._fd, True)
 
     def write(self, records: bytes) -> None:
         assert self._fd is not None
