@@ -9,7 +9,7 @@ import os
 import termios
 import tty
 
-from drivers.background import BackgroundReader
+from drivers.background import DeviceReader
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ TERMIOS_BAUD = {4800: termios.B4800, 9600: termios.B9600, 19200: termios.B19200,
                 57600: termios.B57600, 115200: termios.B115200}
 
 
-class SerialReader(BackgroundReader):
+class SerialReader(DeviceReader):
     BAUDS: tuple[int, ...] = tuple(TERMIOS_BAUD)
     what = "serial device"  # for log lines
     poll_s = 0.02  # wait when nothing arrived
@@ -25,10 +25,8 @@ class SerialReader(BackgroundReader):
     def __init__(self, device: str, baud: int, thread_name: str) -> None:
         if baud not in self.BAUDS:
             raise ValueError(f"unsupported baud rate {baud} (use one of {sorted(self.BAUDS)})")
-        self._device, self._baud = device, baud
-        self.connected = False
-        self._missing_logged = False  # one warning per outage, not one a second
-        super().__init__(thread_name)
+        self._baud = baud
+        super().__init__(device, thread_name)
 
     def _on_open(self) -> None:
         """A fresh connection: drop what was half-read on the last one."""
@@ -42,14 +40,8 @@ class SerialReader(BackgroundReader):
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                fd = os.open(self._device, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-            except OSError as exc:
-                if not self._missing_logged:
-                    log.warning("%s %s: %s", self.what, self._device, exc)
-                    self._missing_logged = True
-                self.connected = False
-                self._stop.wait(1.0)
+            fd = self._open_or_wait(os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            if fd is None:
                 continue
             try:
                 tty.setraw(fd)

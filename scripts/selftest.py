@@ -13,6 +13,7 @@ import email.utils
 import os
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -207,8 +208,6 @@ def check_location(cfg: KioskConfig) -> Check:
 
 def check_scanners(cfg: KioskConfig) -> list[Check]:
     """The configured hardware QR scanners' devices are there and readable by the kiosk's user."""
-    import stat
-
     devices = [("qr_scanner", cfg.qr.scanner, "a serial", "ls /dev/serial/by-id; check qr.scanner"),
                ("qr_wedge", cfg.qr.wedge_device, "an input", "ls /dev/input/by-id/*event-kbd; check qr.wedge_device")]
     checks = []

@@ -25,13 +25,13 @@ from collections.abc import Callable
 
 from kiosk.keyboard_wedge import WedgeAssembler
 
-from drivers.background import BackgroundReader
+from drivers.background import DeviceReader
 
 log = logging.getLogger(__name__)
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: timeval, type, code, value
 EV_KEY = 0x01
-PRESS, REPEAT = 1, 2
+PRESS = 1  # key event values: 0 release, 1 press, 2 auto-repeat
 EVIOCGRAB = 0x40044590  # _IOW('E', 0x90, int)
 SHIFTS = {42, 54}  # KEY_LEFTSHIFT, KEY_RIGHTSHIFT
 CAPSLOCK = 58
@@ -54,36 +54,30 @@ def _us_layout() -> dict[int, tuple[str, str]]:
 US_KEYS = _us_layout()
 
 
-class EvdevWedgeScanner(BackgroundReader):
+class EvdevWedgeScanner(DeviceReader):
     what = "keyboard-wedge scanner"
 
     def __init__(self, device: str, *, suffix: str = "enter", max_gap_s: float = 0.05, min_length: int = 8,
                  max_length: int = 2048, grab: bool = True) -> None:
         if suffix not in SUFFIXES:
             raise ValueError(f"unknown scanner suffix {suffix!r} (use one of {', '.join(SUFFIXES)})")
-        super().__init__("qr-evdev")
+        super().__init__(device, "qr-evdev")
         self.description = f"keyboard-wedge scanner {device}"
-        self._device, self._grab, self._gap = device, grab, max_gap_s
+        self._grab, self._gap = grab, max_gap_s
         self._wedge = WedgeAssembler(max_gap_s=max_gap_s, min_length=min_length, max_length=max_length,
                                      terminators=SUFFIXES[suffix])
         self._listener: Callable[[str], None] = lambda _payload: None
         self._shift: set[int] = set()
         self._caps = False
-        self.connected = self.grabbed = False
-        self._missing_logged = False
+        self.grabbed = False
 
     def set_listener(self, on_scanned: Callable[[str], None]) -> None:
         self._listener = on_scanned
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                fd = os.open(self._device, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if not self._missing_logged:
-                    log.warning("%s %s: %s", self.what, self._device, exc)
-                    self._missing_logged = True
-                self._stop.wait(1.0)
+            fd = self._open_or_wait(os.O_RDONLY | os.O_NONBLOCK)
+            if fd is None:
                 continue
             try:
                 self._open(fd)
@@ -159,7 +153,7 @@ def key_events(text: str, *, start: float, gap_s: float = 0.004, suffix: str = "
     """``text`` as a US-layout keyboard would send it: input_event records (press and release, shift
     where needed). For tests."""
     by_char = {}
-    for code, (plain, shifted) in sorted(US_KEYS.items(), reverse=True):  # main block before the keypad
+    for code, (plain, shifted) in sorted(US_KEYS.items(), reverse=True):  # main-block keys win over the keypad
         by_char[plain] = (code, False)
         by_char.setdefault(shifted, (code, True))
     records, t = [], start
