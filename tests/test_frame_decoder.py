@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from drivers.qr.frame_decoder import FrameDecoder
+from drivers.qr.frame_decoder import FrameDecoder, _size
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +46,16 @@ def test_a_code_under_strong_perspective_is_read_from_its_outline(decoder: Frame
     path = shared_data / "qr" / image
     grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     truth = _labelled_corners(path.with_suffix(".txt"))
-    size = float(np.linalg.norm(truth[0] - truth[2]))
+    size = _size(truth)
     located = decoder._first_look(grey).regions
     assert _zxing_alone(grey) == [] and located, "premise: zxing-cpp locates the code and fails to read it"
-    assert all(_size_of(corners) < 0.85 * size for corners in located), "premise: the located corners are off"
+    assert all(_size(corners) < 0.85 * size for corners in located), "premise: the located corners are off"
     outline = decoder._outline(grey, located[0])
     assert outline is not None
     grown = outline.mean(0) + (outline - outline.mean(0)) * 1.05
     assert all(cv2.pointPolygonTest(grown.reshape(-1, 1, 2), (float(x), float(y)), False) >= 0 for x, y in truth)
     found = decoder.decode(grey)
     assert len(found) == 1 and found[0] and decoder.last_stage == "outline-zxing"
-
-
-def _size_of(corners: np.ndarray) -> float:
-    return float(np.linalg.norm(corners[0] - corners[2]))
 
 
 def test_every_printed_zxing_code_reads_to_its_exact_text_from_a_colour_frame(

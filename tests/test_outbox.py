@@ -267,15 +267,17 @@ def test_msgid_sequence_starts_again_after_9999_and_ids_stay_unique(tmp_path: Pa
 def test_terminals_in_different_msgid_lanes_never_send_the_same_msgid(tmp_path: Path) -> None:
     """Two kiosks of one hospital (one institution code), same second, each with its own outbox."""
     now = dt.datetime(2026, 11, 22, 10, 0, 0)
-    first, second = (SqliteMsgIdSource(open_store(tmp_path / f"{lane}.sqlite"), "H11010100001", lambda: now,
-                                       lane=lane) for lane in ("1", "2"))
+    stores = {lane: open_store(tmp_path / f"{lane}.sqlite") for lane in ("1", "2")}
+    first, second = (SqliteMsgIdSource(store, "H11010100001", lambda: now, lane=lane) for lane, store in stores.items())
     ones = [first.next_msgid() for _ in range(1000)]
     twos = [second.next_msgid() for _ in range(3)]
     assert ones[0].endswith("1001") and ones[998].endswith("1999") and ones[999].endswith("1001")
     assert twos == [f"H11010100001{now:%Y%m%d%H%M%S}200{i}" for i in (1, 2, 3)]
     assert not set(ones) & set(twos)
     with pytest.raises(QueueError, match="one digit"):
-        SqliteMsgIdSource(open_store(tmp_path / "x.sqlite"), "H11010100001", lane="12")
+        SqliteMsgIdSource(stores["1"], "H11010100001", lane="12")
+    for store in stores.values():
+        store.close()
 
 
 def test_expired_lease_is_recovered_by_a_running_sender(parts: tuple) -> None:
