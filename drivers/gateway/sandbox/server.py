@@ -80,8 +80,7 @@ class SandboxGateway:
         with self._listener_lock:
             self._stopped = True
             if not self._refusing:
-                self._server.shutdown()
-                self._server.server_close()
+                self._stop_listening()
         self._close_client_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -96,8 +95,7 @@ class SandboxGateway:
             if self._refusing or self._stopped:
                 return
             self._refusing = True
-            self._server.shutdown()
-            self._server.server_close()
+            self._stop_listening()
         self._close_client_connections()
         if seconds is not None:
             timer = threading.Timer(seconds, self.listen_again)
@@ -113,6 +111,10 @@ class SandboxGateway:
                                             name="sandbox-gateway", daemon=True)
             self._thread.start()
             self._refusing = False
+
+    def _stop_listening(self) -> None:
+        self._server.shutdown()  # the serve loop ends (at most one poll interval later)
+        self._server.server_close()  # the listening socket closes: new connects are refused
 
     def _listen(self, address: tuple[str, int]) -> ThreadingHTTPServer:
         server = _Server(address, _make_handler(self))  # SO_REUSEADDR: the port comes back at once
