@@ -72,8 +72,7 @@ class SandboxGateway:
         return self.url + SERVICE_PATH
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-gateway", daemon=True)
-        self._thread.start()
+        self._serve()
         return self.url
 
     def stop(self) -> None:
@@ -107,10 +106,13 @@ class SandboxGateway:
             if not self._refusing or self._stopped:
                 return
             self._server = self._listen(self._address)
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                            name="sandbox-gateway", daemon=True)
-            self._thread.start()
+            self._serve()
             self._refusing = False
+
+    def _serve(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-gateway",
+                                        daemon=True)
+        self._thread.start()
 
     def _stop_listening(self) -> None:
         self._server.shutdown()  # the serve loop ends (at most one poll interval later)
