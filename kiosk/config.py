@@ -80,9 +80,9 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class FaceConfig:
-    score_threshold: float = _opt(6.076, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: far <= 0.001 per set on ../shared/data)", _range(0.0, 50.0))
-    grey_floor: float = _opt(3.811, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
-    cohort_file: str = _opt("", "cohort templates for score normalisation (empty: the shipped drivers/face/cohort_dlib_v1.npz)")
+    score_threshold: float = _opt(6.018, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
+    grey_floor: float = _opt(4.593, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
+    cohort_file: str = _opt("", "cohort templates for score normalisation (empty: the shipped drivers/face/cohort_dlib_v2.npz)")
     cohort_k: int = _opt(35, "nearest cohort templates used to normalise a score", _range(5, 1000))
     liveness_steps: int = _opt(2, "randomised liveness steps (blink, turn left, turn right)", _range(1, 3))
     liveness_step_timeout_s: float = _opt(12.0, "time allowed for each liveness step", _range(3, 60))

@@ -356,6 +356,8 @@ class VisitMachine:
         if e.match.accepted:
             self._go(State.SERVICES)
             return []
+        if e.match.verdict == "mismatch":  # clearly another face: no retry for an impostor to use
+            return self._fail(Failed(code=203, message="face_mismatch"))
         if self.ctx.face_attempts >= self.max_face_attempts:
             return self._fail(Failed(code=203, message="face_attempts_exhausted"))
         self.ctx.face_attempts += 1

@@ -160,7 +160,7 @@ class Services:
         self.face_engine.close()
 
 
-SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v1.npz"
+SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v2.npz"
 
 
 def load_cohort(face: FaceConfig) -> Cohort:

@@ -196,57 +196,77 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
 
 @cli.command("calibrate-face")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Labelled photographs: <set>/<identity>/<image>, optionally pairs_hard.csv (layout of "
-                   "../shared/data/faces).")
+              help="Labelled photographs: <set>/<identity>/<image> (layout of ../shared/data/faces); one set "
+                   "per camera or population.")
 @click.option("--far", "target_far", type=click.FloatRange(1e-6, 0.5), default=0.001, show_default=True,
-              help="Largest false-accept rate allowed in every set.")
+              help="Largest false-accept rate allowed per attempt in every set.")
 @click.option("--sets", default="", help="Comma-separated sets to use (default: identities_hard.csv, else all).")
+@click.option("--exclude", default="", help="People to leave out entirely, as set/identity separated by commas, "
+                                             "or @FILE with one per line (e.g. people kept for validation).")
 @click.option("--k", "cohort_k", type=click.IntRange(5, 1000), default=35, show_default=True,
               help="Nearest cohort templates used to normalise a score.")
+@click.option("--folds", type=click.IntRange(2, 10), default=3, show_default=True,
+              help="Identity folds for the out-of-sample figures.")
 @click.option("--cohort-out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the cohort (templates and identity labels only, no images).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the operating point into this TOML config file's [face] section.")
 @click.option("--dry-run", is_flag=True, help="Compute and print the operating point; write nothing.")
-def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, cohort_out: Path,
-                   config_path: Path | None, dry_run: bool) -> None:
-    """Compute the face operating point for a target false-accept rate from labelled photographs."""
+def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, cohort_k: int, folds: int,
+                   cohort_out: Path, config_path: Path | None, dry_run: bool) -> None:
+    """Compute the face operating point for a target false-accept rate from labelled photographs.
+
+    First cross-validates by identity (each fold's people scored with a cohort and threshold fitted on
+    the others) and prints those out-of-sample figures with 95 % upper bounds; then fits the cohort and
+    the operating point on everybody given. Refuses when the photographs cannot support the target.
+    """
     from drivers.face.dlib_engine import DlibFaceEngine
     from scripts.face_calibration import (
-        Cohort,
-        choose_operating_point,
+        TrialPlan,
+        cross_validate,
         encode_images,
+        fit,
+        gated_templates,
         hard_sets,
+        identity_of,
         images_of_sets,
-        photo_templates,
-        score_sets,
+        people_by_set,
+        too_few,
     )
 
     chosen = [s for s in sets.split(",") if s] or hard_sets(data_dir)
     missing = [s for s in chosen if not (data_dir / s).is_dir()]
     if missing:
         raise click.BadParameter(f"no such set folder: {', '.join(missing)}", param_hint="--sets")
-    engine = DlibFaceEngine()
-
-    templates = encode_images(photo_templates(engine), data_dir, images_of_sets(data_dir, chosen))
-    cohort = Cohort.from_templates(templates)
-    if len({label for label in cohort.labels}) < 3:
+    left_out = _people_list(exclude)
+    images = [rel for rel in images_of_sets(data_dir, chosen) if identity_of(rel) not in left_out]
+    photos = encode_images(gated_templates(DlibFaceEngine()), data_dir, images)
+    people = {p for group in people_by_set(photos).values() for p in group}
+    if len(people) < 3:
         click.echo("calibration needs photographs of at least three people", err=True)
         sys.exit(16)
-    scores = score_sets(data_dir, chosen, templates, cohort.scorer(cohort_k))
+    refusal = too_few(photos, target_far)
+    if refusal:
+        click.echo(refusal, err=True)
+        sys.exit(16)
+    plan = TrialPlan()
+    tallies, _ = cross_validate(photos, plan, target_far=target_far, cohort_k=cohort_k, folds=folds)
+    click.echo(f"out-of-sample ({folds} identity folds; the people scored never in the cohort or threshold):")
+    for name, tally in sorted(tallies.items()):
+        f = tally.figures()
+        click.echo(f"{name}: far {f['far']:.4f} (<= {f['far_upper95']:.4f} at 95 %, {f['impostor_attempts']} "
+                   f"impostor attempts), frr {f['frr']:.3f} per attempt, frr_visit {f['frr_visit']:.3f} "
+                   f"(<= {f['frr_visit_upper95']:.3f}, {f['genuine_visits']} visits), {f['people']} people")
     try:
-        point = choose_operating_point(scores, target_far)
+        cohort, point = fit(photos, people, plan, target_far=target_far, cohort_k=cohort_k)
     except ValueError as exc:
         click.echo(f"cannot calibrate: {exc}", err=True)
         sys.exit(16)
-    for name, pair_scores in scores.items():
-        rates = pair_scores.rates(point)
-        click.echo(f"{name}: far {rates['far']:.4f} frr {rates['frr']:.3f} ({rates['genuine_pairs']} genuine, "
-                   f"{rates['impostor_pairs']} impostor pairs, {rates['failed_to_acquire']} without a face)")
     values = {"score_threshold": point.threshold, "grey_floor": point.grey_floor, "cohort_k": cohort_k,
               "cohort_file": str(cohort_out.resolve())}
     if not dry_run:
         cohort.save(cohort_out)
+        click.echo(f"wrote the cohort ({len(cohort.labels)} templates of {len(cohort.identities)} people) to {cohort_out}")
         if config_path is not None:
             from scripts.provision_machine import set_section_values
 
@@ -254,6 +274,16 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, cohort_k: int, 
             load_config(config_path, {})  # the file still validates
             click.echo(f"wrote the [face] operating point into {config_path}")
     click.echo("[face]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items()))
+
+
+def _people_list(spec: str) -> set[str]:
+    if spec.startswith("@"):
+        path = Path(spec[1:])
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint="--exclude")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return {p.strip() for p in spec.split(",") if p.strip()}
 
 
 def _roster(config_path: Path | None) -> object:

@@ -131,14 +131,19 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
             (few / "set" / person / photo.name).symlink_to(photo)
     too_few = runner.invoke(cli, ["calibrate-face", "--data", str(few), "--cohort-out", str(out)])
     assert too_few.exit_code == 16 and "at least three people" in too_few.output
-    dry = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--dry-run",
+    # three people of the easy set: enough to fit something, too few to vouch for far 0.001
+    short = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--cohort-out", str(out)])
+    assert short.exit_code == 16 and "too few people to calibrate for far 0.001" in short.output
+    assert "at least 6 people" in short.output and "dlib_johns: 3 people" in short.output and not out.exists()
+    dry = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "pointing04", "--dry-run",
                               "--cohort-out", str(out)])
     assert dry.exit_code == 0, dry.output
-    assert "score_threshold = " in dry.output and "dlib_johns: far" in dry.output and not out.exists()
+    assert "out-of-sample (3 identity folds" in dry.output and "pointing04: far " in dry.output
+    assert "score_threshold = " in dry.output and not out.exists()
     config = tmp_path / "kiosk.toml"
     config.write_text('# site config\nmode = "demo"\n\n[face]\nscore_threshold = 1.0\nmax_attempts = 2\n\n[ui]\nlanguage = "en"\n')
-    real = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "dlib_johns", "--cohort-out", str(out),
-                               "--config", str(config)])
+    real = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "pointing04", "--cohort-out", str(out),
+                               "--exclude", "pointing04/Person13", "--config", str(config)])
     assert real.exit_code == 0 and out.exists(), real.output
     from kiosk.config import load_config
 
@@ -149,6 +154,7 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
 
     with np.load(out, allow_pickle=False) as data:  # templates and labels only
         assert set(data.files) == {"embeddings", "labels"} and data["embeddings"].shape[1] == 128
+        assert "pointing04/Person13" not in set(data["labels"])  # --exclude keeps a person out entirely
 
 
 def test_enroll_list_and_remove_staff_on_real_photos(tmp_path: Path, shared_data: Path) -> None:

@@ -131,14 +131,28 @@ def test_late_result_of_an_abandoned_visit_is_ignored() -> None:
     assert m.state == v.State.IDENTIFYING and m.ctx.person is None
 
 
-def test_face_retries_then_sends_to_staff() -> None:
+GREY_FACE = FaceMatch(5.0, "grey", False, "not run: grey")
+UNLIVE_FACE = FaceMatch(9.0, "match", False, "failed: timeout")
+
+
+def test_face_retries_a_grey_or_failed_liveness_attempt_then_sends_to_staff() -> None:
     m = v.VisitMachine(max_face_attempts=3)
     drive_to(m, v.State.FACE_VERIFY)
     vid = m.visit_id
-    assert m.handle(v.FaceChecked(vid, match=BAD_FACE)) == [v.VerifyFace(vid, PERSON, 2)]
-    assert m.handle(v.FaceChecked(vid, match=BAD_FACE)) == [v.VerifyFace(vid, PERSON, 3)]
-    assert m.handle(v.FaceChecked(vid, match=BAD_FACE)) == []
+    assert m.handle(v.FaceChecked(vid, match=GREY_FACE)) == [v.VerifyFace(vid, PERSON, 2)]
+    assert m.handle(v.FaceChecked(vid, match=UNLIVE_FACE)) == [v.VerifyFace(vid, PERSON, 3)]
+    assert m.handle(v.FaceChecked(vid, match=GREY_FACE)) == []
     assert m.state == v.State.ERROR and m.ctx.error_message == "face_attempts_exhausted"
+
+
+def test_a_clear_mismatch_is_not_retried() -> None:
+    """An impostor gets no second burst: only the grey zone (and a failed challenge) is tried again."""
+    m = v.VisitMachine(max_face_attempts=3)
+    drive_to(m, v.State.FACE_VERIFY)
+    vid = m.visit_id
+    assert m.handle(v.FaceChecked(vid, match=GREY_FACE)) == [v.VerifyFace(vid, PERSON, 2)]
+    assert m.handle(v.FaceChecked(vid, match=BAD_FACE)) == []
+    assert m.state == v.State.ERROR and m.ctx.error_message == "face_mismatch" and m.ctx.error_code == 203
 
 
 def test_failures_show_the_error_and_finish_resets() -> None:

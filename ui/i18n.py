@@ -128,6 +128,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason.gateway_unreachable": {"zh_CN": "医保系统暂时无法连接", "en": "The insurance system cannot be reached"},
     "reason.consent_declined": {"zh_CN": "您选择了人工办理", "en": "You chose the counter"},
     "reason.face_attempts_exhausted": {"zh_CN": "多次未能确认面部", "en": "Your face could not be confirmed"},
+    "reason.face_mismatch": {"zh_CN": "面部与登记照片不符，请到人工窗口办理", "en": "Your face does not match the photo on record: please go to the counter"},
     "reason.card": {"zh_CN": "社保卡无法读取，请确认芯片朝上后重新插卡", "en": "The card could not be read: insert it chip up and try again"},
     "reason.card_removed": {"zh_CN": "读卡时卡被拔出，请重新插卡", "en": "The card was removed while reading: insert it again"},
     "reason.card_mute": {"zh_CN": "卡片没有响应：请确认芯片朝上、插到底后重新插卡",
