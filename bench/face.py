@@ -48,7 +48,8 @@ from drivers.face.dlib_engine import DlibFaceEngine  # noqa: E402
 from kiosk.config import FaceConfig  # noqa: E402
 from kiosk.face_quality import check  # noqa: E402
 from kiosk.face_score import OperatingPoint  # noqa: E402
-from kiosk.liveness import LivenessSession, StepOutcome  # noqa: E402
+from drivers.face.presentation import PresentationModel  # noqa: E402
+from kiosk.liveness import LivenessSession, PresentationRules, PresentationVote, StepOutcome  # noqa: E402
 from scripts.face_calibration import (  # noqa: E402
     Cohort,
     Tally,
@@ -126,10 +127,23 @@ def easy_set(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
 
 
 def liveness(engine: DlibFaceEngine, data: Path) -> dict:
-    attacks = attacks_accepted = bona_fide = bona_fide_rejected = wrong_direction_accepted = 0
+    """Every sequence against the challenges it can answer, plus the passive screen/print vote.
+
+    An attack is accepted when a challenge passes and the vote does not refuse it; a bona fide sequence
+    is rejected when its challenge fails or the vote refuses it (clips of people who were not asked
+    anything are judged by the vote alone: their motion answered no prompt; how many answered none, and
+    how many showed no face at all, is counted beside). The headline counts only sources the
+    presentation model was not fitted on; the rest is reported as in-sample."""
+    model = PresentationModel.load()
+    rules = PresentationRules(share_threshold=model.share_threshold)
+    fitted = set(model.fitted_sources)
+    counts = {"out_of_sample": _live_counts(), "in_sample": _live_counts()}
     rows = []
     for trial in liveness_trials(data / "video"):
         tracks = [(t, engine.analyse(frame)) for t, frame in trial.frames()]
+        vote = PresentationVote(rules)
+        for _, obs in tracks:
+            vote.feed(None if obs is None else obs.attack_probability)
         outcomes = {}
         for challenge in trial.challenges:
             session = LivenessSession([challenge])
@@ -140,21 +154,40 @@ def liveness(engine: DlibFaceEngine, data: Path) -> dict:
                     break
             outcomes[challenge.value] = (status.outcome.value, status.reason, round(session.max_parallax, 3))
         passed = [c for c, (o, _, _) in outcomes.items() if o == StepOutcome.PASSED.value]
+        unprompted = not trial.attack and len(trial.challenges) > 2  # a clip of someone not asked anything
+        answered = bool(passed) if trial.attack else (trial.expected.value in passed or unprompted)
+        accepted = answered and not vote.attack
+        c = counts["in_sample" if trial.source in fitted else "out_of_sample"]
         if trial.attack:
-            attacks += 1
-            attacks_accepted += bool(passed)
+            c["attacks"] += 1
+            c["attacks_accepted"] += accepted
+            c["motion_only_accepted"] += answered
+            c[f"{trial.kind}_attacks"] += 1
+            c[f"{trial.kind}_accepted"] += accepted
         else:
-            bona_fide += 1
-            bona_fide_rejected += trial.expected.value not in passed
-            wrong_direction_accepted += any(c != trial.expected.value for c in passed)
-        rows.append((trial.name, "attack" if trial.attack else "bona fide", len(tracks),
-                     sum(o is not None for _, o in tracks), outcomes))
-    print(f"\n{'sequence':<44}{'kind':<11}{'frames':>7}{'faces':>7}  outcome per challenge (parallax)")
-    for name, kind, n, found, outcomes in rows:
-        text = ", ".join(f"{c}: {o}{'/' + r if r else ''} ({p})" for c, (o, r, p) in outcomes.items())
-        print(f"{name:<44}{kind:<11}{n:>7}{found:>7}  {text}")
-    return {"attacks": attacks, "attacks_accepted": attacks_accepted, "bona_fide": bona_fide,
-            "bona_fide_rejected": bona_fide_rejected, "wrong_direction_accepted": wrong_direction_accepted}
+            c["bona_fide"] += 1
+            c["bona_fide_rejected"] += not accepted
+            c["bona_fide_rejected_by_vote"] += vote.attack
+            c["bona_fide_without_face"] += not any(o is not None for _, o in tracks)
+            c["bona_fide_clips_answering_no_challenge"] += unprompted and not passed
+        rows.append((trial.name, trial.kind, trial.source in fitted, len(tracks), sum(o is not None for _, o in tracks),
+                     round(vote.share, 2), accepted, outcomes))
+    print(f"\n{'sequence':<64}{'kind':<10}{'fit':>4}{'frames':>7}{'faces':>6}{'vote':>6}{'accepted':>9}  per challenge")
+    for name, kind, in_fit, n, found, share, accepted, outcomes in rows:
+        text = ", ".join(f"{c}: {o}{'/' + r if r else ''}" for c, (o, r, _) in outcomes.items())
+        print(f"{name[-63:]:<64}{kind:<10}{'yes' if in_fit else '':>4}{n:>7}{found:>6}{share:>6}{str(accepted):>9}  {text}")
+    headline = counts["out_of_sample"]
+    for name, c in counts.items():
+        c["apcer"] = round(c["attacks_accepted"] / c["attacks"], 4) if c["attacks"] else None
+        c["bpcer"] = round(c["bona_fide_rejected"] / c["bona_fide"], 4) if c["bona_fide"] else None
+        print(f"{name}: {c}")
+    return {**headline, "in_sample": counts["in_sample"], "share_threshold": model.share_threshold}
+
+
+def _live_counts() -> dict:
+    return {"attacks": 0, "attacks_accepted": 0, "motion_only_accepted": 0, "replay_attacks": 0,
+            "replay_accepted": 0, "print_attacks": 0, "print_accepted": 0, "bona_fide": 0, "bona_fide_rejected": 0,
+            "bona_fide_rejected_by_vote": 0, "bona_fide_without_face": 0, "bona_fide_clips_answering_no_challenge": 0}
 
 
 def single_frame_pad(engine: DlibFaceEngine, data: Path) -> dict:

@@ -20,10 +20,19 @@ from kiosk.domain import FaceMatch, InsuredPerson
 from kiosk.errors import FaceError
 from kiosk.face_quality import QualityRules, check
 from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict
-from kiosk.liveness import LivenessRules, LivenessSession, StepOutcome, draw_challenges, yaw_proxy
+from kiosk.liveness import (
+    LivenessRules,
+    LivenessSession,
+    PresentationRules,
+    PresentationVote,
+    StepOutcome,
+    draw_challenges,
+    yaw_proxy,
+)
 from kiosk.ports import Camera, FaceEngine, HospitalSystem, Template
 
 LIVENESS_REPLAY = "unavailable: replay camera"
+PRESENTATION_ATTACK = "failed: presentation_attack"
 IDENTITY_RECHECK_EVERY = 4  # frontal frames between identity re-checks during the challenge
 
 
@@ -52,6 +61,7 @@ class FaceVerifier:
         sleep: Callable[[float], None],
         rng: random.Random | None = None,
         quality: QualityRules | None = None,
+        presentation: PresentationRules | None = None,
         on_prompt: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self._camera, self._engine, self._his, self._cfg = camera, engine, his, cfg
@@ -59,6 +69,7 @@ class FaceVerifier:
         self._clock, self._sleep = clock, sleep
         self._rng = rng or random.SystemRandom()
         self._quality = quality or QualityRules()
+        self._presentation = presentation or PresentationRules()
         self.on_prompt = on_prompt
         self._reference: Template | None = None
         self._reference_stats: CohortStats | None = None
@@ -76,10 +87,12 @@ class FaceVerifier:
     def _attempt(self, reference: Template, stats: CohortStats) -> FaceMatch:
         scores: list[float] = []
         last_prompt = "face.prompt.none"
+        vote = PresentationVote(self._presentation)
         deadline = self._clock() + self._cfg.attempt_timeout_s
         while len(scores) < self._cfg.frames_per_attempt and self._clock() < deadline:
             frame = self._camera.latest_frame()
             obs = self._engine.analyse(frame) if frame is not None else None
+            vote.feed(None if obs is None else obs.attack_probability)
             last_prompt = check(obs, self._quality)
             self.on_prompt(last_prompt or "face.prompt.hold")
             if last_prompt or frame is None or obs is None:
@@ -96,12 +109,13 @@ class FaceVerifier:
         elif not self._camera.is_live:
             liveness = LIVENESS_REPLAY
         else:
-            liveness = self._challenge(reference, stats)
+            liveness = self._challenge(reference, stats, vote)
         live = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
         return FaceMatch(score=fused, verdict=verdict.value, accepted=verdict is Verdict.MATCH and live,
                          liveness=liveness)
 
-    def _challenge(self, reference: Template, stats: CohortStats) -> str:
+    def _challenge(self, reference: Template, stats: CohortStats, vote: PresentationVote) -> str:
+        """The motion challenge; the passive cue keeps counting through it and refuses a screen or print."""
         steps = draw_challenges(self._rng, self._cfg.liveness_steps)
         rules = LivenessRules(step_timeout_s=self._cfg.liveness_step_timeout_s)
         session = LivenessSession(steps, rules)
@@ -112,6 +126,9 @@ class FaceVerifier:
             frame = self._camera.latest_frame()
             obs = self._engine.analyse(frame) if frame is not None else None
             status = session.feed(self._clock(), None if obs is None else obs.landmarks)
+            vote.feed(None if obs is None else obs.attack_probability)
+            if vote.attack:
+                return PRESENTATION_ATTACK
             if obs is None or frame is None:
                 self._sleep(0.02)
                 continue
@@ -123,7 +140,9 @@ class FaceVerifier:
                     probe.fill(0.0)
                     if score < self._point.grey_floor:
                         return "failed: identity_changed"
-        return "passed" if status.outcome is StepOutcome.PASSED else f"failed: {status.reason}"
+        if status.outcome is StepOutcome.PASSED:
+            return PRESENTATION_ATTACK if vote.attack else "passed"
+        return f"failed: {status.reason}"
 
     def wipe(self) -> None:
         """Zero and drop the reference template (end of visit)."""

@@ -27,6 +27,7 @@ class FaceObservation:
     sharpness: float  # variance of the Laplacian on the face, scaled to 100 px height
     brightness: float  # mean grey level of the face, 0-255
     handle: Any = None  # engine-private (the landmark object), needed to encode
+    attack_probability: float | None = None  # passive screen/print cue of the face (None: not measured)
 
     @property
     def height(self) -> int:

@@ -215,3 +215,42 @@ def _turned(step: _StepState, yaw: float, rules: LivenessRules) -> bool:
     # turning to one's own right moves the nose towards the image's left: the proxy falls
     wanted = -moved if step.challenge is Challenge.TURN_RIGHT else moved
     return wanted >= rules.turn_delta
+
+
+# ---- the passive cue: screen or print ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class PresentationRules:
+    """``share_threshold`` is fitted with the model (drivers/face/presentation_v1.npz) on sources kept
+    apart from the ones it is scored on; the others are policy."""
+
+    share_threshold: float = 0.5  # refuse when this share of the face frames looks like a screen or print
+    frame_probability: float = 0.5  # a frame looks like an attack at or above this probability
+    min_frames: int = 6  # decide only on this many measured frames
+
+
+class PresentationVote:
+    """Counts frames whose face looks like a screen or a print (fed the engine's per-frame probability)."""
+
+    def __init__(self, rules: PresentationRules | None = None) -> None:
+        self.rules = rules or PresentationRules()
+        self.frames = 0
+        self.attack_frames = 0
+
+    def feed(self, probability: float | None) -> None:
+        if probability is None:
+            return
+        self.frames += 1
+        self.attack_frames += probability >= self.rules.frame_probability
+
+    @property
+    def share(self) -> float:
+        return self.attack_frames / self.frames if self.frames else 0.0
+
+    @property
+    def attack(self) -> bool:
+        return self.frames >= self.rules.min_frames and self.share >= self.rules.share_threshold
+
+    @property
+    def decided(self) -> bool:
+        return self.frames >= self.rules.min_frames

@@ -15,17 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
-from kiosk.clinician_effects import LoginEffects
-from kiosk.config import FaceConfig, KioskConfig, LocationConfig
-from kiosk.errors import ConfigError
-from kiosk.face_check import FaceVerifier
-from kiosk.face_score import OperatingPoint
-from kiosk.ports import Camera, CardReader, PositionReading
-from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
-from kiosk.settlement import SettlementService, run_plan
-from kiosk.visit_effects import EffectRunner
-
 from drivers.camera.replay import DeviceCamera, ReplayCamera
 from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
@@ -41,10 +30,21 @@ from drivers.qr.camera_source import CameraQrSource
 from drivers.qr.evdev_scanner import EvdevWedgeScanner
 from drivers.qr.serial_scanner import SerialQrScanner
 from drivers.voice.espeak import EspeakVoice
-from offline_queue.roster import FileRoster
+from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
+from kiosk.clinician_effects import LoginEffects
+from kiosk.config import FaceConfig, KioskConfig, LocationConfig
+from kiosk.errors import ConfigError
+from kiosk.face_check import FaceVerifier
+from kiosk.face_score import OperatingPoint
+from kiosk.liveness import PresentationRules
+from kiosk.ports import Camera, CardReader, PositionReading
+from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
+from kiosk.settlement import SettlementService, run_plan
+from kiosk.visit_effects import EffectRunner
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
+from offline_queue.roster import FileRoster
 from offline_queue.sender import OutboxSender
 from offline_queue.store import Store, open_store
 from scripts.face_calibration import Cohort
@@ -163,6 +163,13 @@ class Services:
 SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v2.npz"
 
 
+def presentation_rules() -> PresentationRules:
+    """The passive screen/print rule with the share threshold fitted beside the shipped model."""
+    from drivers.face.presentation import PresentationModel
+
+    return PresentationRules(share_threshold=PresentationModel.load().share_threshold)
+
+
 def load_cohort(face: FaceConfig) -> Cohort:
     """The cohort the face scores are normalised against (config ``face.cohort_file``, else the shipped one)."""
     path = Path(face.cohort_file) if face.cohort_file else SHIPPED_COHORT
@@ -205,7 +212,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
     point = operating_point(cfg.face)
     face = FaceVerifier(camera, engine, his, cfg.face, point=point, scorer=load_cohort(cfg.face).scorer(cfg.face.cohort_k),
-                        demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep)
+                        demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep, presentation=presentation_rules())
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,

@@ -29,6 +29,8 @@ class Trial:
     expected: Challenge  # for bona fide trials: the challenge the motion answers
     challenges: tuple[Challenge, ...]
     frames: Callable[[], Iterator[tuple[float, np.ndarray]]]  # (seconds, RGB frame), read lazily
+    kind: str = "bona_fide"  # bona_fide, print or replay
+    source: str = ""  # repository, NUAA subject or Pointing'04 person (scripts/presentation_training.py)
 
 
 def liveness_trials(video_dir: Path) -> list[Trial]:
@@ -38,21 +40,37 @@ def liveness_trials(video_dir: Path) -> list[Trial]:
     trials: list[Trial] = []
     with open(listing, newline="") as handle:
         rows = list(csv.DictReader(handle))
+    from scripts.presentation_training import source_of_sequence
+
     for row in rows:
         path = video_dir / row["path"]
         description = row.get("description", "").lower()
+        source = source_of_sequence(row["path"])
         if path.is_dir() and "attack" in row["path"]:
             ordered = sorted(_images(path), key=lambda p: _trailing_number(p.stem))
-            trials.append(Trial(row["path"], True, Challenge.BLINK, tuple(Challenge), _stills(ordered)))
+            trials.append(Trial(row["path"], True, Challenge.BLINK, tuple(Challenge), _stills(ordered), "print", source))
         elif path.is_dir() and "pan" in row["path"]:
             ordered = sorted(_images(path), key=lambda p: pan_angle(p.stem))
             every = tuple(Challenge)[1:]
-            trials.append(Trial(row["path"] + " (ascending)", False, Challenge.TURN_RIGHT, every, _stills(ordered)))
+            trials.append(Trial(row["path"] + " (ascending)", False, Challenge.TURN_RIGHT, every, _stills(ordered),
+                                source=source))
             trials.append(Trial(row["path"] + " (reversed)", False, Challenge.TURN_LEFT, every,
-                                _stills(ordered[::-1])))
+                                _stills(ordered[::-1]), source=source))
+        elif path.is_file() and (row["path"].startswith("replay_attack") or description.startswith("replay attack")):
+            trials.append(Trial(row["path"], True, Challenge.BLINK, tuple(Challenge), _video(path), "replay", source))
+        elif path.is_file() and (row["path"].startswith("bona_fide_clip") or description.startswith("bona fide")):
+            # a live person who was not asked anything: bona fide when any challenge is answered by the clip
+            trials.append(Trial(row["path"], False, Challenge.BLINK, tuple(Challenge), _video(path), source=source))
         elif path.is_file() and "blink" in description:
-            trials.append(Trial(row["path"], False, Challenge.BLINK, (Challenge.BLINK,), _video(path)))
+            trials.append(Trial(row["path"], False, Challenge.BLINK, (Challenge.BLINK,), _video(path), source=source))
     return trials
+
+
+def frames_of(path: Path) -> Callable[[], Iterator[tuple[float, np.ndarray]]]:
+    """The frames of a sequence folder (in name order) or of a video file."""
+    if path.is_dir():
+        return _stills(sorted(_images(path), key=lambda p: _trailing_number(p.stem)))
+    return _video(path)
 
 
 def _images(folder: Path) -> list[Path]:

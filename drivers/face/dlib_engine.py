@@ -26,8 +26,13 @@ SMALL_FRAME_SIDE = 400  # frames this small (photos, crops) are also searched up
 
 
 class DlibFaceEngine:
-    def __init__(self, detect_side_px: int = 320, jitters: int = 1) -> None:
+    def __init__(self, detect_side_px: int = 320, jitters: int = 1, *, presentation: bool = True) -> None:
         self._side, self._jitters = detect_side_px, jitters
+        self._presentation: Any = None
+        if presentation:
+            from drivers.face.presentation import PresentationDetector
+
+            self._presentation = PresentationDetector()
         self._models: Any = None
         self._load_lock = threading.Lock()
 
@@ -86,10 +91,12 @@ class DlibFaceEngine:
         shape = predictor(np.ascontiguousarray(frame), rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
         sharpness, brightness = _region_quality(frame, _box(rect))
+        attack = None if self._presentation is None else self._presentation.attack_probability(frame, _box(rect))
         return FaceObservation(
             box=_box(rect), landmarks=points, faces_in_view=len(rects),
             second_face_area=int(rects[1].area()) if len(rects) > 1 else 0,
-            frame_size=(frame.shape[0], frame.shape[1]), sharpness=sharpness, brightness=brightness, handle=shape)
+            frame_size=(frame.shape[0], frame.shape[1]), sharpness=sharpness, brightness=brightness, handle=shape,
+            attack_probability=attack)
 
     def encode(self, frame: Frame, obs: FaceObservation) -> Template:
         _, _, _, encoder = self._lib()
