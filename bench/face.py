@@ -47,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 from drivers.face.dlib_engine import DlibFaceEngine  # noqa: E402
 from kiosk.config import FaceConfig  # noqa: E402
 from kiosk.face_quality import check  # noqa: E402
-from kiosk.face_score import OperatingPoint  # noqa: E402
 from drivers.face.presentation import PresentationModel  # noqa: E402
 from kiosk.liveness import LivenessSession, PresentationRules, PresentationVote, StepOutcome  # noqa: E402
 from scripts.face_calibration import (  # noqa: E402
@@ -64,11 +63,10 @@ from scripts.face_calibration import (  # noqa: E402
     leave_one_set_out,
     load_rgb,
     people_by_set,
-    photo_templates,
     read_pairs,
 )
 from scripts.face_sequences import liveness_trials  # noqa: E402
-from scripts.composition import load_cohort  # noqa: E402
+from scripts.composition import load_cohort, operating_point  # noqa: E402
 
 COLUMNS = ("far", "far_upper95", "frr", "frr_visit", "frr_visit_upper95", "far_visit", "impostor_attempts",
            "genuine_visits", "people")
@@ -94,7 +92,7 @@ def accuracy(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
               "fold_points": [{"threshold": p.threshold, "grey_floor": p.grey_floor} for p in points]}
     result["leave_one_set_out"] = _table("leave one set out", leave_one_set_out(
         photos, plan, target_far=0.001, cohort_k=cfg.cohort_k))
-    point = OperatingPoint(cfg.score_threshold, cfg.grey_floor)
+    point = operating_point(cfg)
     everyone = {p for group in people_by_set(photos).values() for p in group}
     unseen = everyone - cohort.identities
     result["shipped"] = _table(f"shipped point on people not in the shipped cohort ({len(unseen)})",
@@ -112,12 +110,13 @@ def easy_set(engine: DlibFaceEngine, faces: Path, cfg: FaceConfig, cohort: Cohor
     The naive pipeline decides as face_recognition does by default: compare_faces, distance <= 0.6."""
     pairs = read_pairs(faces / "pairs.csv")
     files = [f for a, b, _ in pairs for f in (a, b)]
-    ours = encode_images(photo_templates(engine), faces, files)
+    ours = encode_images(gated_templates(engine), faces, files)
     theirs = encode_images(naive, faces, files)
-    scorer = VisitScorer(ours, cohort.scorer(cfg.cohort_k))
+    scorer, point = VisitScorer(ours, cohort.scorer(cfg.cohort_k)), operating_point(cfg)
     errors = differ = naive_errors = 0
     for a, b, same in pairs:
-        ours_match = ours[a] is not None and ours[b] is not None and scorer.frame(a, b) >= cfg.score_threshold
+        ours_match = (ours[a] is not None and ours[b] is not None
+                      and scorer.frame(a, b) >= point.band(min(ours[a].face_px, ours[b].face_px))[0])
         theirs_match = (theirs[a] is not None and theirs[b] is not None
                         and float(np.linalg.norm(theirs[a] - theirs[b])) <= 0.6)
         errors += ours_match != same
@@ -279,6 +278,8 @@ def main() -> int:
           f"{len(cohort.labels)} templates, k={cfg.cohort_k}")
     parts = set(args.only.split(","))
     out: dict = {"operating_point": {"score_threshold": cfg.score_threshold, "grey_floor": cfg.grey_floor,
+                                     "small_face_threshold": cfg.small_face_threshold,
+                                     "small_face_grey_floor": cfg.small_face_grey_floor,
                                      "cohort_templates": len(cohort.labels), "cohort_people": len(cohort.identities)}}
     if "accuracy" in parts:
         out.update(accuracy(engine, faces, cfg, cohort))

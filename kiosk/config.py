@@ -76,12 +76,15 @@ class CardConfig:
 class CameraConfig:
     source: str = _opt("demo", "demo (webcam if present, else the bundled portrait), device:N, or a file/folder to replay")
     fps: float = _opt(15.0, "frames per second to capture or replay", _range(1, 60))
+    depth: str = _opt("", "a depth camera registered to the colour camera, checked for a face's relief during liveness: empty (none), or simulated (the twin, demo only; a vendor adapter plugs in behind the DepthCamera port)", _one_of("", "simulated"))
 
 
 @dataclass(frozen=True)
 class FaceConfig:
-    score_threshold: float = _opt(6.018, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
-    grey_floor: float = _opt(4.593, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
+    score_threshold: float = _opt(5.198, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
+    grey_floor: float = _opt(4.384, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
+    small_face_threshold: float = _opt(5.198, "the same for bursts whose smallest face is under 100 px tall (a stricter band: small faces let look-alikes score higher; the default quality gate never encodes them)", _range(0.0, 50.0))
+    small_face_grey_floor: float = _opt(4.384, "grey-zone floor of the small-face band", _range(-50.0, 50.0))
     cohort_file: str = _opt("", "cohort templates for score normalisation (empty: the shipped drivers/face/cohort_dlib_v2.npz)")
     cohort_k: int = _opt(35, "nearest cohort templates used to normalise a score", _range(5, 1000))
     liveness_steps: int = _opt(2, "randomised liveness steps (blink, turn left, turn right)", _range(1, 3))

@@ -18,21 +18,26 @@ from collections.abc import Callable
 from kiosk.config import FaceConfig
 from kiosk.domain import FaceMatch, InsuredPerson
 from kiosk.errors import FaceError
-from kiosk.face_quality import QualityRules, check
+from kiosk.face_quality import NO_FACE_HINT_S, FaceObservation, QualityRules, check, no_face_prompt
 from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict
 from kiosk.liveness import (
+    DepthRules,
+    DepthVote,
     LivenessRules,
     LivenessSession,
     PresentationRules,
     PresentationVote,
     StepOutcome,
+    depth_relief,
     draw_challenges,
     yaw_proxy,
 )
-from kiosk.ports import Camera, FaceEngine, HospitalSystem, Template
+from kiosk.ports import Camera, DepthCamera, FaceEngine, HospitalSystem, Template
 
 LIVENESS_REPLAY = "unavailable: replay camera"
 PRESENTATION_ATTACK = "failed: presentation_attack"
+FLAT_DEPTH = "failed: flat_depth"  # the depth camera saw a plane where the face is
+NO_DEPTH = "failed: depth_unavailable"  # a site with a depth camera never decides without it
 IDENTITY_RECHECK_EVERY = 4  # frontal frames between identity re-checks during the challenge
 
 
@@ -62,6 +67,8 @@ class FaceVerifier:
         rng: random.Random | None = None,
         quality: QualityRules | None = None,
         presentation: PresentationRules | None = None,
+        depth: DepthCamera | None = None,
+        depth_rules: DepthRules | None = None,
         on_prompt: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self._camera, self._engine, self._his, self._cfg = camera, engine, his, cfg
@@ -70,6 +77,7 @@ class FaceVerifier:
         self._rng = rng or random.SystemRandom()
         self._quality = quality or QualityRules()
         self._presentation = presentation or PresentationRules()
+        self._depth, self._depth_rules = depth, depth_rules or DepthRules()
         self.on_prompt = on_prompt
         self._reference: Template | None = None
         self._reference_stats: CohortStats | None = None
@@ -88,12 +96,20 @@ class FaceVerifier:
         scores: list[float] = []
         last_prompt = "face.prompt.none"
         vote = PresentationVote(self._presentation)
-        deadline = self._clock() + self._cfg.attempt_timeout_s
+        relief = DepthVote(self._depth_rules)
+        started = self._clock()
+        deadline = started + self._cfg.attempt_timeout_s
+        last_face = started
         while len(scores) < self._cfg.frames_per_attempt and self._clock() < deadline:
             frame = self._camera.latest_frame()
             obs = self._engine.analyse(frame) if frame is not None else None
             vote.feed(None if obs is None else obs.attack_probability)
+            self._feed_depth(relief, frame, obs)
             last_prompt = check(obs, self._quality)
+            if obs is not None:
+                last_face = self._clock()
+            elif self._clock() - last_face >= NO_FACE_HINT_S:  # someone is there, but no face is found
+                last_prompt = no_face_prompt(frame)
             self.on_prompt(last_prompt or "face.prompt.hold")
             if last_prompt or frame is None or obs is None:
                 self._sleep(0.03)
@@ -109,13 +125,25 @@ class FaceVerifier:
         elif not self._camera.is_live:
             liveness = LIVENESS_REPLAY
         else:
-            liveness = self._challenge(reference, stats, vote)
+            liveness = self._challenge(reference, stats, vote, relief)
         live = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
         return FaceMatch(score=fused, verdict=verdict.value, accepted=verdict is Verdict.MATCH and live,
                          liveness=liveness)
 
-    def _challenge(self, reference: Template, stats: CohortStats, vote: PresentationVote) -> str:
-        """The motion challenge; the passive cue keeps counting through it and refuses a screen or print."""
+    def _feed_depth(self, relief: DepthVote, frame: object, obs: FaceObservation | None) -> None:
+        if self._depth is None or obs is None or frame is None:
+            return
+        depth = self._depth.latest_depth()
+        if depth is None:
+            return
+        scale_y, scale_x = depth.shape[0] / obs.frame_size[0], depth.shape[1] / obs.frame_size[1]
+        top, right, bottom, left = obs.box
+        box = (int(top * scale_y), int(right * scale_x), int(bottom * scale_y), int(left * scale_x))
+        relief.feed(depth_relief(depth, box, self._depth_rules))
+
+    def _challenge(self, reference: Template, stats: CohortStats, vote: PresentationVote, relief: DepthVote) -> str:
+        """The motion challenge; the passive cue (and the depth camera, where there is one) keeps
+        counting through it and refuses a screen or print."""
         steps = draw_challenges(self._rng, self._cfg.liveness_steps)
         rules = LivenessRules(step_timeout_s=self._cfg.liveness_step_timeout_s)
         session = LivenessSession(steps, rules)
@@ -127,8 +155,11 @@ class FaceVerifier:
             obs = self._engine.analyse(frame) if frame is not None else None
             status = session.feed(self._clock(), None if obs is None else obs.landmarks)
             vote.feed(None if obs is None else obs.attack_probability)
+            self._feed_depth(relief, frame, obs)
             if vote.attack:
                 return PRESENTATION_ATTACK
+            if relief.flat:
+                return FLAT_DEPTH
             if obs is None or frame is None:
                 self._sleep(0.02)
                 continue
@@ -140,9 +171,18 @@ class FaceVerifier:
                     probe.fill(0.0)
                     if score < self._point.grey_floor:
                         return "failed: identity_changed"
-        if status.outcome is StepOutcome.PASSED:
-            return PRESENTATION_ATTACK if vote.attack else "passed"
-        return f"failed: {status.reason}"
+        if status.outcome is not StepOutcome.PASSED:
+            return f"failed: {status.reason}"
+        if vote.attack:
+            return PRESENTATION_ATTACK
+        if self._depth is not None and not relief.live:
+            return FLAT_DEPTH if relief.flat else NO_DEPTH
+        return "passed"
+
+    def close(self) -> None:
+        """Close the depth camera, if any (the colour camera and the engine belong to the caller)."""
+        if self._depth is not None:
+            self._depth.close()
 
     def wipe(self) -> None:
         """Zero and drop the reference template (end of visit)."""

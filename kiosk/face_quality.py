@@ -81,3 +81,20 @@ def roll_degrees(points: npt.NDArray[np.float64]) -> float:
     left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
     dx, dy = right_eye - left_eye
     return float(np.degrees(np.arctan2(dy, dx)))
+
+
+# ---- when no face is found at all ------------------------------------------------------------------
+
+BACKLIGHT_SATURATED_SHARE = 0.08  # a window or lamp in view: this share of the frame burnt out
+NO_FACE_HINT_S = 2.0  # after this long without any face, say why it may be
+
+
+def no_face_prompt(frame: npt.NDArray[np.uint8] | None) -> str:
+    """What to tell a patient in front of whom no face is found: step out of the backlight when the
+    frame is partly burnt out (the face is then a dark shape the detector misses), else take off what
+    covers the face (a mask, a hat, sunglasses: the detector needs eyes, nose and mouth)."""
+    if frame is None or frame.ndim != 3 or frame.size == 0:
+        return "face.prompt.none"
+    sample = frame[::8, ::8].astype(np.float64).mean(axis=2)
+    return "face.prompt.backlight" if float((sample > 240).mean()) >= BACKLIGHT_SATURATED_SHARE \
+        else "face.prompt.uncover"

@@ -79,23 +79,46 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """``threshold``: lowest fused score accepted; ``grey_floor``: scores in [grey_floor, threshold) retry."""
+    """``threshold``: lowest fused score accepted; ``grey_floor``: scores in [grey_floor, threshold) retry.
+
+    Small faces carry less detail and look-alike strangers score higher on them, so a burst whose
+    smallest face is under ``small_face_px`` pixels tall is judged by its own, stricter band
+    (``small_threshold``, ``small_grey_floor``; None: the same as the others). With the kiosk's default
+    quality gate (faces of at least 100 px) the small band never applies; a site that lets smaller
+    faces through gets it.
+    """
 
     threshold: float
     grey_floor: float
+    small_threshold: float | None = None
+    small_grey_floor: float | None = None
+    small_face_px: int = 100
 
     def __post_init__(self) -> None:
         if self.grey_floor > self.threshold:
             raise ValueError("the grey zone must lie below the threshold")
+        if (self.small_threshold is None) != (self.small_grey_floor is None):
+            raise ValueError("the small-face band needs both a threshold and a grey floor")
+        if self.small_threshold is not None and self.small_grey_floor is not None \
+                and self.small_grey_floor > self.small_threshold:
+            raise ValueError("the small-face grey zone must lie below its threshold")
 
-    def decide(self, scores: Sequence[float]) -> tuple[Verdict, float]:
+    def band(self, face_px: int | None) -> tuple[float, float]:
+        """(threshold, grey floor) for a burst whose smallest face is ``face_px`` tall (None: unknown)."""
+        if face_px is not None and face_px < self.small_face_px and self.small_threshold is not None:
+            assert self.small_grey_floor is not None
+            return self.small_threshold, self.small_grey_floor
+        return self.threshold, self.grey_floor
+
+    def decide(self, scores: Sequence[float], face_px: int | None = None) -> tuple[Verdict, float]:
         """Fuses several good frames (median, robust to one bad frame) into one verdict."""
         if not scores:
             raise ValueError("no scores to decide on")
+        threshold, grey_floor = self.band(face_px)
         fused = float(np.median(np.asarray(scores, dtype=np.float64)))
-        if fused >= self.threshold:
+        if fused >= threshold:
             return Verdict.MATCH, fused
-        if fused >= self.grey_floor:
+        if fused >= grey_floor:
             return Verdict.GREY, fused
         return Verdict.MISMATCH, fused
 

@@ -254,3 +254,63 @@ class PresentationVote:
     @property
     def decided(self) -> bool:
         return self.frames >= self.rules.min_frames
+
+
+# ---- a depth camera, where the site has one ----------------------------------------------------
+
+@dataclass(frozen=True)
+class DepthRules:
+    """Physical, not fitted: an adult face has 20-40 mm between the nose tip and the cheeks and jaw; a
+    phone, a monitor or a sheet of paper, even tilted or bent, is a plane or a shallow curve."""
+
+    min_relief_mm: float = 12.0  # spread of the face's depth around its best-fitting plane (peak to peak, robust)
+    min_distance_mm: float = 250.0
+    max_distance_mm: float = 1500.0
+    min_coverage: float = 0.5  # share of the face box with a measurement
+    min_frames: int = 3
+
+
+def depth_relief(depth: npt.NDArray[np.uint16], box: tuple[int, int, int, int],
+                 rules: DepthRules | None = None) -> float | None:
+    """The face's relief in millimetres (95th minus 5th percentile of the residual to its best plane),
+    or None when the depth camera measured too little of the face or it is out of range."""
+    r = rules or DepthRules()
+    top, right, bottom, left = box
+    # the inner face (eyes to chin, cheek to cheek): the box's edges catch background
+    height, width = bottom - top, right - left
+    region = depth[top + height // 6: bottom - height // 10, left + width // 6: right - width // 6]
+    if region.size == 0:
+        return None
+    ys, xs = np.nonzero(region)
+    if len(ys) < r.min_coverage * region.size:
+        return None
+    values = region[ys, xs].astype(np.float64)
+    if not r.min_distance_mm <= float(np.median(values)) <= r.max_distance_mm:
+        return None
+    design = np.column_stack([xs, ys, np.ones(len(xs))]).astype(np.float64)
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residual = values - design @ coefficients
+    return float(np.percentile(residual, 95) - np.percentile(residual, 5))
+
+
+class DepthVote:
+    """Counts face frames whose depth is flat; refuses when most measured frames are."""
+
+    def __init__(self, rules: DepthRules | None = None) -> None:
+        self.rules = rules or DepthRules()
+        self.frames = 0
+        self.flat_frames = 0
+
+    def feed(self, relief_mm: float | None) -> None:
+        if relief_mm is None:
+            return
+        self.frames += 1
+        self.flat_frames += relief_mm < self.rules.min_relief_mm
+
+    @property
+    def flat(self) -> bool:
+        return self.frames >= self.rules.min_frames and self.flat_frames * 2 > self.frames
+
+    @property
+    def live(self) -> bool:
+        return self.frames >= self.rules.min_frames and not self.flat

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher, StaffMember
 from kiosk.face_quality import FaceObservation
 
+DepthFrame = npt.NDArray[np.uint16]  # millimetres, aligned with the colour frame; 0 = no measurement
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
 Template = npt.NDArray[np.float64]  # face embedding (128 floats for dlib)
 
@@ -73,6 +74,19 @@ class QrSource(Protocol):
     description: str
 
     def set_listener(self, on_scanned: Callable[[str], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DepthCamera(Protocol):
+    """A depth camera registered to the colour camera (structured light or time of flight, as the
+    national terminal specification asks for face payment): depth in millimetres per colour pixel,
+    0 where nothing was measured. Runs its own capture thread; ``latest_depth`` never blocks."""
+
+    description: str
+
+    def latest_depth(self) -> DepthFrame | None: ...
 
     def close(self) -> None: ...
 

@@ -37,7 +37,7 @@ from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.liveness import PresentationRules
-from kiosk.ports import Camera, CardReader, PositionReading
+from kiosk.ports import Camera, CardReader, DepthCamera, PositionReading
 from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
 from kiosk.settlement import SettlementService, run_plan
 from kiosk.visit_effects import EffectRunner
@@ -71,6 +71,17 @@ def build_camera(cfg: KioskConfig) -> Camera:
         except ValueError:
             raise ConfigError(f"camera.source: bad device number in {source!r}") from None
     return ReplayCamera.from_path(Path(source), fps=cfg.camera.fps)
+
+
+def build_depth_camera(cfg: KioskConfig) -> DepthCamera | None:
+    """The site's depth camera, if it has one (the simulated twin is refused in production)."""
+    if not cfg.camera.depth:
+        return None
+    if cfg.mode == "production":
+        raise ConfigError("camera.depth: the simulated depth camera is for demo mode only")
+    from drivers.camera.simulated_depth import SimulatedDepthCamera
+
+    return SimulatedDepthCamera("face")
 
 
 def build_printer(cfg: KioskConfig, data: Path) -> Any:
@@ -158,6 +169,7 @@ class Services:
         self.his.close()
         self.store.close()
         self.face_engine.close()
+        self.face.close()
 
 
 SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v2.npz"
@@ -182,10 +194,12 @@ def load_cohort(face: FaceConfig) -> Cohort:
 
 def operating_point(face: FaceConfig) -> OperatingPoint:
     try:
-        return OperatingPoint(face.score_threshold, face.grey_floor)
+        return OperatingPoint(face.score_threshold, face.grey_floor, small_threshold=face.small_face_threshold,
+                              small_grey_floor=face.small_face_grey_floor)
     except ValueError:
         raise ConfigError(f"face.grey_floor ({face.grey_floor}) must not exceed face.score_threshold "
-                          f"({face.score_threshold})") from None
+                          f"({face.score_threshold}), nor face.small_face_grey_floor ({face.small_face_grey_floor}) "
+                          f"face.small_face_threshold ({face.small_face_threshold})") from None
 
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
@@ -212,7 +226,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
     point = operating_point(cfg.face)
     face = FaceVerifier(camera, engine, his, cfg.face, point=point, scorer=load_cohort(cfg.face).scorer(cfg.face.cohort_k),
-                        demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep, presentation=presentation_rules())
+                        demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep, presentation=presentation_rules(),
+                        depth=build_depth_camera(cfg))
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,

@@ -93,6 +93,7 @@ class Encoded:
 
     template: np.ndarray
     usable: bool  # passes the quality gate (framing prompts aside: a still cannot move)
+    face_px: int | None = None  # height of the face box (the operating point's small-face band)
 
 
 def photo_templates(engine: Any) -> Callable[[np.ndarray], np.ndarray | None]:
@@ -111,7 +112,7 @@ def gated_templates(engine: Any) -> Callable[[np.ndarray], Encoded | None]:
         if obs is None:
             return None
         prompt = check(obs)
-        return Encoded(engine.encode(image, obs), usable=prompt == "" or prompt in FRAMING_PROMPTS)
+        return Encoded(engine.encode(image, obs), usable=prompt == "" or prompt in FRAMING_PROMPTS, face_px=obs.height)
 
     return encode
 
@@ -174,6 +175,7 @@ class TrialPlan:
     attempts: int = 3  # face.max_attempts
     impostor_visits_per_reference: int = 2
     seed: int = 7
+    small_face_px: int = 100  # QualityRules.min_face_px: bursts with smaller faces form their own band
 
 
 def plan_visits(photos: dict[str, Encoded | None], people: Iterable[str], plan: TrialPlan) -> list[Visit]:
@@ -229,6 +231,15 @@ class VisitScorer:
     def visit(self, visit: Visit) -> list[list[float]]:
         return [[self.frame(visit.reference, p) for p in burst] for burst in visit.bursts]
 
+    def face_px(self, visit: Visit) -> list[int | None]:
+        """Each burst's smallest face height, as the kiosk measures its probe frames."""
+        def height(rel: str) -> int | None:
+            value = self._photos[rel]
+            return value.face_px if isinstance(value, Encoded) else None
+
+        sizes = [[height(p) for p in burst] for burst in visit.bursts]
+        return [None if any(h is None for h in burst) else min(h for h in burst if h is not None) for burst in sizes]
+
 
 @dataclass
 class Tally:
@@ -248,12 +259,14 @@ class Tally:
     impostor_frames_accepted: int = 0
     people: set[str] = field(default_factory=set)
 
-    def add(self, visit: Visit, scores: list[list[float]], point: OperatingPoint) -> None:
+    def add(self, visit: Visit, scores: list[list[float]], point: OperatingPoint,
+            face_px: Sequence[int | None] = ()) -> None:
         self.people.add(identity_of(visit.reference))
-        first_verdict, _ = point.decide(scores[0])
-        accepted_visit = visit_outcome(scores, point)
+        sizes = list(face_px) or [None] * len(scores)
+        first_verdict, _ = point.decide(scores[0], sizes[0])
+        accepted_visit = visit_outcome(scores, point, sizes)
         frames = scores[0]
-        frames_accepted = sum(s >= point.threshold for s in frames)
+        frames_accepted = sum(s >= point.band(sizes[0])[0] for s in frames)
         if visit.genuine:
             self.genuine_attempts += 1
             self.genuine_attempts_rejected += first_verdict is not Verdict.MATCH
@@ -263,7 +276,8 @@ class Tally:
             self.genuine_frames_rejected += len(frames) - frames_accepted
         else:  # every attempt of an impostor visit is an impostor attempt
             self.impostor_attempts += len(scores)
-            self.impostor_attempts_accepted += sum(point.decide(s)[0] is Verdict.MATCH for s in scores)
+            self.impostor_attempts_accepted += sum(point.decide(s, px)[0] is Verdict.MATCH
+                                                   for s, px in zip(scores, sizes, strict=True))
             self.impostor_visits += 1
             self.impostor_visits_accepted += accepted_visit
             self.impostor_frames += len(frames)
@@ -294,12 +308,18 @@ def fit(photos: dict[str, Any], people: Iterable[str], plan: TrialPlan, *, targe
     if len(cohort.identities) < 3:
         raise ValueError("fitting needs photographs of at least three people")
     scorer = VisitScorer(photos, cohort.scorer(cohort_k))
-    impostors: dict[str, list[float]] = {}
+    bands: dict[str, tuple[dict[str, list[float]], dict[str, dict[tuple[str, str], list[float]]]]] = {
+        "normal": ({}, {}), "small": ({}, {})}
     for visit in plan_visits(photos, chosen, plan):
         if not visit.genuine:
-            impostors.setdefault(visit.set_name, []).extend(
-                float(np.median(b)) for b in scorer.visit(visit))
-    return cohort, operating_point(impostors, target_far)
+            key = (identity_of(visit.reference), identity_of(visit.bursts[0][0]))
+            for burst, px in zip(scorer.visit(visit), scorer.face_px(visit), strict=True):
+                impostors, pairs = bands["small" if px is not None and px < plan.small_face_px else "normal"]
+                impostors.setdefault(visit.set_name, []).append(float(np.median(burst)))
+                pairs.setdefault(visit.set_name, {}).setdefault(key, []).append(float(np.median(burst)))
+    (normal, normal_pairs), (small, small_pairs) = bands["normal"], bands["small"]
+    return cohort, operating_point(normal, target_far, pair_scores=normal_pairs, small_impostor_scores=small,
+                                   small_pair_scores=small_pairs, small_face_px=plan.small_face_px)
 
 
 def evaluate(photos: dict[str, Any], people: Iterable[str], cohort: Cohort, point: OperatingPoint,
@@ -308,7 +328,7 @@ def evaluate(photos: dict[str, Any], people: Iterable[str], cohort: Cohort, poin
     scorer = VisitScorer(photos, cohort.scorer(cohort_k))
     tallies: dict[str, Tally] = {}
     for visit in plan_visits(photos, people, plan):
-        tallies.setdefault(visit.set_name, Tally()).add(visit, scorer.visit(visit), point)
+        tallies.setdefault(visit.set_name, Tally()).add(visit, scorer.visit(visit), point, scorer.face_px(visit))
     return tallies
 
 

@@ -262,7 +262,9 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
     except ValueError as exc:
         click.echo(f"cannot calibrate: {exc}", err=True)
         sys.exit(16)
-    values = {"score_threshold": point.threshold, "grey_floor": point.grey_floor, "cohort_k": cohort_k,
+    small_threshold, small_grey = point.band(0)
+    values = {"score_threshold": point.threshold, "grey_floor": point.grey_floor,
+              "small_face_threshold": small_threshold, "small_face_grey_floor": small_grey, "cohort_k": cohort_k,
               "cohort_file": str(cohort_out.resolve())}
     if not dry_run:
         cohort.save(cohort_out)

@@ -61,3 +61,10 @@ def test_production_refuses_the_virtual_card(tmp_path: Path) -> None:
                                    "KIOSK_CARD_READER": "virtual", "KIOSK_DATA_DIR": str(tmp_path),
                                    "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 16 and "virtual card is for demo mode only" in result.stderr
+
+
+def test_production_refuses_the_simulated_depth_camera(tmp_path: Path) -> None:
+    result = run_kiosk("run", env={"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi",
+                                   "KIOSK_CAMERA_DEPTH": "simulated", "KIOSK_DATA_DIR": str(tmp_path),
+                                   "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 16 and "simulated depth camera is for demo mode only" in result.stderr

@@ -186,3 +186,86 @@ def test_the_engine_process_gives_the_same_answers_and_survives_its_child_dying(
         assert again is not None and np.allclose(again.template, here.template)
     finally:
         remote.close()
+
+
+def test_a_printed_photo_is_named_a_presentation_attack(shared_data: Path) -> None:
+    """The passive cue refuses NUAA subject 0002's print (a source the presentation model never saw)."""
+    from kiosk.face_check import PRESENTATION_ATTACK
+
+    attack = load_frames(shared_data / "video/nuaa_print_attack_seq/0002_pos03_s03")
+    reference = ENGINE.encode_largest_face(attack[len(attack) // 2], thorough=True).template
+    camera = camera_of(attack, live=True)
+    match = verifier(camera, reference, demo=False, challenge=Challenge.TURN_LEFT, min_face_px=60,
+                     subject="nuaa_client/0002").verify(PERSON)
+    camera.stop()
+    assert match.verdict == "match" and not match.accepted and match.liveness == PRESENTATION_ATTACK, match
+
+
+@pytest.mark.parametrize(("frame", "prompt"), [
+    (np.full((240, 320, 3), 128, np.uint8), "face.prompt.uncover"),  # someone there, no face: a mask, a hat
+    (np.concatenate([np.full((240, 120, 3), 255, np.uint8), np.full((240, 200, 3), 40, np.uint8)], axis=1),
+     "face.prompt.backlight"),  # a burnt-out window beside a dark shape
+])
+def test_no_face_for_a_while_says_why_it_may_be(frame: np.ndarray, prompt: str) -> None:
+    camera = camera_of([frame], live=False)
+    prompts: list[str] = []
+    slow = FaceVerifier(camera, ENGINE, Reference(np.zeros(128)), FaceConfig(attempt_timeout_s=3), point=POINT,
+                        scorer=SCORER, demo=True, clock=time.monotonic, sleep=time.sleep, on_prompt=prompts.append)
+    with pytest.raises(NoFaceFound, match=prompt):
+        slow.verify(PERSON)
+    camera.stop()
+    assert prompts[0] == "face.prompt.none" and prompts[-1] == prompt
+
+
+def test_presentation_model_on_sources_it_was_not_fitted_on(shared_data: Path) -> None:
+    """Frames of a print (NUAA 0002) and a phone replay (nhtlongcs) look like attacks; a live webcam
+    (lestari15) and the blink video do not. None of these sources is in the fitted model."""
+    from drivers.face.presentation import PresentationModel
+    from scripts.face_sequences import frames_of
+
+    model = PresentationModel.load()
+    video = shared_data / "video"
+    cases = {"nuaa_print_attack_seq/0002_pos03_s03": True, "replay_attack/nhtlongcs_liveness-detection/1.mp4": True,
+             "bona_fide_clip/lestari15_CNN-face-detection/real.mp4": False, "blink_repeating/video.mp4": False}
+    assert not {"nuaa/0002", "nhtlongcs_liveness-detection", "lestari15_CNN-face-detection",
+                "blink_repeating"} & set(model.fitted_sources)
+    for path, attack in cases.items():
+        probabilities = []
+        for index, (_, frame) in enumerate(frames_of(video / path)()):
+            obs = ENGINE.analyse(frame) if index % 3 == 0 else None
+            if obs is not None and obs.attack_probability is not None:
+                probabilities.append(obs.attack_probability)
+            if len(probabilities) >= 12:
+                break
+        share = float(np.mean(np.asarray(probabilities) >= 0.5))
+        assert len(probabilities) >= 6, path
+        assert (share >= model.share_threshold) == attack, (path, share)
+
+
+@pytest.mark.parametrize(("scene", "liveness"), [("face", "passed"), ("screen", "failed: flat_depth"),
+                                                 (None, "failed: depth_unavailable")])
+def test_a_site_with_a_depth_camera_needs_relief_where_the_face_is(shared_data: Path, scene: str | None,
+                                                                    liveness: str) -> None:
+    """The live head turn of Pointing'04 person 13 passes with a head in the depth image, and is refused
+    when the depth camera sees a plane there (a screen showing the same turn) or nothing at all."""
+    from drivers.camera.simulated_depth import SimulatedDepthCamera
+
+    faces, video = shared_data / "faces/pointing04/Person13", shared_data / "video/pointing04_pan_sweep/Person13_series1"
+    reference = ENGINE.encode_largest_face(rgb(sorted(faces.glob("*.jpg"))[0]), thorough=True).template
+    sweep = [rgb(p) for p in sorted(video.glob("*.jpg"), key=lambda p: pan_angle(p.stem))]
+    obs = ENGINE.analyse(sweep[6])
+    assert obs is not None
+    top, right, bottom, left = obs.box
+    pad = (bottom - top) // 3
+    depth = SimulatedDepthCamera(scene or "face", size=sweep[6].shape[:2],
+                                 box=(top - pad, right + pad, bottom + pad, left - pad))
+    depth.dead = scene is None
+    camera = camera_of(sweep[5:10] * 6, live=True, fps=8)
+    seed = next(s for s in range(1000) if draw_challenges(random.Random(s), 1) == (Challenge.TURN_RIGHT,))
+    checker = FaceVerifier(camera, ENGINE, Reference(reference), CFG, point=POINT,
+                           scorer=SCORER.without(["pointing04/Person13"]), demo=False, clock=time.monotonic,
+                           sleep=time.sleep, rng=random.Random(seed), quality=QualityRules(min_face_px=60), depth=depth)
+    match = checker.verify(PERSON)
+    camera.stop()
+    checker.close()
+    assert match.verdict == "match" and match.liveness == liveness and match.accepted == (liveness == "passed")

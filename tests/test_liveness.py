@@ -171,3 +171,66 @@ def test_operating_point_fuses_and_has_a_grey_zone() -> None:
         OperatingPoint(threshold=3.0, grey_floor=4.0)
     with pytest.raises(ValueError):
         point.decide([])
+
+
+def test_presentation_vote_needs_enough_frames_and_a_share() -> None:
+    from kiosk.liveness import PresentationRules, PresentationVote
+
+    vote = PresentationVote(PresentationRules(share_threshold=0.5, min_frames=4))
+    for p in (0.9, 0.9, None, 0.9):
+        vote.feed(p)
+    assert not vote.attack and not vote.decided  # three measured frames: too few to call
+    vote.feed(0.1)
+    assert vote.decided and vote.attack and vote.share == 0.75
+    for _ in range(4):
+        vote.feed(0.2)
+    assert not vote.attack and vote.share == 3 / 8
+
+
+def test_no_face_prompt_from_the_scene() -> None:
+    import numpy as np
+
+    from kiosk.face_quality import no_face_prompt
+
+    grey = np.full((120, 160, 3), 120, np.uint8)
+    window = grey.copy()
+    window[:, :40] = 255
+    assert no_face_prompt(grey) == "face.prompt.uncover"
+    assert no_face_prompt(window) == "face.prompt.backlight"
+    assert no_face_prompt(None) == no_face_prompt(np.zeros((0, 0, 3), np.uint8)) == "face.prompt.none"
+
+
+def test_depth_relief_tells_a_head_from_a_screen_or_a_print() -> None:
+    from drivers.camera.simulated_depth import SimulatedDepthCamera
+    from kiosk.liveness import DepthRules, DepthVote, depth_relief
+
+    box = (140, 400, 380, 240)
+    rules = DepthRules()
+    reliefs = {}
+    for scene in ("face", "screen", "print"):
+        camera = SimulatedDepthCamera(scene, box=box, seed=1)
+        depth = camera.latest_depth()
+        assert depth is not None and depth.dtype.name == "uint16"
+        reliefs[scene] = depth_relief(depth, box, rules)
+    assert reliefs["face"] is not None and reliefs["face"] >= 2 * rules.min_relief_mm
+    assert all(reliefs[s] is not None and reliefs[s] < rules.min_relief_mm / 2 for s in ("screen", "print")), reliefs
+    nothing = SimulatedDepthCamera("nothing", box=box).latest_depth()
+    assert nothing is not None and depth_relief(nothing, box, rules) is None  # 2.5 m away: out of range
+    holes = SimulatedDepthCamera("face", box=box, dropout=0.7).latest_depth()
+    assert holes is not None and depth_relief(holes, box, rules) is None  # too little measured to judge
+    vote = DepthVote(rules)
+    for value in (30.0, None, 2.0, 3.0):
+        vote.feed(value)
+    assert vote.frames == 3 and vote.flat and not vote.live
+
+
+def test_simulated_depth_camera_faults() -> None:
+    import pytest as _pytest
+
+    from drivers.camera.simulated_depth import SimulatedDepthCamera
+
+    camera = SimulatedDepthCamera("face")
+    camera.dead = True
+    assert camera.latest_depth() is None
+    with _pytest.raises(ValueError, match="unknown depth scene"):
+        SimulatedDepthCamera("hologram")

@@ -59,6 +59,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "face.prompt.open_eyes": {"zh_CN": "请睁开眼睛", "en": "Please open your eyes"},
     "face.prompt.hold_still": {"zh_CN": "请保持不动", "en": "Please hold still"},
     "face.prompt.hold": {"zh_CN": "很好，请保持", "en": "Good, please stay like that"},
+    "face.prompt.backlight": {"zh_CN": "背后光线太强，请换个方向站，不要背对窗户或灯", "en": "Too much light behind you: please turn so the window or lamp is not behind you"},
+    "face.prompt.uncover": {"zh_CN": "请暂时摘下口罩、帽子或墨镜，正对摄像头", "en": "Please lower your mask and take off a hat or sunglasses for a moment, facing the camera"},
     "face.challenge.blink": {"zh_CN": "请眨一下眼睛", "en": "Please blink once"},
     "face.challenge.turn_left": {"zh_CN": "请慢慢向左转头，再转回来", "en": "Please turn your head slowly to your left, then back"},
     "face.challenge.turn_right": {"zh_CN": "请慢慢向右转头，再转回来", "en": "Please turn your head slowly to your right, then back"},

@@ -26,8 +26,9 @@ SMALL_FRAME_SIDE = 400  # frames this small (photos, crops) are also searched up
 
 
 class DlibFaceEngine:
-    def __init__(self, detect_side_px: int = 320, jitters: int = 1, *, presentation: bool = True) -> None:
-        self._side, self._jitters = detect_side_px, jitters
+    def __init__(self, detect_side_px: int = 320, jitters: int = 1, *, presentation: bool = True,
+                 flip: bool = True) -> None:
+        self._side, self._jitters, self._flip = detect_side_px, jitters, flip
         self._presentation: Any = None
         if presentation:
             from drivers.face.presentation import PresentationDetector
@@ -99,9 +100,21 @@ class DlibFaceEngine:
             attack_probability=attack)
 
     def encode(self, frame: Frame, obs: FaceObservation) -> Template:
-        _, _, _, encoder = self._lib()
-        return np.asarray(encoder.compute_face_descriptor(np.ascontiguousarray(frame), obs.handle, self._jitters),
-                          dtype=np.float64)
+        """The mean of the face's template and its mirror image's (test-time flip: faces are nearly
+        symmetric, lighting and pose residue are not; on the development people it lowered the
+        impostor scores of look-alikes at twice the encoding time, ~130 ms)."""
+        dlib, _, predictor, encoder = self._lib()
+        image = np.ascontiguousarray(frame)
+        direct = np.asarray(encoder.compute_face_descriptor(image, obs.handle, self._jitters), dtype=np.float64)
+        if not self._flip:
+            return direct
+        width = image.shape[1]
+        top, right, bottom, left = obs.box
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        rect = dlib.rectangle(width - 1 - right, top, width - 1 - left, bottom)
+        flipped = np.asarray(encoder.compute_face_descriptor(mirrored, predictor(mirrored, rect), self._jitters),
+                             dtype=np.float64)
+        return (direct + flipped) / 2.0
 
     def encode_largest_face(self, frame: Frame, *, thorough: bool = False) -> FaceSample | None:
         obs = self.analyse(frame, thorough=thorough)
