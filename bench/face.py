@@ -130,8 +130,8 @@ def liveness(engine: DlibFaceEngine, data: Path) -> dict:
 
     An attack is accepted when a challenge passes and the vote does not refuse it; a bona fide sequence
     is rejected when its challenge fails or the vote refuses it (clips of people who were not asked
-    anything are judged by the vote alone: their motion answered no prompt; how many answered none, and
-    how many showed no face at all, is counted beside). The headline counts only sources the
+    anything are judged by the vote alone when a face is found in them: their motion answered no prompt;
+    one with no face at all is a rejection, counted beside). The headline counts only sources the
     presentation model was not fitted on; the rest is reported as in-sample."""
     model = PresentationModel.load()
     rules = PresentationRules(share_threshold=model.share_threshold)
@@ -154,7 +154,8 @@ def liveness(engine: DlibFaceEngine, data: Path) -> dict:
             outcomes[challenge.value] = (status.outcome.value, status.reason, round(session.max_parallax, 3))
         passed = [c for c, (o, _, _) in outcomes.items() if o == StepOutcome.PASSED.value]
         unprompted = not trial.attack and len(trial.challenges) > 2  # a clip of someone not asked anything
-        answered = bool(passed) if trial.attack else (trial.expected.value in passed or unprompted)
+        any_face = any(o is not None for _, o in tracks)
+        answered = bool(passed) if trial.attack else (trial.expected.value in passed or (unprompted and any_face))
         accepted = answered and not vote.attack
         c = counts["in_sample" if trial.source in fitted else "out_of_sample"]
         if trial.attack:
@@ -167,7 +168,7 @@ def liveness(engine: DlibFaceEngine, data: Path) -> dict:
             c["bona_fide"] += 1
             c["bona_fide_rejected"] += not accepted
             c["bona_fide_rejected_by_vote"] += vote.attack
-            c["bona_fide_without_face"] += not any(o is not None for _, o in tracks)
+            c["bona_fide_without_face"] += not any_face
             c["bona_fide_clips_answering_no_challenge"] += unprompted and not passed
         rows.append((trial.name, trial.kind, trial.source in fitted, len(tracks), sum(o is not None for _, o in tracks),
                      round(vote.share, 2), accepted, outcomes))
