@@ -128,3 +128,27 @@ def test_the_clipping_check_catches_clipped_text(qtbot) -> None:
     QApplication.processEvents()
     found = clipped(root)
     assert any(p.startswith("button") for p in found) and any(p.startswith("label") for p in found)
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
+    """'Lower your mask' and 'step out of the backlight' (said when no face is found) fit the face screen."""
+    tasks = TaskRunner(LANES)
+    controller = VisitController(VisitMachine(), rig.services.effects, tasks, rig.services.card_reader)
+    window = KioskWindow(controller, UiConfig(language=language, elderly_mode=elderly, fullscreen=False),
+                         camera=rig.services.camera, manual_window="门诊一楼 3 号人工窗口",
+                         status_probe=rig.services.status, demo=True, on_demo_insert=rig.insert_card,
+                         on_demo_scan=rig.issue_voucher, voice=None)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.face.render(controller.machine.ctx)
+    window.stack.setCurrentWidget(window.face)
+    for key in ("face.prompt.backlight", "face.prompt.uncover"):
+        window.face.show_prompt(key)
+        QApplication.processEvents()
+        assert window.face.notice.text() == window.tr_.tr(key)
+        assert clipped(window) == [] and window.height() <= 800, (key, clipped(window))
+    window.grab().save(str(SHOTS / f"{prefix}-face-prompt-uncover.png"))
+    tasks.shutdown()
