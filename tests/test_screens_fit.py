@@ -51,16 +51,22 @@ def rig(tmp_path: Path) -> Iterator[DemoRig]:
     r.close()
 
 
-@pytest.mark.parametrize(("language", "elderly", "prefix"), [
-    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
-def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
+def demo_window(qtbot, rig: DemoRig, language: str, elderly: bool, *, voice: object = None
+                ) -> tuple[KioskWindow, VisitController, TaskRunner]:
     tasks = TaskRunner(LANES)
     controller = VisitController(VisitMachine(), rig.services.effects, tasks, rig.services.card_reader)
     window = KioskWindow(controller, UiConfig(language=language, elderly_mode=elderly, fullscreen=False),
                          camera=rig.services.camera, manual_window="门诊一楼 3 号人工窗口",
                          status_probe=rig.services.status, demo=True, on_demo_insert=rig.insert_card,
-                         on_demo_scan=rig.issue_voucher, voice=rig.services.voice)
+                         on_demo_scan=rig.issue_voucher, voice=voice)
     qtbot.addWidget(window)
+    return window, controller, tasks
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
+    window, controller, tasks = demo_window(qtbot, rig, language, elderly, voice=rig.services.voice)
     rig.services.start()
     smallest = window.minimumSizeHint()  # every page must fit the smallest kiosk screen we support
     assert smallest.width() <= 1280 and smallest.height() <= 800, (language, elderly, smallest.toTuple())
@@ -134,13 +140,7 @@ def test_the_clipping_check_catches_clipped_text(qtbot) -> None:
     ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
 def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
     """'Lower your mask' and 'step out of the backlight' (said when no face is found) fit the face screen."""
-    tasks = TaskRunner(LANES)
-    controller = VisitController(VisitMachine(), rig.services.effects, tasks, rig.services.card_reader)
-    window = KioskWindow(controller, UiConfig(language=language, elderly_mode=elderly, fullscreen=False),
-                         camera=rig.services.camera, manual_window="门诊一楼 3 号人工窗口",
-                         status_probe=rig.services.status, demo=True, on_demo_insert=rig.insert_card,
-                         on_demo_scan=rig.issue_voucher, voice=None)
-    qtbot.addWidget(window)
+    window, controller, tasks = demo_window(qtbot, rig, language, elderly)
     window.resize(1280, 800)
     window.show()
     window.face.render(controller.machine.ctx)
