@@ -38,8 +38,8 @@ class Autopilot(QObject):
         QTimer.singleShot(self._delay, self._insert_card)
 
     def _on_state(self, state: State) -> None:
-        if self._done:
-            return
+        if self._done or state != self.window.controller.state:
+            return  # a stale signal: a slot before ours ran the event loop and the machine moved on
         machine = self.window.controller.machine
         if state.value != self.steps[-1]:
             self.steps.append(state.value)
