@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
+from kiosk.errors import KioskError
 
 MIN_FREE_BYTES = 1 << 30
 MAX_SKEW_S = 60.0
@@ -81,6 +82,27 @@ def check_camera(cfg: KioskConfig) -> Check:
     if frame is None:
         return Check("camera", False, f"{camera.description}: no frame in 5 s", "check the cable; ls /dev/video*")
     return Check("camera", True, f"{camera.description}: {frame.shape[1]}x{frame.shape[0]} frames")
+
+
+def check_face_models(cfg: KioskConfig) -> Check:
+    """The cohort, the operating point and the presentation model load; says what the point was fitted on."""
+    from drivers.face.presentation import PresentationModel
+    from scripts.composition import load_cohort, operating_point
+
+    try:
+        cohort = load_cohort(cfg.face)
+        point = operating_point(cfg.face)
+        model = PresentationModel.load()
+    except (OSError, ValueError, KeyError) as exc:
+        return Check("face_models", False, f"cannot load: {exc}",
+                     "check face.cohort_file, or recalibrate: kiosk-provision calibrate-face (docs/technician.md)")
+    except KioskError as exc:
+        return Check("face_models", False, str(exc), "fix the [face] section, or recalibrate with calibrate-face")
+    depth = f"; depth camera: {cfg.camera.depth}" if cfg.camera.depth else "; no depth camera"
+    return Check("face_models", True,
+                 f"cohort of {len(cohort.labels)} templates of {len(cohort.identities)} people, threshold "
+                 f"{point.threshold} (grey from {point.grey_floor}), presentation model of "
+                 f"{len(model.fitted_sources)} sources{depth}")
 
 
 def check_qr_at_distance() -> Check:
@@ -246,6 +268,7 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
     steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
         ("card_reader", lambda: check_pcscd(insert_test_card)),
         ("camera", lambda: check_camera(cfg)),
+        ("face_models", lambda: check_face_models(cfg)),
         ("qr_decode", check_qr_at_distance),
         ("printer", lambda: check_printer(cfg)),
         ("cpu", check_cpu),

@@ -17,7 +17,7 @@ from drivers.card.pcscd_service import missing_parts, pcscd_responds
 from scripts.selftest import check_queue, run_checks
 
 PROVISION = Path(sys.executable).with_name("kiosk-provision")
-NAMES = {"card_reader", "camera", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue", "speech"}
+NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue", "speech"}
 
 
 def provision(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,3 +95,14 @@ def test_configured_scanners_are_checked_with_their_fix(tmp_path: Path) -> None:
     assert "is not an input device" in missing[1].detail and "/dev/input/by-id" in missing[1].fix
     present = check_scanners(dataclasses.replace(cfg, qr=QrConfig(wedge_device="/dev/null")))  # readable, a char device
     assert [(c.name, c.ok) for c in present] == [("qr_wedge", True)]
+
+
+def test_face_models_check_names_a_missing_cohort(tmp_path: Path) -> None:
+    from kiosk.config import load_config
+    from scripts.selftest import check_face_models
+
+    good = check_face_models(load_config(None, {}))
+    assert good.ok and "people" in good.detail and "presentation model" in good.detail
+    broken = load_config(None, {"KIOSK_FACE_COHORT_FILE": str(tmp_path / "nowhere.npz")})
+    bad = check_face_models(broken)
+    assert not bad.ok and "calibrate-face" in bad.fix
