@@ -117,9 +117,14 @@ def gated_templates(engine: Any) -> Callable[[np.ndarray], Encoded | None]:
     return encode
 
 
-def encode_images(encode: Callable[[np.ndarray], Any], faces_dir: Path, relpaths: Iterable[str]) -> dict[str, Any]:
+def encode_images(encode: Callable[[np.ndarray], Any], faces_dir: Path, relpaths: Iterable[str],
+                  progress: Callable[[int], None] = lambda _done: None) -> dict[str, Any]:
     """relpath -> what ``encode`` made of it (None when no face was found: a failure to acquire)."""
-    return {rel: encode(load_rgb(faces_dir / rel)) for rel in dict.fromkeys(relpaths)}
+    out = {}
+    for index, rel in enumerate(dict.fromkeys(relpaths), start=1):
+        out[rel] = encode(load_rgb(faces_dir / rel))
+        progress(index)
+    return out
 
 
 @dataclass

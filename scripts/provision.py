@@ -240,7 +240,9 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
         raise click.BadParameter(f"no such set folder: {', '.join(missing)}", param_hint="--sets")
     left_out = _people_list(exclude)
     images = [rel for rel in images_of_sets(data_dir, chosen) if identity_of(rel) not in left_out]
-    photos = encode_images(gated_templates(DlibFaceEngine()), data_dir, images)
+    click.echo(f"encoding {len(images)} photographs (about 0.3 s each; nothing is written)", err=True)
+    photos = encode_images(gated_templates(DlibFaceEngine()), data_dir, images,
+                           progress=lambda done: click.echo(f"  {done}/{len(images)}", err=True) if done % 50 == 0 else None)
     people = {p for group in people_by_set(photos).values() for p in group}
     if len(people) < 3:
         click.echo("calibration needs photographs of at least three people", err=True)
@@ -257,6 +259,8 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
         click.echo(f"{name}: far {f['far']:.4f} (<= {f['far_upper95']:.4f} at 95 %, {f['impostor_attempts']} "
                    f"impostor attempts), frr {f['frr']:.3f} per attempt, frr_visit {f['frr_visit']:.3f} "
                    f"(<= {f['frr_visit_upper95']:.3f}, {f['genuine_visits']} visits), {f['people']} people")
+        for warning in calibration_warnings(name, f, target_far):
+            click.echo(f"WARNING: {warning}", err=True)
     try:
         cohort, point = fit(photos, people, plan, target_far=target_far, cohort_k=cohort_k)
     except ValueError as exc:
@@ -276,6 +280,21 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
             load_config(config_path, {})  # the file still validates
             click.echo(f"wrote the [face] operating point into {config_path}")
     click.echo("[face]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items()))
+
+
+WARN_FRR_VISIT = 0.05  # calibrate-face warns when more genuine visits than this would fail
+
+
+def calibration_warnings(name: str, figures: dict, target_far: float) -> list[str]:
+    """What a technician must hear about one set's out-of-sample figures before writing the point."""
+    warnings = []
+    if figures["frr_visit"] > WARN_FRR_VISIT:
+        warnings.append(f"{name}: {figures['frr_visit']:.0%} of genuine visits would be sent to the counter; "
+                        f"check the photographs (two sessions, frontal, lit) before writing this point")
+    if figures["far"] > target_far:
+        warnings.append(f"{name}: people outside the fit were let in at {figures['far']:.4f} per attempt, above "
+                        f"the target {target_far:g}: more people are needed for this target")
+    return warnings
 
 
 def _people_list(spec: str) -> set[str]:

@@ -139,6 +139,7 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
                               "--cohort-out", str(out)])
     assert dry.exit_code == 0, dry.output
     assert "out-of-sample (3 identity folds" in dry.output and "pointing04: far " in dry.output
+    assert "encoding 90 photographs" in dry.output and "  50/90" in dry.output  # progress while it works
     assert "score_threshold = " in dry.output and not out.exists()
     config = tmp_path / "kiosk.toml"
     config.write_text('# site config\nmode = "demo"\n\n[face]\nscore_threshold = 1.0\nmax_attempts = 2\n\n[ui]\nlanguage = "en"\n')
@@ -333,3 +334,14 @@ def test_init_with_devices_and_position_and_their_refusals(tmp_path: Path) -> No
                            (["--ca-bundle", str(tmp_path / "missing.pem")], "does not exist")):
         refused = runner.invoke(cli, [*base, *extra])
         assert refused.exit_code == 2 and message in refused.output, (extra, refused.output)
+
+
+def test_calibration_warns_of_many_refused_visits_and_of_a_missed_target() -> None:
+    from scripts.provision import calibration_warnings
+
+    fine = {"frr_visit": 0.02, "far": 0.0}
+    assert calibration_warnings("site", fine, 0.001) == []
+    refusing = calibration_warnings("site", {"frr_visit": 0.25, "far": 0.0}, 0.001)
+    assert len(refusing) == 1 and "25% of genuine visits" in refusing[0]
+    leaking = calibration_warnings("site", {"frr_visit": 0.0, "far": 0.004}, 0.001)
+    assert len(leaking) == 1 and "above the target 0.001" in leaking[0]
