@@ -14,6 +14,7 @@ Frames are never written anywhere; templates are plain arrays owned by the calle
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,9 @@ class DlibFaceEngine:
             if self._models is None:
                 try:
                     import dlib
-                    import face_recognition.api as api
+                    with warnings.catch_warnings():  # face_recognition_models imports pkg_resources, deprecated
+                        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+                        import face_recognition.api as api
                 except ImportError as exc:
                     raise FaceEngineUnavailable(
                         f"face_recognition/dlib not installed ({exc}): run scripts/setup.sh") from None
