@@ -61,6 +61,12 @@ def demo_portrait() -> Any:
 
 def build_camera(cfg: KioskConfig) -> Camera:
     source = cfg.camera.source
+    if cfg.mode == "production" and source == "demo":
+        raise ConfigError("camera.source: 'demo' replays the demo portrait when no webcam answers, and every "
+                          "patient would then fail liveness; a production kiosk names its camera: device:N")
+    if cfg.mode == "production" and not source.startswith("device:"):
+        raise ConfigError(f"camera.source: replaying {source!r} is for demo mode only; a production kiosk "
+                          f"names its camera: device:N")
     if source == "demo":
         if DeviceCamera.probe(0):
             return DeviceCamera(0, fps=cfg.camera.fps)
@@ -77,8 +83,7 @@ def build_depth_camera(cfg: KioskConfig) -> DepthCamera | None:
     """The site's depth camera, if it has one (the simulated twin is refused in production)."""
     if not cfg.camera.depth:
         return None
-    if cfg.mode == "production":
-        raise ConfigError("camera.depth: the simulated depth camera is for demo mode only")
+    refuse_demo_parts(cfg)
     from drivers.camera.simulated_depth import SimulatedDepthCamera
 
     return SimulatedDepthCamera("face")
@@ -202,9 +207,20 @@ def operating_point(face: FaceConfig) -> OperatingPoint:
                           f"face.small_face_threshold ({face.small_face_threshold})") from None
 
 
-def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
-    if cfg.mode == "production" and cfg.card.reader == "virtual":
+def refuse_demo_parts(cfg: KioskConfig) -> None:
+    """Production refuses every demo part, each with the setting to change (raises ConfigError)."""
+    if cfg.mode != "production":
+        return
+    if cfg.card.reader == "virtual":
         raise ConfigError("card.reader: the virtual card is for demo mode only")
+    if cfg.camera.depth == "simulated":
+        raise ConfigError("camera.depth: the simulated depth camera is for demo mode only")
+    if not cfg.camera.source.startswith("device:"):
+        build_camera(cfg)  # raises with the reason
+
+
+def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
+    refuse_demo_parts(cfg)
     data = cfg.data_path()
     data.mkdir(parents=True, exist_ok=True)
     store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")

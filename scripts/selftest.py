@@ -70,7 +70,13 @@ def check_pcscd(insert_test_card: Callable[[], Any] | None = None) -> Check:
 def check_camera(cfg: KioskConfig) -> Check:
     from scripts.composition import build_camera
 
-    camera = build_camera(cfg)
+    try:
+        camera = build_camera(cfg)
+    except KioskError as exc:
+        return Check("camera", False, str(exc), 'set camera.source = "device:0" (ls /dev/video*)')
+    if cfg.mode == "production" and not camera.is_live:
+        return Check("camera", False, f"{camera.description} is not a live camera",
+                     'set camera.source = "device:0" (ls /dev/video*)')
     camera.start()
     try:
         deadline = time.monotonic() + 5

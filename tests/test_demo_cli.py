@@ -68,3 +68,12 @@ def test_production_refuses_the_simulated_depth_camera(tmp_path: Path) -> None:
                                    "KIOSK_CAMERA_DEPTH": "simulated", "KIOSK_DATA_DIR": str(tmp_path),
                                    "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 16 and "simulated depth camera is for demo mode only" in result.stderr
+
+
+@pytest.mark.parametrize(("source", "says"), [("demo", "replays the demo portrait"),
+                                              ("/srv/faces", "is for demo mode only")])
+def test_production_refuses_a_replayed_camera(tmp_path: Path, source: str, says: str) -> None:
+    result = run_kiosk("run", env={"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi",
+                                   "KIOSK_CAMERA_SOURCE": source, "KIOSK_DATA_DIR": str(tmp_path),
+                                   "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 16 and "camera.source" in result.stderr and says in result.stderr

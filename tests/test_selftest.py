@@ -57,7 +57,7 @@ def test_damaged_queue_and_crashing_checks(tmp_path: Path) -> None:
     assert not queue.ok and "damaged" in queue.detail and queue.fix
     broken = dataclasses.replace(cfg, camera=CameraConfig(source=str(tmp_path / "no-such-video.mp4")))
     checks = {c.name: c for c in run_checks(broken)}
-    assert not checks["camera"].ok and "crashed" in checks["camera"].detail  # reported, not raised
+    assert not checks["camera"].ok and "no readable frames" in checks["camera"].detail  # its own reason, not raised
     assert checks["qr_decode"].ok and checks["cpu"].ok
 
 
@@ -106,3 +106,23 @@ def test_face_models_check_names_a_missing_cohort(tmp_path: Path) -> None:
     broken = load_config(None, {"KIOSK_FACE_COHORT_FILE": str(tmp_path / "nowhere.npz")})
     bad = check_face_models(broken)
     assert not bad.ok and "calibrate-face" in bad.fix
+
+
+def test_selftest_refuses_a_replayed_camera_in_production() -> None:
+    from kiosk.config import load_config
+    from scripts.selftest import check_camera
+
+    cfg = load_config(None, {"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi"})
+    check = check_camera(cfg)
+    assert not check.ok and "demo portrait" in check.detail and "device:0" in check.fix
+
+
+def test_a_crashing_check_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scripts.selftest as selftest
+
+    def boom() -> selftest.Check:
+        raise RuntimeError("sensor on fire")
+
+    monkeypatch.setattr(selftest, "check_cpu", boom)
+    checks = {c.name: c for c in selftest.run_checks(KioskConfig(data_dir=str(tmp_path)))}
+    assert not checks["cpu"].ok and "check crashed: RuntimeError: sensor on fire" in checks["cpu"].detail
