@@ -74,7 +74,7 @@ class CardConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = _opt("demo", "demo (webcam if present, else the bundled portrait), device:N, or a file/folder to replay")
+    source: str = _opt("demo", "demo (webcam if present, else the bundled portrait), device:N, or a file/folder to replay (production: device:N only)")
     fps: float = _opt(15.0, "frames per second to capture or replay", _range(1, 60))
     depth: str = _opt("", "a depth camera registered to the colour camera, checked for a face's relief during liveness: empty (none), or simulated (the twin, demo only; a vendor adapter plugs in behind the DepthCamera port)", _one_of("", "simulated"))
 

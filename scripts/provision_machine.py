@@ -76,18 +76,21 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--printer", default=None,
                   help="file, or escpos-network:HOST:PORT, escpos-serial:/dev/ttyS0, escpos-usb:04b8:0202.")
     @click.option("--qr-scanner", default=None, help="A serial QR scanner's device, e.g. /dev/ttyACM0.")
+    @click.option("--camera", default="device:0", show_default=True,
+                  help="The kiosk camera as device:N (production refuses a replayed camera).")
     @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
              msgid_lane: str, gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
-             site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, force: bool,
-             dry_run: bool) -> None:
+             site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, camera: str,
+             force: bool, dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
         sections: dict[str, dict[str, object]] = {
             "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
                          "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role,
                          **({"msgid_lane": msgid_lane} if msgid_lane else {})},
             "gateway": {"url": gateway_url, **({"ca_bundle": str(Path(ca_bundle).resolve())} if ca_bundle else {})},
+            "camera": {"source": camera},
         }
         try:
             sections.update(_device_sections(location_source, site, geofence, printer, qr_scanner))

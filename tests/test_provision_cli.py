@@ -216,6 +216,7 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
 
     cfg = load_config(config, {})
     assert (cfg.mode, cfg.terminal.terminal_no, cfg.terminal.fixmedins_name) == ("production", "ZZJ-0102", '示范医院 "东院"')
+    assert cfg.camera.source == "device:0"  # a production kiosk names its camera (a replay is refused)
     assert (data / "outbox.key").exists() and oct(data.stat().st_mode & 0o777) == "0o700"
     again = runner.invoke(cli, args)
     assert again.exit_code == 16 and "--force" in again.output
