@@ -199,6 +199,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     cfg = _build(KioskConfig, raw, "")
     if cfg.mode == "production" and not cfg.gateway.url:
         raise ConfigError("gateway.url: required in production mode")
+    if cfg.mode == "production":
+        for key in ("url", "his_url", "voucher_url"):
+            value = getattr(cfg.gateway, key)
+            if value and not value.lower().startswith("https://"):
+                raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
+                                  f"data and settlements never cross the network unencrypted")
     return cfg
 
 

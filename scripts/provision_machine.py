@@ -107,9 +107,6 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
             sys.exit(exc.exit_status)
         finally:
             probe.unlink(missing_ok=True)
-        if not gateway_url.startswith("https://"):
-            click.echo("warning: the gateway URL is not https; personal data would cross the network unencrypted",
-                       err=True)
         if config_path.exists() and not force:
             click.echo(f"{config_path} exists: use --force to overwrite", err=True)
             sys.exit(16)

@@ -32,6 +32,9 @@ def test_toml_then_environment(tmp_path: Path) -> None:
     ("", {"KIOSK_FACE_MAX_ATTEMPTS": "three"}, "face.max_attempts: must be int"),
     ("", {"KIOSK_UI_FULLSCREEN": "maybe"}, "ui.fullscreen: must be bool"),
     ('mode = "production"\n', {}, "gateway.url: required in production"),
+    ('mode = "production"\n[gateway]\nurl = "http://gw.example/fsi"\n', {}, "gateway.url: must be https://"),
+    ('mode = "production"\n[gateway]\nurl = "https://gw.example/fsi"\nhis_url = "http://his.example"\n', {},
+     "gateway.his_url: must be https://"),
     ('ui = 3\n', {}, "ui: must be a table"),
 ])
 def test_bad_values_name_the_key_and_why(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

@@ -77,3 +77,11 @@ def test_production_refuses_a_replayed_camera(tmp_path: Path, source: str, says:
                                    "KIOSK_CAMERA_SOURCE": source, "KIOSK_DATA_DIR": str(tmp_path),
                                    "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 16 and "camera.source" in result.stderr and says in result.stderr
+
+
+def test_production_refuses_a_plain_http_gateway(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text('mode = "production"\n[gateway]\nurl = "http://gw.example/fsi"\n[camera]\nsource = "device:0"\n',
+                      encoding="utf-8")
+    result = run_kiosk("--config", str(config), "run", env={"KIOSK_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 16 and "gateway.url: must be https://" in result.stderr

@@ -224,7 +224,7 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
     bad = runner.invoke(cli, [*args[:6], "H1", *args[7:], "--force"])
     assert bad.exit_code == 16 and "fixmedins_code" in bad.output
     plain = runner.invoke(cli, [*args[:10], "http://gw.example/fsi", *args[11:], "--force"])
-    assert plain.exit_code == 0 and "not https" in plain.output
+    assert plain.exit_code == 16 and "gateway.url: must be https://" in plain.output
     laned = runner.invoke(cli, [*args, "--msgid-lane", "3", "--force"])
     assert laned.exit_code == 0 and load_config(config, {}).terminal.msgid_lane == "3"
     two_digits = runner.invoke(cli, [*args, "--msgid-lane", "31", "--force"])
