@@ -98,6 +98,15 @@ class GatewayUnreachable(GatewayError):
     code = 401
 
 
+class GatewayTlsRefused(GatewayUnreachable):
+    """The TLS handshake failed (certificate not trusted, expired, for another host): nothing was sent.
+
+    A configuration or security fault (``gateway.ca_bundle``, the gateway's certificate, or someone in
+    between), not an outage; like an unreachable gateway it is safe to resend once mended."""
+
+    code = 404
+
+
 class GatewayNoAnswer(GatewayError):
     """The request may have been processed but no answer came back: the outcome is ambiguous."""
 

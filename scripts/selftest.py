@@ -163,16 +163,20 @@ def check_disk(cfg: KioskConfig) -> Check:
 def check_gateway(cfg: KioskConfig) -> list[Check]:
     import requests
 
+    from drivers.gateway.client import build_session, gateway_origin, tls_refusal
+
     if not cfg.gateway.url:
         return [Check("gateway", False, "gateway.url not set", "kiosk-provision init --gateway-url ...")]
+    session = build_session(cfg.gateway)  # the kiosk's own trust settings, not the environment's
     try:
-        response = requests.get(cfg.gateway.url.split("/fsi/")[0] + "/health", timeout=(3, 5),
-                                verify=cfg.gateway.ca_bundle or True)
+        response = session.get(gateway_origin(cfg.gateway) + "/health", timeout=(3, 5))
     except requests.exceptions.SSLError as exc:
-        return [Check("gateway", False, f"TLS verification failed: {type(exc).__name__}",
-                      "install the gateway's CA bundle and set gateway.ca_bundle")]
+        return [Check("gateway", False, str(tls_refusal(exc, "gateway")),
+                      "install the gateway's CA bundle and set gateway.ca_bundle; check the gateway's certificate")]
     except requests.RequestException as exc:
         return [Check("gateway", False, f"unreachable: {type(exc).__name__}", "check the network and gateway.url")]
+    finally:
+        session.close()
     checks = [Check("gateway", True, f"reachable ({response.status_code}); TLS verified where https")]
     served = response.headers.get("Date")
     if served:

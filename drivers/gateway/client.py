@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from kiosk.errors import (
     GatewayBusinessError,
     GatewayNoAnswer,
     GatewayProtocolError,
+    GatewayTlsRefused,
     GatewayUnreachable,
 )
 from kiosk.masking import mask_id, mask_token
@@ -46,6 +48,10 @@ def build_session(cfg: GatewayConfig) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.verify = cfg.ca_bundle or True  # verification is never turned off
+    # The environment must not decide whom the kiosk trusts: with trust_env, requests replaces the
+    # session's CA bundle by $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE (set on many Debian hosts), so
+    # gateway.ca_bundle was silently ignored; proxies and .netrc from the environment are not taken either.
+    session.trust_env = False
     session.headers.update({"Content-Type": "application/json; charset=utf-8"})
     return session
 
@@ -72,9 +78,28 @@ def gateway_origin(cfg: GatewayConfig) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def tls_refusal(exc: requests.exceptions.SSLError, what: str) -> GatewayTlsRefused:
+    """The handshake's own reason (expired, untrusted issuer, another host), without the URL's query."""
+    reason = "TLS handshake failed"
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = f"certificate not accepted: {cause.verify_message or cause.reason}"
+            break
+        if isinstance(cause, ssl.SSLError):
+            reason = f"TLS refused: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args and isinstance(
+            cause.args[0], BaseException) else None)
+    return GatewayTlsRefused(f"{what}: {reason} (check gateway.ca_bundle and the gateway's certificate)")
+
+
 def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str) -> bytes:
     try:
         response = session.post(url, data=body, timeout=timeout)
+    except requests.exceptions.SSLError as exc:
+        raise tls_refusal(exc, what) from None
     except requests.ConnectionError as exc:
         if _is_connect_failure(exc):
             raise GatewayUnreachable(f"{what}: gateway unreachable ({type(exc).__name__})") from None
@@ -163,6 +188,8 @@ class HttpHospitalSystem:
     def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         try:
             response = self._session.get(self._base + path, params=params, timeout=self._timeout)
+        except requests.exceptions.SSLError as exc:
+            raise tls_refusal(exc, "hospital system") from None
         except requests.ConnectionError as exc:
             raise GatewayUnreachable(f"hospital system unreachable ({type(exc).__name__})") from None
         except requests.RequestException as exc:

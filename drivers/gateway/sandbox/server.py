@@ -19,6 +19,7 @@ import json
 import secrets
 import logging
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -41,8 +42,8 @@ MAX_BODY = 1 << 20
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away (a killed kiosk, a closed connection) is routine here, not a traceback."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("sandbox: client %s went away", client_address)
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            log.debug("sandbox: client %s went away (or refused our certificate)", client_address)
         else:
             super().handle_error(request, client_address)
 
@@ -50,8 +51,15 @@ class _Server(ThreadingHTTPServer):
 class SandboxGateway:
     """Owns the ledger and the HTTP server thread. ``start()`` returns the base URL."""
 
-    def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0, *,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only."""
         self.ledger_path = Path(ledger_path)
+        self._tls: ssl.SSLContext | None = None
+        if tls is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._tls.load_cert_chain(str(tls[0]), str(tls[1]))
         self._conn = open_ledger(self.ledger_path)
         self._lock = threading.Lock()
         self._server = self._listen((host, port))
@@ -65,7 +73,7 @@ class SandboxGateway:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     @property
     def service_url(self) -> str:
@@ -121,6 +129,8 @@ class SandboxGateway:
     def _listen(self, address: tuple[str, int]) -> ThreadingHTTPServer:
         server = _Server(address, _make_handler(self))  # SO_REUSEADDR: the port comes back at once
         server.daemon_threads = True
+        if self._tls is not None:  # the handshake runs in each request's thread, not in the accept loop
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         return server
 
     def _close_client_connections(self) -> None:
