@@ -63,6 +63,7 @@ class GatewayConfig:
     connect_timeout_s: float = _opt(3.0, "TCP connect timeout", _range(0.1, 60))
     read_timeout_s: float = _opt(15.0, "time to wait for an answer once sent", _range(0.5, 300))
     ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
+    proxy: str = _opt("", "HTTP(S) proxy to reach the gateway, e.g. http://proxy.hospital.local:3128 (empty: direct; the environment's proxy variables are not used)")
     idempotent_replay: bool = _opt(False, "the gateway returns the original answer for a resent msgid: unanswered settlements are resent instead of reversed with 2601")
 
 

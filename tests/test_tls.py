@@ -164,3 +164,16 @@ def parse_person_stub():  # type: ignore[no-untyped-def]
     from kiosk.domain import InsuredPerson
 
     return InsuredPerson("P1", "C", "N", "1", "", "", "310", Decimal(0), "110101")
+
+
+def test_the_environment_does_not_choose_trust_or_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$REQUESTS_CA_BUNDLE and $HTTPS_PROXY are ignored; gateway.proxy is the one way to a proxy."""
+    from drivers.gateway.client import build_session
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    session = build_session(GatewayConfig(url="https://gw.example/fsi", ca_bundle="/srv/kiosk/ca.pem"))
+    settings = session.merge_environment_settings("https://gw.example/fsi", {}, None, None, None)
+    assert settings["verify"] == "/srv/kiosk/ca.pem" and not settings["proxies"]
+    proxied = build_session(GatewayConfig(url="https://gw.example/fsi", proxy="http://proxy.hospital.local:3128"))
+    assert proxied.proxies == {"http": "http://proxy.hospital.local:3128", "https": "http://proxy.hospital.local:3128"}

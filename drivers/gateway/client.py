@@ -52,6 +52,8 @@ def build_session(cfg: GatewayConfig) -> requests.Session:
     # session's CA bundle by $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE (set on many Debian hosts), so
     # gateway.ca_bundle was silently ignored; proxies and .netrc from the environment are not taken either.
     session.trust_env = False
+    if cfg.proxy:
+        session.proxies = {"http": cfg.proxy, "https": cfg.proxy}
     session.headers.update({"Content-Type": "application/json; charset=utf-8"})
     return session
 
