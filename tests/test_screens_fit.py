@@ -102,6 +102,7 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     assert window.height() <= 800 and clipped(window) == [], (window.height(), clipped(window), problems)
     assert {"idle", "consent", "face_verify", "fee_review", "confirm", "receipt", "error"} <= set(seen)
     assert problems == {}, problems
+    window.close()  # its timers stop before the workers they feed
     tasks.shutdown()
 
 
@@ -151,4 +152,5 @@ def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderl
         assert window.face.notice.text() == window.tr_.tr(key)
         assert clipped(window) == [] and window.height() <= 800, (key, clipped(window))
     window.grab().save(str(SHOTS / f"{prefix}-face-prompt-uncover.png"))
+    window.close()  # its timers stop before the workers they feed
     tasks.shutdown()

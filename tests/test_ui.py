@@ -202,3 +202,14 @@ def test_printer_preflight_warns_before_paying_and_a_failed_receipt_can_be_repri
     qtbot.mouseClick(reprint, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(window.controller.machine.ctx.extra.get("receipt")), timeout=10000)
     assert Path(window.controller.machine.ctx.extra["receipt"]).exists() and not reprint.isVisible()
+
+
+def test_a_task_after_shutdown_is_ignored_not_raised(qtbot) -> None:
+    """A window timer that fires while the kiosk closes must not raise into the Qt event loop."""
+    tasks = TaskRunner(LANES)
+    done: list[object] = []
+    tasks.submit(LANES[0], lambda: 7, done.append)
+    qtbot.waitUntil(lambda: done == [7], timeout=5000)
+    tasks.shutdown()
+    tasks.submit(LANES[0], lambda: 8, done.append)  # would raise RuntimeError from the executor before
+    assert tasks.busy == 0 and done == [7]

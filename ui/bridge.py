@@ -26,8 +26,14 @@ class TaskRunner(QObject):
         self._lanes = {name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lane-{name}") for name in lanes}
         self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.busy = 0
+        self.closed = False
 
     def submit(self, lane: str, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        """Run ``fn`` on the lane's worker and ``on_done`` with its result on the GUI thread. After
+        ``shutdown`` a late caller (a timer that fired while the window closed) is ignored, not raised."""
+        if self.closed:
+            log.debug("task for lane %s after shutdown: ignored", lane)
+            return
         self.busy += 1
 
         def job() -> None:
@@ -51,5 +57,6 @@ class TaskRunner(QObject):
         callback(result)
 
     def shutdown(self) -> None:
+        self.closed = True
         for executor in self._lanes.values():
             executor.shutdown(wait=True, cancel_futures=True)
