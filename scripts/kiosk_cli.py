@@ -173,11 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk", description="Hospital self-service kiosk.")
     parser.add_argument("--config", help="TOML config file (default: $KIOSK_CONFIG, else the built-in demo set-up)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # the same two options after the subcommand too (`kiosk run --config F`); SUPPRESS keeps the value
+    # given before it when they are not repeated
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file (as before the subcommand)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the kiosk as configured (demo mode when the config says so)")
+    run = sub.add_parser("run", parents=[common], help="run the kiosk as configured (demo mode when the config says so)")
     run.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
     run.set_defaults(func=cmd_run)
-    demo = sub.add_parser("demo", help="run against the sandbox gateway, a virtual card, a replay camera and a file printer")
+    demo = sub.add_parser("demo", parents=[common], help="run against the sandbox gateway, a virtual card, a replay camera and a file printer")
     demo.add_argument("--autopilot", action="store_true", help="run one patient visit by itself, headless, then exit")
     demo.add_argument("--json", action="store_true", help="with --autopilot: print the outcome as one JSON line")
     demo.add_argument("--data-dir", help="keep the demo's ledger, outbox and receipts here (default: a new temp folder)")

@@ -187,9 +187,17 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     def export_diagnostics(config_path: Path | None, target: Path) -> None:
         """Write a zip for support: config, versions, queue counts, last self-test; no personal data or keys."""
         cfg = load_config(config_path, os.environ)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, content in diagnostics(cfg).items():
-                archive.writestr(name, content)
+        if not target.parent.is_dir():
+            raise click.BadParameter(f"no such folder: {target.parent}", param_hint="TARGET")
+        contents = diagnostics(cfg)
+        try:
+            with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for name, content in contents.items():
+                    archive.writestr(name, content)
+        except OSError as exc:
+            target.unlink(missing_ok=True)  # never leave half a zip behind
+            click.echo(f"cannot write {target}: {exc.strerror or exc}", err=True)
+            sys.exit(16)
         click.echo(f"wrote {target}")
 
 

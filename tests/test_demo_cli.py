@@ -85,3 +85,13 @@ def test_production_refuses_a_plain_http_gateway(tmp_path: Path) -> None:
                       encoding="utf-8")
     result = run_kiosk("--config", str(config), "run", env={"KIOSK_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 16 and "gateway.url: must be https://" in result.stderr
+
+
+def test_config_is_accepted_after_the_subcommand_too(tmp_path: Path) -> None:
+    """README writes `kiosk run --config FILE`; argparse took --config only before the subcommand."""
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text("[gateway]\nread_timeout_s = -1\n", encoding="utf-8")
+    after = run_kiosk("run", "--config", str(bad), env={"QT_QPA_PLATFORM": "offscreen"})
+    before = run_kiosk("--config", str(bad), "run", env={"QT_QPA_PLATFORM": "offscreen"})
+    assert after.returncode == before.returncode == 16  # the file was read both ways (not argparse's exit 2)
+    assert "gateway.read_timeout_s" in after.stderr and "gateway.read_timeout_s" in before.stderr

@@ -346,3 +346,10 @@ def test_calibration_warns_of_many_refused_visits_and_of_a_missed_target() -> No
     assert len(refusing) == 1 and "25% of genuine visits" in refusing[0]
     leaking = calibration_warnings("site", {"frr_visit": 0.0, "far": 0.004}, 0.001)
     assert len(leaking) == 1 and "above the target 0.001" in leaking[0]
+
+
+def test_export_diagnostics_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["export-diagnostics", str(tmp_path / "no" / "such" / "x.zip")],
+                                env={"KIOSK_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2 and "no such folder" in result.output  # a usage error, not a traceback
+    assert not isinstance(result.exception, FileNotFoundError) and not (tmp_path / "no").exists()
