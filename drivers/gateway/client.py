@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,19 +58,22 @@ def build_session(cfg: GatewayConfig) -> requests.Session:
     return session
 
 
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when nothing can have reached the server (refused, unroutable, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what lies beneath it (``__cause__``, ``__context__``, or an exception carried as
+    the first argument, as urllib3 wraps them), each once."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, (NewConnectionError, ConnectionRefusedError)):
-            return True
+        yield cause
         cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args and isinstance(
             cause.args[0], BaseException) else None)
-    return False
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when nothing can have reached the server (refused, unroutable, connect timeout)."""
+    return isinstance(exc, requests.ConnectTimeout) or any(
+        isinstance(cause, (NewConnectionError, ConnectionRefusedError)) for cause in _causes(exc))
 
 
 def gateway_origin(cfg: GatewayConfig) -> str:
@@ -83,17 +86,12 @@ def gateway_origin(cfg: GatewayConfig) -> str:
 def tls_refusal(exc: requests.exceptions.SSLError, what: str) -> GatewayTlsRefused:
     """The handshake's own reason (expired, untrusted issuer, another host), without the URL's query."""
     reason = "TLS handshake failed"
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = f"certificate not accepted: {cause.verify_message or cause.reason}"
             break
         if isinstance(cause, ssl.SSLError):
             reason = f"TLS refused: {cause.reason or cause}"
-        cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args and isinstance(
-            cause.args[0], BaseException) else None)
     return GatewayTlsRefused(f"{what}: {reason} (check gateway.ca_bundle and the gateway's certificate)")
 
 
