@@ -59,14 +59,21 @@ def demo_portrait() -> Any:
     return data.astronaut()
 
 
-def build_camera(cfg: KioskConfig) -> Camera:
+def _refuse_replayed_camera(cfg: KioskConfig) -> None:
+    """Production takes only a device camera: a replay would fail every patient's liveness."""
     source = cfg.camera.source
-    if cfg.mode == "production" and source == "demo":
+    if cfg.mode != "production" or source.startswith("device:"):
+        return
+    if source == "demo":
         raise ConfigError("camera.source: 'demo' replays the demo portrait when no webcam answers, and every "
                           "patient would then fail liveness; a production kiosk names its camera: device:N")
-    if cfg.mode == "production" and not source.startswith("device:"):
-        raise ConfigError(f"camera.source: replaying {source!r} is for demo mode only; a production kiosk "
-                          f"names its camera: device:N")
+    raise ConfigError(f"camera.source: replaying {source!r} is for demo mode only; a production kiosk "
+                      f"names its camera: device:N")
+
+
+def build_camera(cfg: KioskConfig) -> Camera:
+    _refuse_replayed_camera(cfg)
+    source = cfg.camera.source
     if source == "demo":
         if DeviceCamera.probe(0):
             return DeviceCamera(0, fps=cfg.camera.fps)
@@ -80,10 +87,9 @@ def build_camera(cfg: KioskConfig) -> Camera:
 
 
 def build_depth_camera(cfg: KioskConfig) -> DepthCamera | None:
-    """The site's depth camera, if it has one (the simulated twin is refused in production)."""
+    """The site's depth camera, if it has one (build_services has refused the simulated twin in production)."""
     if not cfg.camera.depth:
         return None
-    refuse_demo_parts(cfg)
     from drivers.camera.simulated_depth import SimulatedDepthCamera
 
     return SimulatedDepthCamera("face")
@@ -215,8 +221,7 @@ def refuse_demo_parts(cfg: KioskConfig) -> None:
         raise ConfigError("card.reader: the virtual card is for demo mode only")
     if cfg.camera.depth == "simulated":
         raise ConfigError("camera.depth: the simulated depth camera is for demo mode only")
-    if not cfg.camera.source.startswith("device:"):
-        build_camera(cfg)  # raises with the reason
+    _refuse_replayed_camera(cfg)
 
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
