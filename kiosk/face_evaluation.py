@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -48,7 +49,6 @@ def threshold_for_far(impostor_scores: Mapping[str, Sequence[float]], far: float
 
 PAIR_SHARE = 0.01  # at most this share of pairs of different people may look alike at the threshold
 PAIR_QUANTILE = 0.9  # a pair's typical high score: the 0.9 quantile of its attempts
-_Z = {0.01: 2.326, 0.05: 1.645, 0.001: 3.090}
 
 
 def threshold_for_pairs(pair_scores: Mapping[str, Mapping[tuple[str, str], Sequence[float]]],
@@ -73,7 +73,7 @@ def threshold_for_pairs(pair_scores: Mapping[str, Mapping[tuple[str, str], Seque
             median = float(np.median(values))
             upper = values[values > median] - median
             upper_sd = float(np.sqrt(np.mean(upper ** 2))) if len(upper) else 0.0  # half-normal spread
-            worst = max(worst, median + _Z[pair_share] * upper_sd)
+            worst = max(worst, median + round(NormalDist().inv_cdf(1.0 - pair_share), 3) * upper_sd)
     return worst
 
 
@@ -159,6 +159,6 @@ def rate(errors: int, trials: int) -> dict[str, float | int]:
             "upper95": round(upper_bound(errors, trials), 5)}
 
 
-def people_needed(target_far: float, confidence: float = 0.95) -> int:
+def attempts_needed(target_far: float, confidence: float = 0.95) -> int:
     """Impostor attempts needed so that zero false accepts bound the rate below ``target_far``."""
     return math.ceil(math.log(1.0 - confidence) / math.log1p(-target_far))

@@ -248,12 +248,12 @@ class PresentationVote:
         return self.attack_frames / self.frames if self.frames else 0.0
 
     @property
-    def attack(self) -> bool:
-        return self.frames >= self.rules.min_frames and self.share >= self.rules.share_threshold
-
-    @property
     def decided(self) -> bool:
         return self.frames >= self.rules.min_frames
+
+    @property
+    def attack(self) -> bool:
+        return self.decided and self.share >= self.rules.share_threshold
 
 
 # ---- a depth camera, where the site has one ----------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.face_evaluation import identity_folds, operating_point, rate, visit_outcome
+from kiosk.face_evaluation import attempts_needed, identity_folds, operating_point, rate, visit_outcome
 from kiosk.face_quality import check
 from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict, score_from
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-DEFAULT_DISTANCE = 0.6  # face_recognition's default tolerance, reported for comparison
 # a still photograph cannot be asked to step closer or to the centre: those prompts do not make it unusable
 FRAMING_PROMPTS = {"face.prompt.centre", "face.prompt.closer"}
 MIN_PEOPLE_PER_SET = 6  # three folds of at least two people each
@@ -94,15 +94,6 @@ class Encoded:
     template: np.ndarray
     usable: bool  # passes the quality gate (framing prompts aside: a still cannot move)
     face_px: int | None = None  # height of the face box (the operating point's small-face band)
-
-
-def photo_templates(engine: Any) -> Callable[[np.ndarray], np.ndarray | None]:
-    """The template of the largest face of a photograph (searched thoroughly), or None when none is found."""
-    def encode(image: np.ndarray) -> np.ndarray | None:
-        sample = engine.encode_largest_face(image, thorough=True)
-        return None if sample is None else sample.template
-
-    return encode
 
 
 def gated_templates(engine: Any) -> Callable[[np.ndarray], Encoded | None]:
@@ -243,7 +234,7 @@ class VisitScorer:
             return value.face_px if isinstance(value, Encoded) else None
 
         sizes = [[height(p) for p in burst] for burst in visit.bursts]
-        return [None if any(h is None for h in burst) else min(h for h in burst if h is not None) for burst in sizes]
+        return [None if None in burst else min(burst) for burst in sizes]  # type: ignore[type-var]
 
 
 @dataclass
@@ -320,8 +311,9 @@ def fit(photos: dict[str, Any], people: Iterable[str], plan: TrialPlan, *, targe
             key = (identity_of(visit.reference), identity_of(visit.bursts[0][0]))
             for burst, px in zip(scorer.visit(visit), scorer.face_px(visit), strict=True):
                 impostors, pairs = bands["small" if px is not None and px < plan.small_face_px else "normal"]
-                impostors.setdefault(visit.set_name, []).append(float(np.median(burst)))
-                pairs.setdefault(visit.set_name, {}).setdefault(key, []).append(float(np.median(burst)))
+                fused = float(np.median(burst))
+                impostors.setdefault(visit.set_name, []).append(fused)
+                pairs.setdefault(visit.set_name, {}).setdefault(key, []).append(fused)
     (normal, normal_pairs), (small, small_pairs) = bands["normal"], bands["small"]
     return cohort, operating_point(normal, target_far, pair_scores=normal_pairs, small_impostor_scores=small,
                                    small_pair_scores=small_pairs, small_face_px=plan.small_face_px)
@@ -388,13 +380,12 @@ def _merge(into: dict[str, Tally], more: dict[str, Tally]) -> None:
 
 def too_few(photos: dict[str, Any], target_far: float) -> str:
     """Why these photographs cannot support an operating point for ``target_far`` ('' when they can)."""
-    from kiosk.face_evaluation import people_needed
-
-    needed = people_needed(target_far)
+    needed = attempts_needed(target_far)
+    per_person = Counter(identity_of(rel) for rel, e in photos.items() if e is not None)
     problems = []
     for name, people in people_by_set(photos).items():
-        counts = [sum(1 for rel, e in photos.items() if e is not None and identity_of(rel) == p) for p in people]
-        pairs = sum(a * b for i, a in enumerate(counts) for b in counts[i + 1:]) * 2
+        counts = [per_person[p] for p in people]
+        pairs = sum(counts) ** 2 - sum(c * c for c in counts)  # ordered pairs of photos of different people
         if len(people) < MIN_PEOPLE_PER_SET or pairs < needed:
             problems.append(f"{name}: {len(people)} people, {pairs} impostor photo pairs")
     if not problems:

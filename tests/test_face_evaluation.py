@@ -11,7 +11,7 @@ import pytest
 from kiosk.face_evaluation import (
     identity_folds,
     operating_point,
-    people_needed,
+    attempts_needed,
     threshold_for_far,
     upper_bound,
     visit_outcome,
@@ -64,7 +64,7 @@ def test_exact_upper_bound() -> None:
     assert upper_bound(0, 2995) == pytest.approx(0.001, rel=0.01)  # the rule of three
     assert upper_bound(0, 30) == pytest.approx(1 - 0.05 ** (1 / 30), rel=1e-4)
     assert 0.1 < upper_bound(10, 100) < 0.2 and upper_bound(5, 5) == 1.0
-    assert people_needed(0.001) == 2995
+    assert attempts_needed(0.001) == 2995
 
 
 def test_sessions_from_file_names() -> None:

@@ -31,11 +31,6 @@ class SimulatedDepthCamera:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
 
-    def set_scene(self, scene: str, box: tuple[int, int, int, int] | None = None) -> None:
-        with self._lock:
-            self.scene = scene
-            self.box = box or self.box
-
     def latest_depth(self) -> DepthFrame | None:
         with self._lock:
             if self.dead:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 CROP_PX = 64
@@ -94,10 +95,6 @@ class PresentationDetector:
 
     def __init__(self, model: PresentationModel | None = None) -> None:
         self._model = model
-
-    @property
-    def model(self) -> PresentationModel:
-        return self._loaded()
 
     def _loaded(self) -> PresentationModel:
         if self._model is None:
