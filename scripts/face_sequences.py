@@ -40,8 +40,6 @@ def liveness_trials(video_dir: Path) -> list[Trial]:
     trials: list[Trial] = []
     with open(listing, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    from scripts.presentation_training import source_of_sequence
-
     for row in rows:
         path = video_dir / row["path"]
         description = row.get("description", "").lower()
@@ -64,6 +62,18 @@ def liveness_trials(video_dir: Path) -> list[Trial]:
         elif path.is_file() and "blink" in description:
             trials.append(Trial(row["path"], False, Challenge.BLINK, (Challenge.BLINK,), _video(path), source=source))
     return trials
+
+
+def source_of_sequence(path: str) -> str:
+    """The source of a video/sequences.csv row: the repository, NUAA subject or Pointing'04 person."""
+    parts = path.split("/")
+    if parts[0] in ("replay_attack", "bona_fide_clip"):
+        return parts[1]
+    if parts[0] == "nuaa_print_attack_seq":
+        return "nuaa/" + parts[1][:4]
+    if parts[0] == "pointing04_pan_sweep":
+        return "pointing04/" + parts[1].split("_")[0]
+    return parts[0]
 
 
 def frames_of(path: Path) -> Callable[[], Iterator[tuple[float, np.ndarray]]]:

@@ -35,22 +35,10 @@ VALIDATION_SOURCES = frozenset({
 FRAME_STEP = 3  # every third video frame (neighbouring frames add little)
 
 
-def source_of_sequence(path: str) -> str:
-    """The source of a video/sequences.csv row: the repository, NUAA subject or Pointing'04 person."""
-    parts = path.split("/")
-    if parts[0] in ("replay_attack", "bona_fide_clip"):
-        return parts[1]
-    if parts[0] == "nuaa_print_attack_seq":
-        return "nuaa/" + parts[1][:4]
-    if parts[0] == "pointing04_pan_sweep":
-        return "pointing04/" + parts[1].split("_")[0]
-    return parts[0]
-
-
 def labelled_frames(data: Path) -> Iterator[tuple[str, str, str, np.ndarray]]:
     """(kind, source, item, RGB frame) for every PAD frame of the folder: kind is replay, print or bona_fide."""
     from scripts.face_calibration import load_rgb
-    from scripts.face_sequences import frames_of
+    from scripts.face_sequences import frames_of, source_of_sequence
 
     with open(data / "video" / "sequences.csv", newline="") as handle:
         for row in csv.DictReader(handle):
