@@ -94,6 +94,7 @@ class FaceVerifier:
 
     def _attempt(self, reference: Template, stats: CohortStats) -> FaceMatch:
         scores: list[float] = []
+        heights: list[int] = []  # of the scored faces: the smallest picks the operating point's band
         last_prompt = "face.prompt.none"
         vote = PresentationVote(self._presentation)
         relief = DepthVote(self._depth_rules)
@@ -116,16 +117,17 @@ class FaceVerifier:
                 continue
             probe = self._engine.encode(frame, obs)
             scores.append(self._scorer.score(probe, reference, stats_b=stats))
+            heights.append(obs.height)
             probe.fill(0.0)
         if not scores:
             raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
-        verdict, fused = self._point.decide(scores)
+        verdict, fused = self._point.decide(scores, min(heights))
         if verdict is not Verdict.MATCH:
             liveness = f"not run: {verdict.value}"
         elif not self._camera.is_live:
             liveness = LIVENESS_REPLAY
         else:
-            liveness = self._challenge(reference, stats, vote, relief)
+            liveness = self._challenge(reference, stats, vote, relief, self._point.band(min(heights))[1])
         live = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
         return FaceMatch(score=fused, verdict=verdict.value, accepted=verdict is Verdict.MATCH and live,
                          liveness=liveness)
@@ -141,9 +143,11 @@ class FaceVerifier:
         box = (int(top * scale_y), int(right * scale_x), int(bottom * scale_y), int(left * scale_x))
         relief.feed(depth_relief(depth, box, self._depth_rules))
 
-    def _challenge(self, reference: Template, stats: CohortStats, vote: PresentationVote, relief: DepthVote) -> str:
+    def _challenge(self, reference: Template, stats: CohortStats, vote: PresentationVote, relief: DepthVote,
+                   grey_floor: float) -> str:
         """The motion challenge; the passive cue (and the depth camera, where there is one) keeps
-        counting through it and refuses a screen or print."""
+        counting through it and refuses a screen or print. ``grey_floor``: of the attempt's band, below
+        which a re-checked face is somebody else."""
         steps = draw_challenges(self._rng, self._cfg.liveness_steps)
         rules = LivenessRules(step_timeout_s=self._cfg.liveness_step_timeout_s)
         session = LivenessSession(steps, rules)
@@ -169,7 +173,7 @@ class FaceVerifier:
                     probe = self._engine.encode(frame, obs)
                     score = self._scorer.score(probe, reference, stats_b=stats)
                     probe.fill(0.0)
-                    if score < self._point.grey_floor:
+                    if score < grey_floor:
                         return "failed: identity_changed"
         if status.outcome is not StepOutcome.PASSED:
             return f"failed: {status.reason}"

@@ -269,3 +269,24 @@ def test_a_site_with_a_depth_camera_needs_relief_where_the_face_is(shared_data: 
     camera.stop()
     checker.close()
     assert match.verdict == "match" and match.liveness == liveness and match.accepted == (liveness == "passed")
+
+
+def test_a_burst_of_small_faces_is_judged_by_the_small_face_band(shared_data: Path) -> None:
+    """The band the config and calibrate-face set for faces under 100 px is the one the kiosk applies."""
+    import cv2
+
+    obama = shared_data / "faces/face_recognition/obama"
+    photos = sorted(p for p in obama.iterdir() if p.suffix in {".jpg", ".png"})
+    reference = ENGINE.encode_largest_face(rgb(photos[0]), thorough=True).template
+    small = cv2.resize(rgb(obama / "obama_small.jpg"), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    seen = ENGINE.analyse(small)
+    assert seen is not None and seen.height < 100
+    strict_small = OperatingPoint(POINT.threshold, POINT.grey_floor, small_threshold=49.0, small_grey_floor=48.0)
+    verdicts = {}
+    for name, point in (("one band", POINT), ("small band", strict_small)):
+        camera = camera_of([small], live=False)
+        checker = FaceVerifier(camera, ENGINE, Reference(reference), CFG, point=point, scorer=SCORER, demo=True,
+                               clock=time.monotonic, sleep=time.sleep, quality=QualityRules(min_face_px=50))
+        verdicts[name] = checker.verify(PERSON).verdict
+        camera.stop()
+    assert verdicts == {"one band": "match", "small band": "mismatch"}
