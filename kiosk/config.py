@@ -106,6 +106,16 @@ class QrConfig:
 
 
 @dataclass(frozen=True)
+class PaymentConfig:
+    provider: str = _opt("platform", "how the patient's own share is collected before settling: platform (the hospital's payment platform: QR code to scan, payment code to show, over signed HTTPS) or none (a visit with an own share is sent to the counter before anything is settled)", _one_of("platform", "none"))
+    url: str = _opt("", "payment platform base URL (empty in demo mode: the sandbox's; production: https only)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
+    merchant_id: str = _opt("1900000109", "the hospital's merchant number at the payment platform", _regex(r"[A-Za-z0-9]{1,32}", "1-32 letters or digits"))
+    key_file: str = _opt("", "file holding the merchant signing key (keep it outside data_dir, readable by the kiosk user only; empty in demo mode: the sandbox's key)")
+    timeout_s: float = _opt(120.0, "time the payment screen waits for the patient's payment before the order is closed", _range(30, 900))
+    poll_interval_s: float = _opt(2.0, "how often the order is queried while the patient pays (notifications may come sooner)", _range(0.2, 30))
+
+
+@dataclass(frozen=True)
 class PrinterConfig:
     kind: str = _opt("file", "file (receipts written to a folder), escpos-network, escpos-serial or escpos-usb (a thermal printer)", _one_of("file", "escpos-network", "escpos-serial", "escpos-usb"))
     target: str = _opt("", "the ESC/POS printer: host:port, a serial device, or USB vendor:product in hex (04b8:0202)")
@@ -170,6 +180,7 @@ class KioskConfig:
     face: FaceConfig = field(default_factory=FaceConfig)
     qr: QrConfig = field(default_factory=QrConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
+    payment: PaymentConfig = field(default_factory=PaymentConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     location: LocationConfig = field(default_factory=LocationConfig)
@@ -206,6 +217,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             if value and not value.lower().startswith("https://"):
                 raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
                                   f"data and settlements never cross the network unencrypted")
+        if cfg.payment.provider == "platform":
+            if not cfg.payment.url.lower().startswith("https://"):
+                raise ConfigError(f"payment.url: an https:// URL of the hospital's payment platform is required in "
+                                  f"production mode (got {cfg.payment.url!r}); or payment.provider = 'none'")
+            if not cfg.payment.key_file:
+                raise ConfigError("payment.key_file: the merchant signing key is required in production mode")
     return cfg
 
 

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from kiosk.masking import mask_id, mask_name, mask_token
+from kiosk.payment import Payment, PaymentOrder
 
 
 class CertType(str, Enum):
@@ -138,6 +139,7 @@ class Settlement:
     msgid: str
     setl_time: str
     amounts: SettlementAmounts
+    payment: Payment | None = None  # the patient's own share, collected before 2207
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,15 @@ class QueuedSettlement:
 
     reference: str  # the outbox reference printed on the slip
     medfee_sumamt: Decimal
+    paid: Payment | None = None  # the own share already paid: the outbox settles against it
+
+
+@dataclass(frozen=True)
+class RefundedPayment:
+    """The own share was paid, the settlement did not happen, and the money went back."""
+
+    amount: Decimal
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,9 @@ class VisitContext:
     queued: QueuedSettlement | None = None
     face: FaceMatch | None = None
     face_attempts: int = 0
+    payment_order: PaymentOrder | None = None  # the open order for the own share
+    payment_reference: str = ""  # the outbox item holding the order and the settlement plan
+    refunded: RefundedPayment | None = None
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

@@ -130,6 +130,44 @@ class GatewayBusinessError(GatewayError):
         self.err_msg = err_msg
 
 
+class PaymentError(KioskError):
+    """The payment provider (or the bank-card terminal) for the patient's own share."""
+
+    code = 460
+
+
+class PaymentUnknown(PaymentError):
+    """The provider could not be reached or did not answer (or answered unsigned): the order's state is
+    unknown until a query says otherwise. Never taken as "not paid"."""
+
+    code = 461
+
+
+class PaymentDeclined(PaymentError):
+    """The provider refused (expired or invalid payment code, insufficient balance, order closed).
+    ``reason`` is a short key the screen translates; no money moved."""
+
+    code = 462
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PaymentPending(PaymentError):
+    """An outbox plan waits on its payment (patient still paying, refund processing, provider away):
+    the item stays open and is tried again later."""
+
+    code = 463
+
+
+class PlanCancelled(KioskError):
+    """An outbox plan ended without settling and without money kept (unpaid order closed, registration
+    undone). Final, not an error for staff."""
+
+    code = 464
+
+
 class QueueError(KioskError):
     code = 500
 

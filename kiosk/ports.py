@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher, StaffMember
 from kiosk.face_quality import FaceObservation
+from kiosk.payment import PaymentOrder, PaymentStatus, RefundStatus
 
 DepthFrame = npt.NDArray[np.uint16]  # millimetres, aligned with the colour frame; 0 = no measurement
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
@@ -192,6 +193,38 @@ class HospitalSystem(Protocol):
 
 
 @runtime_checkable
+class PaymentGateway(Protocol):
+    """The hospital's payment platform for the patient's own share (or a bank-card terminal behind the
+    same port). Money is Decimal; order and refund numbers are ours. Raises PaymentUnknown when the
+    outcome of a call is unknown (nothing reached the provider, or the answer was lost or unsigned) and
+    PaymentDeclined when the provider refused; never anything else."""
+
+    description: str
+
+    def create(self, order_no: str, amount: Any, subject: str) -> PaymentOrder:
+        """Create (idempotently: the same number returns the same order) an order with a QR code."""
+
+    def pay_with_code(self, order_no: str, amount: Any, auth_code: str) -> PaymentStatus:
+        """Charge the patient's payment code against the order: SUCCESS, or USERPAYING while the patient
+        confirms in the app. Declined codes raise PaymentDeclined."""
+
+    def query(self, order_no: str) -> PaymentStatus:
+        """The order's state now; an order the provider never created is CLOSED (nothing taken)."""
+
+    def close(self, order_no: str) -> PaymentStatus:
+        """Close an unpaid order (nothing can be paid on it after); a paid order stays SUCCESS."""
+
+    def refund(self, order_no: str, refund_no: str, amount: Any) -> RefundStatus:
+        """Refund a paid order; the same refund number never refunds twice."""
+
+    def notifications(self) -> list[PaymentStatus]:
+        """Signed asynchronous notifications received since the last call (may repeat, may be lost)."""
+
+    def day_bill(self, day: str) -> list[PaymentStatus]:
+        """Every order of a day (yyyy-mm-dd) with its state, for reconciliation."""
+
+
+@runtime_checkable
 class MsgIdSource(Protocol):
     def next_msgid(self) -> str:
         """30 chars: institution (12) + yyyyMMddHHmmss + 4-digit per-day sequence, durable across restarts."""
@@ -202,7 +235,7 @@ class Delivery:
     """What happened to one outbox item on one delivery attempt."""
 
     reference: str
-    state: str  # pending | done | ambiguous | failed | dead
+    state: str  # pending | in_flight | done | ambiguous | failed | cancelled | dead
     result: Mapping[str, Any] | None = None
     error: str = ""
 
@@ -211,9 +244,12 @@ class Delivery:
 class Outbox(Protocol):
     """Durable outbox: ``enqueue`` returns only after the row is committed."""
 
-    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any]) -> str: ...
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None) -> str: ...
 
     def deliver(self, reference: str) -> Delivery:
         """Try to deliver one item now, on the caller's (worker) thread."""
 
     def pending_count(self) -> int: ...
+
+    def payload(self, reference: str) -> dict[str, Any]:
+        """The item's plan as last saved (decrypted)."""

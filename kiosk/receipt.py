@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from kiosk.domain import FeeItem, InsuredPerson, QueuedSettlement, Settlement
 from kiosk.masking import mask_id, mask_name
+from kiosk.payment import Payment
 
 WIDTH = 32  # characters on a 58 mm slip (CJK counts double)
 
@@ -76,6 +77,7 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
         _pair("现金支付 Cash", _money(a.psn_cash_pay)),
         _pair("账户余额 Balance", _money(a.balc)),
         _pair("结算号 Settlement", settlement.setl_id),
+        *_paid_lines(settlement.payment),
         "-" * WIDTH,
         "发票请到人工窗口领取",
         "Invoices at the counter",
@@ -83,12 +85,28 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
     return _document(lines, f"SETL:{settlement.setl_id}", f"receipt-{settlement.setl_id}")
 
 
+METHOD_NAMES = {"wechat": "微信 WeChat Pay", "alipay": "支付宝 Alipay", "unionpay": "云闪付 UnionPay",
+                "card": "银行卡 Bank card"}
+
+
+def _paid_lines(payment: Payment | None) -> list[str]:
+    """How the own share was paid; the provider's transaction number masked (staff find it whole)."""
+    if payment is None:
+        return []
+    return [_pair("已付 Paid", _money(payment.amount)),
+            _pair("支付方式 Method", METHOD_NAMES.get(payment.method, payment.method or "-")),
+            _pair("交易号 Transaction", payment.masked_trade_no)]
+
+
 def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
                 queued: QueuedSettlement, when: dt.datetime) -> Document:
-    lines = [
-        "*** 待结算 NOT YET SETTLED ***",
-        "网络中断，结算已排队",
-        "Network down: settlement queued",
+    lines = ["*** 待结算 NOT YET SETTLED ***"]
+    if queued.paid is not None:
+        lines += ["已付款，医保结算待完成", "Paid: insurance settlement pending",
+                  "结算完成前请勿重复付款", "Do not pay again: it completes itself"]
+    else:
+        lines += ["网络中断，结算已排队", "Network down: settlement queued"]
+    lines += [
         "状态 Status: 排队中 QUEUED",
     ]
     lines += _header(institution, terminal_no, person, when)
@@ -97,6 +115,7 @@ def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees:
         "-" * WIDTH,
         _pair("费用总额 Total", _money(queued.medfee_sumamt)),
         _pair("排队号 Queue ref", queued.reference),
+        *_paid_lines(queued.paid),
         "-" * WIDTH,
         "本单不是结算凭证。",
         "This slip is not a receipt.",

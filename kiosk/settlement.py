@@ -23,11 +23,20 @@ from kiosk.domain import (
     InsuredPerson,
     PreSettlement,
     QueuedSettlement,
+    RefundedPayment,
     Settlement,
     SettlementAmounts,
 )
-from kiosk.errors import GatewayBusinessError, GatewayError, GatewayNoAnswer, GatewayProtocolError
-from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox
+from kiosk.errors import (
+    GatewayBusinessError,
+    GatewayError,
+    GatewayNoAnswer,
+    GatewayProtocolError,
+    PaymentDeclined,
+    PaymentUnknown,
+)
+from kiosk.payment import Payment, PaymentOrder, PaymentStatus, order_number
+from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox, PaymentGateway
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +84,18 @@ def parse_person(output: Mapping[str, Any]) -> InsuredPerson:
 
 def parse_settlement(output: Mapping[str, Any], msgid: str) -> Settlement:
     setlinfo = _field(output, "setlinfo")
+    paid = output.get("payment")
     return Settlement(
         setl_id=str(_field(setlinfo, "setl_id")),
         mdtrt_id=str(_field(setlinfo, "mdtrt_id")),
         msgid=msgid,
         setl_time=str(setlinfo.get("setl_time", "")),
         amounts=_amounts(setlinfo),
+        payment=Payment.from_public(paid) if isinstance(paid, dict) else None,
     )
+
+
+PAYMENT_GRACE_S = 30.0  # after the payment screen's time is up, before the outbox closes the order itself
 
 
 def fees_total(fees: tuple[FeeItem, ...]) -> Decimal:
@@ -98,7 +112,10 @@ class SettlementService:
         msgids: MsgIdSource,
         terminal: TerminalConfig,
         clock: Callable[[], dt.datetime],
+        payments: PaymentGateway | None = None,
+        payment_timeout_s: float = 120.0,
     ) -> None:
+        self._payments, self._payment_timeout_s = payments, payment_timeout_s
         self._gateway = gateway
         self._outbox = outbox
         self._msgids = msgids
@@ -157,6 +174,73 @@ class SettlementService:
             raise GatewayBusinessError(delivery.error, infno="2207")
         log.warning("settlement %s not confirmed (%s): queued", reference, delivery.state)
         return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees))
+
+    # -- the own share -------------------------------------------------------------------------------
+
+    def open_payment(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
+                     fees: tuple[FeeItem, ...]) -> tuple[str, PaymentOrder]:
+        """Commit the settlement plan with its payment order (held until the payment's deadline), then
+        create the order; returns (outbox reference, order with its QR code). Raises PaymentUnknown or
+        PaymentDeclined when the order cannot be created (the outbox closes it after the deadline)."""
+        if self._payments is None:
+            raise PaymentDeclined("no_provider", "no payment provider is configured (payment.provider = none)")
+        data = self._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
+        msgid = self._msgids.next_msgid()
+        plan = self._plan(visit_id, person, fees, [("2207", msgid, {"data": data})])
+        deadline = self._clock().timestamp() + self._payment_timeout_s + PAYMENT_GRACE_S
+        amount = pre.amounts.psn_cash_pay
+        plan["payment"] = {"order_no": order_number(msgid), "amount": str(amount), "state": "open",
+                           "deadline": deadline}
+        plan["undo"] = {"psn_no": person.psn_no, "mdtrt_id": pre.mdtrt_id, "chrg_bchno": pre.chrg_bchno}
+        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan, not_before=deadline)
+        order = self._payments.create(plan["payment"]["order_no"], amount, self._terminal.fixmedins_name)
+        return reference, order
+
+    def pay_with_code(self, order: PaymentOrder, code: str) -> PaymentStatus:
+        assert self._payments is not None
+        return self._payments.pay_with_code(order.order_no, order.amount, code)
+
+    def payment_status(self, order: PaymentOrder) -> PaymentStatus:
+        """The order's state: a notification for it if one came, else a query (PaymentUnknown propagates)."""
+        assert self._payments is not None
+        try:
+            for note in self._payments.notifications():
+                if note.order_no == order.order_no:
+                    return self._payments.query(order.order_no)  # a notification is a hint, the query the fact
+        except PaymentUnknown:
+            pass
+        return self._payments.query(order.order_no)
+
+    def settle_paid(self, reference: str, fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement | RefundedPayment:
+        """Deliver the paid plan now: settled, still queued (the outbox completes it), or refunded."""
+        delivery = self._outbox.deliver(reference)
+        plan = self._outbox.payload(reference)
+        pay = plan.get("payment", {})
+        paid = Payment(pay.get("method", ""), Decimal(pay["paid_amount"]), pay.get("trade_no", ""),
+                       pay.get("order_no", "")) if pay.get("paid_amount") else None
+        if delivery.state == "done" and delivery.result is not None:
+            return parse_settlement(delivery.result, _settlement_msgid(plan))
+        if pay.get("state") == "refunded":
+            return RefundedPayment(Decimal(pay["paid_amount"]), pay.get("refund_reason", ""))
+        if delivery.state in ("failed", "cancelled") and paid is None:
+            raise GatewayBusinessError(delivery.error or "the payment was not completed", infno="2207")
+        log.warning("paid settlement %s not confirmed (%s): queued", reference, delivery.state)
+        return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees), paid=paid)
+
+    def abandon_payment(self, reference: str, order: PaymentOrder | None) -> Settlement | QueuedSettlement | None:
+        """The patient left the payment screen: close the order, then let the plan end (cancelled, nothing
+        taken, registration undone). Returns the settlement when the payment had arrived after all."""
+        if order is not None and self._payments is not None:
+            try:
+                self._payments.close(order.order_no)
+            except (PaymentUnknown, PaymentDeclined) as exc:
+                log.warning("order %s not closed now (%s): the outbox closes it after its deadline", order.order_no, exc)
+        try:
+            outcome = self.settle_paid(reference, ())
+        except GatewayBusinessError:
+            return None  # closed and undone: nothing taken, nothing settled
+        return outcome if isinstance(outcome, Settlement) or (
+            isinstance(outcome, QueuedSettlement) and outcome.paid is not None) else None
 
     def settle_offline(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument,
                        fees: tuple[FeeItem, ...]) -> QueuedSettlement:
@@ -240,6 +324,10 @@ class SettlementService:
                                msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
         except GatewayError as exc:  # left for daily reconciliation; the original error is what matters
             log.warning("could not cancel registration of %s: %s", reg_msgid, exc)
+
+
+def _settlement_msgid(plan: Mapping[str, Any]) -> str:
+    return next((str(step["msgid"]) for step in plan.get("steps", []) if step.get("infno") == "2207"), "")
 
 
 def _substitute(value: Any, context: Mapping[str, str]) -> Any:

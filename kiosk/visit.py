@@ -7,247 +7,75 @@ worker threads; each result comes back as another event tagged with the
 ignored instead of leaking into the next patient's.
 
     IDLE -> IDENTIFYING -> CONSENT -> FACE_VERIFY -> SERVICES -> FEE_REVIEW
-         -> PREPARING -> CONFIRM -> SETTLING -> RECEIPT -> IDLE
+         -> PREPARING -> CONFIRM [-> PAYING] -> SETTLING -> RECEIPT -> IDLE
 
-Any state but SETTLING can be left by Cancel, IdleTimeout or CardRemoved: a
-privacy reset that wipes the visit (and cancels a registration already made).
-Once 2207 is under way nothing interrupts it; its outcome is always shown.
+PAYING collects the patient's own share (``psn_cash_pay`` > 0) before 2207: the
+order is committed with the settlement plan, the patient scans the QR code or
+shows a payment code; paid -> SETTLING. Any state but SETTLING can be left by
+Cancel, IdleTimeout or CardRemoved: a privacy reset that wipes the visit (and
+cancels a registration already made, or closes an open payment order and lets
+its plan undo the registration). Once 2207 is under way nothing interrupts it;
+its outcome is always shown.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from enum import Enum
 
-from kiosk.domain import (
-    CardIdentity,
-    FaceMatch,
-    FeeItem,
-    IdentityDocument,
-    InsuredPerson,
-    PreSettlement,
-    QueuedSettlement,
-    Settlement,
-    VisitContext,
-)
+from kiosk.domain import VisitContext
+from kiosk.payment import CLOSED, PAID, PAYING, payment_code_wallet
 from kiosk.voucher import VoucherRefused, validate_voucher
-
-
-class State(str, Enum):
-    IDLE = "idle"
-    IDENTIFYING = "identifying"
-    CONSENT = "consent"
-    FACE_VERIFY = "face_verify"
-    SERVICES = "services"
-    FEE_REVIEW = "fee_review"
-    PREPARING = "preparing"
-    CONFIRM = "confirm"
-    SETTLING = "settling"
-    RECEIPT = "receipt"
-    ERROR = "error"
-
-
-# ---- events: input from the patient, the devices and the workers ----------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    visit_id: str = ""  # results of effects carry the visit they were started for
-
-
-@dataclass(frozen=True)
-class CardInserted(Event): ...
-
-
-@dataclass(frozen=True)
-class CardRemoved(Event): ...
-
-
-@dataclass(frozen=True)
-class VoucherScanned(Event):
-    payload: str = ""
-
-
-@dataclass(frozen=True)
-class CardRead(Event):
-    identity: CardIdentity | None = None
-
-
-@dataclass(frozen=True)
-class Identified(Event):
-    person: InsuredPerson | None = None
-    document: IdentityDocument | None = None
-
-
-@dataclass(frozen=True)
-class ConsentGiven(Event): ...
-
-
-@dataclass(frozen=True)
-class ConsentDeclined(Event): ...
-
-
-@dataclass(frozen=True)
-class FaceChecked(Event):
-    match: FaceMatch | None = None
-
-
-@dataclass(frozen=True)
-class PayFeesChosen(Event): ...
-
-
-@dataclass(frozen=True)
-class FeesLoaded(Event):
-    fees: tuple[FeeItem, ...] = ()
-
-
-@dataclass(frozen=True)
-class FeesConfirmed(Event): ...
-
-
-@dataclass(frozen=True)
-class Prepared(Event):
-    pre_settlement: PreSettlement | None = None
-
-
-@dataclass(frozen=True)
-class SettlementConfirmed(Event): ...
-
-
-@dataclass(frozen=True)
-class Settled(Event):
-    settlement: Settlement | None = None
-
-
-@dataclass(frozen=True)
-class Queued(Event):
-    queued: QueuedSettlement | None = None
-
-
-@dataclass(frozen=True)
-class GatewayDown(Event):
-    """The gateway could not be reached before anything was committed on its side."""
-
-
-@dataclass(frozen=True)
-class Failed(Event):
-    """A step failed with a project error: code and a patient-facing message."""
-
-    code: int = 0
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class ReceiptPrinted(Event):
-    path: str = ""
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class PrinterChecked(Event):
-    ready: bool = True
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ReprintRequested(Event):
-    """The patient asks for the receipt again (after a print failure), from the visit record."""
-
-
-@dataclass(frozen=True)
-class Cancel(Event): ...
-
-
-@dataclass(frozen=True)
-class IdleTimeout(Event): ...
-
-
-@dataclass(frozen=True)
-class Finish(Event):
-    """The patient is done with the receipt or the error screen."""
-
-
-# ---- effects: work the machine asks for --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Effect:
-    visit_id: str
-
-
-@dataclass(frozen=True)
-class ReadCard(Effect): ...
-
-
-@dataclass(frozen=True)
-class ResolveVoucher(Effect):
-    token: str  # the validated scan (never logged whole)
-
-    def __repr__(self) -> str:
-        return f"ResolveVoucher({self.visit_id})"
-
-
-@dataclass(frozen=True)
-class Identify(Effect):
-    identity: CardIdentity
-
-
-@dataclass(frozen=True)
-class VerifyFace(Effect):
-    person: InsuredPerson
-    attempt: int
-
-
-@dataclass(frozen=True)
-class LoadFees(Effect):
-    person: InsuredPerson
-
-
-@dataclass(frozen=True)
-class Prepare(Effect):
-    person: InsuredPerson
-    document: IdentityDocument
-    fees: tuple[FeeItem, ...]
-
-
-@dataclass(frozen=True)
-class Settle(Effect):
-    person: InsuredPerson
-    document: IdentityDocument
-    pre_settlement: PreSettlement
-    fees: tuple[FeeItem, ...]
-
-
-@dataclass(frozen=True)
-class SettleOffline(Effect):
-    person: InsuredPerson
-    document: IdentityDocument
-    fees: tuple[FeeItem, ...]
-
-
-@dataclass(frozen=True)
-class CancelPrepared(Effect):
-    person: InsuredPerson
-    pre_settlement: PreSettlement
-
-
-@dataclass(frozen=True)
-class CheckPrinter(Effect):
-    """Preflight before a paid step: online, paper."""
-
-
-@dataclass(frozen=True)
-class PrintReceipt(Effect):
-    person: InsuredPerson
-    fees: tuple[FeeItem, ...]
-    settlement: Settlement | None = None
-    queued: QueuedSettlement | None = None
-
-
-@dataclass(frozen=True)
-class WipeSecrets(Effect):
-    """Zero the session's face template and tokens (privacy reset)."""
+from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visit.<Event>
+    State,
+    Event,
+    CardInserted,
+    CardRemoved,
+    VoucherScanned,
+    CardRead,
+    Identified,
+    ConsentGiven,
+    ConsentDeclined,
+    FaceChecked,
+    PayFeesChosen,
+    FeesLoaded,
+    FeesConfirmed,
+    Prepared,
+    SettlementConfirmed,
+    PaymentOpened,
+    PaymentUpdate,
+    PaymentCodeRefused,
+    PaymentTimeout,
+    Refunded,
+    Settled,
+    Queued,
+    GatewayDown,
+    Failed,
+    ReceiptPrinted,
+    PrinterChecked,
+    ReprintRequested,
+    Cancel,
+    IdleTimeout,
+    Finish,
+    Effect,
+    ReadCard,
+    ResolveVoucher,
+    Identify,
+    VerifyFace,
+    LoadFees,
+    Prepare,
+    Settle,
+    OpenPayment,
+    AwaitPayment,
+    PayWithCode,
+    SettlePaid,
+    AbandonPayment,
+    SettleOffline,
+    CancelPrepared,
+    CheckPrinter,
+    PrintReceipt,
+    WipeSecrets,
+)
 
 
 INTERRUPTIBLE = frozenset(State) - {State.IDLE, State.SETTLING}
@@ -295,15 +123,25 @@ class VisitMachine:
         return [ReadCard(self.visit_id)]
 
     def _reset(self) -> list[Effect]:
-        effects: list[Effect] = []
+        effects: list[Effect] = self._release_payment()
         pre, person = self.ctx.pre_settlement, self.ctx.person
-        if pre is not None and person is not None and self.ctx.settlement is None and self.ctx.queued is None:
+        unsettled = self.ctx.settlement is None and self.ctx.queued is None
+        if pre is not None and person is not None and unsettled and not self.ctx.payment_reference:
             effects.append(CancelPrepared(self.visit_id, person, pre))
         effects.append(WipeSecrets(self.visit_id))
         self.ctx.wipe()
         self.visit_id = ""
         self._go(State.IDLE)
         return effects
+
+    def _release_payment(self) -> list[Effect]:
+        """An open payment order is closed once (its plan undoes the registration)."""
+        ctx = self.ctx
+        if not ctx.payment_reference or ctx.extra.get("payment_released") or ctx.settlement or ctx.queued \
+                or ctx.refunded:
+            return []
+        ctx.extra["payment_released"] = "1"
+        return [AbandonPayment(self.visit_id, ctx.payment_reference, ctx.payment_order)]
 
     def _interrupt(self, event: Event) -> list[Effect]:
         if self.state == State.SETTLING:
@@ -406,8 +244,71 @@ class VisitMachine:
     def _on_settlement_confirmed(self, _: SettlementConfirmed) -> list[Effect]:
         person, doc, pre = self.ctx.person, self.ctx.document, self.ctx.pre_settlement
         assert person is not None and doc is not None and pre is not None
+        if pre.amounts.psn_cash_pay > 0:  # the own share first: nothing is settled before it is paid
+            self._go(State.PAYING)
+            self.ctx.extra["payment_hint"] = "opening"
+            return [OpenPayment(self.visit_id, person, doc, pre, self.ctx.fees)]
         self._go(State.SETTLING)
         return [Settle(self.visit_id, person, doc, pre, self.ctx.fees)]
+
+    def _on_payment_opened(self, e: PaymentOpened) -> list[Effect]:
+        assert e.order is not None
+        self.ctx.payment_order, self.ctx.payment_reference = e.order, e.reference
+        self.ctx.extra["payment_hint"] = ""
+        return [AwaitPayment(self.visit_id, e.order)]
+
+    def _on_payment_scan(self, e: VoucherScanned) -> list[Effect]:
+        """On the payment screen a scan is a payment code (WeChat, Alipay, UnionPay) or nothing."""
+        order = self.ctx.payment_order
+        if order is None or self.ctx.extra.get("payment_hint") in ("charging", "confirm_in_app"):
+            return []
+        code = e.payload.strip("\r\n\t ")
+        if payment_code_wallet(code) is None:
+            self.ctx.extra["payment_hint"] = "not_payment_code"
+            return []
+        self.ctx.extra["payment_hint"] = "charging"
+        return [PayWithCode(self.visit_id, order, code)]
+
+    def _on_payment_update(self, e: PaymentUpdate) -> list[Effect]:
+        assert e.status is not None and self.ctx.payment_order is not None
+        if e.status.state == PAID:
+            self._go(State.SETTLING)
+            return [SettlePaid(self.visit_id, self.ctx.payment_reference, self.ctx.fees)]
+        if e.status.state == CLOSED:  # cancelled in the app, or closed: nothing was taken
+            return self._fail_payment("payment_cancelled")
+        if e.status.state == PAYING:
+            self.ctx.extra["payment_hint"] = "confirm_in_app"
+        elif self.ctx.extra.get("payment_hint") == "charging" and not e.waited:
+            self.ctx.extra["payment_hint"] = ""
+        return [AwaitPayment(self.visit_id, self.ctx.payment_order)] if e.waited else []
+
+    def _on_payment_code_refused(self, e: PaymentCodeRefused) -> list[Effect]:
+        self.ctx.extra["payment_hint"] = f"declined.{e.reason}"
+        return []
+
+    def _on_payment_timeout(self, _: PaymentTimeout) -> list[Effect]:
+        if self.ctx.extra.get("payment_hint") == "confirm_in_app":
+            return []  # the patient is confirming in the app: the screen waits for that answer
+        return self._fail_payment("payment_timeout")
+
+    def _on_payment_failed(self, e: Failed) -> list[Effect]:
+        return self._fail_payment(e.message or "payment_unavailable", code=e.code)
+
+    def _fail_payment(self, message: str, code: int = 0) -> list[Effect]:
+        effects = self._release_payment()
+        self._fail(Failed(code=code, message=message))
+        return effects
+
+    def _on_late_payment(self, e: Event) -> list[Effect]:
+        """The order was being closed when the payment arrived: the plan settled (or queued) it after all."""
+        if isinstance(e, Settled):
+            return self._on_settled(e)
+        assert isinstance(e, Queued)
+        return self._on_queued(e)
+
+    def _on_refunded(self, e: Refunded) -> list[Effect]:
+        self.ctx.refunded = e.refunded
+        return self._fail(Failed(code=462, message="payment_refunded"))
 
     def _on_settled(self, e: Settled) -> list[Effect]:
         assert self.ctx.person is not None
@@ -451,6 +352,15 @@ _HANDLERS = {
     (State.RECEIPT, ReprintRequested): _H._on_reprint,
     (State.PREPARING, GatewayDown): _H._on_gateway_down,
     (State.CONFIRM, SettlementConfirmed): _H._on_settlement_confirmed,
+    (State.PAYING, PaymentOpened): _H._on_payment_opened,
+    (State.PAYING, VoucherScanned): _H._on_payment_scan,
+    (State.PAYING, PaymentUpdate): _H._on_payment_update,
+    (State.PAYING, PaymentCodeRefused): _H._on_payment_code_refused,
+    (State.PAYING, PaymentTimeout): _H._on_payment_timeout,
+    (State.PAYING, Failed): _H._on_payment_failed,
+    (State.SETTLING, Refunded): _H._on_refunded,
+    (State.ERROR, Settled): _H._on_late_payment,
+    (State.ERROR, Queued): _H._on_late_payment,
     (State.SETTLING, Settled): _H._on_settled,
     (State.SETTLING, Queued): _H._on_queued,
     (State.SETTLING, Failed): _H._on_settle_failed,

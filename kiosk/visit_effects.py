@@ -15,11 +15,12 @@ from typing import Any
 
 from kiosk import visit as v
 from kiosk.audit import face_verification_event
-from kiosk.domain import Settlement
-from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError
+from kiosk.domain import QueuedSettlement, RefundedPayment, Settlement
+from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError, PaymentDeclined, PaymentUnknown
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
+from kiosk.payment import PAYING, PaymentStatus
 from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_receipt
 from kiosk.settlement import SettlementService
@@ -35,6 +36,8 @@ _LANES: dict[type, str] = {
     v.WipeSecrets: "vision",
     v.PrintReceipt: "printer",
     v.CheckPrinter: "printer",
+    v.AwaitPayment: "payment",
+    v.PayWithCode: "payment",
 }
 
 
@@ -57,8 +60,16 @@ class EffectRunner:
         audit: Callable[[dict[str, Any]], None],
         operating_point: OperatingPoint,
         vouchers: VoucherPlatform,
+        payment_wait_s: float = 3.0,
+        payment_poll_s: float = 1.0,
+        sleep: Callable[[float], None] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        import time
+
         self._vouchers = vouchers
+        self._wait_s, self._poll_s = payment_wait_s, payment_poll_s
+        self._sleep, self._monotonic = sleep or time.sleep, monotonic or time.monotonic
         self._card, self._settlement, self._face = card_reader, settlement, face
         self._his, self._printer = his, printer
         self._institution, self._terminal_no = institution, terminal_no
@@ -76,6 +87,19 @@ class EffectRunner:
             return v.Failed(vid, code=exc.code, message="gateway_unreachable")
         except GatewayBusinessError as exc:
             return v.Failed(vid, code=exc.code, message=exc.err_msg or exc.message)
+        except PaymentDeclined as exc:
+            if isinstance(effect, v.PayWithCode):
+                return v.PaymentCodeRefused(vid, reason=exc.reason)
+            log.warning("payment refused during %s: %s", type(effect).__name__, exc)
+            return v.Failed(vid, code=exc.code, message="payment_unavailable")
+        except PaymentUnknown as exc:
+            log.warning("payment outcome unknown during %s: %s", type(effect).__name__, exc)
+            if isinstance(effect, v.PayWithCode):  # charged or not: the waiting queries will tell
+                return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, PAYING, detail="unknown"))
+            if isinstance(effect, v.AwaitPayment):
+                self._sleep(self._poll_s)  # the platform is away: ask again, not at once
+                return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, "UNKNOWN"), waited=True)
+            return v.Failed(vid, code=exc.code, message="payment_unavailable")
         except VoucherRefused as exc:
             return v.Failed(vid, code=exc.code, message=f"voucher.{exc.reason}")
         except KioskError as exc:
@@ -107,6 +131,22 @@ class EffectRunner:
                 if isinstance(outcome, Settlement):
                     return v.Settled(vid, settlement=outcome)
                 return v.Queued(vid, queued=outcome)
+            case v.OpenPayment(person=person, document=doc, pre_settlement=pre, fees=fees):
+                reference, order = self._settlement.open_payment(vid, person, doc, pre, fees)
+                return v.PaymentOpened(vid, reference=reference, order=order)
+            case v.AwaitPayment(order=order):
+                return v.PaymentUpdate(vid, status=self._await(order), waited=True)
+            case v.PayWithCode(order=order, code=code):
+                return v.PaymentUpdate(vid, status=self._settlement.pay_with_code(order, code))
+            case v.SettlePaid(reference=reference, fees=fees):
+                return self._settled_event(vid, self._settlement.settle_paid(reference, fees))
+            case v.AbandonPayment(reference=reference, order=order):
+                late = self._settlement.abandon_payment(reference, order)
+                if late is not None:
+                    log.warning("STAFF: the payment of %s arrived as its order was closed; the outbox settles it",
+                                reference)
+                    return self._settled_event(vid, late)
+                return None
             case v.SettleOffline(person=person, document=doc, fees=fees):
                 return v.Queued(vid, queued=self._settlement.settle_offline(vid, person, doc, fees))
             case v.CancelPrepared(person=person, pre_settlement=pre):
@@ -121,6 +161,24 @@ class EffectRunner:
                 self._face.wipe()
                 return None
         raise AssertionError(f"unhandled effect {effect!r}")
+
+    def _await(self, order: Any) -> PaymentStatus:
+        """Poll for a while (a short slice, so an abandoned visit's wait ends soon); returns the first
+        state other than NOTPAY, or NOTPAY at the end of the slice."""
+        deadline = self._monotonic() + self._wait_s
+        while True:
+            status = self._settlement.payment_status(order)
+            if status.state != "NOTPAY" or self._monotonic() >= deadline:
+                return status
+            self._sleep(self._poll_s)
+
+    @staticmethod
+    def _settled_event(vid: str, outcome: Settlement | QueuedSettlement | RefundedPayment) -> v.Event:
+        if isinstance(outcome, Settlement):
+            return v.Settled(vid, settlement=outcome)
+        if isinstance(outcome, RefundedPayment):
+            return v.Refunded(vid, refunded=outcome)
+        return v.Queued(vid, queued=outcome)
 
     def _print(self, effect: v.PrintReceipt) -> v.Event:
         when = self._clock()

@@ -4,7 +4,10 @@ States: ``pending`` -> ``in_flight`` (with a lease) -> ``done`` | ``pending`` (n
 reached the gateway: retry later with the same msgids) | ``ambiguous`` (sent, no
 answer: delivered again later through the handler, which resolves the unanswered
 step before anything else, never by a blind resend) | ``failed`` (business
-refusal: not retried) | ``dead`` (the item cannot be read: staff must look).
+refusal: not retried) | ``cancelled`` (the plan ended without settling and kept no
+money: an unpaid order closed) | ``dead`` (the item cannot be read: staff must look).
+A plan waiting on the patient's payment is held (``not_before``) until its deadline,
+and goes back to ``pending`` with backoff while its payment is not known.
 On open, an ``in_flight`` row whose lease expired (a crash mid-send) becomes
 ``ambiguous``. Items of one visit are delivered in order; visits do not block
 each other. Payloads and results are encrypted at rest.
@@ -29,6 +32,8 @@ from kiosk.errors import (
     GatewayProtocolError,
     GatewayUnreachable,
     KioskError,
+    PaymentPending,
+    PlanCancelled,
     QueueError,
 )
 from kiosk.audit_chain import GENESIS, link
@@ -81,15 +86,16 @@ class SqliteOutbox:
     def _db(self) -> Any:
         return self._store.db
 
-    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any]) -> str:
-        """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference."""
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None) -> str:
+        """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference. ``not_before``: the
+        drain leaves it alone until then (``deliver`` does not wait)."""
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
         day = time.strftime("Q%Y%m%d", time.localtime(now))
         with self._new_item() as conn:
             # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
             # synchronous=FULL) when it returns; the id is the next after the file's largest
-            reference = self._insert(conn, day, visit_id, kind, sealed, now)
+            reference = self._insert(conn, day, visit_id, kind, sealed, now, due=not_before)
         log.info("outbox: committed %s (%s)", reference, kind)
         return reference
 
@@ -108,7 +114,8 @@ class SqliteOutbox:
             raise QueueError(f"could not commit to the outbox: {exc}") from None
         self._open_items += 1
 
-    def _insert(self, conn: Any, day: str, visit_id: str, kind: str, sealed: bytes, now: float) -> str:
+    def _insert(self, conn: Any, day: str, visit_id: str, kind: str, sealed: bytes, now: float,
+                due: float | None = None) -> str:
         for _attempt in range(2):
             if self._next_id is None:
                 self._next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0])
@@ -118,7 +125,8 @@ class SqliteOutbox:
                 conn.execute("INSERT INTO items (id, reference, visit_id, kind, payload, state, attempts,"
                              " next_attempt_at, created_at, updated_at, size_bytes)"
                              " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
-                             (item_id, reference, visit_id, kind, sealed, now, now, now, len(sealed)))
+                             (item_id, reference, visit_id, kind, sealed, now if due is None else due, now, now,
+                              len(sealed)))
             except sqlite3.IntegrityError:
                 self._next_id = None  # another process wrote to this file: read the largest id again
                 continue
@@ -167,12 +175,12 @@ class SqliteOutbox:
                 "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
 
     def prune(self, keep_days: float) -> int:
-        """Delete finished items (done, failed) older than ``keep_days``; returns how many."""
+        """Delete finished items (done, failed, cancelled) older than ``keep_days``; returns how many."""
         cutoff = self._clock() - keep_days * 86400
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
-            cursor = self._db.execute("DELETE FROM items WHERE state IN ('done', 'failed') AND finished_at < ?",
-                                      (cutoff,))
+            cursor = self._db.execute("DELETE FROM items WHERE state IN ('done', 'failed', 'cancelled')"
+                                      " AND finished_at < ?", (cutoff,))
         return int(cursor.rowcount)
 
     def items(self, limit: int = 200) -> list[dict[str, Any]]:
@@ -252,7 +260,7 @@ class SqliteOutbox:
 
         try:
             result = self._handler(payload, save_progress)
-        except GatewayUnreachable as exc:
+        except (GatewayUnreachable, PaymentPending) as exc:
             delay = self._backoff(item_id)
             self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "pending", error=str(exc))
@@ -260,6 +268,9 @@ class SqliteOutbox:
             delay = self._backoff(item_id)
             self._update(item_id, state="ambiguous", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "ambiguous", error=str(exc))
+        except PlanCancelled as exc:
+            self._update(item_id, state="cancelled", error=str(exc), finished_at=self._clock())
+            return Delivery(reference, "cancelled", error=str(exc))
         except GatewayBusinessError as exc:
             self._update(item_id, state="failed", error=exc.err_msg or str(exc), finished_at=self._clock())
             return Delivery(reference, "failed", error=exc.err_msg or str(exc))
@@ -277,7 +288,7 @@ class SqliteOutbox:
         return float(delay * (0.5 + self._rng.random() / 2))  # "equal jitter"
 
     def _update(self, item_id: int, **changes: Any) -> None:
-        if changes.get("state") in ("done", "failed", "dead"):
+        if changes.get("state") in ("done", "failed", "cancelled", "dead"):
             self._open_items -= 1  # only open (claimed) items reach these states
         changes["updated_at"] = self._clock()
         columns = ", ".join(f"{k} = ?" for k in changes)

@@ -16,6 +16,8 @@ from ui.window import KioskWindow
 
 # which button a patient presses on each screen
 PRESS = {State.CONSENT: "agree", State.SERVICES: "pay", State.FEE_REVIEW: "confirm_fees", State.CONFIRM: "pay"}
+# what the demo patient shows the scanner on the payment screen: a WeChat Pay payment code (18 digits, 13..)
+DEMO_PAYMENT_CODE = "134567890123454321"
 
 
 class Autopilot(QObject):
@@ -48,6 +50,10 @@ class Autopilot(QObject):
         if state in PRESS and key not in self._acted:
             self._acted.add(key)
             QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
+        elif state == State.PAYING and machine.ctx.payment_order is not None and (machine.visit_id, "pay") \
+                not in self._acted:
+            self._acted.add((machine.visit_id, "pay"))  # type: ignore[arg-type]
+            QTimer.singleShot(self._delay, lambda: self._show_payment_code(machine.visit_id))
         elif state == State.RECEIPT and ("receipt" in machine.ctx.extra):
             self._finish()
         elif state == State.ERROR:
@@ -59,12 +65,18 @@ class Autopilot(QObject):
         if self.window.controller.state == state:
             self.window.current.button(action).click()
 
-    def _shoot(self, state: State) -> None:
+    def _show_payment_code(self, visit_id: str) -> None:
+        machine = self.window.controller.machine
+        if machine.state == State.PAYING and machine.visit_id == visit_id:
+            self._shoot(State.PAYING, suffix="-qr")  # the screen with its QR code, before the code is shown
+            self.window.scan_voucher(DEMO_PAYMENT_CODE)
+
+    def _shoot(self, state: State, suffix: str = "") -> None:
         if self._screens is not None:
             self._screens.mkdir(parents=True, exist_ok=True)
             if self.window.camera.is_live:  # never write a live face to disk: blank the preview first
                 self.window.face.preview.clear()
-            self.window.grab().save(str(self._screens / f"{len(self.steps):02d}-{state.value}.png"))
+            self.window.grab().save(str(self._screens / f"{len(self.steps):02d}-{state.value}{suffix}.png"))
 
     def _on_timeout(self) -> None:
         self._finish(reason=f"timed out in state {self.window.controller.state.value}")
@@ -86,8 +98,13 @@ class Autopilot(QObject):
                           acct_pay=f"{a.acct_pay:.2f}", balc=f"{a.balc:.2f}")
         elif ctx.queued is not None:
             result.update(outcome="queued", queue_reference=ctx.queued.reference)
+        elif ctx.refunded is not None:
+            result.update(outcome="refunded", refunded=f"{ctx.refunded.amount:.2f}", reason=ctx.refunded.reason)
         else:
             result.update(outcome="failed", reason=reason or f"E{ctx.error_code}: {ctx.error_message}")
+        paid = ctx.settlement.payment if ctx.settlement is not None else (ctx.queued.paid if ctx.queued else None)
+        if paid is not None:
+            result["paid"] = {"method": paid.method, "amount": f"{paid.amount:.2f}", "trade_no": paid.trade_no}
         if ctx.extra.get("receipt"):
             result["receipt"] = ctx.extra["receipt"]
         if ctx.extra.get("print_error"):

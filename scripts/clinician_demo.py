@@ -60,7 +60,7 @@ def demo_workstation(cfg: KioskConfig, *, location: str = "inside", camera_sourc
     sandbox = SandboxGateway(data / "sandbox-ledger.sqlite")
     sandbox.start()
     try:
-        demo = demo_config(cfg, data, sandbox.service_url)
+        demo = demo_config(cfg, data, sandbox.service_url, sandbox.payment_key)
         if location == "outside":
             demo = dataclasses.replace(demo, location=dataclasses.replace(
                 demo.location, source="fixed", site_latitude=OUTSIDE_SITE[0], site_longitude=OUTSIDE_SITE[1]))

@@ -20,10 +20,11 @@ from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
 from drivers.face.process_engine import ProcessFaceEngine
-from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherPlatform
+from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherPlatform, gateway_origin
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
+from drivers.payment.platform_client import PlatformPaymentGateway, load_key
 from drivers.printer.escpos_printer import EscPosPrinter
 from drivers.printer.file_printer import FilePrinter
 from drivers.qr.camera_source import CameraQrSource
@@ -32,14 +33,15 @@ from drivers.qr.serial_scanner import SerialQrScanner
 from drivers.voice.espeak import EspeakVoice
 from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
 from kiosk.clinician_effects import LoginEffects
-from kiosk.config import FaceConfig, KioskConfig, LocationConfig
+from kiosk.config import FaceConfig, KioskConfig, LocationConfig, PaymentConfig
 from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.liveness import PresentationRules
 from kiosk.ports import Camera, CardReader, DepthCamera, PositionReading
 from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
-from kiosk.settlement import SettlementService, run_plan
+from kiosk.paid_plan import run_paid_plan
+from kiosk.settlement import SettlementService
 from kiosk.visit_effects import EffectRunner
 from offline_queue.crypto import PayloadCipher, load_or_create_key
 from offline_queue.msgids import SqliteMsgIdSource
@@ -149,6 +151,7 @@ class Services:
     face: FaceVerifier
     effects: EffectRunner
     sender: OutboxSender
+    payments: PlatformPaymentGateway | None = None
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
@@ -178,6 +181,8 @@ class Services:
         self.card_reader.close()
         self.gateway.close()
         self.his.close()
+        if self.payments is not None:
+            self.payments.close_session()
         self.store.close()
         self.face_engine.close()
         self.face.close()
@@ -224,6 +229,18 @@ def refuse_demo_parts(cfg: KioskConfig) -> None:
     _refuse_replayed_camera(cfg)
 
 
+def build_payments(cfg: KioskConfig) -> PlatformPaymentGateway | None:
+    """The payment platform for the own share (None: payment.provider = none). In demo mode an empty
+    payment.url means the sandbox gateway's origin and an empty key file the sandbox's key."""
+    pay: PaymentConfig = cfg.payment
+    if pay.provider == "none":
+        return None
+    base = pay.url or (gateway_origin(cfg.gateway) if cfg.is_demo else "")
+    if not base or not pay.key_file:
+        raise ConfigError("payment.url and payment.key_file: required for payment.provider = platform")
+    return PlatformPaymentGateway(pay, cfg.gateway, load_key(pay.key_file), base)
+
+
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
     refuse_demo_parts(cfg)
     data = cfg.data_path()
@@ -233,10 +250,13 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
+    payments = build_payments(cfg)
+
     def deliver(payload: dict[str, Any], save: Any) -> Any:
         if payload.get("type") == AUDIT_KIND:
             return his.record_audit(payload)
-        return run_plan(payload, gateway, save, msgids=msgids, idempotent_replay=cfg.gateway.idempotent_replay)
+        return run_paid_plan(payload, gateway, payments, save, msgids=msgids, now=time.time,  # type: ignore[arg-type]
+                             idempotent_replay=cfg.gateway.idempotent_replay)
 
     outbox = SqliteOutbox(store, cipher, deliver,
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
@@ -244,7 +264,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     camera = camera or build_camera(cfg)
     engine = ProcessFaceEngine()  # dlib holds the GIL: in its own process the GUI never stalls
     printer = build_printer(cfg, data)
-    settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now)
+    settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now, payments=payments,
+                                   payment_timeout_s=cfg.payment.timeout_s)
     point = operating_point(cfg.face)
     face = FaceVerifier(camera, engine, his, cfg.face, point=point, scorer=load_cohort(cfg.face).scorer(cfg.face.cohort_k),
                         demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep, presentation=presentation_rules(),
@@ -252,7 +273,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
-                           clock=dt.datetime.now, operating_point=point, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
+                           clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
                            audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
     sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
     if store.recovered_from is not None:
@@ -260,7 +281,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                      store.recovered_from)
     return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
-                    face=face, effects=effects, sender=sender,
+                    face=face, effects=effects, sender=sender, payments=payments,
                     qr_sources=build_qr_sources(cfg, camera))
 
 

@@ -53,6 +53,14 @@ class DemoRig:
         """A fresh electronic-voucher code for the holder, as the insurance app would show it."""
         return self.sandbox.issue_voucher(load_holders()[holder].citizen_id)
 
+    def pay_on_phone(self, wallet: str = "wechat") -> bool:
+        """The demo patient scans the open order's QR code with their phone and pays it (sandbox only)."""
+        orders = [o for o in self.sandbox.payments.orders() if o["state"] == "NOTPAY"]
+        if not orders:
+            return False
+        self.sandbox.payments.scan(orders[-1]["order_no"], wallet)
+        return True
+
     def remove_card(self) -> None:
         reader = self.services.card_reader
         if isinstance(reader, InProcessCardReader):
@@ -69,10 +77,17 @@ class DemoRig:
             self.pcscd.stop()
 
 
-def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str) -> KioskConfig:
+def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key: bytes = b"") -> KioskConfig:
+    """The sandbox's URLs; its payment platform's merchant key in a file beside the demo's data."""
+    payment = cfg.payment
+    if payment_key and payment.provider == "platform":
+        key_file = data_dir / "payment-sandbox.key"
+        key_file.write_bytes(payment_key)
+        key_file.chmod(0o600)
+        payment = dataclasses.replace(payment, url="", key_file=str(key_file))
     return dataclasses.replace(
         cfg, mode="demo", data_dir=str(data_dir),
-        gateway=dataclasses.replace(cfg.gateway, url=gateway_url, his_url=""),
+        gateway=dataclasses.replace(cfg.gateway, url=gateway_url, his_url=""), payment=payment,
     )
 
 
@@ -100,7 +115,7 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
     sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite")
     sandbox.start()
     try:
-        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url)
+        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             enroll_demo_face(sandbox, services)

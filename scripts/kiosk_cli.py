@@ -26,7 +26,7 @@ def _config(args: argparse.Namespace) -> KioskConfig:
     return load_config(Path(path) if path else None, os.environ)
 
 
-def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = None) -> Any:
+def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = None, on_demo_pay: Any = None) -> Any:
     from ui.bridge import TaskRunner
     from ui.controller import LANES, VisitController
     from ui.window import KioskWindow
@@ -37,7 +37,8 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
                                  services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
-                         on_demo_scan=on_demo_scan, voice=services.voice)
+                         on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
+                         on_demo_pay=on_demo_pay)
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)
@@ -135,7 +136,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
              rig.services.card_reader.description, rig.services.camera.description,
              rig.services.printer.description, rig.data_dir)
-    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher)
+    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher,
+                            on_demo_pay=rig.pay_on_phone)
     rig.services.start()
     result: dict[str, Any] = {}
     try:

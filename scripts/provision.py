@@ -164,7 +164,7 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
             sandbox = SandboxGateway(data / "ledger.sqlite")
             sandbox.start()
             stack.callback(sandbox.stop)
-            cfg = demo_config(cfg, data, sandbox.service_url)
+            cfg = demo_config(cfg, data, sandbox.service_url, sandbox.payment_key)
             try:
                 pcscd = start_pcscd()
                 stack.callback(pcscd.stop)

@@ -56,9 +56,12 @@ def msgids(store: Store, terminal: TerminalConfig) -> SqliteMsgIdSource:
 
 @pytest.fixture
 def demo_config(tmp_path: Path, sandbox: SandboxGateway) -> KioskConfig:
+    key_file = tmp_path / "payment.key"
+    key_file.write_bytes(sandbox.payment_key)
     cfg = KioskConfig(data_dir=str(tmp_path / "data"), card=CardConfig(reader="virtual"))
     return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, url=sandbox.service_url,
-                                                                read_timeout_s=5.0))
+                                                                read_timeout_s=5.0),
+                               payment=dataclasses.replace(cfg.payment, key_file=str(key_file), poll_interval_s=0.2))
 
 
 @pytest.fixture

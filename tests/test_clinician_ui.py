@@ -31,7 +31,7 @@ SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 @pytest.fixture
 def workstation(tmp_path: Path, sandbox: SandboxGateway, request: pytest.FixtureRequest) -> Iterator[ClinicianServices]:
-    cfg = demo_config(KioskConfig(), tmp_path, sandbox.service_url)
+    cfg = demo_config(KioskConfig(), tmp_path, sandbox.service_url, sandbox.payment_key)
     if getattr(request, "param", "inside") == "outside":
         cfg = dataclasses.replace(cfg, location=dataclasses.replace(
             cfg.location, site_latitude=OUTSIDE_SITE[0], site_longitude=OUTSIDE_SITE[1]))

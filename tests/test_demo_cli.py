@@ -31,18 +31,24 @@ def test_autopilot_settles_one_visit(tmp_path: Path) -> None:
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["outcome"] == "settled"
     assert outcome["steps"] == ["idle", "identifying", "consent", "face_verify", "services", "fee_review",
-                                "preparing", "confirm", "settling", "receipt"]
+                                "preparing", "confirm", "paying", "settling", "receipt"]
     assert outcome["liveness"] == "unavailable: replay camera"
     with sqlite3.connect(outcome["ledger"]) as conn:
         rows = conn.execute("SELECT setl_id, medfee_sumamt, hifp_pay, fund_pay_sumamt, acct_pay, psn_cash_pay, balc"
                             " FROM settlements").fetchall()
     assert len(rows) == 1 and rows[0][0] == outcome["setl_id"]
     assert outcome["psn_cash_pay"] == f"{float(rows[0][5]):.2f}"
+    # the own share was paid before 2207, to the cent, and the platform holds exactly that one paid order
+    paid = outcome["paid"]
+    assert paid["method"] == "wechat" and paid["amount"] == outcome["psn_cash_pay"] == "17.13"
+    with sqlite3.connect(outcome["ledger"]) as conn:
+        orders = conn.execute("SELECT state, amount, trade_no FROM pay_orders").fetchall()
+    assert orders == [("SUCCESS", "17.13", paid["trade_no"])]
     receipt = Path(outcome["receipt"]).read_text(encoding="utf-8")
     for amount in rows[0][1:]:
         assert f"{float(amount):.2f}" in receipt
     assert outcome["setl_id"] in receipt
-    assert len(list((tmp_path / "shots").glob("*.png"))) == 10
+    assert len(list((tmp_path / "shots").glob("*.png"))) == 12  # one per screen, the payment screen twice
     face_log = result.stderr + result.stdout
     assert "110101195603071239" not in face_log  # the ID number never reaches the logs whole
 

@@ -34,7 +34,7 @@ def make_window(qtbot, rig: DemoRig, ui: UiConfig | None = None) -> KioskWindow:
     controller = VisitController(VisitMachine(), services.effects, tasks, services.card_reader)
     window = KioskWindow(controller, ui or UiConfig(fullscreen=False), camera=services.camera,
                          manual_window="一楼 3 号窗口", status_probe=services.status, demo=True,
-                         on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher)
+                         on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher, on_demo_pay=rig.pay_on_phone)
     qtbot.addWidget(window)
     services.start()
     window.resize(1280, 800)
@@ -48,6 +48,13 @@ def wait_for(qtbot, window: KioskWindow, state: State, timeout_ms: int = 15000) 
 
 def click(qtbot, window: KioskWindow, action: str) -> None:
     qtbot.mouseClick(window.current.button(action), Qt.MouseButton.LeftButton)
+
+
+def wait_for_order(qtbot, window: KioskWindow) -> None:
+    """The payment screen is up with its order and QR code."""
+    wait_for(qtbot, window, State.PAYING)
+    qtbot.waitUntil(lambda: window.controller.machine.ctx.payment_order is not None, timeout=10000)
+    qtbot.waitUntil(lambda: not window.payment.qr.pixmap().isNull(), timeout=5000)
 
 
 def test_chinese_font_is_installed(qapp) -> None:
@@ -75,9 +82,15 @@ def test_whole_visit_by_touch_with_language_switch(qtbot, rig: DemoRig) -> None:
     qtbot.mouseClick(window.lang_button, Qt.MouseButton.LeftButton)  # back to Chinese
     assert "费用总额：97.10 元" in window.current.body.text()
     click(qtbot, window, "pay")
+    wait_for_order(qtbot, window)
+    assert window.payment.amount.text() == "应付 17.13 元" and rig.sandbox.settlements() == []
+    window.setFocus()
+    qtbot.keyClicks(window, "134567890123454321")  # a payment code shown to the wedge scanner
+    qtbot.keyClick(window, Qt.Key.Key_Return)
     wait_for(qtbot, window, State.RECEIPT)
     qtbot.waitUntil(lambda: "receipt" in window.controller.machine.ctx.extra, timeout=5000)
     assert window.current.title.text() == "结算成功"
+    assert "（已用微信支付）" in window.current.body.text()
     assert len(rig.sandbox.settlements()) == 1
     click(qtbot, window, "done")
     wait_for(qtbot, window, State.IDLE)
@@ -193,6 +206,8 @@ def test_printer_preflight_warns_before_paying_and_a_failed_receipt_can_be_repri
     wait_for(qtbot, window, State.CONFIRM)
     assert window.current.notice.text() == window.tr_.tr("confirm.no_receipt")
     click(qtbot, window, "pay")
+    wait_for_order(qtbot, window)
+    click(qtbot, window, "demo_pay")
     wait_for(qtbot, window, State.RECEIPT)
     qtbot.waitUntil(lambda: bool(window.controller.machine.ctx.extra.get("print_error")), timeout=10000)
     window.render()

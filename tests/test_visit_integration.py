@@ -20,11 +20,15 @@ from scripts.demo import enroll_demo_face
 HOLDERS = load_holders()
 
 
-def pump(machine: v.VisitMachine, services: Services, event: v.Event) -> None:
-    """Feed an event and run every resulting effect to completion, synchronously."""
+def pump(machine: v.VisitMachine, services: Services, event: v.Event, sandbox: SandboxGateway | None = None) -> None:
+    """Feed an event and run every resulting effect to completion, synchronously. On the payment screen
+    the patient pays the order's QR code with their phone (the sandbox's platform) before the wait."""
     queue = [event]
     while queue:
         for effect in machine.handle(queue.pop(0)):
+            if isinstance(effect, v.AwaitPayment):
+                assert sandbox is not None, "a visit with an own share needs the sandbox's phone to pay"
+                sandbox.payments.scan(effect.order.order_no)
             result = services.effects.run(effect)
             if result is not None:
                 queue.append(result)
@@ -44,7 +48,7 @@ def test_happy_path_settles_once_and_prints(services: Services, sandbox: Sandbox
     m = v.VisitMachine()
     visit_to_confirm(m, services)
     assert m.ctx.face is not None and m.ctx.face.liveness == "unavailable: replay camera"
-    pump(m, services, v.SettlementConfirmed())
+    pump(m, services, v.SettlementConfirmed(), sandbox)
     assert m.state == v.State.RECEIPT and m.ctx.settlement is not None
     ledger = sandbox.settlements()
     assert [row["setl_id"] for row in ledger] == [m.ctx.settlement.setl_id]
@@ -154,7 +158,7 @@ def test_a_visit_leaves_no_face_image_or_template_on_disk_or_in_logs(services: S
     data = services.cfg.data_path()
     m = v.VisitMachine()
     visit_to_confirm(m, services)
-    pump(m, services, v.SettlementConfirmed())
+    pump(m, services, v.SettlementConfirmed(), sandbox)
     assert m.state == v.State.RECEIPT
     person = m.ctx.person
     assert isinstance(person, InsuredPerson)

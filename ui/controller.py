@@ -19,7 +19,7 @@ from ui.bridge import TaskRunner
 
 log = logging.getLogger(__name__)
 
-LANES = ("card", "vision", "gateway", "printer", "status")
+LANES = ("card", "vision", "gateway", "payment", "printer", "status")
 
 
 class VisitController(QObject):

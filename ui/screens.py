@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from kiosk.domain import VisitContext
 from kiosk.visit import State
 
-from ui.i18n import Translator, reason_key
+from ui.i18n import CATALOG, Translator, reason_key
 
 Tr = Translator
 
@@ -220,6 +220,83 @@ class ConfirmScreen(Screen):
                                       acct=_money(a.acct_pay), cash=_money(a.psn_cash_pay)))
 
 
+def qr_pixmap(text: str, side_px: int) -> QPixmap:
+    """A QR code as a crisp pixmap (whole modules, no smoothing) about ``side_px`` wide."""
+    import qrcode
+
+    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr.add_data(text)
+    matrix = qr.get_matrix()
+    n = len(matrix)
+    image = QImage(n, n, QImage.Format.Format_Grayscale8)
+    image.fill(255)
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            if dark:
+                image.setPixel(x, y, 0xFF000000)
+    scale = max(1, side_px // n)
+    return QPixmap.fromImage(image.scaled(n * scale, n * scale, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                          Qt.TransformationMode.FastTransformation))
+
+
+class PaymentScreen(Screen):
+    """The own share: the amount large, the order's QR code to scan, or a payment code to show; what is
+    happening now (charging, confirm on the phone, a refused code) and the time left."""
+
+    state = State.PAYING
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        row = QHBoxLayout()
+        row.setSpacing(40)
+        self.qr = QLabel(objectName="qr", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.qr.setMinimumSize(240, 240)
+        row.addStretch(1)
+        row.addWidget(self.qr)
+        column = QVBoxLayout()
+        self.amount = QLabel(objectName="amount", alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
+        self.scan_text = QLabel(alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
+        self.code_text = QLabel(alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
+        for label in (self.amount, self.scan_text, self.code_text):
+            column.addWidget(label)
+        column.addStretch(1)
+        row.addLayout(column, stretch=2)
+        row.addStretch(1)
+        self.middle.addLayout(row, stretch=1)
+        self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.countdown = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.middle.addWidget(self.hint)
+        self.middle.addWidget(self.countdown)
+        self._shown_qr = ""
+
+    def show_remaining(self, seconds: int) -> None:
+        self.countdown.setText(self.tr_.tr("pay.countdown", s=seconds))
+
+    def render_text(self, ctx: VisitContext) -> None:
+        order = ctx.payment_order
+        self.title.setText(self.tr_.tr("pay.title"))
+        self.body.setText("")
+        self.body.setVisible(False)
+        amount = order.amount if order else (ctx.pre_settlement.amounts.psn_cash_pay if ctx.pre_settlement else None)
+        self.amount.setText(self.tr_.tr("pay.amount", amount=_money(amount)) if amount is not None else "")
+        self.scan_text.setText(self.tr_.tr("pay.scan_qr"))
+        self.code_text.setText(self.tr_.tr("pay.show_code"))
+        if order is not None and order.qr_url and order.qr_url != self._shown_qr:
+            self._shown_qr = order.qr_url
+            self.qr.setPixmap(qr_pixmap(order.qr_url, 280))
+        elif order is None:
+            self._shown_qr = ""
+            self.qr.clear()
+        self.hint.setText(self.tr_.tr(payment_hint_key(ctx.extra.get("payment_hint", ""))) if
+                          ctx.extra.get("payment_hint") else "")
+
+
+def payment_hint_key(hint: str) -> str:
+    """The catalog key of a payment-screen hint; a refusal the catalog does not name gets the general one."""
+    key = f"pay.hint.{hint}"
+    return key if key in CATALOG else "pay.hint.declined"
+
+
 class ReceiptScreen(Screen):
     state = State.RECEIPT
 
@@ -230,13 +307,19 @@ class ReceiptScreen(Screen):
         self.middle.addWidget(self.notice)
 
     def render_text(self, ctx: VisitContext) -> None:
-        if ctx.queued is not None:
+        if ctx.queued is not None and ctx.queued.paid is not None:
+            self.title.setText(self.tr_.tr("receipt.queued_paid_title"))
+            self.body.setText(self.tr_.tr("receipt.queued_paid_body", amount=_money(ctx.queued.paid.amount),
+                                          ref=ctx.queued.reference))
+        elif ctx.queued is not None:
             self.title.setText(self.tr_.tr("receipt.queued_title"))
             self.body.setText(self.tr_.tr("receipt.queued_body", ref=ctx.queued.reference, window=self._window))
         elif ctx.settlement is not None:
-            a = ctx.settlement.amounts
+            a, paid = ctx.settlement.amounts, ctx.settlement.payment
+            method = self.tr_.tr(f"method.{paid.method}") if paid and f"method.{paid.method}" in CATALOG else ""
             self.title.setText(self.tr_.tr("receipt.title"))
-            self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc)))
+            self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc),
+                                          paid=self.tr_.tr("receipt.paid_by", method=method) if method else ""))
         failed = bool(ctx.extra.get("print_error"))
         self.notice.setText(self.tr_.tr("receipt.print_failed") if failed else "")
         for button in self._button_keys:
@@ -254,6 +337,11 @@ class ErrorScreen(Screen):
         self.middle.addWidget(self.code)
 
     def render_text(self, ctx: VisitContext) -> None:
+        if ctx.refunded is not None:  # not an error of the patient's: say where the money went
+            self.title.setText(self.tr_.tr("refund.title"))
+            self.body.setText(self.tr_.tr("refund.body", amount=_money(ctx.refunded.amount), window=self._window))
+            self.code.setText("")
+            return
         key = reason_key(ctx.error_code, ctx.error_message)
         reason = self.tr_.tr(key) if key else ctx.error_message
         self.title.setText(self.tr_.tr("error.title"))

@@ -38,8 +38,10 @@ StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
 class KioskWindow(QMainWindow):
     def __init__(self, controller: VisitController, cfg: UiConfig, *, camera: Camera, manual_window: str,
                  status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
-                 on_demo_scan: Callable[[], str] | None = None, voice: object | None = None) -> None:
+                 on_demo_scan: Callable[[], str] | None = None, voice: object | None = None,
+                 payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None) -> None:
         super().__init__()
+        self._payment_timeout_s = payment_timeout_s
         self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
         self.controller, self.cfg, self.camera = controller, cfg, camera
         self.tr_ = Translator(cfg.language)
@@ -49,12 +51,14 @@ class KioskWindow(QMainWindow):
         self._online: bool | None = None  # None: not known yet (no "offline" alarm before the first probe)
         self._pending, self._reader_ok, self._recovered = 0, True, False
         self.setObjectName("kiosk")
-        self._build(manual_window, on_demo_insert, on_demo_scan)
+        self._build(manual_window, on_demo_insert, on_demo_scan, on_demo_pay)
         self.tr_.on_change(self.render)
         controller.state_changed.connect(self._on_state_changed)
         self._idle = QTimer(self, singleShot=True, timeout=self._start_countdown)
         self._countdown = QTimer(self, interval=1000, timeout=self._tick)
         self._remaining = 0
+        self._pay_clock = QTimer(self, interval=1000, timeout=self._pay_tick)  # the payment screen's own time
+        self._pay_remaining = 0
         self.face_prompt, self._shown_prompt = "", ""
         self._wedge = WedgeAssembler()
         self._qr_sources: list[object] = []  # face_prompt is written by the vision worker
@@ -68,7 +72,7 @@ class KioskWindow(QMainWindow):
     # -- construction -----------------------------------------------------------------------------
 
     def _build(self, manual_window: str, on_demo_insert: Callable[[], None] | None,
-               on_demo_scan: Callable[[], str] | None = None) -> None:
+               on_demo_scan: Callable[[], str] | None = None, on_demo_pay: Callable[[], object] | None = None) -> None:
         tr, post = self.tr_, self.controller.post
         root = QWidget()
         layout = QVBoxLayout(root)
@@ -109,6 +113,10 @@ class KioskWindow(QMainWindow):
         confirm = s.ConfirmScreen(tr)
         confirm.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         confirm.add_button("pay", "confirm.pay", lambda: post(v.SettlementConfirmed()))
+        self.payment = payment = s.PaymentScreen(tr)
+        payment.add_button("cancel", "pay.cancel", lambda: post(v.Cancel()), secondary=True)
+        if on_demo_pay is not None:
+            payment.add_button("demo_pay", "pay.demo_phone", lambda: on_demo_pay(), secondary=True)
         receipt = s.ReceiptScreen(tr, manual_window)
         receipt.add_button("reprint", "receipt.reprint", lambda: post(v.ReprintRequested()), secondary=True)
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
@@ -119,7 +127,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.IDENTIFYING, "identify.title", "identify.body", busy=True),
             consent, self.face, services, fees,
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
-            confirm,
+            confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
             receipt, error,
         )}
@@ -206,15 +214,28 @@ class KioskWindow(QMainWindow):
         if state == v.State.IDLE:
             self.staff_label.setText("")
         for source in self._qr_sources:
-            if hasattr(source, "active"):
-                source.active = state == v.State.IDLE  # the camera decodes codes only on the idle screen
+            if hasattr(source, "active"):  # the camera decodes codes on the idle and payment screens only
+                source.active = state in (v.State.IDLE, v.State.PAYING)
+        if state == v.State.PAYING and not self._pay_clock.isActive():
+            self._pay_remaining = int(self._payment_timeout_s * metrics(self.elderly).idle_scale)
+            self.payment.show_remaining(self._pay_remaining)
+            self._pay_clock.start()
+        elif state != v.State.PAYING:
+            self._pay_clock.stop()
         self._restart_idle()
+
+    def _pay_tick(self) -> None:
+        self._pay_remaining -= 1
+        self.payment.show_remaining(max(0, self._pay_remaining))
+        if self._pay_remaining <= 0:
+            self._pay_clock.stop()
+            self.controller.post(v.PaymentTimeout())
 
     def _restart_idle(self) -> None:
         self._countdown.stop()
         self.countdown_label.hide()
         self.more_time_button.hide()
-        if self.controller.state in v.INTERRUPTIBLE:
+        if self.controller.state in v.INTERRUPTIBLE and self.controller.state != v.State.PAYING:
             self._idle.start(int(self.cfg.idle_timeout_s * metrics(self.elderly).idle_scale * 1000))
         else:
             self._idle.stop()
@@ -247,8 +268,9 @@ class KioskWindow(QMainWindow):
         return False
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's naming
-        """Keys no widget took: a keyboard-wedge scanner typing a voucher code on the idle screen."""
-        if self.controller.state != v.State.IDLE:
+        """Keys no widget took: a keyboard-wedge scanner typing a voucher code on the idle screen, or a
+        payment code on the payment screen."""
+        if self.controller.state not in (v.State.IDLE, v.State.PAYING):
             super().keyPressEvent(event)
             return
         char = "\r" if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) else event.text()
@@ -258,7 +280,8 @@ class KioskWindow(QMainWindow):
                 self.scan_voucher(scan)
 
     def scan_voucher(self, payload: str) -> None:
-        """A voucher code from any scanner (GUI thread)."""
+        """A code from any scanner (GUI thread): a voucher on the idle screen, a payment code on the payment
+        screen; the machine decides by its state."""
         self.controller.post(v.VoucherScanned(payload=payload))
 
     def attach_qr_source(self, source: object) -> None:
@@ -311,6 +334,6 @@ class KioskWindow(QMainWindow):
 
     def closeEvent(self, event: QEvent) -> None:  # noqa: N802
         QApplication.instance().removeEventFilter(self)
-        for timer in (self._idle, self._countdown, self._preview, self._status):
+        for timer in (self._idle, self._countdown, self._preview, self._status, self._pay_clock):
             timer.stop()
         super().closeEvent(event)

@@ -9,6 +9,10 @@ Paths:
   matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s", "refuse_s"}}`` injects
   them at random; ``{"clear": true}`` stops both; ``{"refuse_s": 2.0}`` refuses every connection for
   that long, from right after the answer. See ``faults.py``.
+- ``POST /pay/<op>``: the payment platform (``drivers/payment/sandbox_provider.py``), signed;
+  ``POST /admin/pay/scan`` ``{"order_no", "wallet"}``: a patient's phone pays the order's QR code;
+  ``POST /admin/pay/faults``: ``{"faults": [{"kind", "delay_s"}]}``, ``{"random": {"rate", "kinds",
+  "seed", "delay_s"}}``, ``{"clear": true}``.
 - ``GET /health``: liveness probe.
 """
 
@@ -33,6 +37,8 @@ from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
 from drivers.gateway.sandbox.faults import PROCESSED_FIRST, Fault, FaultPlan
 from drivers.gateway.sandbox.ledger import money, open_ledger
+from drivers.payment.sandbox_provider import KINDS as PAY_FAULT_KINDS
+from drivers.payment.sandbox_provider import Declined, SandboxPaymentProvider
 
 log = logging.getLogger(__name__)
 SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
@@ -52,8 +58,9 @@ class SandboxGateway:
     """Owns the ledger and the HTTP server thread. ``start()`` returns the base URL."""
 
     def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0, *,
-                 tls: tuple[Path, Path] | None = None) -> None:
-        """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only."""
+                 tls: tuple[Path, Path] | None = None, payment_key: bytes | None = None) -> None:
+        """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only.
+        ``payment_key``: the payment platform's merchant key (default: a new random one, ``payment_key``)."""
         self.ledger_path = Path(ledger_path)
         self._tls: ssl.SSLContext | None = None
         if tls is not None:
@@ -62,6 +69,8 @@ class SandboxGateway:
             self._tls.load_cert_chain(str(tls[0]), str(tls[1]))
         self._conn = open_ledger(self.ledger_path)
         self._lock = threading.Lock()
+        self.payment_key = payment_key or secrets.token_hex(16).encode("ascii")
+        self.payments = SandboxPaymentProvider(self._conn, self._lock, self.payment_key)
         self._server = self._listen((host, port))
         self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
         self._listener_lock = threading.Lock()
@@ -320,6 +329,30 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             else:  # business
                 self._send(200, dumps({"infcode": -1, "err_msg": "simulated business refusal", "output": None}))
 
+        def _pay_admin(self, op: str, body: bytes) -> None:
+            try:
+                req = json.loads(body)
+                if op == "scan":
+                    self._send(200, dumps(sandbox.payments.scan(str(req["order_no"]), str(req.get("wallet", "wechat")))))
+                    return
+                if op != "faults":
+                    raise KeyError(op)
+                faults = sandbox.payments.faults
+                if req.get("clear"):
+                    faults.clear()
+                for item in req.get("faults", []):
+                    faults.push(str(item["kind"]), float(item.get("delay_s", 2.0)))
+                if "random" in req:
+                    r = req["random"]
+                    faults.set_random(float(r["rate"]), kinds=tuple(r.get("kinds") or PAY_FAULT_KINDS),
+                                      seed=int(r.get("seed", 0)),
+                                      delay_s=float(r.get("delay_s", 2.0)))
+                self._send(200, dumps({"injected": faults.injected}))
+            except Declined as exc:
+                self._send(409, dumps({"error": exc.text, "code": exc.code}))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._send(400, dumps({"error": str(exc)}))
+
         def _set_faults(self, body: bytes) -> None:
             req = json.loads(body)
             if req.get("clear"):
@@ -344,6 +377,14 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
                 self._serve_with_fault(body)
+            elif path.startswith("/pay/"):
+                status, answer, drop = sandbox.payments.handle(path[len("/pay/"):], body)
+                if drop:
+                    self._drop()
+                else:
+                    self._send(status, answer)
+            elif path.startswith("/admin/pay/"):
+                self._pay_admin(path[len("/admin/pay/"):], body)
             elif path == "/his/audit":
                 try:
                     event = json.loads(body)

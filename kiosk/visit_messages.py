@@ -1,0 +1,305 @@
+"""What the visit machine (``kiosk/visit.py``) reads and asks for: its states, the events that come in
+(from the patient, the devices and the workers) and the effects it asks the workers to carry out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from kiosk.domain import (
+    CardIdentity,
+    FaceMatch,
+    FeeItem,
+    IdentityDocument,
+    InsuredPerson,
+    PreSettlement,
+    QueuedSettlement,
+    RefundedPayment,
+    Settlement,
+)
+from kiosk.masking import mask_token
+from kiosk.payment import PaymentOrder, PaymentStatus
+
+
+class State(str, Enum):
+    IDLE = "idle"
+    IDENTIFYING = "identifying"
+    CONSENT = "consent"
+    FACE_VERIFY = "face_verify"
+    SERVICES = "services"
+    FEE_REVIEW = "fee_review"
+    PREPARING = "preparing"
+    CONFIRM = "confirm"
+    PAYING = "paying"
+    SETTLING = "settling"
+    RECEIPT = "receipt"
+    ERROR = "error"
+
+
+# ---- events: input from the patient, the devices and the workers ----------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    visit_id: str = ""  # results of effects carry the visit they were started for
+
+
+@dataclass(frozen=True)
+class CardInserted(Event): ...
+
+
+@dataclass(frozen=True)
+class CardRemoved(Event): ...
+
+
+@dataclass(frozen=True)
+class VoucherScanned(Event):
+    payload: str = ""
+
+
+@dataclass(frozen=True)
+class CardRead(Event):
+    identity: CardIdentity | None = None
+
+
+@dataclass(frozen=True)
+class Identified(Event):
+    person: InsuredPerson | None = None
+    document: IdentityDocument | None = None
+
+
+@dataclass(frozen=True)
+class ConsentGiven(Event): ...
+
+
+@dataclass(frozen=True)
+class ConsentDeclined(Event): ...
+
+
+@dataclass(frozen=True)
+class FaceChecked(Event):
+    match: FaceMatch | None = None
+
+
+@dataclass(frozen=True)
+class PayFeesChosen(Event): ...
+
+
+@dataclass(frozen=True)
+class FeesLoaded(Event):
+    fees: tuple[FeeItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeesConfirmed(Event): ...
+
+
+@dataclass(frozen=True)
+class Prepared(Event):
+    pre_settlement: PreSettlement | None = None
+
+
+@dataclass(frozen=True)
+class SettlementConfirmed(Event): ...
+
+
+@dataclass(frozen=True)
+class PaymentOpened(Event):
+    reference: str = ""
+    order: PaymentOrder | None = None
+
+
+@dataclass(frozen=True)
+class PaymentUpdate(Event):
+    """The order's state from a wait (``waited``) or from charging a payment code."""
+
+    status: PaymentStatus | None = None
+    waited: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentCodeRefused(Event):
+    reason: str = ""  # a short key the payment screen translates
+
+
+@dataclass(frozen=True)
+class PaymentTimeout(Event):
+    """The payment screen's time ran out."""
+
+
+@dataclass(frozen=True)
+class Refunded(Event):
+    refunded: RefundedPayment | None = None
+
+
+@dataclass(frozen=True)
+class Settled(Event):
+    settlement: Settlement | None = None
+
+
+@dataclass(frozen=True)
+class Queued(Event):
+    queued: QueuedSettlement | None = None
+
+
+@dataclass(frozen=True)
+class GatewayDown(Event):
+    """The gateway could not be reached before anything was committed on its side."""
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """A step failed with a project error: code and a patient-facing message."""
+
+    code: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReceiptPrinted(Event):
+    path: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PrinterChecked(Event):
+    ready: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReprintRequested(Event):
+    """The patient asks for the receipt again (after a print failure), from the visit record."""
+
+
+@dataclass(frozen=True)
+class Cancel(Event): ...
+
+
+@dataclass(frozen=True)
+class IdleTimeout(Event): ...
+
+
+@dataclass(frozen=True)
+class Finish(Event):
+    """The patient is done with the receipt or the error screen."""
+
+
+# ---- effects: work the machine asks for --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    visit_id: str
+
+
+@dataclass(frozen=True)
+class ReadCard(Effect): ...
+
+
+@dataclass(frozen=True)
+class ResolveVoucher(Effect):
+    token: str  # the validated scan (never logged whole)
+
+    def __repr__(self) -> str:
+        return f"ResolveVoucher({self.visit_id})"
+
+
+@dataclass(frozen=True)
+class Identify(Effect):
+    identity: CardIdentity
+
+
+@dataclass(frozen=True)
+class VerifyFace(Effect):
+    person: InsuredPerson
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LoadFees(Effect):
+    person: InsuredPerson
+
+
+@dataclass(frozen=True)
+class Prepare(Effect):
+    person: InsuredPerson
+    document: IdentityDocument
+    fees: tuple[FeeItem, ...]
+
+
+@dataclass(frozen=True)
+class Settle(Effect):
+    person: InsuredPerson
+    document: IdentityDocument
+    pre_settlement: PreSettlement
+    fees: tuple[FeeItem, ...]
+
+
+@dataclass(frozen=True)
+class OpenPayment(Effect):
+    person: InsuredPerson
+    document: IdentityDocument
+    pre_settlement: PreSettlement
+    fees: tuple[FeeItem, ...]
+
+
+@dataclass(frozen=True)
+class AwaitPayment(Effect):
+    """Wait a short while for the order to change (notifications, queries)."""
+
+    order: PaymentOrder
+
+
+@dataclass(frozen=True)
+class PayWithCode(Effect):
+    order: PaymentOrder
+    code: str  # the patient's payment code (never logged whole)
+
+    def __repr__(self) -> str:
+        return f"PayWithCode({self.visit_id}, {self.order.order_no}, {mask_token(self.code)})"
+
+
+@dataclass(frozen=True)
+class SettlePaid(Effect):
+    reference: str
+    fees: tuple[FeeItem, ...]
+
+
+@dataclass(frozen=True)
+class AbandonPayment(Effect):
+    """Close the order; the plan then undoes the registration (or settles, if the money came after all)."""
+
+    reference: str
+    order: PaymentOrder | None
+
+
+@dataclass(frozen=True)
+class SettleOffline(Effect):
+    person: InsuredPerson
+    document: IdentityDocument
+    fees: tuple[FeeItem, ...]
+
+
+@dataclass(frozen=True)
+class CancelPrepared(Effect):
+    person: InsuredPerson
+    pre_settlement: PreSettlement
+
+
+@dataclass(frozen=True)
+class CheckPrinter(Effect):
+    """Preflight before a paid step: online, paper."""
+
+
+@dataclass(frozen=True)
+class PrintReceipt(Effect):
+    person: InsuredPerson
+    fees: tuple[FeeItem, ...]
+    settlement: Settlement | None = None
+    queued: QueuedSettlement | None = None
+
+
+@dataclass(frozen=True)
+class WipeSecrets(Effect):
+    """Zero the session's face template and tokens (privacy reset)."""
