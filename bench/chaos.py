@@ -1,16 +1,24 @@
 """Chaos benchmark: settlements from a kiosk process that is killed (-9) at random moments, against a
-sandbox gateway (its own process) injecting random faults; then the outbox drains and is compared with
-the ledger.
+sandbox gateway and payment platform (their own process) injecting random faults; then the outbox drains
+and is compared with the ledger and the payment platform's books.
 
-    .venv/bin/python bench/chaos.py --n 1000 [--rate 0.15] [--seed 1]
+    .venv/bin/python bench/chaos.py --n 1000 [--rate 0.15] [--pay-rate 0.2] [--seed 1]
+
+Each visit with an own share pays it first: the plan and its order are committed, the patient shows a
+payment code (most), cancels on the screen, or walks away; the kiosk waits for the platform, then
+settles. Kills fall anywhere, also between payment and settlement.
 
 Prints progress, then one JSON object on its last line:
-``settlements`` visits whose settlement the kiosk committed, ``abandoned`` visits given up after six
-tries before settlement (nothing charged; a patient would go to the counter), ``faults_injected``
-(dropped before/after committing, late answer, HTTP 500/502, malformed JSON, business refusal, refused
-connections), ``kills``,
-``lost`` (committed but not settled, or settled while the outbox says it failed), ``duplicated``
-(a person with more than one active settlement), ``unresolved`` (items still open after the drain).
+``settlements`` visits whose settlement (or paid plan) the kiosk committed, ``abandoned`` visits given up
+after six tries before that (nothing charged; a patient would go to the counter), ``faults_injected``
+(gateway: dropped before/after committing, late answer, HTTP 500/502, malformed JSON, business refusal,
+refused connections) and ``payment_faults_injected`` (late confirmation, cancel in the app, lost and
+duplicate notifications, lost answers, unavailable, refund refused once), ``kills``,
+``lost`` (committed but not settled, or settled while the outbox says it did not), ``duplicated``
+(a person with more than one active settlement), ``unresolved`` (items still open after the drain),
+``charged_not_settled`` (a paid, unrefunded order without the visit's settlement of that own share),
+``settled_not_charged`` (a settlement with an own share and no paid, unrefunded order of that amount),
+``paid``, ``refunds``, ``closed_unpaid``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # bench/queue.py must not shadow the standard library's queue in this process
 
 import argparse
+from collections import Counter
 import datetime as dt
 import json
 import os
@@ -38,12 +47,16 @@ sys.path.insert(0, str(ROOT))
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS  # noqa: E402
 from kiosk.config import GatewayConfig, TerminalConfig  # noqa: E402
 from kiosk.domain import CertType, IdentityDocument  # noqa: E402
-from kiosk.errors import GatewayError  # noqa: E402
+from kiosk.config import PaymentConfig  # noqa: E402
+from kiosk.errors import GatewayError, PaymentError  # noqa: E402
+from kiosk.paid_plan import run_paid_plan  # noqa: E402
+from kiosk.payment import CLOSED, PAID  # noqa: E402
 from kiosk.identity import citizen_id_check_char  # noqa: E402
-from kiosk.settlement import SettlementService, run_plan  # noqa: E402
+from kiosk.settlement import SettlementService  # noqa: E402
 
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem  # noqa: E402
 from drivers.gateway.sandbox.ledger import open_ledger  # noqa: E402
+from drivers.payment.platform_client import PlatformPaymentGateway  # noqa: E402
 from offline_queue.crypto import PayloadCipher, load_or_create_key  # noqa: E402
 from offline_queue.msgids import SqliteMsgIdSource  # noqa: E402
 from offline_queue.outbox import SqliteOutbox  # noqa: E402
@@ -60,12 +73,17 @@ def seed_ledger(path: Path, n: int) -> None:
     conn.execute("BEGIN")
     for i in range(n):
         cert = certno(i)
-        conn.execute("INSERT INTO persons VALUES (?, ?, ?, '1', '1980-01-01', ?, '', '310', '50.00', '110101', '')",
-                     (f"CH{i:015d}", cert, f"测试{i}", f"CHAOS{i:06d}"))
+        balance = "50.00" if i % 4 == 0 else "5.00"  # three in four have an own share to pay before 2207
+        conn.execute("INSERT INTO persons VALUES (?, ?, ?, '1', '1980-01-01', ?, '', '310', ?, '110101', '')",
+                     (f"CH{i:015d}", cert, f"测试{i}", f"CHAOS{i:06d}", balance))
         conn.execute("INSERT INTO his_fees VALUES (?, 'F1', '诊查费', 'c1', 'm1', '1', '25.00', NULL)", (cert,))
         conn.execute("INSERT INTO his_fees VALUES (?, 'F2', '血常规', 'c2', 'm2', '2', '19.30', NULL)", (cert,))
     conn.execute("COMMIT")
     conn.close()
+
+
+PAYMENT_SCREEN_S = 2.0  # how long the (bench's) payment screen waits; the outbox closes the order 0.5 s later
+PAYMENT_KEY = b"chaos-bench-merchant-key-0001"
 
 
 def kiosk_parts(data: Path, url: str) -> tuple[SettlementService, SqliteOutbox, HttpHospitalSystem]:
@@ -74,15 +92,46 @@ def kiosk_parts(data: Path, url: str) -> tuple[SettlementService, SqliteOutbox, 
     msgids = SqliteMsgIdSource(store, terminal.fixmedins_code)
     cfg = GatewayConfig(url=url, connect_timeout_s=1.0, read_timeout_s=1.0)
     gateway = HttpGateway(cfg, terminal, msgids)
+    payments = PlatformPaymentGateway(PaymentConfig(), cfg, PAYMENT_KEY, url.split("/fsi/")[0])
     outbox = SqliteOutbox(store, PayloadCipher(load_or_create_key(data / "outbox.key")),
-                          lambda plan, save: run_plan(plan, gateway, save, msgids=msgids),
+                          lambda plan, save: run_paid_plan(plan, gateway, payments, save, msgids=msgids, now=time.time),
                           lease_s=5.0, retry_base_s=0.05, retry_max_s=1.0)
-    return SettlementService(gateway, outbox, msgids, terminal, dt.datetime.now), outbox, HttpHospitalSystem(cfg)
+    service = SettlementService(gateway, outbox, msgids, terminal, dt.datetime.now, payments=payments,
+                                payment_timeout_s=PAYMENT_SCREEN_S, payment_grace_s=0.5)
+    return service, outbox, HttpHospitalSystem(cfg)
 
 
-def worker(data: Path, url: str, n: int) -> int:
+def pay_own_share(service: SettlementService, visit: str, i: int, person: object, doc: IdentityDocument, pre: object,
+                  fees: tuple, rng: random.Random) -> None:
+    """The payment screen: the order (plan first), then the patient's choice, then settle or close."""
+    reference, order = service.open_payment(visit, person, doc, pre, fees)  # type: ignore[arg-type]
+    choice = rng.random()
+    if choice < 0.05:  # walks away: the outbox closes the order after its deadline
+        return
+    if choice < 0.10:  # presses "cancel payment"
+        service.abandon_payment(reference, order)
+        return
+    try:
+        status = service.pay_with_code(order, f"13{i:016d}")
+    except PaymentError:
+        status = None  # declined or unknown: the screen waits and asks
+    deadline = time.monotonic() + PAYMENT_SCREEN_S
+    while (status is None or status.state not in (PAID, CLOSED)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            status = service.payment_status(order)
+        except PaymentError:
+            status = None
+    if status is not None and status.state == PAID:
+        service.settle_paid(reference, fees)
+    else:
+        service.abandon_payment(reference, order)
+
+
+def worker(data: Path, url: str, n: int, seed: int) -> int:
     """The kiosk process: one visit per person, in order, resuming after a kill."""
     service, outbox, his = kiosk_parts(data, url)
+    rng = random.Random(seed * 7919 + os.getpid())
     done = {item["visit_id"] for item in outbox.items(limit=10 * n + 1000)}
     for i in range(n):
         visit = f"c{i}"
@@ -96,9 +145,14 @@ def worker(data: Path, url: str, n: int) -> int:
                 if not fees:
                     break  # paid in an earlier life of this process: nothing left to settle
                 pre = service.prepare(person, doc, fees)
-                service.settle(visit, person, doc, pre, fees)
+                if pre.amounts.psn_cash_pay > 0:
+                    pay_own_share(service, visit, i, person, doc, pre, fees, rng)
+                else:
+                    service.settle(visit, person, doc, pre, fees)
                 break
-            except GatewayError:
+            except (GatewayError, PaymentError):
+                if visit in {item["visit_id"] for item in outbox.items(limit=50)}:
+                    break  # the plan is committed: the outbox finishes it, the patient does not pay twice
                 time.sleep(0.1 * (1 + attempt))  # as a patient pressing "try again": outlasts a refusal window
                 continue
         outbox.drain(limit=20)
@@ -131,6 +185,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000, help="settlements (one visit per person)")
     parser.add_argument("--rate", type=float, default=0.15, help="share of gateway requests given a fault")
+    parser.add_argument("--pay-rate", type=float, default=0.2, help="share of payment platform requests given a fault")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-kill-gap-s", type=float, default=4.0, help="longest life of a kiosk process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -138,19 +193,20 @@ def main() -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.data, args.url, args.n)
+        return worker(args.data, args.url, args.n, args.seed)
 
     started = time.monotonic()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="kiosk-chaos-"))
     ledger = work / "ledger.sqlite"
     seed_ledger(ledger, args.n)
-    sandbox = subprocess.Popen([sys.executable, "-m", "drivers.gateway.sandbox", "--ledger", str(ledger)],
-                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    sandbox = subprocess.Popen([sys.executable, "-m", "drivers.gateway.sandbox", "--ledger", str(ledger),
+                                "--payment-key", PAYMENT_KEY.decode()], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     base = sandbox.stdout.readline().strip()
     url = base + "/fsi/api/rsfComIfsService/callService"
     post(base, "/admin/faults", {"random": {"rate": args.rate, "kinds": list(FAULT_KINDS), "seed": args.seed,
                                             "delay_s": 1.3, "refuse_s": 0.5}})
+    post(base, "/admin/pay/faults", {"random": {"rate": args.pay_rate, "seed": args.seed, "delay_s": 1.0}})
     kills = 0
     try:
         while True:
@@ -167,40 +223,66 @@ def main() -> int:
                 raise SystemExit(f"kiosk process failed with {code}")
             break
         injected = post(base, "/admin/faults", {"clear": True})["injected"]
-        drain(work, url, timeout_s=120)
+        pay_injected = post(base, "/admin/pay/faults", {"clear": True})["injected"]
+        drain(work, url, timeout_s=180)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     result = compare(work, ledger, args.n)
-    result.update(faults_injected=sum(injected.values()), faults_by_kind=injected, kills=kills,
-                  seconds=round(time.monotonic() - started, 1), work_dir=str(work))
-    print(f"{args.n} visits, {kills} kills, {result['faults_injected']} faults {injected}")
+    result.update(faults_injected=sum(injected.values()), faults_by_kind=injected,
+                  payment_faults_injected=sum(pay_injected.values()), payment_faults_by_kind=pay_injected,
+                  kills=kills, seconds=round(time.monotonic() - started, 1), work_dir=str(work))
+    print(f"{args.n} visits, {kills} kills, {result['faults_injected']} gateway faults {injected}, "
+          f"{result['payment_faults_injected']} payment faults {pay_injected}")
     print(json.dumps(result))
-    return 0 if result["lost"] == result["duplicated"] == result["unresolved"] == 0 else 1
+    bad = ("lost", "duplicated", "unresolved", "charged_not_settled", "settled_not_charged")
+    return 0 if all(result[k] == 0 for k in bad) else 1
 
 
 def compare(work: Path, ledger: Path, n: int) -> dict[str, object]:
     outbox = sqlite3.connect(work / "outbox.sqlite")
     states = {visit: state for visit, state in outbox.execute("SELECT visit_id, state FROM items")}
+    cipher = PayloadCipher(load_or_create_key(work / "outbox.key"))
+    order_visit = {}  # the kiosk's own record of which visit each order belongs to (the committed plans)
+    for visit, sealed in outbox.execute("SELECT visit_id, payload FROM items"):
+        plan = json.loads(cipher.open(sealed))
+        if plan.get("payment"):
+            order_visit[plan["payment"]["order_no"]] = visit
     book = sqlite3.connect(ledger)
-    active: dict[str, int] = {}
-    for (psn_no,) in book.execute("SELECT psn_no FROM settlements WHERE reversed = 0 AND refunded = 0"):
-        active[psn_no] = active.get(psn_no, 0) + 1
-    lost = duplicated = unresolved = 0
+    active: dict[str, list[str]] = {}  # person -> own shares of their active settlements
+    for psn_no, cash in book.execute("SELECT psn_no, psn_cash_pay FROM settlements WHERE reversed = 0 AND refunded = 0"):
+        active.setdefault(psn_no, []).append(f"{float(cash):.2f}")
+    kept: dict[str, list[str]] = {}  # visit -> amounts of paid orders that were not refunded
+    paid = refunds = closed = charged_not_settled = 0
+    for order_no, state, amount in book.execute("SELECT order_no, state, amount FROM pay_orders"):
+        refunds += state == "REFUND"
+        closed += state == "CLOSED"
+        paid += state in ("SUCCESS", "REFUND")
+        if state == "SUCCESS":
+            visit = order_visit.get(order_no)
+            if visit is None:
+                charged_not_settled += 1  # money taken for no visit the kiosk knows
+            else:
+                kept.setdefault(visit, []).append(f"{float(amount):.2f}")
+    lost = duplicated = unresolved = settled_not_charged = 0
     for i in range(n):
-        settled = active.get(f"CH{i:015d}", 0)
-        state = states.get(f"c{i}")
+        shares = active.get(f"CH{i:015d}", [])
+        settled, state, charged = len(shares), states.get(f"c{i}"), kept.get(f"c{i}", [])
         duplicated += settled > 1
+        charged_not_settled += sum((Counter(charged) - Counter(shares)).values())
+        settled_not_charged += sum((Counter(s for s in shares if float(s) > 0) - Counter(charged)).values())
         if state is None:
             lost += settled > 0  # settled at the gateway with no record on the kiosk
         elif state == "done":
             lost += settled == 0
-        elif state == "failed":
+        elif state in ("failed", "cancelled"):
             lost += settled > 0
         else:
             unresolved += 1
     return {"settlements": len(states), "abandoned": n - len(states), "lost": lost, "duplicated": duplicated,
-            "unresolved": unresolved, "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
+            "unresolved": unresolved, "charged_not_settled": charged_not_settled,
+            "settled_not_charged": settled_not_charged, "paid": paid, "refunds": refunds, "closed_unpaid": closed,
+            "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
 
 
 if __name__ == "__main__":

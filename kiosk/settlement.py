@@ -114,8 +114,9 @@ class SettlementService:
         clock: Callable[[], dt.datetime],
         payments: PaymentGateway | None = None,
         payment_timeout_s: float = 120.0,
+        payment_grace_s: float = PAYMENT_GRACE_S,
     ) -> None:
-        self._payments, self._payment_timeout_s = payments, payment_timeout_s
+        self._payments, self._payment_timeout_s, self._grace_s = payments, payment_timeout_s, payment_grace_s
         self._gateway = gateway
         self._outbox = outbox
         self._msgids = msgids
@@ -187,7 +188,7 @@ class SettlementService:
         data = self._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
         msgid = self._msgids.next_msgid()
         plan = self._plan(visit_id, person, fees, [("2207", msgid, {"data": data})])
-        deadline = self._clock().timestamp() + self._payment_timeout_s + PAYMENT_GRACE_S
+        deadline = self._clock().timestamp() + self._payment_timeout_s + self._grace_s
         amount = pre.amounts.psn_cash_pay
         plan["payment"] = {"order_no": order_number(msgid), "amount": str(amount), "state": "open",
                            "deadline": deadline}

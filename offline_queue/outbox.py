@@ -209,6 +209,15 @@ class SqliteOutbox:
         with self._store.lock:
             return {r[0]: r[1] for r in self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")}
 
+    def plans_between(self, since: float, until: float) -> list[tuple[str, str, dict[str, Any], Any]]:
+        """(reference, state, plan, result) of every settlement plan committed in [since, until), for
+        reconciliation; decrypted in memory, never written out."""
+        with self._store.lock:
+            rows = self._db.execute("SELECT reference, state, payload, result FROM items WHERE kind = 'settlement_plan'"
+                                    " AND created_at >= ? AND created_at < ? ORDER BY id", (since, until)).fetchall()
+        return [(r[0], r[1], json.loads(self._cipher.open(r[2])), json.loads(self._cipher.open(r[3])) if r[3] else None)
+                for r in rows]
+
     def payload(self, reference: str) -> dict[str, Any]:
         with self._store.lock:
             row = self._db.execute("SELECT payload FROM items WHERE id = ? AND reference = ?",

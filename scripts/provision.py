@@ -1,6 +1,6 @@
 """``kiosk-provision``: the field technician's command: init, register, show-config, selftest,
 install-service and uninstall-service, export-diagnostics, the queue (list, retry, export), the staff
-roster (enroll-staff, list-staff, remove-staff) and calibrate-face. Step by step: docs/technician.md.
+roster (enroll-staff, list-staff, remove-staff), calibrate-face and reconcile payments. Step by step: docs/technician.md.
 """
 
 from __future__ import annotations
@@ -394,8 +394,10 @@ def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None
 
 
 from scripts.provision_machine import register_commands  # noqa: E402 - commands defined beside this group
+from scripts.provision_reconcile import register_commands as register_reconcile  # noqa: E402
 
 register_commands(cli, CONFIG_OPTION)
+register_reconcile(cli, CONFIG_OPTION, _outbox)
 
 
 def main() -> None:

@@ -90,7 +90,7 @@ def test_whole_visit_by_touch_with_language_switch(qtbot, rig: DemoRig) -> None:
     wait_for(qtbot, window, State.RECEIPT)
     qtbot.waitUntil(lambda: "receipt" in window.controller.machine.ctx.extra, timeout=5000)
     assert window.current.title.text() == "结算成功"
-    assert "（已用微信支付）" in window.current.body.text()
+    assert "（已通过微信支付付款）" in window.current.body.text()
     assert len(rig.sandbox.settlements()) == 1
     click(qtbot, window, "done")
     wait_for(qtbot, window, State.IDLE)

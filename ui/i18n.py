@@ -116,7 +116,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "settling.body": {"zh_CN": "结算完成前请不要离开", "en": "Please wait until it is done"},
     "receipt.title": {"zh_CN": "结算成功", "en": "Settled"},
     "receipt.body": {"zh_CN": "个人自付：{cash} 元{paid}\n账户余额：{balance} 元\n请取走凭条和社保卡", "en": "Your own share: ¥{cash}{paid}\nBalance: ¥{balance}\nPlease take your slip and your card"},
-    "receipt.paid_by": {"zh_CN": "（已用{method}支付）", "en": " (paid by {method})"},
+    "receipt.paid_by": {"zh_CN": "（已通过{method}付款）", "en": " (paid by {method})"},
     "receipt.queued_paid_title": {"zh_CN": "已付款，医保结算稍后自动完成", "en": "Paid: the insurance settlement completes shortly"},
     "receipt.queued_paid_body": {
         "zh_CN": "您已支付 {amount} 元。网络恢复后本机自动完成结算，不会重复扣款。\n请保留凭条（排队号 {ref}）",
