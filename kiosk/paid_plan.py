@@ -39,6 +39,9 @@ def run_paid_plan(plan: dict[str, Any], gateway: InsuranceGateway, payments: Pay
         return run_plan(plan, gateway, save, msgids=msgids, idempotent_replay=idempotent_replay)
     if pay["state"] == "open":
         _learn_payment(plan, payments, save, gateway, msgids, now)
+    if pay["state"] == "closed":  # closed unpaid before a restart: finish the undoing, settle nothing
+        _undo_registration(plan, gateway, msgids)
+        raise PlanCancelled(f"payment {pay['order_no']} not completed: order closed, nothing taken")
     if pay["state"] == "refunded":
         raise GatewayBusinessError(pay.get("refund_reason", "refunded"), infno="2207")
     if pay.get("refund_reason"):

@@ -98,9 +98,9 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     window.scan_voucher("https://example.com/not-a-voucher")  # the error screen, with where to go
     qtbot.waitUntil(lambda: controller.state == State.ERROR, timeout=5000)
     QApplication.processEvents()
-    window.grab().save(str(SHOTS / f"{prefix}-11-error.png"))
+    window.grab().save(str(SHOTS / f"{prefix}-13-error.png"))
     assert window.height() <= 800 and clipped(window) == [], (window.height(), clipped(window), problems)
-    assert {"idle", "consent", "face_verify", "fee_review", "confirm", "receipt", "error"} <= set(seen)
+    assert {"idle", "consent", "face_verify", "fee_review", "confirm", "paying", "receipt", "error"} <= set(seen)
     assert problems == {}, problems
     window.close()  # its timers stop before the workers they feed
     tasks.shutdown()
@@ -108,9 +108,9 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
 
 def _named(shoot, prefix: str):  # type: ignore[no-untyped-def]
     """The autopilot's screenshots, renamed <prefix>-NN-<state>.png."""
-    def wrapped(state: State) -> None:
+    def wrapped(state: State, **kwargs: str) -> None:
         before = set(SHOTS.glob("[0-9][0-9]-*.png"))
-        shoot(state)
+        shoot(state, **kwargs)
         for path in set(SHOTS.glob("[0-9][0-9]-*.png")) - before:
             path.rename(SHOTS / f"{prefix}-{path.name}")
     return wrapped
@@ -153,4 +153,58 @@ def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderl
         assert clipped(window) == [] and window.height() <= 800, (key, clipped(window))
     window.grab().save(str(SHOTS / f"{prefix}-face-prompt-uncover.png"))
     window.close()  # its timers stop before the workers they feed
+    tasks.shutdown()
+
+
+def _payment_situations() -> list[tuple[str, State, dict]]:
+    from decimal import Decimal
+
+    from kiosk.domain import QueuedSettlement, RefundedPayment, Settlement, SettlementAmounts
+    from kiosk.payment import Payment, PaymentOrder
+
+    order = PaymentOrder("PH11010100001202612020930000001", Decimal("17.13"), "weixin://wxpay/bizpayurl?pr=x7Yq2c0930")
+    paid = Payment("wechat", Decimal("17.13"), "4200202612024403117788990012", order.order_no)
+    amounts = SettlementAmounts(*(Decimal(x) for x in ("97.10", "67.97", "67.97", "12.00", "17.13", "0.00")))
+    settled = Settlement("ST2026120200000001", "MD2026120200000001", "m", "2026-12-02 09:31:02", amounts, paid)
+    return [
+        ("pay-1-scan-or-show", State.PAYING, {"payment_order": order}),
+        ("pay-2-confirm-on-phone", State.PAYING, {"payment_order": order, "hint": "confirm_in_app"}),
+        ("pay-3-code-declined", State.PAYING, {"payment_order": order, "hint": "declined.balance"}),
+        ("pay-4-paid-settled", State.RECEIPT, {"settlement": settled}),
+        ("pay-5-paid-queued", State.RECEIPT, {"queued": QueuedSettlement("Q20261202000042", Decimal("97.10"), paid)}),
+        ("pay-6-refunded", State.ERROR, {"refunded": RefundedPayment(Decimal("17.13"), "settlement refused")}),
+    ]
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, elderly: bool, prefix: str) -> None:
+    """The own share's screens (QR to scan with the amount large, confirm on the phone, a refused code,
+    paid, paid but queued, refunded) in every language and mode."""
+    window, controller, tasks = demo_window(qtbot, rig, language, elderly)
+    window.resize(1280, 800)
+    window.show()
+    machine = controller.machine
+    problems = {}
+    for name, state, facts in _payment_situations():
+        machine.ctx.wipe()
+        machine.state = state
+        for key, value in facts.items():
+            if key == "hint":
+                machine.ctx.extra["payment_hint"] = value
+            else:
+                setattr(machine.ctx, key, value)
+        controller.state_changed.emit(state)  # as after an event: render, timers, speech
+        window.payment.show_remaining(97)
+        QApplication.processEvents()
+        found = clipped(window) + ([f"window {window.width()}x{window.height()}"] if window.height() > 800 else [])
+        if found:
+            problems[name] = found
+        window.grab().save(str(SHOTS / f"{prefix}-{name}.png"))
+        if name == "pay-1-scan-or-show":
+            assert not window.payment.qr.pixmap().isNull() and "17.13" in window.payment.title.text()
+        if name == "pay-6-refunded":
+            assert "17.13" in window.current.body.text()
+    assert problems == {}, problems
+    window.close()
     tasks.shutdown()

@@ -83,7 +83,7 @@ def test_whole_visit_by_touch_with_language_switch(qtbot, rig: DemoRig) -> None:
     assert "费用总额：97.10 元" in window.current.body.text()
     click(qtbot, window, "pay")
     wait_for_order(qtbot, window)
-    assert window.payment.amount.text() == "应付 17.13 元" and rig.sandbox.settlements() == []
+    assert window.payment.title.text() == "请支付自付部分 17.13 元" and rig.sandbox.settlements() == []
     window.setFocus()
     qtbot.keyClicks(window, "134567890123454321")  # a payment code shown to the wedge scanner
     qtbot.keyClick(window, Qt.Key.Key_Return)

@@ -240,8 +240,8 @@ def qr_pixmap(text: str, side_px: int) -> QPixmap:
 
 
 class PaymentScreen(Screen):
-    """The own share: the amount large, the order's QR code to scan, or a payment code to show; what is
-    happening now (charging, confirm on the phone, a refused code) and the time left."""
+    """The own share: the amount large, the order's QR code to scan, or a payment code to show, the time
+    left, and what is happening now (charging, confirm on the phone, a refused code)."""
 
     state = State.PAYING
 
@@ -250,40 +250,39 @@ class PaymentScreen(Screen):
         row = QHBoxLayout()
         row.setSpacing(40)
         self.qr = QLabel(objectName="qr", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.qr.setMinimumSize(240, 240)
+        self.qr.setMinimumSize(180, 180)
+        self.qr.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         row.addStretch(1)
         row.addWidget(self.qr)
         column = QVBoxLayout()
-        self.amount = QLabel(objectName="amount", alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
         self.scan_text = QLabel(alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
         self.code_text = QLabel(alignment=Qt.AlignmentFlag.AlignLeft, wordWrap=True)
-        for label in (self.amount, self.scan_text, self.code_text):
+        self.countdown = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignLeft)
+        column.addStretch(1)
+        for label in (self.scan_text, self.code_text, self.countdown):
             column.addWidget(label)
         column.addStretch(1)
-        row.addLayout(column, stretch=2)
+        row.addLayout(column, stretch=8)
         row.addStretch(1)
         self.middle.addLayout(row, stretch=1)
         self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.countdown = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
         self.middle.addWidget(self.hint)
-        self.middle.addWidget(self.countdown)
         self._shown_qr = ""
 
     def show_remaining(self, seconds: int) -> None:
-        self.countdown.setText(self.tr_.tr("pay.countdown", s=seconds))
+        self.countdown.setText(self.tr_.tr("pay.countdown", s=max(0, seconds)))
 
     def render_text(self, ctx: VisitContext) -> None:
         order = ctx.payment_order
-        self.title.setText(self.tr_.tr("pay.title"))
+        amount = order.amount if order else (ctx.pre_settlement.amounts.psn_cash_pay if ctx.pre_settlement else None)
+        self.title.setText(self.tr_.tr("pay.title", amount=_money(amount)) if amount is not None else "")
         self.body.setText("")
         self.body.setVisible(False)
-        amount = order.amount if order else (ctx.pre_settlement.amounts.psn_cash_pay if ctx.pre_settlement else None)
-        self.amount.setText(self.tr_.tr("pay.amount", amount=_money(amount)) if amount is not None else "")
         self.scan_text.setText(self.tr_.tr("pay.scan_qr"))
         self.code_text.setText(self.tr_.tr("pay.show_code"))
         if order is not None and order.qr_url and order.qr_url != self._shown_qr:
             self._shown_qr = order.qr_url
-            self.qr.setPixmap(qr_pixmap(order.qr_url, 280))
+            self.qr.setPixmap(qr_pixmap(order.qr_url, 220))
         elif order is None:
             self._shown_qr = ""
             self.qr.clear()

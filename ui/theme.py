@@ -41,7 +41,6 @@ def stylesheet(m: Metrics) -> str:
     QLabel#title {{ font-size: {m.title_pt}pt; font-weight: bold; color: {BRAND_DARK}; }}
     QLabel#apptitle {{ font-size: {m.button_pt}pt; font-weight: bold; color: {BRAND_DARK}; }}
     QLabel#hint {{ color: {MUTED}; }}
-    QLabel#amount {{ font-size: {m.title_pt + 8}pt; font-weight: bold; color: {INK}; }}
     QLabel#alert {{ color: {ALERT}; font-weight: bold; }}
     QPushButton {{ background: {BRAND}; color: {PAPER}; border: none; border-radius: 10px;
                   font-size: {m.button_pt}pt; min-height: {m.target_px}px; padding: 4px 28px; }}

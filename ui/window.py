@@ -216,17 +216,17 @@ class KioskWindow(QMainWindow):
         for source in self._qr_sources:
             if hasattr(source, "active"):  # the camera decodes codes on the idle and payment screens only
                 source.active = state in (v.State.IDLE, v.State.PAYING)
+        self._restart_idle()
         if state == v.State.PAYING and not self._pay_clock.isActive():
             self._pay_remaining = int(self._payment_timeout_s * metrics(self.elderly).idle_scale)
             self.payment.show_remaining(self._pay_remaining)
             self._pay_clock.start()
         elif state != v.State.PAYING:
             self._pay_clock.stop()
-        self._restart_idle()
 
     def _pay_tick(self) -> None:
         self._pay_remaining -= 1
-        self.payment.show_remaining(max(0, self._pay_remaining))
+        self.payment.show_remaining(self._pay_remaining)
         if self._pay_remaining <= 0:
             self._pay_clock.stop()
             self.controller.post(v.PaymentTimeout())
