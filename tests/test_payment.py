@@ -5,6 +5,7 @@ composition root. The provider's ledger is read to check what was charged and re
 from __future__ import annotations
 
 import dataclasses
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -280,3 +281,79 @@ def test_production_refuses_a_payment_setup_without_https_or_key(tmp_path: Path)
     cfg = load_config(env={**base, "KIOSK_PAYMENT_PROVIDER": "none"})
     assert cfg.payment.provider == "none"
     assert dataclasses.asdict(cfg)["payment"]["timeout_s"] == 120.0
+
+
+@pytest.mark.slow
+def test_a_plan_closed_unpaid_just_before_a_kill_is_cancelled_on_restart_not_settled(rig: Rig, services: Services) -> None:
+    """The kiosk dies right after saving "order closed" (before the item was marked cancelled): the next
+    delivery finishes the undoing and sends no 2207."""
+    from kiosk.errors import PlanCancelled
+    from kiosk.paid_plan import run_paid_plan
+
+    rig.to_payment()
+    reference, mdtrt_id = rig.m.ctx.payment_reference, rig.m.ctx.pre_settlement.mdtrt_id
+    services.payments.close(rig.order_no)
+    plan = services.outbox.payload(reference)
+    saved: list[dict] = []
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(updated: dict) -> None:
+        saved.append(json_copy(updated))
+        if updated["payment"]["state"] == "closed":
+            raise Killed  # the power goes after this save reached the disk
+
+    with pytest.raises(Killed):
+        run_paid_plan(plan, services.gateway, services.payments, save_then_die, msgids=services.msgids,
+                      now=lambda: 0.0)
+    claimed = services.outbox._claim(reference)  # as the outbox does on the next delivery
+    services.outbox._update(claimed[0], state="ambiguous", payload=services.outbox._cipher.seal(
+        json.dumps(saved[-1]).encode()))
+    with pytest.raises(PlanCancelled):
+        run_paid_plan(saved[-1], services.gateway, services.payments, lambda _p: None, msgids=services.msgids,
+                      now=lambda: 0.0)
+    assert services.outbox.deliver(reference).state == "cancelled"
+    assert _active_settlements(rig.sandbox) == [] and rig.sandbox.registration_cancelled(mdtrt_id)
+    assert not [s for s in rig.sandbox.settlements() if s["mdtrt_id"] == mdtrt_id]
+
+
+@pytest.mark.slow
+def test_without_a_payment_provider_an_own_share_goes_to_the_counter_before_anything_is_settled(
+        demo_config, sandbox: SandboxGateway) -> None:
+    from drivers.camera.replay import ReplayCamera
+    from scripts.composition import build_services, demo_portrait
+    from scripts.demo import enroll_demo_face
+
+    cfg = dataclasses.replace(demo_config, payment=dataclasses.replace(demo_config.payment, provider="none"))
+    built = build_services(cfg, camera=ReplayCamera([demo_portrait()], fps=30))
+    try:
+        enroll_demo_face(sandbox, built)
+        assert built.payments is None
+        rig = Rig(built, sandbox)
+        built.card_reader.insert(VirtualSocialSecurityCard(HOLDERS["demo"]))
+        for event in (v.CardInserted(), v.ConsentGiven(), v.PayFeesChosen(), v.FeesConfirmed()):
+            rig.pump(event)
+        mdtrt_id = rig.m.ctx.pre_settlement.mdtrt_id
+        rig.pump(v.SettlementConfirmed())
+        assert rig.m.state == v.State.ERROR and rig.m.ctx.error_message == "payment_unavailable"
+        rig.pump(v.Finish())
+        assert _active_settlements(sandbox) == [] and sandbox.registration_cancelled(mdtrt_id)
+    finally:
+        built.close()
+
+
+@pytest.mark.slow
+def test_a_payment_code_never_reaches_the_logs_whole(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    rig.to_payment()
+    rig.pump(v.VoucherScanned(payload=WECHAT_CODE))
+    assert rig.m.state == v.State.RECEIPT
+    assert "charging payment code 1345" in caplog.text  # the masked form is logged
+    assert WECHAT_CODE not in caplog.text
+
+
+def json_copy(value: dict) -> dict:
+    return json.loads(json.dumps(value))
