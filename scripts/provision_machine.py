@@ -78,12 +78,18 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--qr-scanner", default=None, help="A serial QR scanner's device, e.g. /dev/ttyACM0.")
     @click.option("--camera", default="device:0", show_default=True,
                   help="The kiosk camera as device:N (production refuses a replayed camera).")
+    @click.option("--payment-url", default="", help="The hospital's payment platform (https) for the patients' own "
+                  "share; without it visits with an own share are sent to the counter (payment.provider = none).")
+    @click.option("--payment-key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+                  help="File with the merchant signing key (keep it outside the data folder, mode 0600).")
+    @click.option("--merchant-id", default=None, help="The hospital's merchant number at the payment platform.")
     @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
              msgid_lane: str, gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
              site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, camera: str,
-             force: bool, dry_run: bool) -> None:
+             payment_url: str, payment_key_file: str | None, merchant_id: str | None, force: bool,
+             dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
         sections: dict[str, dict[str, object]] = {
             "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
@@ -91,6 +97,10 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
                          **({"msgid_lane": msgid_lane} if msgid_lane else {})},
             "gateway": {"url": gateway_url, **({"ca_bundle": str(Path(ca_bundle).resolve())} if ca_bundle else {})},
             "camera": {"source": camera},
+            "payment": ({"provider": "platform", "url": payment_url,
+                         "key_file": str(Path(payment_key_file).resolve()) if payment_key_file else "",
+                         **({"merchant_id": merchant_id} if merchant_id else {})}
+                        if payment_url else {"provider": "none"}),
         }
         try:
             sections.update(_device_sections(location_source, site, geofence, printer, qr_scanner))

@@ -183,6 +183,32 @@ def check_gateway(cfg: KioskConfig) -> list[Check]:
     return checks
 
 
+def check_payment(cfg: KioskConfig) -> Check:
+    """The payment platform answers a signed query and accepts our signature (an order that does not exist
+    is the expected answer)."""
+    from kiosk.errors import PaymentDeclined, PaymentUnknown
+    from scripts.composition import build_payments
+
+    if cfg.payment.provider == "none":
+        return Check("payment", True, "no payment provider: visits with an own share are sent to the counter")
+    try:
+        platform = build_payments(cfg)
+    except KioskError as exc:
+        return Check("payment", False, str(exc), "set payment.url and payment.key_file (kiosk-provision show-config)")
+    assert platform is not None
+    try:
+        status = platform.query("PSELFTEST0000000000000000000000")
+    except PaymentDeclined as exc:
+        return Check("payment", False, f"the payment platform refused us: {exc.message}",
+                     "check payment.merchant_id and the key in payment.key_file with the hospital's finance office")
+    except PaymentUnknown as exc:
+        return Check("payment", False, f"unreachable or unsigned answer: {exc.message}",
+                     "check the network, payment.url and gateway.ca_bundle")
+    finally:
+        platform.close_session()
+    return Check("payment", True, f"{platform.description}: signed query answered ({status.state})")
+
+
 def check_queue(cfg: KioskConfig) -> Check:
     path = Path(cfg.queue.path) if cfg.queue.path else cfg.data_path() / "outbox.sqlite"
     if not path.exists():
@@ -281,6 +307,7 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
         ("cpu", check_cpu),
         ("disk", lambda: check_disk(cfg)),
         ("gateway", lambda: check_gateway(cfg)),
+        ("payment", lambda: check_payment(cfg)),
         ("queue", lambda: check_queue(cfg)),
         ("speech", check_speech),
         ("qr_scanners", lambda: check_scanners(cfg)),

@@ -217,10 +217,20 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
     cfg = load_config(config, {})
     assert (cfg.mode, cfg.terminal.terminal_no, cfg.terminal.fixmedins_name) == ("production", "ZZJ-0102", '示范医院 "东院"')
     assert cfg.camera.source == "device:0"  # a production kiosk names its camera (a replay is refused)
+    assert cfg.payment.provider == "none"  # no payment platform given: own shares are sent to the counter
     assert (data / "outbox.key").exists() and oct(data.stat().st_mode & 0o777) == "0o700"
     again = runner.invoke(cli, args)
     assert again.exit_code == 16 and "--force" in again.output
     assert runner.invoke(cli, [*args, "--force"]).exit_code == 0
+    key = tmp_path / "secrets" / "merchant.key"
+    key.parent.mkdir()
+    key.write_text("a-merchant-key-of-the-hospital")
+    paid = runner.invoke(cli, [*args, "--force", "--payment-url", "https://pay.example", "--payment-key-file", str(key)])
+    assert paid.exit_code == 0, paid.output
+    cfg = load_config(config, {})
+    assert (cfg.payment.provider, cfg.payment.url, cfg.payment.key_file) == ("platform", "https://pay.example", str(key))
+    plain = runner.invoke(cli, [*args, "--force", "--payment-url", "http://pay.example", "--payment-key-file", str(key)])
+    assert plain.exit_code == 16 and "payment.url" in plain.output
     bad = runner.invoke(cli, [*args[:6], "H1", *args[7:], "--force"])
     assert bad.exit_code == 16 and "fixmedins_code" in bad.output
     plain = runner.invoke(cli, [*args[:10], "http://gw.example/fsi", *args[11:], "--force"])
@@ -270,8 +280,8 @@ def test_register_creates_a_key_shows_a_qr_and_signs_in_once_approved(tmp_path: 
 def test_install_and_uninstall_service(tmp_path: Path) -> None:
     runner = CliRunner()
     config = tmp_path / "kiosk.toml"
-    config.write_text(f'mode = "production"\ndata_dir = "{tmp_path / "data"}"\n[gateway]\nurl = "https://gw.example/fsi"\n',
-                      encoding="utf-8")
+    config.write_text(f'mode = "production"\ndata_dir = "{tmp_path / "data"}"\n[gateway]\nurl = "https://gw.example/fsi"\n'
+                      '[payment]\nprovider = "none"\n', encoding="utf-8")
     units = tmp_path / "units"
     dry = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units), "--dry-run"])
     assert dry.exit_code == 0 and "Restart=always" in dry.output and not units.exists()

@@ -17,7 +17,8 @@ from drivers.card.pcscd_service import missing_parts, pcscd_responds
 from scripts.selftest import check_queue, run_checks
 
 PROVISION = Path(sys.executable).with_name("kiosk-provision")
-NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "queue", "speech"}
+NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "payment",
+         "queue", "speech"}
 
 
 def provision(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -47,7 +48,21 @@ def test_selftest_reports_a_missing_pcscd_with_its_fix(tmp_path: Path) -> None:
     assert last["ok"] is False and card["ok"] is False and card["fix"]
     gateway = next(c for c in last["checks"] if c["name"] == "gateway")
     assert gateway["ok"] is False and "gateway.url" in gateway["detail"]
+    payment = next(c for c in last["checks"] if c["name"] == "payment")
+    assert payment["ok"] is False and "payment.key_file" in payment["detail"] and payment["fix"]
     assert (tmp_path / "selftest-report.json").exists()
+
+
+@pytest.mark.slow
+def test_payment_check_tells_a_wrong_key_from_a_good_one(tmp_path: Path, demo_config: KioskConfig) -> None:
+    from scripts.selftest import check_payment
+
+    assert check_payment(demo_config).ok, check_payment(demo_config)
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("0123456789abcdef-not-the-key")
+    bad = check_payment(dataclasses.replace(demo_config, payment=dataclasses.replace(demo_config.payment,
+                                                                                      key_file=str(wrong))))
+    assert not bad.ok and "refused" in bad.detail and "key" in bad.fix
 
 
 def test_damaged_queue_and_crashing_checks(tmp_path: Path) -> None:
@@ -112,7 +127,8 @@ def test_selftest_refuses_a_replayed_camera_in_production() -> None:
     from kiosk.config import load_config
     from scripts.selftest import check_camera
 
-    cfg = load_config(None, {"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi"})
+    cfg = load_config(None, {"KIOSK_MODE": "production", "KIOSK_GATEWAY_URL": "https://gw.example/fsi",
+                             "KIOSK_PAYMENT_PROVIDER": "none"})
     check = check_camera(cfg)
     assert not check.ok and "demo portrait" in check.detail and "device:0" in check.fix
 
