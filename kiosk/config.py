@@ -107,11 +107,13 @@ class QrConfig:
 
 @dataclass(frozen=True)
 class PaymentConfig:
-    provider: str = _opt("platform", "how the patient's own share is collected before settling: platform (the hospital's payment platform: QR code to scan, payment code to show, over signed HTTPS) or none (a visit with an own share is sent to the counter before anything is settled)", _one_of("platform", "none"))
+    provider: str = _opt("platform", "how the patient's own share is collected before settling: platform (the hospital's payment platform: QR code to scan, payment code to show, over signed HTTPS), card_terminal (a bank-card terminal on a serial line) or none (a visit with an own share is sent to the counter before anything is settled)", _one_of("platform", "card_terminal", "none"))
     url: str = _opt("", "payment platform base URL (empty in demo mode: the sandbox's; production: https only)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
     merchant_id: str = _opt("1900000109", "the hospital's merchant number at the payment platform", _regex(r"[A-Za-z0-9]{1,32}", "1-32 letters or digits"))
     key_file: str = _opt("", "file holding the merchant signing key (keep it outside data_dir, readable by the kiosk user only; empty in demo mode: the sandbox's key)")
     timeout_s: float = _opt(120.0, "time the payment screen waits for the patient's payment before the order is closed", _range(30, 900))
+    card_device: str = _opt("", "card_terminal: the terminal's serial device, e.g. /dev/ttyS1")
+    card_baud: int = _opt(9600, "card_terminal: the serial line's baud rate", _one_of_int(9600, 19200, 38400, 57600, 115200))
     poll_interval_s: float = _opt(2.0, "how often the order is queried while the patient pays (notifications may come sooner)", _range(0.2, 30))
 
 
@@ -217,6 +219,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             if value and not value.lower().startswith("https://"):
                 raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
                                   f"data and settlements never cross the network unencrypted")
+        if cfg.payment.provider == "card_terminal" and not cfg.payment.card_device:
+            raise ConfigError("payment.card_device: the bank-card terminal's serial device is required")
         if cfg.payment.provider == "platform":
             if not cfg.payment.url.lower().startswith("https://"):
                 raise ConfigError(f"payment.url: an https:// URL of the hospital's payment platform is required in "

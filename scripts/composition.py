@@ -24,6 +24,7 @@ from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherP
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
+from drivers.payment.card_terminal import SerialCardTerminal
 from drivers.payment.platform_client import PlatformPaymentGateway, load_key
 from drivers.printer.escpos_printer import EscPosPrinter
 from drivers.printer.file_printer import FilePrinter
@@ -38,7 +39,7 @@ from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.liveness import PresentationRules
-from kiosk.ports import Camera, CardReader, DepthCamera, PositionReading
+from kiosk.ports import Camera, CardReader, DepthCamera, PaymentGateway, PositionReading
 from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
 from kiosk.paid_plan import run_paid_plan
 from kiosk.settlement import SettlementService
@@ -151,7 +152,7 @@ class Services:
     face: FaceVerifier
     effects: EffectRunner
     sender: OutboxSender
-    payments: PlatformPaymentGateway | None = None
+    payments: PaymentGateway | None = None
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
@@ -182,7 +183,7 @@ class Services:
         self.gateway.close()
         self.his.close()
         if self.payments is not None:
-            self.payments.close_session()
+            self.payments.close_session()  # type: ignore[attr-defined]
         self.store.close()
         self.face_engine.close()
         self.face.close()
@@ -229,12 +230,19 @@ def refuse_demo_parts(cfg: KioskConfig) -> None:
     _refuse_replayed_camera(cfg)
 
 
-def build_payments(cfg: KioskConfig) -> PlatformPaymentGateway | None:
-    """The payment platform for the own share (None: payment.provider = none). In demo mode an empty
-    payment.url means the sandbox gateway's origin and an empty key file the sandbox's key."""
+def build_payments(cfg: KioskConfig) -> PlatformPaymentGateway | SerialCardTerminal | None:
+    """The payment platform or the bank-card terminal for the own share (None: payment.provider = none).
+    In demo mode an empty payment.url means the sandbox gateway's origin."""
     pay: PaymentConfig = cfg.payment
     if pay.provider == "none":
         return None
+    if pay.provider == "card_terminal":
+        if not pay.card_device:
+            raise ConfigError("payment.card_device: required for payment.provider = card_terminal")
+        try:
+            return SerialCardTerminal(pay.card_device, pay.card_baud)
+        except ValueError as exc:
+            raise ConfigError(f"payment.card_baud: {exc}") from None
     base = pay.url or (gateway_origin(cfg.gateway) if cfg.is_demo else "")
     if not base or not pay.key_file:
         raise ConfigError("payment.url and payment.key_file: required for payment.provider = platform")

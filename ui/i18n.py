@@ -128,6 +128,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "method.card": {"zh_CN": "银行卡", "en": "bank card"},
     "pay.title": {"zh_CN": "请支付自付部分 {amount} 元", "en": "Please pay your share: ¥{amount}"},
     "pay.scan_qr": {"zh_CN": "用微信或支付宝扫描左侧二维码", "en": "Scan this code with WeChat or Alipay"},
+    "pay.card": {"zh_CN": "请在下方银行卡终端插卡或挥卡，并输入密码", "en": "Insert or tap your bank card on the terminal below and enter your PIN"},
+    "pay.hint.declined.card_only": {"zh_CN": "本机只收银行卡：请在下方终端插卡或挥卡", "en": "This machine takes bank cards only: use the terminal below"},
     "pay.show_code": {"zh_CN": "或打开付款码，对准下方扫码口", "en": "Or show your payment code to the scanner below"},
     "pay.countdown": {"zh_CN": "请在 {s} 秒内完成支付", "en": "Please pay within {s} s"},
     "pay.demo_phone": {"zh_CN": "模拟手机扫码支付（演示）", "en": "Pay with the demo phone"},

@@ -278,8 +278,11 @@ class PaymentScreen(Screen):
         self.title.setText(self.tr_.tr("pay.title", amount=_money(amount)) if amount is not None else "")
         self.body.setText("")
         self.body.setVisible(False)
-        self.scan_text.setText(self.tr_.tr("pay.scan_qr"))
-        self.code_text.setText(self.tr_.tr("pay.show_code"))
+        card = order is not None and not order.qr_url  # a bank-card terminal: no code to scan or show
+        self.scan_text.setText(self.tr_.tr("pay.card" if card else "pay.scan_qr"))
+        self.code_text.setText("" if card else self.tr_.tr("pay.show_code"))
+        self.code_text.setVisible(not card)
+        self.qr.setVisible(not card)
         if order is not None and order.qr_url and order.qr_url != self._shown_qr:
             self._shown_qr = order.qr_url
             self.qr.setPixmap(qr_pixmap(order.qr_url, 220))
