@@ -173,6 +173,7 @@ def _payment_situations() -> list[tuple[str, State, dict]]:
         ("pay-4-paid-settled", State.RECEIPT, {"settlement": settled}),
         ("pay-5-paid-queued", State.RECEIPT, {"queued": QueuedSettlement("Q20261202000042", Decimal("97.10"), paid)}),
         ("pay-6-refunded", State.ERROR, {"refunded": RefundedPayment(Decimal("17.13"), "settlement refused")}),
+        ("pay-7-bank-card", State.PAYING, {"payment_order": PaymentOrder(order.order_no, order.amount)}),
     ]
 
 
