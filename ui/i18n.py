@@ -127,6 +127,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "method.unionpay": {"zh_CN": "云闪付", "en": "UnionPay"},
     "method.card": {"zh_CN": "银行卡", "en": "bank card"},
     "pay.title": {"zh_CN": "请支付自付部分 {amount} 元", "en": "Please pay your share: ¥{amount}"},
+    "pay.title_no_amount": {"zh_CN": "请支付自付部分", "en": "Please pay your share"},
     "pay.scan_qr": {"zh_CN": "用微信或支付宝扫描左侧二维码", "en": "Scan this code with WeChat or Alipay"},
     "pay.card": {"zh_CN": "请在下方银行卡终端插卡或挥卡，并输入密码", "en": "Insert or tap your bank card on the terminal below and enter your PIN"},
     "pay.hint.declined.card_only": {"zh_CN": "本机只收银行卡：请在下方终端插卡或挥卡", "en": "This machine takes bank cards only: use the terminal below"},

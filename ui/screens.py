@@ -275,7 +275,8 @@ class PaymentScreen(Screen):
     def render_text(self, ctx: VisitContext) -> None:
         order = ctx.payment_order
         amount = order.amount if order else (ctx.pre_settlement.amounts.psn_cash_pay if ctx.pre_settlement else None)
-        self.title.setText(self.tr_.tr("pay.title", amount=_money(amount)) if amount is not None else "")
+        self.title.setText(self.tr_.tr("pay.title", amount=_money(amount)) if amount is not None
+                           else self.tr_.tr("pay.title_no_amount"))
         self.body.setText("")
         self.body.setVisible(False)
         card = order is not None and not order.qr_url  # a bank-card terminal: no code to scan or show
