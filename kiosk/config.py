@@ -64,6 +64,9 @@ class GatewayConfig:
     read_timeout_s: float = _opt(15.0, "time to wait for an answer once sent", _range(0.5, 300))
     ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
     proxy: str = _opt("", "HTTP(S) proxy to reach the gateway, e.g. http://proxy.hospital.local:3128 (empty: direct; the environment's proxy variables are not used)")
+    profile: str = _opt("plain", "access and message security the gateway asks for: plain (none) or tif (the x-tif-* access headers of PROTOCOL.md section 9: access id, timestamp, single-use nonce, SHA-256 signature)", _one_of("plain", "tif"))
+    paasid: str = _opt("", "tif: the institution's access id at the gateway")
+    secret_file: str = _opt("", "tif: file holding the access secret (outside data_dir, readable by the kiosk user only; empty in demo mode: the sandbox's)")
     idempotent_replay: bool = _opt(False, "the gateway returns the original answer for a resent msgid: unanswered settlements are resent instead of reversed with 2601")
 
 
@@ -219,6 +222,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             if value and not value.lower().startswith("https://"):
                 raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
                                   f"data and settlements never cross the network unencrypted")
+        if cfg.gateway.profile == "tif" and not (cfg.gateway.paasid and cfg.gateway.secret_file):
+            raise ConfigError("gateway.paasid and gateway.secret_file: required for gateway.profile = tif in "
+                              "production mode (the access id and secret issued with the institution's access)")
         if cfg.payment.provider == "card_terminal" and not cfg.payment.card_device:
             raise ConfigError("payment.card_device: the bank-card terminal's serial device is required")
         if cfg.payment.provider == "platform":

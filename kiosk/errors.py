@@ -107,6 +107,18 @@ class GatewayTlsRefused(GatewayUnreachable):
     code = 404
 
 
+class GatewayAccessRefused(GatewayError):
+    """The gateway's access layer refused the request (section 9 of PROTOCOL.md): our signature or access
+    id (a configuration fault), our clock (a time-sync fault) or a replayed nonce. Nothing was processed;
+    not a network outage, so nothing is queued for it. ``reason``: signature, paasid, stale or nonce."""
+
+    code = 405
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class GatewayNoAnswer(GatewayError):
     """The request may have been processed but no answer came back: the outcome is ambiguous."""
 

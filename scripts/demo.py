@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcscd_service import PcscdHandle, start_pcscd
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
 from drivers.card.vpcd_card import VpcdCardSession
+from drivers.gateway.access import TifPolicy
 from drivers.gateway.sandbox.server import SandboxGateway
 from scripts.composition import Services, build_camera, build_services
 
@@ -77,18 +79,23 @@ class DemoRig:
             self.pcscd.stop()
 
 
-def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key: bytes = b"") -> KioskConfig:
-    """The sandbox's URLs; its payment platform's merchant key in a file beside the demo's data."""
+def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key: bytes = b"",
+                access: TifPolicy | None = None) -> KioskConfig:
+    """The sandbox's URLs; its payment platform's merchant key and (profile tif) its access secret in files
+    beside the demo's data."""
+    gateway = dataclasses.replace(cfg.gateway, url=gateway_url, his_url="")
+    if access is not None:
+        secret_file = data_dir / "gateway-sandbox.secret"
+        secret_file.write_text(access.secret, encoding="utf-8")
+        secret_file.chmod(0o600)
+        gateway = dataclasses.replace(gateway, paasid=access.paasid, secret_file=str(secret_file))
     payment = cfg.payment
     if payment_key and payment.provider == "platform":
         key_file = data_dir / "payment-sandbox.key"
         key_file.write_bytes(payment_key)
         key_file.chmod(0o600)
         payment = dataclasses.replace(payment, url="", key_file=str(key_file))
-    return dataclasses.replace(
-        cfg, mode="demo", data_dir=str(data_dir),
-        gateway=dataclasses.replace(cfg.gateway, url=gateway_url, his_url=""), payment=payment,
-    )
+    return dataclasses.replace(cfg, mode="demo", data_dir=str(data_dir), gateway=gateway, payment=payment)
 
 
 def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s: float = 10.0) -> None:
@@ -109,13 +116,21 @@ def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s:
     raise FaceError("demo: no face seen by the camera to enrol as the demo patient")
 
 
+def demo_access(cfg: KioskConfig) -> TifPolicy | None:
+    """The demo's sandbox enforces the configured gateway profile, with an access secret made for it."""
+    if cfg.gateway.profile != "tif":
+        return None
+    return TifPolicy(paasid=cfg.gateway.paasid or "demo-paasid-0001", secret=secrets.token_hex(16))
+
+
 def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
     data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite")
+    access = demo_access(cfg)
+    sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=access)
     sandbox.start()
     try:
-        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key)
+        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, access)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             enroll_demo_face(sandbox, services)

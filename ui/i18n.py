@@ -186,6 +186,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "voucher.expired": {"zh_CN": "医保码已过期，请在App中刷新后重新出示（截图无效）", "en": "The code has expired: refresh it in the app and show it again (screenshots do not work)"},
     "voucher.unknown": {"zh_CN": "无法识别此医保码，请刷新后重试或使用社保卡", "en": "This code is not recognised: refresh it and try again, or use your social-security card"},
     "voucher.charset": {"zh_CN": "这不是医保电子凭证，请出示医保码", "en": "That is not a medical-insurance code"},
+    "reason.gateway_access": {"zh_CN": "本机暂时无法办理医保业务（已通知工作人员），未扣费",
+                              "en": "This machine cannot reach insurance services right now (staff are told); nothing was charged"},
     "reason.other": {"zh_CN": "系统故障", "en": "A system fault occurred"},
     "common.cancel": {"zh_CN": "取消", "en": "Cancel"},
     "common.countdown": {"zh_CN": "{s} 秒后返回首页", "en": "Returning to start in {s} s"},
@@ -194,7 +196,8 @@ CATALOG: dict[str, dict[str, str]] = {
 
 # error code -> reason key (patient-facing); codes per kiosk.errors
 _REASONS = {101: "reason.card_removed", 102: "reason.card_mute", 103: "reason.not_ssc", 105: "reason.card_expired",
-            106: "reason.card", 110: "reason.reader_offline", 401: "reason.gateway_unreachable"}
+            106: "reason.card", 110: "reason.reader_offline", 401: "reason.gateway_unreachable",
+            405: "reason.gateway_access"}
 
 
 def reason_key(code: int, message: str) -> str | None:

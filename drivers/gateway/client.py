@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -27,6 +28,8 @@ from urllib3.exceptions import NewConnectionError
 from kiosk.config import GatewayConfig, TerminalConfig
 from kiosk.domain import FeeItem, InsuredPerson, ResolvedVoucher
 from kiosk.errors import (
+    ConfigError,
+    GatewayAccessRefused,
     GatewayBusinessError,
     GatewayNoAnswer,
     GatewayProtocolError,
@@ -95,9 +98,42 @@ def tls_refusal(exc: requests.exceptions.SSLError, what: str) -> GatewayTlsRefus
     return GatewayTlsRefused(f"{what}: {reason} (check gateway.ca_bundle and the gateway's certificate)")
 
 
-def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str) -> bytes:
+def access_headers(cfg: GatewayConfig) -> Callable[[], dict[str, str]]:
+    """The per-request headers of the configured access profile (a fresh nonce and timestamp each time)."""
+    if cfg.profile != "tif":
+        return dict
+    from drivers.gateway.access import tif_headers
+
     try:
-        response = session.post(url, data=body, timeout=timeout)
+        secret = Path(cfg.secret_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"gateway.secret_file: cannot read {cfg.secret_file} ({exc})") from None
+    if not secret:
+        raise ConfigError(f"gateway.secret_file: {cfg.secret_file} is empty")
+    return lambda: tif_headers(cfg.paasid, secret)
+
+
+def _access_refusal(response: requests.Response, what: str) -> GatewayAccessRefused | None:
+    from drivers.gateway.access import REFUSALS
+
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    code = answer.get("code") if isinstance(answer, dict) else None
+    if code not in REFUSALS:
+        return None
+    reason = REFUSALS[code]
+    fix = {"signature": "check gateway.paasid and gateway.secret_file", "paasid": "check gateway.paasid",
+           "stale": "the kiosk's clock is off: enable time sync (timedatectl set-ntp true)",
+           "nonce": "a nonce was used twice: report this to support"}[reason]
+    return GatewayAccessRefused(reason, f"{what}: the gateway refused access ({code}: {answer.get('message', '')}); {fix}")
+
+
+def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str,
+          headers: dict[str, str] | None = None) -> bytes:
+    try:
+        response = session.post(url, data=body, timeout=timeout, headers=headers)
     except requests.exceptions.SSLError as exc:
         raise tls_refusal(exc, what) from None
     except requests.ConnectionError as exc:
@@ -110,6 +146,10 @@ def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float
         raise GatewayProtocolError(f"{what}: {type(exc).__name__}") from None
     if response.status_code >= 500:
         raise GatewayNoAnswer(f"{what}: HTTP {response.status_code} from the gateway")
+    if response.status_code in (401, 403):
+        refusal = _access_refusal(response, what)
+        if refusal is not None:
+            raise refusal
     if response.status_code != 200:
         raise GatewayProtocolError(f"{what}: HTTP {response.status_code} from the gateway")
     return response.content
@@ -124,6 +164,7 @@ class HttpGateway:
             raise GatewayProtocolError("gateway.url is not configured")
         self._cfg, self._terminal, self._msgids, self._clock = cfg, terminal, msgids, clock
         self._session = build_session(cfg)
+        self._access = access_headers(cfg)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
         self._lock = threading.Lock()
         self._sign_no, self._sign_day = "", ""
@@ -154,7 +195,7 @@ class HttpGateway:
         envelope = build_request(self._terminal, infno, input_, msgid=msgid, sign_no=sign_no,
                                  insuplc_admdvs=insuplc_admdvs, now=self._clock())
         log.info("-> %s msgid=%s", infno, msgid)
-        raw = _post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno)
+        raw = _post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno, self._access())
         output = parse_response(raw, infno)
         log.info("<- %s msgid=%s ok", infno, msgid)
         return output

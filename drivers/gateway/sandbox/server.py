@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from drivers.gateway.access import TifPolicy
 from drivers.gateway.envelope import dumps
 from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
@@ -58,9 +59,12 @@ class SandboxGateway:
     """Owns the ledger and the HTTP server thread. ``start()`` returns the base URL."""
 
     def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0, *,
-                 tls: tuple[Path, Path] | None = None, payment_key: bytes | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, payment_key: bytes | None = None,
+                 access: TifPolicy | None = None) -> None:
         """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only.
-        ``payment_key``: the payment platform's merchant key (default: a new random one, ``payment_key``)."""
+        ``payment_key``: the payment platform's merchant key (default: a new random one, ``payment_key``).
+        ``access``: the gateway's access check (profile tif); None: plain, no access headers needed."""
+        self.access = access
         self.ledger_path = Path(ledger_path)
         self._tls: ssl.SSLContext | None = None
         if tls is not None:
@@ -376,7 +380,11 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             if body is None:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
-                self._serve_with_fault(body)
+                refusal = sandbox.access.refusal(dict(self.headers.items())) if sandbox.access else None
+                if refusal is not None:  # the access layer answers before the interface sees anything
+                    self._send(401, dumps({"code": refusal[0], "message": refusal[1]}))
+                else:
+                    self._serve_with_fault(body)
             elif path.startswith("/pay/"):
                 status, answer, drop = sandbox.payments.handle(path[len("/pay/"):], body)
                 if drop:
