@@ -177,7 +177,8 @@ class StaffConfig:
 @dataclass(frozen=True)
 class KioskConfig:
     mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
-    data_dir: str = _opt("", "folder for the outbox, keys and receipts (empty: ~/.local/state/hospital-kiosk)")
+    data_dir: str = _opt("", "folder for the outbox, the roster and receipts (empty: ~/.local/state/hospital-kiosk)")
+    key_dir: str = _opt("", "folder for the secrets that protect the data: outbox, roster and device keys (mode 0700, readable by the kiosk user only; empty: <data_dir>-keys, beside the data folder, never inside it)")
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     card: CardConfig = field(default_factory=CardConfig)
@@ -197,6 +198,10 @@ class KioskConfig:
 
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else Path.home() / ".local/state/hospital-kiosk"
+
+    def key_path(self) -> Path:
+        data = self.data_path()
+        return Path(self.key_dir).expanduser() if self.key_dir else data.with_name(data.name + "-keys")
 
 
 ENV_PREFIX = "KIOSK_"
@@ -245,7 +250,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         section, _, rest = name.partition("_")
         if section in sections and rest:
             raw.setdefault(section, {})[rest] = value
-        elif name in {"mode", "data_dir"}:
+        elif name in {"mode", "data_dir", "key_dir"}:
             raw[name] = value
         # other KIOSK_* variables (e.g. KIOSK_CONFIG) are not config keys
 

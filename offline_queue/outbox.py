@@ -72,7 +72,9 @@ class SqliteOutbox:
         retry_max_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        audit_signer: Callable[[bytes], str] | None = None,
     ) -> None:
+        self._audit_signer = audit_signer  # the device key: signs each audit event's hash
         self._store, self._cipher, self._handler = store, cipher, handler
         self._lease_s, self._base, self._max = lease_s, retry_base_s, retry_max_s
         self._clock = clock
@@ -142,7 +144,7 @@ class SqliteOutbox:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT seq, head FROM audit_chain WHERE id = 1").fetchone()
             seq, head = (row[0], row[1]) if row else (0, GENESIS)
-            chained = link(event, head, seq + 1)
+            chained = link(event, head, seq + 1, self._audit_signer)
             reference = self._insert(conn, day, visit_id, kind, self._cipher.seal(_encode(chained)), now)
             conn.execute("INSERT INTO audit_chain (id, seq, head) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
                          " SET seq = excluded.seq, head = excluded.head", (seq + 1, chained["hash"]))

@@ -45,6 +45,7 @@ from kiosk.paid_plan import run_paid_plan
 from kiosk.settlement import SettlementService
 from kiosk.visit_effects import EffectRunner
 from offline_queue.crypto import PayloadCipher, load_or_create_key
+from offline_queue.keys import DeviceKey, key_path
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
 from offline_queue.roster import FileRoster
@@ -257,7 +258,9 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
-    cipher = PayloadCipher(load_or_create_key(data / "outbox.key"))
+    keys = cfg.key_path()
+    cipher = PayloadCipher(load_or_create_key(key_path(keys, data, "outbox.key")))
+    device = DeviceKey.load_or_create(key_path(keys, data, "device.key"))
     payments = build_payments(cfg)
 
     def deliver(payload: dict[str, Any], save: Any) -> Any:
@@ -268,7 +271,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
 
     outbox = SqliteOutbox(store, cipher, deliver,
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
-                          max_open_items=cfg.queue.max_open_items)
+                          max_open_items=cfg.queue.max_open_items, audit_signer=device.sign)
     camera = camera or build_camera(cfg)
     engine = ProcessFaceEngine()  # dlib holds the GIL: in its own process the GUI never stalls
     printer = build_printer(cfg, data)
@@ -291,6 +294,12 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
                     face=face, effects=effects, sender=sender, payments=payments,
                     qr_sources=build_qr_sources(cfg, camera))
+
+
+def open_roster(cfg: KioskConfig) -> FileRoster:
+    """The staff roster, its key in the key folder (moved there from beside the roster by an older build)."""
+    path = Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster"
+    return FileRoster(path, key_path=key_path(cfg.key_path(), path.parent, path.stem + ".key"))
 
 
 @dataclass
@@ -343,7 +352,7 @@ def build_location(cfg: LocationConfig) -> tuple[Any, Callable[[PositionReading 
 def build_clinician_services(cfg: KioskConfig, *, camera: Camera | None = None) -> ClinicianServices:
     base = build_services(cfg, camera=camera)
     try:
-        roster = FileRoster(Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster")
+        roster = open_roster(cfg)
         location, judge, stoppers = build_location(cfg.location)
     except BaseException:
         base.close()

@@ -65,7 +65,10 @@ def _outbox(config_path: Path | None) -> tuple[object, object]:
     def refuse(_plan: object, _save: object) -> object:
         raise RuntimeError("the technician's view never delivers")
 
-    return SqliteOutbox(store, PayloadCipher(load_or_create_key(data / "outbox.key")), refuse), store
+    from offline_queue.keys import key_path
+
+    key = key_path(cfg.key_path(), data, "outbox.key")
+    return SqliteOutbox(store, PayloadCipher(load_or_create_key(key)), refuse), store
 
 
 CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -308,10 +311,11 @@ def _people_list(spec: str) -> set[str]:
 
 
 def _roster(config_path: Path | None) -> object:
-    from offline_queue.roster import FileRoster
 
     cfg = load_config(config_path, os.environ)
-    return FileRoster(Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster")
+    from scripts.composition import open_roster
+
+    return open_roster(cfg)
 
 
 @cli.command("enroll-staff")

@@ -129,7 +129,9 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
         from offline_queue.crypto import load_or_create_key
 
-        load_or_create_key(data / "outbox.key")
+        from offline_queue.keys import key_path
+
+        load_or_create_key(key_path(cfg.key_path(), data, "outbox.key"))
         click.echo(f"wrote {config_path}; data folder {data}")
 
     @cli.command("register")

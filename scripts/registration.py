@@ -7,40 +7,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
-from kiosk.errors import ConfigError, GatewayProtocolError, GatewayUnreachable
+from kiosk.errors import GatewayProtocolError, GatewayUnreachable
 
 
-def device_public_key(data: Path) -> str:
-    """The base64 raw public key of this device, creating the key pair on first use."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+def device_public_key(cfg: KioskConfig) -> str:
+    """The base64 raw public key of this device, creating the key pair (in the key folder) on first use."""
+    from offline_queue.keys import DeviceKey, key_path
 
-    path = data / "device.key"
-    if path.exists():
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except ValueError:
-            raise ConfigError(f"{path} is not a readable device key: restore it from backup or delete it "
-                              "and register again (the office must approve the new key)") from None
-    else:
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    return DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key")).public_b64()
 
 
 def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], None]) -> dict[str, Any]:
@@ -57,10 +37,10 @@ def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], 
             session.get(cfg.gateway.url, timeout=timeout)
         except requests.RequestException as exc:
             raise GatewayUnreachable(f"gateway unreachable ({type(exc).__name__})") from None
-        echo(f"dry run: {cfg.gateway.url} answers; would create {data / 'device.key'} and register "
+        echo(f"dry run: {cfg.gateway.url} answers; would create {cfg.key_path() / 'device.key'} and register "
              f"{cfg.terminal.terminal_no}")
         return {"dry_run": True}
-    public_key = device_public_key(data)
+    public_key = device_public_key(cfg)
     fingerprint = hashlib.sha256(base64.b64decode(public_key)).hexdigest()[:16]
     body = {"terminal_no": cfg.terminal.terminal_no, "institution": cfg.terminal.fixmedins_code,
             "public_key": public_key, "role": cfg.terminal.role}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 import sqlite3
@@ -406,3 +407,40 @@ def test_a_wal_that_cannot_be_extended_still_opens_the_store_untouched(tmp_path:
     assert full.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 2
     full.close()
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_rewritten_audit_event_with_a_recomputed_plain_chain_does_not_verify(tmp_path: Path) -> None:
+    """Whoever holds the database (and its outbox key) but not the device key can rewrite an event and
+    recompute the SHA-256 chain; the device key's signatures then no longer verify."""
+    import hashlib
+
+    from kiosk.audit import AUDIT_KIND, AUDIT_STREAM
+    from kiosk.audit_chain import GENESIS, verify
+    from offline_queue.keys import DeviceKey, signature_checker
+
+    device = DeviceKey.load_or_create(tmp_path / "keys" / "device.key")
+    store = open_store(tmp_path / "outbox.sqlite")
+    outbox = SqliteOutbox(store, PayloadCipher(load_or_create_key(tmp_path / "outbox.key")), ScriptedHandler(),
+                          audit_signer=device.sign)
+    refs = [outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event={"event": "login", "n": i})
+            for i in range(3)]
+    events = [outbox.payload(ref) for ref in refs]
+    check = signature_checker(device.public_b64())
+    assert verify(events, check=check) is None
+
+    forged, prev = [], GENESIS  # event 1 rewritten, the plain chain recomputed from there, signatures kept
+    for event in events:
+        body = {k: v for k, v in event.items() if k not in ("hash", "sig")}
+        if body["n"] == 1:
+            body["n"] = 99
+        body["prev"] = prev
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        body["hash"] = hashlib.sha256(prev.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+        body["sig"] = event["sig"]
+        forged.append(body)
+        prev = body["hash"]
+    assert verify(forged) is None  # the unkeyed chain alone cannot tell
+    assert verify(forged, check=check) == 1  # the device key's signature can
+    other = DeviceKey.load_or_create(tmp_path / "keys" / "other.key")
+    assert verify(events, check=signature_checker(other.public_b64())) == 0  # another device's key
+    store.close()

@@ -90,6 +90,9 @@ def test_queue_commands(tmp_path: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(cli, ["queue", "list"], env=env)
     assert listed.exit_code == 0 and "ambiguous: 1" in listed.output and ref in listed.output
+    # the key an older build kept beside the queue was moved to the key folder, and still opens it
+    assert not (tmp_path / "outbox.key").exists()
+    assert (tmp_path.with_name(tmp_path.name + "-keys") / "outbox.key").exists()
     assert "110101195603071239" not in listed.output
     data = json.loads(runner.invoke(cli, ["queue", "list", "--json"], env=env).output)
     assert data["counts"] == {"ambiguous": 1} and data["items"][0]["error"].endswith("no answer")
@@ -218,7 +221,9 @@ def test_init_writes_a_valid_config_and_refuses_bad_input(tmp_path: Path) -> Non
     assert (cfg.mode, cfg.terminal.terminal_no, cfg.terminal.fixmedins_name) == ("production", "ZZJ-0102", '示范医院 "东院"')
     assert cfg.camera.source == "device:0"  # a production kiosk names its camera (a replay is refused)
     assert cfg.payment.provider == "none"  # no payment platform given: own shares are sent to the counter
-    assert (data / "outbox.key").exists() and oct(data.stat().st_mode & 0o777) == "0o700"
+    keys = tmp_path / "data-keys"
+    assert (keys / "outbox.key").exists() and not (data / "outbox.key").exists()
+    assert oct(data.stat().st_mode & 0o777) == "0o700" and oct(keys.stat().st_mode & 0o777) == "0o700"
     again = runner.invoke(cli, args)
     assert again.exit_code == 16 and "--force" in again.output
     assert runner.invoke(cli, [*args, "--force"]).exit_code == 0
@@ -252,8 +257,9 @@ def test_register_creates_a_key_shows_a_qr_and_signs_in_once_approved(tmp_path: 
     assert first.exit_code == 0, first.output
     pending = json.loads(first.output.strip().splitlines()[-1])
     assert pending["status"] == "pending" and "sign_no" not in pending
-    key = tmp_path / "data" / "device.key"
+    key = tmp_path / "data-keys" / "device.key"  # the key folder beside the data folder, never inside it
     assert oct(key.stat().st_mode & 0o777) == "0o600" and b"PRIVATE KEY" in key.read_bytes()
+    assert not (tmp_path / "data" / "device.key").exists()
     from PIL import Image
 
     with Image.open(pending["qr_png"]) as png:
