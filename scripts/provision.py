@@ -50,6 +50,13 @@ def show_config(config_path: Path | None, as_json: bool, reference: bool) -> Non
             click.echo(f"{section} = {values!r}")
 
 
+class NoQueueYet(Exception):
+    """A new install: the kiosk has not committed anything yet (not an error: the queue is empty)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"the queue is empty (no outbox yet at {path}: nothing has been queued on this kiosk)")
+
+
 def _outbox(config_path: Path | None) -> tuple[object, object]:
     from offline_queue.crypto import PayloadCipher, load_or_create_key
     from offline_queue.outbox import SqliteOutbox
@@ -59,7 +66,7 @@ def _outbox(config_path: Path | None) -> tuple[object, object]:
     data = cfg.data_path()
     path = Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite"
     if not path.exists():
-        raise click.ClickException(f"no outbox at {path} (set data_dir or queue.path)")
+        raise NoQueueYet(path)
     store = open_store(path)
 
     def refuse(_plan: object, _save: object) -> object:
@@ -86,7 +93,11 @@ def queue() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON.")
 def queue_list(config_path: Path | None, limit: int, as_json: bool) -> None:
     """Show counts by state and the newest items with their last error (no personal data)."""
-    outbox, store = _outbox(config_path)
+    try:
+        outbox, store = _outbox(config_path)
+    except NoQueueYet as empty:
+        click.echo(json.dumps({"counts": {}, "items": []}) if as_json else str(empty))
+        return
     try:
         rows, counts = outbox.items(limit), outbox.counts()
     finally:
@@ -104,7 +115,11 @@ def queue_list(config_path: Path | None, limit: int, as_json: bool) -> None:
 @click.argument("reference")
 def queue_retry(config_path: Path | None, reference: str) -> None:
     """Make a pending or ambiguous item REFERENCE due now (the running kiosk sends it on its next round)."""
-    outbox, store = _outbox(config_path)
+    try:
+        outbox, store = _outbox(config_path)
+    except NoQueueYet as empty:
+        click.echo(f"no outbox item {reference}: {empty}", err=True)
+        sys.exit(15)
     try:
         state = outbox.retry_now(reference)
     except KioskError as exc:
@@ -123,16 +138,30 @@ def queue_export(config_path: Path | None, target: Path, limit: int) -> None:
     """Write the queue's items (no payloads, no personal data) to TARGET as CSV."""
     import csv
 
-    outbox, store = _outbox(config_path)
+    import datetime as dt
+
     try:
-        rows = outbox.items(limit)
-    finally:
-        store.close()
-    with open(target, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["reference", "visit_id", "kind", "state", "attempts", "error",
-                                                    "created_at", "updated_at"])
-        writer.writeheader()
-        writer.writerows(rows)
+        outbox, store = _outbox(config_path)
+    except NoQueueYet:
+        rows = []
+    else:
+        try:
+            rows = outbox.items(limit)
+        finally:
+            store.close()
+    for row in rows:  # ISO 8601 with the kiosk's time zone, as staff read it
+        for key in ("created_at", "updated_at"):
+            if row[key] is not None:
+                row[key] = dt.datetime.fromtimestamp(row[key]).astimezone().isoformat(timespec="seconds")
+    try:
+        with open(target, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["reference", "visit_id", "kind", "state", "attempts", "error",
+                                                        "created_at", "updated_at"])
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        click.echo(f"cannot write {target}: {exc.strerror}", err=True)
+        sys.exit(2)
     click.echo(f"{len(rows)} items written to {target}")
 
 

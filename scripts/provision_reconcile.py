@@ -33,6 +33,7 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
         settlement without its payment is an ALERT for staff."""
         from kiosk.payment_reconciliation import KioskPayment, reconcile_payments
         from scripts.composition import build_payments
+        from scripts.provision import NoQueueYet
 
         try:
             date = dt.date.fromisoformat(day) if day else dt.date.today()
@@ -44,11 +45,15 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
             platform = build_payments(cfg)
             if platform is None:
                 raise click.ClickException("payment.provider is none: there are no payments to reconcile")
-            outbox, store = outbox_of(config_path)
             try:
-                plans = outbox.plans_between(start, start + 86400)
-            finally:
-                store.close()
+                outbox, store = outbox_of(config_path)
+            except NoQueueYet:  # a new install: no plans of ours, the platform's bill may still hold orders
+                plans = []
+            else:
+                try:
+                    plans = outbox.plans_between(start, start + 86400)
+                finally:
+                    store.close()
             ours = [p for p in (KioskPayment.from_item(*row) for row in plans) if p is not None]
             bill = platform.day_bill(date.isoformat())
         except KioskError as exc:

@@ -178,3 +178,45 @@ def test_field_check_command_inserts_a_card(reader: tuple[PcscCardReader, Events
     unknown = subprocess.run([sys.executable, "-m", "drivers.card", "--holder", "nobody"], capture_output=True,
                              text=True, timeout=30)
     assert unknown.returncode == 2 and "unknown holder" in unknown.stderr
+
+
+def test_a_card_held_briefly_by_another_process_is_waited_for(reader: tuple[PcscCardReader, Events],
+                                                               pcscd: PcscdHandle) -> None:
+    """pcscd answers a sharing violation (0x8010000B) while another client holds the card: the read
+    waits for the card to be released instead of sending the patient to the counter."""
+    import threading
+
+    from smartcard import scard as sc
+
+    r, events = reader
+    session = insert(VirtualSocialSecurityCard(HOLDERS["demo"]), pcscd)
+    try:
+        assert events.wait(1)
+        hres, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        _, names = sc.SCardListReaders(ctx, [])
+        name = next(n for n in names if "Virtual PCD" in n)
+        hres, handle, _ = sc.SCardConnect(ctx, name, sc.SCARD_SHARE_EXCLUSIVE,
+                                          sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+        assert hres == sc.SCARD_S_SUCCESS  # another process now holds the card exclusively
+        released = threading.Event()
+        read: list[object] = []
+        worker = threading.Thread(target=lambda: read.append(r.read_identity()))
+        real_connect = sc.SCardConnect
+
+        def release_after_first_refusal(*args: object) -> object:
+            result = real_connect(*args)
+            if result[0] != sc.SCARD_S_SUCCESS and not released.is_set():
+                sc.SCardDisconnect(handle, sc.SCARD_LEAVE_CARD)  # the other process lets go
+                released.set()
+            return result
+
+        sc.SCardConnect = release_after_first_refusal
+        try:
+            worker.start()
+            worker.join(timeout=10)
+        finally:
+            sc.SCardConnect = real_connect
+            sc.SCardReleaseContext(ctx)
+        assert released.is_set() and read == [HOLDERS["demo"]]
+    finally:
+        session.remove()

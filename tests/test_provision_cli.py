@@ -104,8 +104,13 @@ def test_queue_commands(tmp_path: Path) -> None:
     assert exported.exit_code == 0
     text = (tmp_path / "q.csv").read_text(encoding="utf-8")
     assert ref in text and "110101195603071239" not in text
-    missing = runner.invoke(cli, ["queue", "list"], env={"KIOSK_DATA_DIR": str(tmp_path / "none")})
-    assert missing.exit_code != 0 and "no outbox" in missing.output
+    assert "+" in text.splitlines()[1].split(",")[-1] or "Z" in text  # ISO 8601 with the time zone
+    fresh = {"KIOSK_DATA_DIR": str(tmp_path / "none")}  # a new install: nothing queued yet
+    missing = runner.invoke(cli, ["queue", "list"], env=fresh)
+    assert missing.exit_code == 0 and "the queue is empty" in missing.output
+    assert runner.invoke(cli, ["queue", "retry", ref], env=fresh).exit_code == 15
+    assert runner.invoke(cli, ["queue", "export", str(tmp_path / "empty.csv")], env=fresh).exit_code == 0
+    assert (tmp_path / "empty.csv").read_text().startswith("reference,")
 
 
 def test_every_command_is_in_the_technicians_guide() -> None:

@@ -134,6 +134,29 @@ def test_card_errors_say_what_to_do(qtbot, rig: DemoRig) -> None:
     rig.insert_card(fault=Fault.MUTE)
     wait_for(qtbot, window, State.ERROR)
     assert "芯片朝上" in window.current.body.text() and window.current.code.text() == "错误代码 E102"
+    # a read another insert may cure: one instruction first ("try again"), the alternatives after it
+    assert window.current.title.text() == "请再试一次"
+    first, second = window.current.body.text().split("\n")
+    assert "重新插卡" in first and "人工窗口" not in first and "医保码" in second and "人工窗口" in second
+
+
+def test_choosing_the_counter_is_answered_kindly_and_says_where(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    rig.insert_card()
+    wait_for(qtbot, window, State.CONSENT)
+    click(qtbot, window, "decline")
+    wait_for(qtbot, window, State.ERROR)
+    assert window.current.title.text() == "人工窗口为您办理" and "一楼 3 号窗口" in window.current.body.text()
+    assert window.current.code.text() == "" and "无法" not in window.current.title.text()
+
+
+def test_no_fees_means_no_confirm_button(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    machine = window.controller.machine
+    machine.state = State.FEE_REVIEW
+    window.render()
+    confirm = window.current.button("confirm_fees")
+    assert window.current.body.text() == "您没有待缴费用" and not confirm.isVisibleTo(window)
 
 
 def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:

@@ -199,6 +199,9 @@ class FeeReviewScreen(Screen):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
+        for button in self._button_keys:  # nothing to confirm without fees: no dead button
+            if button.property("action") == "confirm_fees":
+                button.setVisible(bool(ctx.fees))
 
 
 class ConfirmScreen(Screen):
@@ -330,6 +333,9 @@ class ReceiptScreen(Screen):
                 button.setVisible(failed)
 
 
+RETRYABLE_CODES = frozenset({100, 101, 102, 104, 106})  # card read failures another insert may cure
+
+
 class ErrorScreen(Screen):
     state = State.ERROR
 
@@ -345,8 +351,14 @@ class ErrorScreen(Screen):
             self.body.setText(self.tr_.tr("refund.body", amount=_money(ctx.refunded.amount), window=self._window))
             self.code.setText("")
             return
+        if ctx.error_message == "consent_declined":  # a choice, not a failure: where to go, kindly
+            self.title.setText(self.tr_.tr("counter.title"))
+            self.body.setText(self.tr_.tr("counter.body", window=self._window))
+            self.code.setText("")
+            return
         key = reason_key(ctx.error_code, ctx.error_message)
         reason = self.tr_.tr(key) if key else ctx.error_message
-        self.title.setText(self.tr_.tr("error.title"))
-        self.body.setText(self.tr_.tr("error.body", reason=reason, window=self._window))
+        retry = ctx.error_code in RETRYABLE_CODES  # one instruction first, the alternatives after it
+        self.title.setText(self.tr_.tr("error.retry_title" if retry else "error.title"))
+        self.body.setText(self.tr_.tr("error.retry_body" if retry else "error.body", reason=reason, window=self._window))
         self.code.setText(self.tr_.tr("error.code", code=ctx.error_code) if ctx.error_code else "")

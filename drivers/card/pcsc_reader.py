@@ -181,8 +181,7 @@ class PcscCardReader:
         reader = self._pick_reader(ctx)
         if reader is None:
             raise ReaderUnavailable("no card reader connected")
-        hres, handle, protocol = sc.SCardConnect(ctx, reader, sc.SCARD_SHARE_EXCLUSIVE,
-                                                 sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+        hres, handle, protocol = self._connect_exclusive(ctx, reader)
         if hres != sc.SCARD_S_SUCCESS:
             code = _code(hres)
             if code in {_code(sc.SCARD_W_UNRESPONSIVE_CARD), _code(sc.SCARD_W_UNPOWERED_CARD),
@@ -206,6 +205,20 @@ class PcscCardReader:
             return read_identity(transmit)
         finally:
             sc.SCardDisconnect(handle, sc.SCARD_RESET_CARD)
+
+    SHARED_WAIT_S = 1.5  # how long another process's hold on the card is waited out
+
+    def _connect_exclusive(self, ctx: int, reader: str) -> tuple[int, int, int]:
+        """Connect exclusively; while another process holds the card (pcscd's sharing violation, e.g. a
+        desktop smart-card service probing a new card), try again for a moment instead of failing."""
+        deadline = time.monotonic() + self.SHARED_WAIT_S
+        while True:
+            hres, handle, protocol = sc.SCardConnect(ctx, reader, sc.SCARD_SHARE_EXCLUSIVE,
+                                                     sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+            if _code(hres) != _code(sc.SCARD_E_SHARING_VIOLATION) or time.monotonic() >= deadline:
+                return hres, handle, protocol
+            log.info("card held by another process (sharing violation): trying again")
+            time.sleep(0.05)
 
     def _why_silent(self, handle: int, settle_s: float = 1.0) -> CardError:
         """Tell a pulled card from a mute one: pcscd notices removal within its polling period."""
