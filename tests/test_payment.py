@@ -166,6 +166,22 @@ def test_a_refund_refused_once_is_retried_until_it_goes_through(rig: Rig) -> Non
 
 
 @pytest.mark.slow
+def test_a_refund_the_platform_is_still_processing_is_asked_about_until_it_is_done(rig: Rig) -> None:
+    from drivers.gateway.sandbox.faults import Fault
+
+    rig.to_payment()
+    rig.sandbox.faults.push(Fault("business", "2207"))
+    rig.sandbox.payments.faults.push("refund_pending")
+    rig.pump(v.VoucherScanned(payload=WECHAT_CODE))
+    assert rig.m.state == v.State.RECEIPT and rig.m.ctx.queued is not None and rig.item_state() == "pending"
+    order = rig.order()
+    assert order["state"] == "SUCCESS" and [r["state"] for r in order["refunds"]] == ["PROCESSING"]
+    assert rig.services.outbox.deliver(rig.m.ctx.payment_reference).state == "failed"
+    order = rig.order()
+    assert order["state"] == "REFUND" and [r["state"] for r in order["refunds"]] == ["SUCCESS"]
+
+
+@pytest.mark.slow
 def test_duplicate_and_late_notifications_change_nothing(rig: Rig) -> None:
     rig.sandbox.payments.faults.push("dup_notify")
     rig.to_payment()

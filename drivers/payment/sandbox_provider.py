@@ -9,7 +9,8 @@ Faults (``/admin/pay/faults``, queued or at random, like the gateway's):
 - ``lost_notify`` / ``dup_notify``: the payment's notification is never sent / sent twice;
 - ``timeout``: the request is processed and its answer lost (the connection is dropped);
 - ``unavailable``: HTTP 503, nothing processed;
-- ``refund_refused``: the next refund is refused once (a later try with the same number succeeds).
+- ``refund_refused``: the next refund is refused once (a later try with the same number succeeds);
+- ``refund_pending``: the next refund is accepted as PROCESSING and completes on the next call with its number.
 Every request and answer is signed (``signing.py``); a request with a wrong signature is refused.
 """
 
@@ -34,16 +35,18 @@ CREATE TABLE IF NOT EXISTS pay_orders (
     order_no TEXT PRIMARY KEY, amount TEXT NOT NULL, subject TEXT, state TEXT NOT NULL, trade_no TEXT,
     method TEXT, created REAL NOT NULL, day TEXT NOT NULL, changes_at REAL, changes_to TEXT, notify TEXT);
 CREATE TABLE IF NOT EXISTS pay_refunds (
-    refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount TEXT NOT NULL, created REAL NOT NULL);
+    refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount TEXT NOT NULL, created REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'SUCCESS');
 CREATE TABLE IF NOT EXISTS pay_notifications (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pay_refusals (refund_no TEXT PRIMARY KEY);
 """
 
-KINDS = ("late", "user_cancel", "lost_notify", "dup_notify", "timeout", "unavailable", "refund_refused")
+KINDS = ("late", "user_cancel", "lost_notify", "dup_notify", "timeout", "unavailable", "refund_refused",
+         "refund_pending")
 _APPLIES = {  # which faults each operation can meet
     "micropay": {"late", "user_cancel", "lost_notify", "dup_notify", "timeout", "unavailable"},
     "scan": {"late", "user_cancel", "lost_notify", "dup_notify"},
-    "refund": {"refund_refused", "timeout", "unavailable"},
+    "refund": {"refund_refused", "refund_pending", "timeout", "unavailable"},
     "create": {"timeout", "unavailable"},
     "query": {"timeout", "unavailable"},
     "close": {"timeout", "unavailable"},
@@ -235,7 +238,10 @@ class SandboxPaymentProvider:
                ) -> dict[str, Any]:
         with self._lock:
             done = self._conn.execute("SELECT * FROM pay_refunds WHERE refund_no = ?", (refund_no,)).fetchone()
-            if done is not None:  # the same refund number again: the same answer, no second refund
+            if done is not None:  # the same refund number again: no second refund; a pending one completes
+                if done["state"] == "PROCESSING":
+                    self._conn.execute("UPDATE pay_refunds SET state = 'SUCCESS' WHERE refund_no = ?", (refund_no,))
+                    self._conn.execute("UPDATE pay_orders SET state = ? WHERE order_no = ?", (REFUNDED, order_no))
                 return {"out_refund_no": refund_no, "refund_status": "SUCCESS", "refund_fee": done["amount"]}
             row = self._advance(order_no)
             if row is None or row["state"] != PAID:
@@ -245,10 +251,13 @@ class SandboxPaymentProvider:
                 raise Declined("INVALID_REQUEST", "refund larger than the payment")
             if fault and fault[0] == "refund_refused" or self._refuse_once(refund_no):
                 raise Declined("SYSTEMERROR", "refund refused, please try again later")
-            self._conn.execute("INSERT INTO pay_refunds VALUES (?, ?, ?, ?)", (refund_no, order_no, str(amount),
-                                                                              self._clock()))
-            self._conn.execute("UPDATE pay_orders SET state = ? WHERE order_no = ?", (REFUNDED, order_no))
-            return {"out_refund_no": refund_no, "refund_status": "SUCCESS", "refund_fee": str(amount)}
+            pending = bool(fault and fault[0] == "refund_pending")
+            state = "PROCESSING" if pending else "SUCCESS"
+            self._conn.execute("INSERT INTO pay_refunds VALUES (?, ?, ?, ?, ?)", (refund_no, order_no, str(amount),
+                                                                                 self._clock(), state))
+            if not pending:
+                self._conn.execute("UPDATE pay_orders SET state = ? WHERE order_no = ?", (REFUNDED, order_no))
+            return {"out_refund_no": refund_no, "refund_status": state, "refund_fee": str(amount)}
 
     def refuse_next_refund(self, refund_no: str) -> None:
         with self._lock:
