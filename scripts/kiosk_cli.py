@@ -61,15 +61,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg.is_demo:
         return cmd_demo(args)
     app = create_app()
-    services = build_services(cfg)
-    window, tasks = _window(services)
-    services.start()
+    if cfg.terminal.role == "workstation":  # a clinician workstation: face plus position login
+        from scripts.composition import build_clinician_services
+
+        clinician = build_clinician_services(cfg)
+        window, tasks = _workstation_window(clinician, demo=False)
+        clinician.base.camera.start()
+        log.info("workstation %s: clinician login, %s, %s", cfg.terminal.terminal_no,
+                 clinician.location.description, clinician.base.camera.description)
+        closer = clinician.close
+    else:
+        services = build_services(cfg)
+        window, tasks = _window(services)
+        services.start()
+        closer = services.close
     _show(window, cfg, args.windowed)
     try:
         return app.exec()
     finally:
         tasks.shutdown()
-        services.close()
+        closer()
 
 
 def _face_in_view(services: Any) -> bool:
@@ -78,30 +89,37 @@ def _face_in_view(services: Any) -> bool:
     return frame is not None and services.base.face_engine.analyse(frame) is not None
 
 
-def _clinician_window_demo(args: argparse.Namespace) -> int:
-    """The clinician login window on the demo workstation (interactive)."""
+def _workstation_window(services: Any, *, demo: bool) -> tuple[Any, Any]:
+    """The clinician login window on the workstation's services (demo or production): roster search,
+    face plus position, the locks; returns (window, task runner)."""
     import datetime as dt
 
     from kiosk.clinician_login import ClinicianLogin
-    from scripts.clinician_demo import demo_workstation
-    from ui.app import create_app
     from ui.bridge import TaskRunner
     from ui.clinician_window import CLINICIAN_LANES, ClinicianWindow, LoginController
+
+    cfg = services.base.cfg
+    tasks = TaskRunner(CLINICIAN_LANES)
+    controller = LoginController(ClinicianLogin(cfg.terminal.terminal_no, dt.datetime.now), services.effects, tasks)
+    window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search,
+                             language=cfg.ui.language, idle_lock_s=cfg.staff.idle_lock_s,
+                             absent_lock_s=cfg.staff.absent_lock_s, demo=demo,
+                             face_present=lambda: _face_in_view(services))
+    services.base.face.on_prompt = window.note_face_prompt
+    return window, tasks
+
+
+def _clinician_window_demo(args: argparse.Namespace) -> int:
+    """The clinician login window on the demo workstation (interactive)."""
+    from scripts.clinician_demo import demo_workstation
+    from ui.app import create_app
 
     app = create_app(headless=not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     with demo_workstation(_config(args), location=args.location, camera_source=args.camera_source,
                           data_dir=Path(args.data_dir) if args.data_dir else None, live_camera=True) as (services, _):
-        cfg = services.base.cfg
-        tasks = TaskRunner(CLINICIAN_LANES)
+        window, tasks = _workstation_window(services, demo=True)
         try:
-            controller = LoginController(ClinicianLogin(cfg.terminal.terminal_no, dt.datetime.now), services.effects,
-                                         tasks)
-            window = ClinicianWindow(controller, camera=services.base.camera, search=services.roster.search,
-                                     language=cfg.ui.language, idle_lock_s=cfg.staff.idle_lock_s,
-                                     absent_lock_s=cfg.staff.absent_lock_s, demo=True,
-                                     face_present=lambda: _face_in_view(services))
-            services.base.face.on_prompt = window.note_face_prompt
-            _show(window, cfg, args.windowed)
+            _show(window, services.base.cfg, args.windowed)
             return app.exec()
         finally:
             tasks.shutdown()

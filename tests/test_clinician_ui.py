@@ -125,3 +125,47 @@ def test_every_refusal_reason_has_text() -> None:
     reasons |= {"face_mismatch", "face_uncertain", "liveness_failed", "unknown_staff", "no_face", "face_unavailable",
                 "timeout"}
     assert sorted(r for r in reasons if f"login.reason.{r}" not in CATALOG) == []
+
+
+def test_a_production_workstation_runs_the_clinician_login_on_its_own_roster(qtbot, tmp_path: Path,
+                                                                            sandbox: SandboxGateway) -> None:
+    """What ``kiosk run`` builds for ``terminal.role = workstation`` in production mode: the clinician login
+    on the production roster (not the demo's). The camera is the one fake here (this machine has no
+    webcam): the demo portrait replayed, which production does not let through liveness, so the clinician
+    found in the roster is refused, never logged in on a still picture."""
+    import os
+    import subprocess
+    import sys
+
+    from kiosk.config import load_config
+    from scripts.kiosk_cli import _workstation_window
+
+    config = tmp_path / "workstation.toml"
+    config.write_text(f'mode = "production"\ndata_dir = "{tmp_path / "data"}"\n'
+                      f'[terminal]\nrole = "workstation"\n[gateway]\nurl = "https://127.0.0.1:9/fsi"\n'
+                      f'[payment]\nprovider = "none"\n[camera]\nsource = "device:0"\n', encoding="utf-8")
+    cfg = load_config(config, {})
+    services = build_clinician_services(cfg, camera=ReplayCamera([demo_portrait()], fps=15))
+    try:
+        enroll_demo_clinician(services)  # enrolled into the production roster file of this config
+        assert (tmp_path / "data" / "staff.roster").exists() and (tmp_path / "data-keys" / "staff.key").exists()
+        services.base.camera.start()
+        window, tasks = _workstation_window(services, demo=False)
+        qtbot.addWidget(window)
+        window.resize(1280, 800)
+        window.show()
+        pick_demo_clinician(qtbot, window)  # found in the production roster
+        qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.REFUSED, timeout=30000)
+        assert window.controller.machine.reason == "liveness_failed"
+        window.close()
+        tasks.shutdown()
+    finally:
+        services.close()
+    # the command itself: with no camera on this machine, production refuses to start and says what to check
+    kiosk = Path(sys.executable).with_name("kiosk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"QT_QPA_PLATFORM": "offscreen"}
+    if Path("/dev/video0").exists():
+        pytest.skip("this machine has a camera: the no-camera refusal cannot be shown")
+    result = subprocess.run([str(kiosk), "--config", str(config), "run"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 12 and "camera.source" in result.stderr, result.stderr[-2000:]

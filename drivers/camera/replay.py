@@ -128,7 +128,8 @@ class DeviceCamera(_CaptureThread):
         self._cv2 = _cv2()
         self._capture = self._cv2.VideoCapture(index)
         if not self._capture.isOpened():
-            raise CameraUnavailable(f"camera {index} cannot be opened")
+            raise CameraUnavailable(f"camera {index} cannot be opened: check its cable and camera.source "
+                                    f"(ls /dev/video*; kiosk-provision selftest)")
         self.description = f"camera device {index}"
         self.failures = 0
 
