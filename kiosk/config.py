@@ -63,6 +63,7 @@ class GatewayConfig:
     connect_timeout_s: float = _opt(3.0, "TCP connect timeout", _range(0.1, 60))
     read_timeout_s: float = _opt(15.0, "time to wait for an answer once sent", _range(0.5, 300))
     ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
+    pin_sha256: str = _opt("", "optional public-key pins of the gateway's TLS key, comma-separated base64 SHA-256 of its SubjectPublicKeyInfo (sha256//... as curl's --pinnedpubkey); with pins, another key is refused even when its certificate is valid (kiosk-provision selftest shows the current pin)")
     proxy: str = _opt("", "HTTP(S) proxy to reach the gateway, e.g. http://proxy.hospital.local:3128 (empty: direct; the environment's proxy variables are not used)")
     profile: str = _opt("plain", "access and message security the gateway asks for: plain (none) or tif (the x-tif-* access headers of PROTOCOL.md section 9: access id, timestamp, single-use nonce, SHA-256 signature)", _one_of("plain", "tif"))
     paasid: str = _opt("", "tif: the institution's access id at the gateway")

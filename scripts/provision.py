@@ -165,7 +165,7 @@ def queue_export(config_path: Path | None, target: Path, limit: int) -> None:
     click.echo(f"{len(rows)} items written to {target}")
 
 
-EXIT_BY_CHECK = {"card_reader": 11, "camera": 12, "qr_decode": 12, "printer": 13, "gateway": 14, "clock": 14,
+EXIT_BY_CHECK = {"card_reader": 11, "camera": 12, "qr_decode": 12, "printer": 13, "gateway": 14, "clock": 14, "tls": 14, "payment": 14,
                  "queue": 15, "cpu": 12, "disk": 15, "location": 17, "speech": 12}
 
 

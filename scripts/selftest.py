@@ -168,13 +168,19 @@ def check_gateway(cfg: KioskConfig) -> list[Check]:
     try:
         response = session.get(gateway_origin(cfg.gateway) + "/health", timeout=(3, 5))
     except requests.exceptions.SSLError as exc:
-        return [Check("gateway", False, str(tls_refusal(exc, "gateway")),
+        refusal = str(tls_refusal(exc, "gateway"))
+        if "pin mismatch" in refusal:
+            return [Check("gateway", False, refusal, "the gateway's key changed: confirm the new key with the "
+                                                     "province, then update gateway.pin_sha256")]
+        return [Check("gateway", False, refusal,
                       "install the gateway's CA bundle and set gateway.ca_bundle; check the gateway's certificate")]
     except requests.RequestException as exc:
         return [Check("gateway", False, f"unreachable: {type(exc).__name__}", "check the network and gateway.url")]
     finally:
         session.close()
     checks = [Check("gateway", True, f"reachable ({response.status_code}); TLS verified where https")]
+    if cfg.gateway.url.lower().startswith("https://"):
+        checks.append(check_gateway_certificate(cfg))
     served = response.headers.get("Date")
     if served:
         skew = abs(dt.datetime.now(dt.timezone.utc) - email.utils.parsedate_to_datetime(served)).total_seconds()
@@ -207,6 +213,32 @@ def check_payment(cfg: KioskConfig) -> Check:
     finally:
         platform.close_session()
     return Check("payment", True, f"{platform.description}: signed query answered ({status.state})")
+
+
+def check_gateway_certificate(cfg: KioskConfig) -> Check:
+    """What the gateway's certificate says (subject, expiry) and its key's pin, checked against the pins."""
+    import ssl
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+
+    from drivers.gateway.pinning import parse_pins, spki_pin
+
+    parts = urlsplit(cfg.gateway.url)
+    try:
+        pem = ssl.get_server_certificate((parts.hostname or "", parts.port or 443), timeout=5)
+    except (OSError, ssl.SSLError) as exc:
+        return Check("tls", False, f"certificate not read: {exc}", "check the network and gateway.url")
+    der = ssl.PEM_cert_to_DER_cert(pem)
+    cert = x509.load_der_x509_certificate(der)
+    pin = spki_pin(der)
+    detail = (f"subject {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}, "
+              f"pin sha256//{pin}")
+    pins = parse_pins(cfg.gateway.pin_sha256) if cfg.gateway.pin_sha256 else frozenset()
+    if pins and pin not in pins:
+        return Check("tls", False, detail + ": not one of gateway.pin_sha256",
+                     "the gateway's key changed: confirm the new key with the province, then update the pin")
+    return Check("tls", True, detail + ("; pinned" if pins else ""))
 
 
 def check_queue(cfg: KioskConfig) -> Check:

@@ -149,6 +149,12 @@ def test_selftest_names_the_certificate_problem(good: SandboxGateway, ca: Author
 
     trusted = checked(ca.bundle(tmp_path / "ca.pem"))
     assert trusted[0].ok and "TLS verified" in trusted[0].detail
+    tls = next(c for c in trusted if c.name == "tls")  # subject, expiry and pin, for the technician
+    assert tls.ok and "CN=127.0.0.1" in tls.detail and "expires" in tls.detail and "pin sha256//" in tls.detail
+    other_pin = "sha256//" + "A" * 43 + "="
+    pinned = check_gateway(dataclasses.replace(KioskConfig(), gateway=GatewayConfig(
+        url=good.service_url, ca_bundle=str(tmp_path / "ca.pem"), pin_sha256=other_pin)))
+    assert not pinned[0].ok and "pin mismatch" in pinned[0].detail and "gateway.pin_sha256" in pinned[0].fix
     refused = checked(Authority.make("Someone else's CA").bundle(tmp_path / "stranger.pem"))
     assert not refused[0].ok and "certificate not accepted" in refused[0].detail and "gateway.ca_bundle" in refused[0].fix
 
@@ -172,3 +178,40 @@ def test_the_environment_does_not_choose_trust_or_proxy(monkeypatch: pytest.Monk
     assert settings["verify"] == "/srv/kiosk/ca.pem" and not settings["proxies"]
     proxied = build_session(GatewayConfig(url="https://gw.example/fsi", proxy="http://proxy.hospital.local:3128"))
     assert proxied.proxies == {"http": "http://proxy.hospital.local:3128", "https": "http://proxy.hospital.local:3128"}
+
+
+def test_public_key_pins_refuse_another_key_and_accept_the_pinned_one(good: SandboxGateway, ca: Authority,
+                                                                      tmp_path: Path, msgids: SqliteMsgIdSource) -> None:
+    """A certificate from our own CA with the right host and dates, but another key than pinned: refused
+    before anything is sent; the pinned key (and a renewed certificate for it) passes."""
+    import ssl as std_ssl
+
+    from kiosk.errors import ConfigError
+
+    from drivers.gateway.pinning import spki_pin
+
+    host, port = good.url.removeprefix("https://").split(":")
+    pem = std_ssl.get_server_certificate((host, int(port)))
+    right = spki_pin(std_ssl.PEM_cert_to_DER_cert(pem))
+    bundle = ca.bundle(tmp_path / "ca.pem")
+    other = spki_pin(std_ssl.PEM_cert_to_DER_cert(
+        (tmp_path / "ca.pem").read_text()))  # the CA's own key: a valid pin format, not the server's key
+
+    def gateway(pins: str) -> HttpGateway:
+        return HttpGateway(GatewayConfig(url=good.service_url, ca_bundle=str(bundle), pin_sha256=pins,
+                                         connect_timeout_s=2.0, read_timeout_s=5.0), TerminalConfig(), msgids)
+
+    pinned = gateway(f"sha256//{right}")
+    assert parse_person(pinned.call("1101", CARD_1101, msgid=msgids.next_msgid())).name == "王秀英"
+    wrong = gateway(other)
+    before = len(good.settlements())
+    with pytest.raises(GatewayTlsRefused, match="public key pin mismatch") as err:
+        wrong.call("1101", CARD_1101, msgid=msgids.next_msgid())
+    assert err.value.exit_status == 14 and f"sha256//{right}" in str(err.value)
+    assert len(good.settlements()) == before
+    assert parse_person(gateway(f"{other},{right}").call("1101", CARD_1101,
+                                                         msgid=msgids.next_msgid())).name == "王秀英"
+    with pytest.raises(ConfigError, match="gateway.pin_sha256"):
+        gateway("not-a-pin")
+    pinned.close()
+    wrong.close()

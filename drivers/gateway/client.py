@@ -49,7 +49,7 @@ def build_session(cfg: GatewayConfig) -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
     session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session.mount("https://", _pinned_adapter(cfg.pin_sha256) if cfg.pin_sha256 else adapter)
     session.verify = cfg.ca_bundle or True  # verification is never turned off
     # The environment must not decide whom the kiosk trusts: with trust_env, requests replaces the
     # session's CA bundle by $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE (set on many Debian hosts), so
@@ -59,6 +59,15 @@ def build_session(cfg: GatewayConfig) -> requests.Session:
         session.proxies = {"http": cfg.proxy, "https": cfg.proxy}
     session.headers.update({"Content-Type": "application/json; charset=utf-8"})
     return session
+
+
+def _pinned_adapter(pins: str) -> HTTPAdapter:
+    from drivers.gateway.pinning import PinnedAdapter, parse_pins
+
+    try:
+        return PinnedAdapter(parse_pins(pins), max_retries=0, pool_connections=2, pool_maxsize=4)
+    except ValueError as exc:
+        raise ConfigError(f"gateway.pin_sha256: {exc}") from None
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -94,7 +103,7 @@ def tls_refusal(exc: requests.exceptions.SSLError, what: str) -> GatewayTlsRefus
             reason = f"certificate not accepted: {cause.verify_message or cause.reason}"
             break
         if isinstance(cause, ssl.SSLError):
-            reason = f"TLS refused: {cause.reason or cause}"
+            reason = f"TLS refused: {getattr(cause, 'reason', None) or cause}"
     return GatewayTlsRefused(f"{what}: {reason} (check gateway.ca_bundle and the gateway's certificate)")
 
 
