@@ -206,6 +206,14 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
             assert not window.payment.qr.pixmap().isNull() and "17.13" in window.payment.title.text()
         if name == "pay-6-refunded":
             assert "17.13" in window.current.body.text()
+        if name == "pay-1-scan-or-show":  # the tallest screen, with staff called
+            window.call_staff()
+            QApplication.processEvents()
+            found = clipped(window) + ([f"window {window.height()}"] if window.height() > 800 else [])
+            if found:
+                problems["pay-1 with staff called"] = found
+            window.grab().save(str(SHOTS / f"{prefix}-staff-called.png"))
+            window.cancel_staff_call()
     assert problems == {}, problems
     window.close()
     tasks.shutdown()

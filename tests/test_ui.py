@@ -115,7 +115,10 @@ def test_call_staff_and_elderly_mode(qtbot, rig: DemoRig) -> None:
     qtbot.mouseClick(window.elderly_button, Qt.MouseButton.LeftButton)
     assert window.current.button("demo_insert").sizeHint().height() > normal >= 60
     qtbot.mouseClick(window.staff_button, Qt.MouseButton.LeftButton)
-    assert window.staff_label.text() == "已呼叫工作人员，请稍候"
+    # in the title bar where the patient looks, not in the status bar, with a way to take the call back
+    assert window.app_title.text() == "已呼叫工作人员，请稍候" and window.staff_button.text() == "取消呼叫"
+    qtbot.mouseClick(window.staff_button, Qt.MouseButton.LeftButton)
+    assert window.app_title.text() == "医保自助服务" and window.staff_button.text() == "呼叫工作人员"
 
 
 def test_card_errors_say_what_to_do(qtbot, rig: DemoRig) -> None:

@@ -27,6 +27,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "bar.queue_recovered": {"zh_CN": "⚠ 结算队列文件已损坏并另存，请通知技术人员",
                             "en": "⚠ Queue file was damaged and set aside: tell the technician"},
     "bar.demo": {"zh_CN": "演示模式：模拟设备，非真实结算", "en": "DEMO: simulated devices, no real settlement"},
+    "bar.cancel_call": {"zh_CN": "取消呼叫", "en": "Cancel the call"},
     "bar.staff_called": {"zh_CN": "已呼叫工作人员，请稍候", "en": "Staff have been called, please wait"},
     "idle.title": {"zh_CN": "请插入社保卡", "en": "Please insert your social-security card"},
     "idle.body": {"zh_CN": "芯片朝上，插入下方读卡口；或在扫码口出示医保电子凭证（医保码）",

@@ -29,7 +29,7 @@ from kiosk.ports import Camera
 from ui import screens as s
 from ui.controller import VisitController
 from ui.i18n import Translator
-from ui.theme import metrics, stylesheet
+from ui.theme import ALERT, metrics, stylesheet
 
 # (online, pending, reader ok, queue recovered from corruption) - runs on the status lane
 StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
@@ -87,12 +87,13 @@ class KioskWindow(QMainWindow):
         self.demo_label.setVisible(self.demo)
         self.lang_button = QPushButton(objectName="secondary", clicked=lambda: tr.toggle())
         self.elderly_button = QPushButton(objectName="secondary", clicked=lambda: self.toggle_elderly())
-        self.staff_button = QPushButton(objectName="staff", clicked=lambda: self.call_staff())
+        self.staff_button = QPushButton(objectName="staff", clicked=lambda: self.toggle_staff_call())
         top_row.addWidget(self.app_title)
         top_row.addStretch(1)
         for widget in (self.lang_button, self.elderly_button, self.staff_button):
             top_row.addWidget(widget)
         layout.addWidget(top)
+        self.staff_called = False  # "staff are coming" replaces the title bar's name, the button cancels it
 
         self.stack = QStackedWidget()
         idle = self.idle = s.IdleScreen(tr)
@@ -143,10 +144,9 @@ class KioskWindow(QMainWindow):
         self.network_label = QLabel(objectName="network", wordWrap=True)
         self.voice_label = QLabel(objectName="alert", wordWrap=True)  # voice wanted but no speech engine
         self.pending_label = QLabel(objectName="pending")
-        self.staff_label = QLabel(objectName="alert")
         self.countdown_label = QLabel(objectName="alert")
         self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
-        for widget in (self.network_label, self.pending_label, self.voice_label, self.staff_label):
+        for widget in (self.network_label, self.pending_label, self.voice_label):
             bottom_row.addWidget(widget)
         bottom_row.addWidget(self.demo_label, stretch=1)  # takes the free width: wraps only when it must
         bottom_row.addWidget(self.countdown_label)
@@ -165,14 +165,13 @@ class KioskWindow(QMainWindow):
     def render(self) -> None:
         tr = self.tr_.tr
         self.setWindowTitle(tr("app.title"))
-        self.app_title.setText(tr("app.title"))
+        self.app_title.setText(tr("bar.staff_called") if self.staff_called else tr("app.title"))
+        self.app_title.setStyleSheet(f"color: {ALERT};" if self.staff_called else "")
         self.demo_label.setText(tr("bar.demo"))
         self.lang_button.setText(tr("bar.language"))
         self.elderly_button.setText(tr("bar.elderly_off" if self.elderly else "bar.elderly_on"))
-        self.staff_button.setText(tr("bar.call_staff"))
+        self.staff_button.setText(tr("bar.cancel_call") if self.staff_called else tr("bar.call_staff"))
         self.more_time_button.setText(tr("common.more_time"))
-        if self.staff_label.text():
-            self.staff_label.setText(tr("bar.staff_called"))
         self._render_status()
         screen = self.current
         screen.render(self.controller.machine.ctx)
@@ -187,8 +186,21 @@ class KioskWindow(QMainWindow):
         self.apply_theme()
         self._restart_idle()
 
+    def toggle_staff_call(self) -> None:
+        if self.staff_called:
+            self.cancel_staff_call()
+        else:
+            self.call_staff()
+
     def call_staff(self) -> None:
-        self.staff_label.setText(self.tr_.tr("bar.staff_called"))
+        """Shown where the patient looks (the title bar, in the alert colour) and spoken; cancellable."""
+        self.staff_called = True
+        self.render()
+        self.speak(self.tr_.tr("bar.staff_called"))
+
+    def cancel_staff_call(self) -> None:
+        self.staff_called = False
+        self.render()
 
     # -- state, idle countdown, preview, status -----------------------------------------------------
 
@@ -212,7 +224,7 @@ class KioskWindow(QMainWindow):
         else:
             self._preview.stop()
         if state == v.State.IDLE:
-            self.staff_label.setText("")
+            self.cancel_staff_call()
         for source in self._qr_sources:
             if hasattr(source, "active"):  # the camera decodes codes on the idle and payment screens only
                 source.active = state in (v.State.IDLE, v.State.PAYING)
