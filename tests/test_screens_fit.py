@@ -214,6 +214,16 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
                 problems["pay-1 with staff called"] = found
             window.grab().save(str(SHOTS / f"{prefix}-staff-called.png"))
             window.cancel_staff_call()
+    machine.ctx.wipe()
+    machine.state = State.IDLE
+    controller.state_changed.emit(State.IDLE)
+    for name, status in (("idle-no-reader", (True, 0, False, False)), ("idle-out-of-service", (False, 0, True, False))):
+        window._on_status(status)  # what the status lane reports
+        QApplication.processEvents()
+        found = clipped(window) + ([f"window {window.height()}"] if window.height() > 800 else [])
+        if found:
+            problems[name] = found
+        window.grab().save(str(SHOTS / f"{prefix}-{name}.png"))
     assert problems == {}, problems
     window.close()
     tasks.shutdown()

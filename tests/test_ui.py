@@ -174,13 +174,19 @@ def test_card_pulled_mid_visit_resets(qtbot, rig: DemoRig) -> None:
 def test_status_bar_shows_network_and_queue(qtbot, rig: DemoRig) -> None:
     window = make_window(qtbot, rig)
     qtbot.waitUntil(lambda: window.network_label.text() == "● 网络正常", timeout=8000)
+    assert window.idle.title.text() == "请插入社保卡"
     window._on_status((False, 2, True, False))
     assert window.network_label.text() == "✕ 网络中断" and window.pending_label.text() == "待上传 2 笔"
-    assert window.idle.notice.text() == ""
-    window._on_status((True, 0, False, False))  # pcscd down or reader unplugged
+    # nothing can be done without the insurance system: the headline says so, and where to go
+    assert window.idle.title.text() == "本机暂停服务" and "一楼 3 号窗口" in window.idle.body.text()
+    window._on_status((True, 0, False, False))  # pcscd down or reader unplugged: the voucher still works
+    assert window.idle.title.text() == "读卡器暂不可用，请出示医保码" and "一楼 3 号窗口" in window.idle.body.text()
     assert window.idle.notice.text() == "读卡器暂时无法使用，请呼叫工作人员"
     window.tr_.set_language("en")
     assert window.idle.notice.text() == "The card reader is not working: please call staff"
+    assert window.idle.title.text() == "Card reader unavailable: please show your insurance code"
+    window._on_status((True, 0, True, False))  # back: the card is invited again
+    assert window.idle.title.text() == "Please insert your social-security card" and window.idle.notice.text() == ""
     window._on_status((True, 0, True, True))  # the outbox file was corrupt and moved aside
     assert "tell the technician" in window.pending_label.text()
 

@@ -104,12 +104,28 @@ class TextScreen(Screen):
 
 
 class IdleScreen(TextScreen):
-    """Insert the card; a notice when the reader cannot be used (call staff)."""
+    """Insert the card, or show the voucher. What the kiosk cannot do comes first: without a card reader it
+    asks for the voucher (and names the counter); with no way to reach the insurance system it says it is
+    out of service and where to go instead of inviting a card it cannot use."""
 
-    def __init__(self, tr: Translator) -> None:
+    MODES = {"ready": ("idle.title", "idle.body"), "no_reader": ("idle.no_reader_title", "idle.no_reader_body"),
+             "out_of_service": ("idle.out_of_service_title", "idle.out_of_service_body")}
+
+    def __init__(self, tr: Translator, manual_window: str = "") -> None:
         super().__init__(tr, State.IDLE, "idle.title", "idle.body")
+        self._window = manual_window
+        self.mode = "ready"
         self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.notice)
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self._title_key, self._body_key = self.MODES[mode]
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr(self._title_key))
+        self.body.setText(self.tr_.tr(self._body_key, window=self._window) if self.mode != "ready"
+                          else self.tr_.tr(self._body_key))
 
 
 class ConsentScreen(Screen):

@@ -96,7 +96,7 @@ class KioskWindow(QMainWindow):
         self.staff_called = False  # "staff are coming" replaces the title bar's name, the button cancels it
 
         self.stack = QStackedWidget()
-        idle = self.idle = s.IdleScreen(tr)
+        idle = self.idle = s.IdleScreen(tr, manual_window)
         if on_demo_insert is not None:
             idle.add_button("demo_insert", "idle.demo_insert", on_demo_insert, secondary=True)
         if on_demo_scan is not None:
@@ -342,7 +342,14 @@ class KioskWindow(QMainWindow):
         if self._recovered:  # staff must look at the old queue file
             pending_text = (pending_text + "  " + self.tr_.tr("bar.queue_recovered")).strip()
         self.pending_label.setText(pending_text)
-        self.idle.notice.setText("" if self._reader_ok else self.tr_.tr("reason.reader_offline"))
+        # what still works comes first on the idle screen, in the headline: offline (known, not just
+        # unchecked) means out of service; no reader means the voucher (staff are told in the notice)
+        mode = "out_of_service" if online is False else ("no_reader" if not self._reader_ok else "ready")
+        self.idle.notice.setText(self.tr_.tr("reason.reader_offline") if mode == "no_reader" else "")
+        if mode != self.idle.mode:
+            self.idle.set_mode(mode)
+            if self.controller.state == v.State.IDLE:
+                self.idle.render(self.controller.machine.ctx)
 
     def closeEvent(self, event: QEvent) -> None:  # noqa: N802
         QApplication.instance().removeEventFilter(self)
