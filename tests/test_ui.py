@@ -153,6 +153,23 @@ def test_choosing_the_counter_is_answered_kindly_and_says_where(qtbot, rig: Demo
     assert window.current.code.text() == "" and "无法" not in window.current.title.text()
 
 
+def test_cancel_on_the_confirm_screen_asks_once_and_reminds_of_the_card(qtbot, rig: DemoRig) -> None:
+    window = make_window(qtbot, rig)
+    rig.insert_card()
+    for state, action in ((State.CONSENT, "agree"), (State.SERVICES, "pay"), (State.FEE_REVIEW, "confirm_fees")):
+        wait_for(qtbot, window, state)
+        click(qtbot, window, action)
+    wait_for(qtbot, window, State.CONFIRM)
+    mdtrt_id = window.controller.machine.ctx.pre_settlement.mdtrt_id
+    click(qtbot, window, "cancel")
+    assert window.controller.state == State.CONFIRM  # asked, not cancelled
+    assert "社保卡" in window.current.cancel_prompt.text() and window.current.button("cancel").text() == "确定取消"
+    click(qtbot, window, "cancel")
+    wait_for(qtbot, window, State.IDLE)
+    qtbot.waitUntil(lambda: rig.sandbox.registration_cancelled(mdtrt_id), timeout=10000)
+    assert window.screens[State.CONFIRM].cancel_asked is False  # the next patient is asked again
+
+
 def test_no_fees_means_no_confirm_button(qtbot, rig: DemoRig) -> None:
     window = make_window(qtbot, rig)
     machine = window.controller.machine

@@ -226,7 +226,16 @@ class ConfirmScreen(Screen):
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
         self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.cancel_prompt = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.notice)
+        self.middle.addWidget(self.cancel_prompt)
+        self.cancel_asked = False  # the first "cancel" asks; the second cancels
+
+    def render(self, ctx: VisitContext) -> None:
+        super().render(ctx)
+        if self.cancel_asked:
+            self.button("cancel").setText(self.tr_.tr("confirm.cancel_sure"))
+        self.cancel_prompt.setText(self.tr_.tr("confirm.cancel_prompt") if self.cancel_asked else "")
 
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("confirm.title"))
