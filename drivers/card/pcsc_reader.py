@@ -71,7 +71,9 @@ class PcscCardReader:
 
     @property
     def healthy(self) -> bool:
-        return self.state in (ReaderState.EMPTY, ReaderState.CARD_PRESENT, ReaderState.CARD_MUTE)
+        """False only when the reader is known to be unusable (pcscd down, no reader): while the monitor
+        is still starting nothing is known yet, and the idle screen must not flash "no reader"."""
+        return self.state not in (ReaderState.PCSCD_NOT_RUNNING, ReaderState.NO_READER)
 
     def set_listener(self, on_inserted: Callable[[], None], on_removed: Callable[[], None]) -> None:
         self._on_inserted, self._on_removed = on_inserted, on_removed
