@@ -119,11 +119,11 @@ def pay_own_share(service: SettlementService, visit: str, i: int, person: object
     while (status is None or status.state not in (PAID, CLOSED)) and time.monotonic() < deadline:
         time.sleep(0.1)
         try:
-            status = service.payment_status(order)
+            status = service.query_payment(order)
         except PaymentError:
             status = None
     if status is not None and status.state == PAID:
-        service.settle_paid(reference, fees)
+        service.settle_paid(reference)
     else:
         service.abandon_payment(reference, order)
 

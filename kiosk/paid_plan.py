@@ -59,12 +59,9 @@ def run_paid_plan(plan: dict[str, Any], gateway: InsuranceGateway, payments: Pay
         _add_undo_step(plan, output, msgids)
         save(plan)
         return _undo_and_refund(plan, gateway, payments, save, msgids, idempotent_replay)
-    return {**output, "payment": _proof(pay).public()}
-
-
-def _proof(pay: Mapping[str, Any]) -> Payment:
-    return Payment(method=pay.get("method", ""), amount=Decimal(pay["paid_amount"]),
-                   trade_no=pay.get("trade_no", ""), order_no=pay["order_no"])
+    proof = Payment.from_plan(pay)
+    assert proof is not None  # the plan reached the settlement only once the order was known paid
+    return {**output, "payment": proof.public()}
 
 
 def _cash_due(output: Mapping[str, Any]) -> Decimal | None:

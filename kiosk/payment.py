@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from kiosk.masking import mask_id
 
@@ -22,12 +24,11 @@ PAYING = "USERPAYING"  # the patient is confirming in the app (password, fingerp
 PAID = "SUCCESS"
 CLOSED = "CLOSED"  # closed by us, or cancelled by the patient in the app: nothing taken
 REFUNDED = "REFUND"
-FINAL_UNPAID = frozenset({CLOSED})
 STATES = frozenset({NOT_PAID, PAYING, PAID, CLOSED, REFUNDED})
+UNKNOWN = "UNKNOWN"  # ours, not a provider's: the platform could not be asked (a wait goes on)
 
-# Refund states
+# Refund states: done, or PROCESSING (asked again with the same refund number)
 REFUND_DONE = "SUCCESS"
-REFUND_PROCESSING = "PROCESSING"
 
 # Payment codes (付款码): all digits; the first two tell the wallet (published by each provider)
 _CODE_FORMATS = (
@@ -35,8 +36,6 @@ _CODE_FORMATS = (
     ("alipay", re.compile(r"(2[5-9]|30)\d{14,22}")),  # Alipay: 16-24 digits, 25-30
     ("unionpay", re.compile(r"62\d{17}")),  # UnionPay QR: 19 digits, 62
 )
-
-METHODS = ("wechat", "alipay", "unionpay", "card")
 
 
 def payment_code_wallet(text: str) -> str | None:
@@ -120,6 +119,14 @@ class Payment:
         """For the outbox result and the demo's JSON: no payment code, the trade number whole (staff)."""
         return {"method": self.method, "amount": f"{self.amount:.2f}", "trade_no": self.trade_no,
                 "order_no": self.order_no}
+
+    @classmethod
+    def from_plan(cls, pay: Mapping[str, Any]) -> Payment | None:
+        """The proof from a settlement plan's payment record (None until the order is known paid)."""
+        if not pay.get("paid_amount"):
+            return None
+        return cls(method=str(pay.get("method", "")), amount=Decimal(str(pay["paid_amount"])),
+                   trade_no=str(pay.get("trade_no", "")), order_no=str(pay.get("order_no", "")))
 
     @classmethod
     def from_public(cls, data: dict[str, str]) -> Payment:

@@ -201,32 +201,34 @@ class SettlementService:
         assert self._payments is not None
         return self._payments.pay_with_code(order.order_no, order.amount, code)
 
-    def payment_status(self, order: PaymentOrder) -> PaymentStatus:
-        """The order's state: a notification for it if one came, else a query (PaymentUnknown propagates)."""
+    def query_payment(self, order: PaymentOrder) -> PaymentStatus:
+        """The order's state, as the provider says it now (PaymentUnknown propagates)."""
         assert self._payments is not None
-        try:
-            for note in self._payments.notifications():
-                if note.order_no == order.order_no:
-                    return self._payments.query(order.order_no)  # a notification is a hint, the query the fact
-        except PaymentUnknown:
-            pass
         return self._payments.query(order.order_no)
 
-    def settle_paid(self, reference: str, fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement | RefundedPayment:
+    def payment_notified(self, order: PaymentOrder) -> bool:
+        """Whether a notification about the order came since the last look: a hint to query, never the
+        fact (a lost or late notification only delays the next query)."""
+        assert self._payments is not None
+        try:
+            return any(note.order_no == order.order_no for note in self._payments.notifications())
+        except PaymentUnknown:
+            return False
+
+    def settle_paid(self, reference: str) -> Settlement | QueuedSettlement | RefundedPayment:
         """Deliver the paid plan now: settled, still queued (the outbox completes it), or refunded."""
         delivery = self._outbox.deliver(reference)
         plan = self._outbox.payload(reference)
         pay = plan.get("payment", {})
-        paid = Payment(pay.get("method", ""), Decimal(pay["paid_amount"]), pay.get("trade_no", ""),
-                       pay.get("order_no", "")) if pay.get("paid_amount") else None
+        paid = Payment.from_plan(pay)
         if delivery.state == "done" and delivery.result is not None:
             return parse_settlement(delivery.result, _settlement_msgid(plan))
-        if pay.get("state") == "refunded":
-            return RefundedPayment(Decimal(pay["paid_amount"]), pay.get("refund_reason", ""))
+        if pay.get("state") == "refunded" and paid is not None:
+            return RefundedPayment(paid.amount, pay.get("refund_reason", ""))
         if delivery.state in ("failed", "cancelled") and paid is None:
             raise GatewayBusinessError(delivery.error or "the payment was not completed", infno="2207")
         log.warning("paid settlement %s not confirmed (%s): queued", reference, delivery.state)
-        return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees), paid=paid)
+        return QueuedSettlement(reference=reference, medfee_sumamt=Decimal(plan["medfee_sumamt"]), paid=paid)
 
     def abandon_payment(self, reference: str, order: PaymentOrder | None) -> Settlement | QueuedSettlement | None:
         """The patient left the payment screen: close the order, then let the plan end (cancelled, nothing
@@ -237,7 +239,7 @@ class SettlementService:
             except (PaymentUnknown, PaymentDeclined) as exc:
                 log.warning("order %s not closed now (%s): the outbox closes it after its deadline", order.order_no, exc)
         try:
-            outcome = self.settle_paid(reference, ())
+            outcome = self.settle_paid(reference)
         except GatewayBusinessError:
             return None  # closed and undone: nothing taken, nothing settled
         return outcome if isinstance(outcome, Settlement) or (

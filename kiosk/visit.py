@@ -273,7 +273,7 @@ class VisitMachine:
         assert e.status is not None and self.ctx.payment_order is not None
         if e.status.state == PAID:
             self._go(State.SETTLING)
-            return [SettlePaid(self.visit_id, self.ctx.payment_reference, self.ctx.fees)]
+            return [SettlePaid(self.visit_id, self.ctx.payment_reference)]
         if e.status.state == CLOSED:  # cancelled in the app, or closed: nothing was taken
             return self._fail_payment("payment_cancelled")
         if e.status.state == PAYING:
@@ -298,13 +298,6 @@ class VisitMachine:
         effects = self._release_payment()
         self._fail(Failed(code=code, message=message))
         return effects
-
-    def _on_late_payment(self, e: Event) -> list[Effect]:
-        """The order was being closed when the payment arrived: the plan settled (or queued) it after all."""
-        if isinstance(e, Settled):
-            return self._on_settled(e)
-        assert isinstance(e, Queued)
-        return self._on_queued(e)
 
     def _on_refunded(self, e: Refunded) -> list[Effect]:
         self.ctx.refunded = e.refunded
@@ -359,8 +352,9 @@ _HANDLERS = {
     (State.PAYING, PaymentTimeout): _H._on_payment_timeout,
     (State.PAYING, Failed): _H._on_payment_failed,
     (State.SETTLING, Refunded): _H._on_refunded,
-    (State.ERROR, Settled): _H._on_late_payment,
-    (State.ERROR, Queued): _H._on_late_payment,
+    # the order was being closed when the payment arrived: the plan settled (or queued) it after all
+    (State.ERROR, Settled): _H._on_settled,
+    (State.ERROR, Queued): _H._on_queued,
     (State.SETTLING, Settled): _H._on_settled,
     (State.SETTLING, Queued): _H._on_queued,
     (State.SETTLING, Failed): _H._on_settle_failed,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError, P
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
-from kiosk.payment import PAYING, PaymentStatus
+from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
 from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_receipt
 from kiosk.settlement import SettlementService
@@ -65,8 +66,6 @@ class EffectRunner:
         sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
         self._vouchers = vouchers
         self._wait_s, self._poll_s = payment_wait_s, payment_poll_s
         self._sleep, self._monotonic = sleep or time.sleep, monotonic or time.monotonic
@@ -98,7 +97,7 @@ class EffectRunner:
                 return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, PAYING, detail="unknown"))
             if isinstance(effect, v.AwaitPayment):
                 self._sleep(self._poll_s)  # the platform is away: ask again, not at once
-                return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, "UNKNOWN"), waited=True)
+                return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, UNKNOWN), waited=True)
             return v.Failed(vid, code=exc.code, message="payment_unavailable")
         except VoucherRefused as exc:
             return v.Failed(vid, code=exc.code, message=f"voucher.{exc.reason}")
@@ -127,10 +126,7 @@ class EffectRunner:
             case v.Prepare(person=person, document=doc, fees=fees):
                 return v.Prepared(vid, pre_settlement=self._settlement.prepare(person, doc, fees))
             case v.Settle(person=person, document=doc, pre_settlement=pre, fees=fees):
-                outcome = self._settlement.settle(vid, person, doc, pre, fees)
-                if isinstance(outcome, Settlement):
-                    return v.Settled(vid, settlement=outcome)
-                return v.Queued(vid, queued=outcome)
+                return self._settled_event(vid, self._settlement.settle(vid, person, doc, pre, fees))
             case v.OpenPayment(person=person, document=doc, pre_settlement=pre, fees=fees):
                 reference, order = self._settlement.open_payment(vid, person, doc, pre, fees)
                 return v.PaymentOpened(vid, reference=reference, order=order)
@@ -138,8 +134,8 @@ class EffectRunner:
                 return v.PaymentUpdate(vid, status=self._await(order), waited=True)
             case v.PayWithCode(order=order, code=code):
                 return v.PaymentUpdate(vid, status=self._settlement.pay_with_code(order, code))
-            case v.SettlePaid(reference=reference, fees=fees):
-                return self._settled_event(vid, self._settlement.settle_paid(reference, fees))
+            case v.SettlePaid(reference=reference):
+                return self._settled_event(vid, self._settlement.settle_paid(reference))
             case v.AbandonPayment(reference=reference, order=order):
                 late = self._settlement.abandon_payment(reference, order)
                 if late is not None:
@@ -163,14 +159,16 @@ class EffectRunner:
         raise AssertionError(f"unhandled effect {effect!r}")
 
     def _await(self, order: Any) -> PaymentStatus:
-        """Poll for a while (a short slice, so an abandoned visit's wait ends soon); returns the first
-        state other than NOTPAY, or NOTPAY at the end of the slice."""
+        """Wait a short slice (so an abandoned visit's wait ends soon): the order is queried at the start,
+        when a notification names it, and at the end of the slice; between, only notifications are looked
+        at. Returns the first state other than NOTPAY, or NOTPAY at the end of the slice."""
         deadline = self._monotonic() + self._wait_s
-        while True:
-            status = self._settlement.payment_status(order)
-            if status.state != "NOTPAY" or self._monotonic() >= deadline:
-                return status
+        status = self._settlement.query_payment(order)
+        while status.state == NOT_PAID and self._monotonic() < deadline:
             self._sleep(self._poll_s)
+            if self._settlement.payment_notified(order) or self._monotonic() >= deadline:
+                status = self._settlement.query_payment(order)
+        return status
 
     @staticmethod
     def _settled_event(vid: str, outcome: Settlement | QueuedSettlement | RefundedPayment) -> v.Event:

@@ -263,7 +263,6 @@ class PayWithCode(Effect):
 @dataclass(frozen=True)
 class SettlePaid(Effect):
     reference: str
-    fees: tuple[FeeItem, ...]
 
 
 @dataclass(frozen=True)
