@@ -240,14 +240,16 @@ def build_payments(cfg: KioskConfig) -> PlatformPaymentGateway | SerialCardTermi
     if pay.provider == "card_terminal":
         if not pay.card_device:
             raise ConfigError("payment.card_device: required for payment.provider = card_terminal")
-        try:
-            return SerialCardTerminal(pay.card_device, pay.card_baud)
-        except ValueError as exc:
-            raise ConfigError(f"payment.card_baud: {exc}") from None
+        return SerialCardTerminal(pay.card_device, pay.card_baud)  # the config admits supported bauds only
     base = pay.url or (gateway_origin(cfg.gateway) if cfg.is_demo else "")
     if not base or not pay.key_file:
         raise ConfigError("payment.url and payment.key_file: required for payment.provider = platform")
     return PlatformPaymentGateway(pay, cfg.gateway, load_key(pay.key_file), base)
+
+
+def outbox_key(cfg: KioskConfig) -> bytes:
+    """The key of the outbox's payloads, from the key folder (created on first use)."""
+    return load_or_create_key(key_path(cfg.key_path(), cfg.data_path(), "outbox.key"))
 
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
@@ -258,9 +260,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
-    keys = cfg.key_path()
-    cipher = PayloadCipher(load_or_create_key(key_path(keys, data, "outbox.key")))
-    device = DeviceKey.load_or_create(key_path(keys, data, "device.key"))
+    cipher = PayloadCipher(outbox_key(cfg))
+    device = DeviceKey.load_or_create(key_path(cfg.key_path(), data, "device.key"))
     payments = build_payments(cfg)
 
     def deliver(payload: dict[str, Any], save: Any) -> Any:

@@ -58,7 +58,7 @@ class NoQueueYet(Exception):
 
 
 def _outbox(config_path: Path | None) -> tuple[object, object]:
-    from offline_queue.crypto import PayloadCipher, load_or_create_key
+    from offline_queue.crypto import PayloadCipher
     from offline_queue.outbox import SqliteOutbox
     from offline_queue.store import open_store
 
@@ -72,10 +72,9 @@ def _outbox(config_path: Path | None) -> tuple[object, object]:
     def refuse(_plan: object, _save: object) -> object:
         raise RuntimeError("the technician's view never delivers")
 
-    from offline_queue.keys import key_path
+    from scripts.composition import outbox_key
 
-    key = key_path(cfg.key_path(), data, "outbox.key")
-    return SqliteOutbox(store, PayloadCipher(load_or_create_key(key)), refuse), store
+    return SqliteOutbox(store, PayloadCipher(outbox_key(cfg)), refuse), store
 
 
 CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),

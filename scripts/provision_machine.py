@@ -127,11 +127,9 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
             return
         config_path.write_text(text, encoding="utf-8")
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        from offline_queue.crypto import load_or_create_key
+        from scripts.composition import outbox_key
 
-        from offline_queue.keys import key_path
-
-        load_or_create_key(key_path(cfg.key_path(), data, "outbox.key"))
+        outbox_key(cfg)  # created now, in the key folder, so the kiosk starts with it
         click.echo(f"wrote {config_path}; data folder {data}")
 
     @cli.command("register")

@@ -17,7 +17,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -112,13 +111,9 @@ def access_headers(cfg: GatewayConfig) -> Callable[[], dict[str, str]]:
     if cfg.profile != "tif":
         return dict
     from drivers.gateway.access import tif_headers
+    from drivers.secret_file import read_secret
 
-    try:
-        secret = Path(cfg.secret_file).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"gateway.secret_file: cannot read {cfg.secret_file} ({exc})") from None
-    if not secret:
-        raise ConfigError(f"gateway.secret_file: {cfg.secret_file} is empty")
+    secret = read_secret(cfg.secret_file, "gateway.secret_file")
     return lambda: tif_headers(cfg.paasid, secret)
 
 

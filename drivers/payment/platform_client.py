@@ -14,32 +14,26 @@ import logging
 import secrets
 import threading
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from drivers.gateway.client import build_session
 from drivers.payment.signing import signed, verify
+from drivers.secret_file import read_secret
 from kiosk.config import GatewayConfig, PaymentConfig
-from kiosk.errors import ConfigError, PaymentDeclined, PaymentUnknown
+from kiosk.errors import PaymentDeclined, PaymentUnknown
 from kiosk.payment import CLOSED, STATES, PaymentOrder, PaymentStatus, RefundStatus, mask_code
 
 log = logging.getLogger(__name__)
 
 # the platform's refusal codes, as short keys the payment screen translates
 REASONS = {"NOTENOUGH": "balance", "AUTH_CODE_EXPIRE": "code_expired", "AUTH_CODE_INVALID": "code_invalid",
-           "ORDERCLOSED": "order_closed", "ORDERPAID": "order_paid"}
+           "ORDERCLOSED": "order_closed", "ORDERPAID": "order_paid", "ORDERNOTEXIST": "no_order"}
 
 
 def load_key(path: str) -> bytes:
-    try:
-        key = Path(path).read_text(encoding="ascii").strip().encode("ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"payment.key_file: cannot read {path} ({exc})") from None
-    if len(key) < 16:
-        raise ConfigError(f"payment.key_file: {path} holds no key of at least 16 characters")
-    return key
+    return read_secret(path, "payment.key_file", encoding="ascii", min_length=16).encode("ascii")
 
 
 class PlatformPaymentGateway:
@@ -64,7 +58,7 @@ class PlatformPaymentGateway:
         try:
             return self._status(self._call("query", {"out_trade_no": order_no}))
         except PaymentDeclined as exc:
-            if exc.reason == "ORDERNOTEXIST":  # never created: nothing can have been paid on it
+            if exc.reason == "no_order":  # never created: nothing can have been paid on it
                 return PaymentStatus(order_no, CLOSED, detail="the platform holds no such order")
             raise
 
@@ -118,8 +112,7 @@ class PlatformPaymentGateway:
             raise PaymentUnknown(f"payment platform {op}: the answer's signature is wrong: not believed")
         if answer.get("result_code") != "SUCCESS":
             code = str(answer.get("err_code", ""))
-            raise PaymentDeclined(code if code == "ORDERNOTEXIST" else REASONS.get(code, "declined"),
-                                  f"{code}: {answer.get('err_code_des', '')}")
+            raise PaymentDeclined(REASONS.get(code, "declined"), f"{code}: {answer.get('err_code_des', '')}")
         return answer
 
     @staticmethod
