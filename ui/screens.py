@@ -124,8 +124,7 @@ class IdleScreen(TextScreen):
 
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr(self._title_key))
-        self.body.setText(self.tr_.tr(self._body_key, window=self._window) if self.mode != "ready"
-                          else self.tr_.tr(self._body_key))
+        self.body.setText(self.tr_.tr(self._body_key, window=self._window))  # "ready" names no window
 
 
 class ConsentScreen(Screen):

@@ -111,8 +111,8 @@ class KioskWindow(QMainWindow):
         fees = s.FeeReviewScreen(tr)
         fees.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees.add_button("confirm_fees", "fees.confirm", lambda: post(v.FeesConfirmed()))
-        confirm = s.ConfirmScreen(tr)
-        confirm.add_button("cancel", "common.cancel", lambda: self._ask_before_cancel(confirm), secondary=True)
+        confirm = self.confirm = s.ConfirmScreen(tr)
+        confirm.add_button("cancel", "common.cancel", lambda: self._ask_before_cancel(), secondary=True)
         confirm.add_button("pay", "confirm.pay", lambda: post(v.SettlementConfirmed()))
         self.payment = payment = s.PaymentScreen(tr)
         payment.add_button("cancel", "pay.cancel", lambda: post(v.Cancel()), secondary=True)
@@ -186,8 +186,9 @@ class KioskWindow(QMainWindow):
         self.apply_theme()
         self._restart_idle()
 
-    def _ask_before_cancel(self, screen: s.ConfirmScreen) -> None:
+    def _ask_before_cancel(self) -> None:
         """After the trial a cancel undoes the registration: ask once, and remind the patient of the card."""
+        screen = self.confirm
         if screen.cancel_asked:
             screen.cancel_asked = False
             self.controller.post(v.Cancel())
@@ -236,7 +237,7 @@ class KioskWindow(QMainWindow):
         if state == v.State.IDLE:
             self.cancel_staff_call()
         if state != v.State.CONFIRM:
-            self.screens[v.State.CONFIRM].cancel_asked = False  # type: ignore[attr-defined]
+            self.confirm.cancel_asked = False
         for source in self._qr_sources:
             if hasattr(source, "active"):  # the camera decodes codes on the idle and payment screens only
                 source.active = state in (v.State.IDLE, v.State.PAYING)
