@@ -290,3 +290,19 @@ def test_a_burst_of_small_faces_is_judged_by_the_small_face_band(shared_data: Pa
         verdicts[name] = checker.verify(PERSON).verdict
         camera.stop()
     assert verdicts == {"one band": "match", "small band": "mismatch"}
+
+
+def test_a_backlit_patient_is_found_on_the_equalised_frame(shared_data: Path) -> None:
+    """A strongly backlit webcam clip (video/bona_fide_clip/saikan45...): HOG alone finds no face in any
+    frame; the second look on the locally equalised copy finds the man, and landmarks and the encoding
+    come from that copy (a template comes out, and it is the same person frame to frame)."""
+    clip = shared_data / "video/bona_fide_clip/saikan45_Liveness_Face_Detection_Home_Security_System/output.avi"
+    frames = load_frames(clip) if clip.exists() else []
+    if not frames:
+        pytest.skip(f"clip not in this data folder: {clip}")
+    assert not any(ENGINE._search_plain(f, False) for f in frames)  # plain HOG: a silhouette
+    found = [(f, obs) for f in frames if (obs := ENGINE.analyse(f)) is not None]
+    assert len(found) >= 3
+    assert all(obs.handle.equalised for _, obs in found)
+    templates = [ENGINE.encode(f, obs) for f, obs in found[:3]]
+    assert max(float(np.linalg.norm(a - b)) for a in templates for b in templates) < 0.45

@@ -7,6 +7,12 @@ frame (~1 ms), quality measures on the face region; the 128-d encoding (~65 ms)
 only for frames the caller's quality gate passed, reusing the same landmarks
 for alignment.
 
+A frame in which no face is found is searched once more on a locally equalised
+copy (CLAHE on the luminance, ~2 ms): a patient with a bright window behind them
+is a dark silhouette to HOG. When that copy finds the face, landmarks, quality
+and the encoding are taken from the equalised frame (what the encoder sees); the
+passive presentation cue from the original (what it was fitted on).
+
 The library is imported on first use (importing this module stays cheap).
 Frames are never written anywhere; templates are plain arrays owned by the caller.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,16 @@ from kiosk.face_quality import FaceObservation
 from kiosk.ports import FaceSample, Frame, Template
 
 SMALL_FRAME_SIDE = 400  # frames this small (photos, crops) are also searched upsampled
+EQUALISE_CLIP = 3.0  # CLAHE clip limit of the second look at a frame without a face (OpenCV's examples: 2-4)
+
+
+@dataclass(frozen=True)
+class _Landmarks:
+    """The engine-private handle of an observation: dlib's landmark object, and whether it was found
+    on the equalised copy of the frame (encode must then look at the same copy)."""
+
+    shape: Any
+    equalised: bool
 
 
 class DlibFaceEngine:
@@ -65,6 +82,16 @@ class DlibFaceEngine:
         Crops whose face touches the border (ID photos, 112 px chips) are padded first: HOG needs
         some context around a face.
         """
+        return self._search(frame, thorough)[0]
+
+    def _search(self, frame: Frame, thorough: bool) -> tuple[list[Any], bool]:
+        """(boxes, whether they were found on the equalised copy)."""
+        rects = self._search_plain(frame, thorough)
+        if rects:
+            return rects, False
+        return self._search_plain(equalised(frame), thorough), True
+
+    def _search_plain(self, frame: Frame, thorough: bool) -> list[Any]:
         dlib, detector, _, _ = self._lib()
         height, width = frame.shape[:2]
         scale = min(1.0, self._side / max(height, width))
@@ -87,28 +114,30 @@ class DlibFaceEngine:
 
         ``thorough`` (enrolment photos, calibration stills) also searches the full frame upsampled.
         """
-        rects = self._detect(frame, thorough)
+        rects, was_equalised = self._search(frame, thorough)
         if not rects:
             return None
         _, _, predictor, _ = self._lib()
         rect = rects[0]
-        shape = predictor(np.ascontiguousarray(frame), rect)
+        view = equalised(frame) if was_equalised else frame
+        shape = predictor(np.ascontiguousarray(view), rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        sharpness, brightness = _region_quality(frame, _box(rect))
+        sharpness, brightness = _region_quality(view, _box(rect))
         attack = None if self._presentation is None else self._presentation.attack_probability(frame, _box(rect))
         return FaceObservation(
             box=_box(rect), landmarks=points, faces_in_view=len(rects),
             second_face_area=int(rects[1].area()) if len(rects) > 1 else 0,
-            frame_size=(frame.shape[0], frame.shape[1]), sharpness=sharpness, brightness=brightness, handle=shape,
-            attack_probability=attack)
+            frame_size=(frame.shape[0], frame.shape[1]), sharpness=sharpness, brightness=brightness,
+            handle=_Landmarks(shape, was_equalised), attack_probability=attack)
 
     def encode(self, frame: Frame, obs: FaceObservation) -> Template:
         """The mean of the face's template and its mirror image's (test-time flip: faces are nearly
         symmetric, lighting and pose residue are not; on the development people it lowered the
         impostor scores of look-alikes at twice the encoding time, ~130 ms)."""
         dlib, _, predictor, encoder = self._lib()
-        image = np.ascontiguousarray(frame)
-        direct = np.asarray(encoder.compute_face_descriptor(image, obs.handle, self._jitters), dtype=np.float64)
+        handle: _Landmarks = obs.handle
+        image = np.ascontiguousarray(equalised(frame) if handle.equalised else frame)
+        direct = np.asarray(encoder.compute_face_descriptor(image, handle.shape, self._jitters), dtype=np.float64)
         if not self._flip:
             return direct
         width = image.shape[1]
@@ -124,6 +153,15 @@ class DlibFaceEngine:
         if obs is None:
             return None
         return FaceSample(box=obs.box, template=self.encode(frame, obs))
+
+
+def equalised(frame: Frame) -> Frame:
+    """The frame with its luminance locally equalised (CLAHE on L of Lab), colours kept."""
+    import cv2
+
+    lab = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=EQUALISE_CLIP, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def _box(rect: Any) -> tuple[int, int, int, int]:
