@@ -65,9 +65,12 @@ class GatewayConfig:
     ca_bundle: str = _opt("", "CA bundle for TLS verification (empty: system store; verification is never off)")
     pin_sha256: str = _opt("", "optional public-key pins of the gateway's TLS key, comma-separated base64 SHA-256 of its SubjectPublicKeyInfo (sha256//... as curl's --pinnedpubkey); with pins, another key is refused even when its certificate is valid (kiosk-provision selftest shows the current pin)")
     proxy: str = _opt("", "HTTP(S) proxy to reach the gateway, e.g. http://proxy.hospital.local:3128 (empty: direct; the environment's proxy variables are not used)")
-    profile: str = _opt("plain", "access and message security the gateway asks for: plain (none) or tif (the x-tif-* access headers of PROTOCOL.md section 9: access id, timestamp, single-use nonce, SHA-256 signature)", _one_of("plain", "tif"))
-    paasid: str = _opt("", "tif: the institution's access id at the gateway")
-    secret_file: str = _opt("", "tif: file holding the access secret (outside data_dir, readable by the kiosk user only; empty in demo mode: the sandbox's)")
+    profile: str = _opt("plain", "access and message security the gateway asks for: plain (none), tif (the x-tif-* access headers of PROTOCOL.md section 9: access id, timestamp, single-use nonce, SHA-256 signature) or sm (tif, and input/output encrypted with SM4, requests and answers signed with SM2 over SM3)", _one_of("plain", "tif", "sm"))
+    paasid: str = _opt("", "tif, sm: the institution's access id at the gateway")
+    secret_file: str = _opt("", "tif, sm: file holding the access secret (outside data_dir, readable by the kiosk user only; empty in demo mode: the sandbox's)")
+    sm4_key_file: str = _opt("", "sm: file holding the institution's SM4 message key (32 hex digits; outside data_dir, kiosk user only)")
+    sm2_key_file: str = _opt("", "sm: file holding the institution's SM2 private key (64 hex digits) that signs requests; its public half is registered with the province")
+    sm2_gateway_public_key: str = _opt("", "sm: the gateway's SM2 public key (128 hex digits, x || y) that answers must verify against", _regex(r"((04)?[0-9A-Fa-f]{128})?", "128 hex digits (x || y), optionally after 04, or empty"))
     idempotent_replay: bool = _opt(False, "the gateway returns the original answer for a resent msgid: unanswered settlements are resent instead of reversed with 2601")
 
 
@@ -86,10 +89,10 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class FaceConfig:
-    score_threshold: float = _opt(5.198, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
-    grey_floor: float = _opt(4.384, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
-    small_face_threshold: float = _opt(5.198, "the same for bursts whose smallest face is under 100 px tall (a stricter band: small faces let look-alikes score higher; the default quality gate never encodes them)", _range(0.0, 50.0))
-    small_face_grey_floor: float = _opt(4.384, "grey-zone floor of the small-face band", _range(-50.0, 50.0))
+    score_threshold: float = _opt(5.244, "lowest cohort-normalised score accepted as the same person (kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
+    grey_floor: float = _opt(4.857, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
+    small_face_threshold: float = _opt(5.244, "the same for bursts whose smallest face is under 100 px tall (a stricter band: small faces let look-alikes score higher; the default quality gate never encodes them)", _range(0.0, 50.0))
+    small_face_grey_floor: float = _opt(4.857, "grey-zone floor of the small-face band", _range(-50.0, 50.0))
     cohort_file: str = _opt("", "cohort templates for score normalisation (empty: the shipped drivers/face/cohort_dlib_v2.npz)")
     cohort_k: int = _opt(35, "nearest cohort templates used to normalise a score", _range(5, 1000))
     liveness_steps: int = _opt(2, "randomised liveness steps (blink, turn left, turn right)", _range(1, 3))
@@ -228,9 +231,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             if value and not value.lower().startswith("https://"):
                 raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
                                   f"data and settlements never cross the network unencrypted")
-        if cfg.gateway.profile == "tif" and not (cfg.gateway.paasid and cfg.gateway.secret_file):
-            raise ConfigError("gateway.paasid and gateway.secret_file: required for gateway.profile = tif in "
-                              "production mode (the access id and secret issued with the institution's access)")
+        if cfg.gateway.profile in ("tif", "sm") and not (cfg.gateway.paasid and cfg.gateway.secret_file):
+            raise ConfigError(f"gateway.paasid and gateway.secret_file: required for gateway.profile = "
+                              f"{cfg.gateway.profile} in production mode (the access id and secret issued with the "
+                              f"institution's access)")
+        if cfg.gateway.profile == "sm":
+            for key in ("sm4_key_file", "sm2_key_file", "sm2_gateway_public_key"):
+                if not getattr(cfg.gateway, key):
+                    raise ConfigError(f"gateway.{key}: required for gateway.profile = sm in production mode (the "
+                                      f"keys the province issued with its national-algorithm access)")
         if cfg.payment.provider == "card_terminal" and not cfg.payment.card_device:
             raise ConfigError("payment.card_device: the bank-card terminal's serial device is required")
         if cfg.payment.provider == "platform":

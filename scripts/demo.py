@@ -23,6 +23,8 @@ from drivers.card.pcscd_service import PcscdHandle, start_pcscd
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
 from drivers.card.vpcd_card import VpcdCardSession
 from drivers.gateway.access import TifPolicy
+from drivers.gateway.message_security import SmGatewaySide
+from drivers.gateway.national_crypto import Sm2Key
 from drivers.gateway.sandbox.server import SandboxGateway
 from scripts.composition import Services, build_camera, build_services
 
@@ -79,16 +81,36 @@ class DemoRig:
             self.pcscd.stop()
 
 
+@dataclass(frozen=True)
+class SandboxSecurity:
+    """What the demo's sandbox enforces for the configured gateway profile, with keys made for the demo:
+    the access check (tif, sm), the message security (sm) and the institution's SM2 key pair (sm)."""
+
+    access: TifPolicy | None = None
+    messages: SmGatewaySide | None = None
+    institution: Sm2Key | None = None
+
+
+def _secret_file(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return str(path)
+
+
 def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key: bytes = b"",
-                access: TifPolicy | None = None) -> KioskConfig:
-    """The sandbox's URLs; its payment platform's merchant key and (profile tif) its access secret in files
-    beside the demo's data."""
+                security: SandboxSecurity = SandboxSecurity()) -> KioskConfig:
+    """The sandbox's URLs; its payment platform's merchant key and (profiles tif, sm) its access secret and
+    message keys in files beside the demo's data."""
     gateway = dataclasses.replace(cfg.gateway, url=gateway_url, his_url="")
+    access, messages = security.access, security.messages
     if access is not None:
-        secret_file = data_dir / "gateway-sandbox.secret"
-        secret_file.write_text(access.secret, encoding="utf-8")
-        secret_file.chmod(0o600)
-        gateway = dataclasses.replace(gateway, paasid=access.paasid, secret_file=str(secret_file))
+        gateway = dataclasses.replace(gateway, paasid=access.paasid, secret_file=_secret_file(
+            data_dir / "gateway-sandbox.secret", access.secret))
+    if messages is not None and security.institution is not None:
+        gateway = dataclasses.replace(
+            gateway, sm4_key_file=_secret_file(data_dir / "gateway-sandbox.sm4", messages.sm4_key.hex()),
+            sm2_key_file=_secret_file(data_dir / "gateway-sandbox.sm2", security.institution.private),
+            sm2_gateway_public_key=messages.own.public)
     payment = cfg.payment
     if payment_key and payment.provider == "platform":
         key_file = data_dir / "payment-sandbox.key"
@@ -116,21 +138,29 @@ def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s:
     raise FaceError("demo: no face seen by the camera to enrol as the demo patient")
 
 
-def demo_access(cfg: KioskConfig) -> TifPolicy | None:
-    """The demo's sandbox enforces the configured gateway profile, with an access secret made for it."""
-    if cfg.gateway.profile != "tif":
-        return None
-    return TifPolicy(paasid=cfg.gateway.paasid or "demo-paasid-0001", secret=secrets.token_hex(16))
+def demo_security(cfg: KioskConfig) -> SandboxSecurity:
+    """The demo's sandbox enforces the configured gateway profile, with an access secret and keys made
+    for it."""
+    if cfg.gateway.profile not in ("tif", "sm"):
+        return SandboxSecurity()
+    access = TifPolicy(paasid=cfg.gateway.paasid or "demo-paasid-0001", secret=secrets.token_hex(16))
+    if cfg.gateway.profile == "tif":
+        return SandboxSecurity(access)
+    institution = Sm2Key.generate()
+    messages = SmGatewaySide(sm4_key=secrets.token_bytes(16), own=Sm2Key.generate(),
+                             institution=Sm2Key.from_public(institution.public))
+    return SandboxSecurity(access, messages, institution)
 
 
 def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
     data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    access = demo_access(cfg)
-    sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=access)
+    security = demo_security(cfg)
+    sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=security.access,
+                             message_security=security.messages)
     sandbox.start()
     try:
-        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, access)
+        demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, security)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             enroll_demo_face(sandbox, services)

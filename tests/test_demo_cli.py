@@ -58,14 +58,17 @@ def test_autopilot_settles_one_visit(tmp_path: Path) -> None:
     assert "110101195603071239" not in face_log  # the ID number never reaches the logs whole
 
 
-def test_autopilot_settles_in_the_tif_profile_against_a_sandbox_enforcing_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["tif", "sm"])
+def test_autopilot_settles_in_each_profile_against_a_sandbox_enforcing_it(tmp_path: Path, profile: str) -> None:
     result = run_kiosk("demo", "--autopilot", "--json", "--data-dir", str(tmp_path / "demo"),
-                       env={"KIOSK_GATEWAY_PROFILE": "tif"})
+                       env={"KIOSK_GATEWAY_PROFILE": profile})
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["outcome"] == "settled" and outcome["paid"]["amount"] == "17.13"
-    secret = (tmp_path / "demo" / "gateway-sandbox.secret")
-    assert secret.exists() and oct(secret.stat().st_mode & 0o777) == "0o600"
+    secrets = ["gateway-sandbox.secret"] + (["gateway-sandbox.sm4", "gateway-sandbox.sm2"] if profile == "sm" else [])
+    for name in secrets:
+        secret = tmp_path / "demo" / name
+        assert secret.exists() and oct(secret.stat().st_mode & 0o777) == "0o600"
 
 
 def test_bad_config_fails_with_its_code(tmp_path: Path) -> None:

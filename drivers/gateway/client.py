@@ -11,6 +11,7 @@ Threads: called on the gateway worker lane; a lock serialises sign-in.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import ssl
 import threading
@@ -108,7 +109,7 @@ def tls_refusal(exc: requests.exceptions.SSLError, what: str) -> GatewayTlsRefus
 
 def access_headers(cfg: GatewayConfig) -> Callable[[], dict[str, str]]:
     """The per-request headers of the configured access profile (a fresh nonce and timestamp each time)."""
-    if cfg.profile != "tif":
+    if cfg.profile not in ("tif", "sm"):
         return dict
     from drivers.gateway.access import tif_headers
     from drivers.secret_file import read_secret
@@ -117,20 +118,64 @@ def access_headers(cfg: GatewayConfig) -> Callable[[], dict[str, str]]:
     return lambda: tif_headers(cfg.paasid, secret)
 
 
+def message_security(cfg: GatewayConfig) -> Any:
+    """Profile sm: the SmProfile that seals requests and opens answers (None for other profiles).
+    Raises ConfigError naming the key when a key file or the gateway's public key is unusable."""
+    if cfg.profile != "sm":
+        return None
+    from drivers.gateway.message_security import SmProfile
+    from drivers.gateway.national_crypto import NationalCryptoError, Sm2Key, sm4_key
+    from drivers.secret_file import read_secret
+
+    keys = {}
+    for key, parse in (("sm4_key_file", sm4_key), ("sm2_key_file", Sm2Key.from_private)):
+        try:
+            keys[key] = parse(read_secret(getattr(cfg, key), f"gateway.{key}"))
+        except NationalCryptoError as exc:
+            raise ConfigError(f"gateway.{key}: {exc}") from None
+    try:
+        gateway_key = Sm2Key.from_public(cfg.sm2_gateway_public_key)
+    except NationalCryptoError as exc:
+        raise ConfigError(f"gateway.sm2_gateway_public_key: {exc}") from None
+    return SmProfile(keys["sm4_key_file"], keys["sm2_key_file"], gateway_key)
+
+
+def _open_answer(raw: bytes, security: Any, what: str) -> bytes:
+    """Profile sm: the answer in clear, or GatewayProtocolError when it is not the gateway's (after a
+    settlement request that is an ambiguous outcome for the outbox, never a success)."""
+    from drivers.gateway.message_security import MessageSecurityError
+
+    try:
+        answer = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise GatewayProtocolError(f"{what}: answer is not JSON ({raw[:40]!r})") from None
+    if not isinstance(answer, dict):
+        raise GatewayProtocolError(f"{what}: answer is not a JSON object")
+    try:
+        return dumps(security.open_answer(answer))
+    except MessageSecurityError as exc:
+        raise GatewayProtocolError(f"{what}: answer refused: {exc} (check gateway.sm2_gateway_public_key and "
+                                   f"gateway.sm4_key_file; if they are right, someone altered the answer)") from None
+
+
 def _access_refusal(response: requests.Response, what: str) -> GatewayAccessRefused | None:
     from drivers.gateway.access import REFUSALS
+    from drivers.gateway.message_security import REFUSALS as SM_REFUSALS
 
     try:
         answer = response.json()
     except ValueError:
         return None
     code = answer.get("code") if isinstance(answer, dict) else None
-    if code not in REFUSALS:
+    if code not in REFUSALS and code not in SM_REFUSALS:
         return None
-    reason = REFUSALS[code]
+    reason = REFUSALS.get(code) or SM_REFUSALS[code]
     fix = {"signature": "check gateway.paasid and gateway.secret_file", "paasid": "check gateway.paasid",
            "stale": "the kiosk's clock is off: enable time sync (timedatectl set-ntp true)",
-           "nonce": "a nonce was used twice: report this to support"}[reason]
+           "nonce": "a nonce was used twice: report this to support",
+           "message_signature": "check gateway.sm2_key_file: its public half must be the one registered with "
+                                "the province",
+           "message_key": "check gateway.sm4_key_file (the SM4 key the province issued)"}[reason]
     return GatewayAccessRefused(reason, f"{what}: the gateway refused access ({code}: {answer.get('message', '')}); {fix}")
 
 
@@ -169,6 +214,7 @@ class HttpGateway:
         self._cfg, self._terminal, self._msgids, self._clock = cfg, terminal, msgids, clock
         self._session = build_session(cfg)
         self._access = access_headers(cfg)
+        self._security = message_security(cfg)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
         self._lock = threading.Lock()
         self._sign_no, self._sign_day = "", ""
@@ -199,7 +245,11 @@ class HttpGateway:
         envelope = build_request(self._terminal, infno, input_, msgid=msgid, sign_no=sign_no,
                                  insuplc_admdvs=insuplc_admdvs, now=self._clock())
         log.info("-> %s msgid=%s", infno, msgid)
+        if self._security is not None:
+            envelope = self._security.seal_request(json.loads(dumps(envelope)))
         raw = _post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno, self._access())
+        if self._security is not None:
+            raw = _open_answer(raw, self._security, infno)
         output = parse_response(raw, infno)
         log.info("<- %s msgid=%s ok", infno, msgid)
         return output

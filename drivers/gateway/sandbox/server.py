@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from drivers.gateway.access import TifPolicy
+from drivers.gateway.message_security import SmGatewaySide
 from drivers.gateway.envelope import dumps
 from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
@@ -60,11 +61,12 @@ class SandboxGateway:
 
     def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0, *,
                  tls: tuple[Path, Path] | None = None, payment_key: bytes | None = None,
-                 access: TifPolicy | None = None) -> None:
+                 access: TifPolicy | None = None, message_security: SmGatewaySide | None = None) -> None:
         """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only.
         ``payment_key``: the payment platform's merchant key (default: a new random one, ``payment_key``).
-        ``access``: the gateway's access check (profile tif); None: plain, no access headers needed."""
-        self.access = access
+        ``access``: the gateway's access check (profiles tif and sm); None: no access headers needed.
+        ``message_security``: profile sm (requests SM4-encrypted and SM2-signed, answers likewise)."""
+        self.access, self.message_security = access, message_security
         self.ledger_path = Path(ledger_path)
         self._tls: ssl.SSLContext | None = None
         if tls is not None:
@@ -155,7 +157,26 @@ class SandboxGateway:
 
     def call_service(self, raw: bytes) -> bytes:
         with self._lock:
-            return transactions.handle(self._conn, raw)
+            return self.seal(transactions.handle(self._conn, raw))
+
+    def open_request(self, raw: bytes) -> tuple[bytes, tuple[str, str] | None]:
+        """Profile sm: (the request in clear, None), or (b"", (code, message)) as the gateway refuses it."""
+        if self.message_security is None:
+            return raw, None
+        try:
+            envelope = json.loads(raw)
+        except ValueError:
+            return b"", ("SM-412", "request is not JSON")
+        if not isinstance(envelope, dict):
+            return b"", ("SM-412", "request is not a JSON object")
+        opened, refusal = self.message_security.open_request(envelope)
+        return (b"", refusal) if opened is None else (dumps(opened), None)
+
+    def seal(self, answer: bytes) -> bytes:
+        """Profile sm: the answer with its output encrypted and the whole signed by the gateway."""
+        if self.message_security is None:
+            return answer
+        return dumps(self.message_security.seal_answer(json.loads(answer)))
 
     def pending_fees(self, psn_no: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -331,7 +352,7 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
             elif fault.kind == "malformed":
                 self._send(200, answer[: len(answer) // 2] + b"<garbage")
             else:  # business
-                self._send(200, dumps({"infcode": -1, "err_msg": "simulated business refusal", "output": None}))
+                self._send(200, sandbox.seal(dumps({"infcode": -1, "err_msg": "simulated business refusal"})))
 
         def _pay_admin(self, op: str, body: bytes) -> None:
             try:
@@ -381,6 +402,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
                 refusal = sandbox.access.refusal(dict(self.headers.items())) if sandbox.access else None
+                if refusal is None:
+                    body, refusal = sandbox.open_request(body)
                 if refusal is not None:  # the access layer answers before the interface sees anything
                     self._send(401, dumps({"code": refusal[0], "message": refusal[1]}))
                 else:
