@@ -4,8 +4,8 @@ Pure (numpy and the standard library). Used by ``kiosk-provision calibrate-face`
 
 * ``identity_folds``: people, never images, are split, so nobody scored was seen by the cohort or the
   threshold being scored;
-* ``threshold_for_far``: the lowest score threshold that lets at most ``far`` of each set's impostor
-  attempts through (every set must hold the target, not only the pool), raised by
+* ``threshold_for_far``: the lowest score threshold at which each set's impostor attempts vouch for
+  ``far`` at 95 % confidence (every set must hold the target, not only the pool), raised by
   ``threshold_for_pairs`` so that a new pair of look-alike people is unlikely to pass;
 * ``visit_outcome``: what the kiosk does with a patient's attempts (kiosk/face_score.py decides each
   attempt from the median of its frames; a grey attempt is tried again, up to the visit's limit; a clear
@@ -33,18 +33,32 @@ def identity_folds(identities: Iterable[str], k: int, *, salt: str = "") -> list
 
 
 def threshold_for_far(impostor_scores: Mapping[str, Sequence[float]], far: float) -> float:
-    """Lowest threshold with at most ``far`` of each set's impostor scores at or above it."""
+    """Lowest threshold at which every set's impostor attempts vouch for ``far``.
+
+    The attempts let through must keep the exact 95 % upper bound of the rate at or below ``far``, not
+    only the observed rate: with 2,400 attempts the observed rule lets the two highest impostors pass
+    (2 / 2,400 < 0.001), though two false accepts in 2,400 bound the rate only below 0.0026. Below
+    2,995 attempts (where zero false accepts first vouch for 0.001) every impostor seen is blocked.
+    """
     worst = -np.inf
     for scores in impostor_scores.values():
         ordered = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
         if len(ordered) == 0:
             continue
-        allowed = int(np.floor(far * len(ordered)))  # this many may pass: the next one must not
+        allowed = _errors_vouched(len(ordered), far)  # this many may pass: the next one must not
         blocked = float(ordered[min(allowed, len(ordered) - 1)])
         worst = max(worst, float(np.nextafter(blocked, np.inf)))
     if worst == -np.inf:
         raise ValueError("no impostor attempts to calibrate on")
     return worst
+
+
+def _errors_vouched(trials: int, rate: float) -> int:
+    """The most errors in ``trials`` whose 95 % upper bound still lies at or below ``rate``."""
+    allowed = 0
+    while allowed < trials and upper_bound(allowed + 1, trials) <= rate:
+        allowed += 1
+    return allowed
 
 
 PAIR_SHARE = 0.01  # at most this share of pairs of different people may look alike at the threshold
