@@ -42,11 +42,26 @@ def load_or_create_key(path: Path) -> bytes:
 GCM_FORMAT = b"\x01"
 
 
+def pending_key_path(path: Path) -> Path:
+    """Where ``kiosk-provision rotate-keys`` keeps the next key until every row is sealed with it."""
+    return path.with_name(path.name + ".new")
+
+
+def cipher_for(path: Path) -> PayloadCipher:
+    """The cipher of a key file. While a rotation is unfinished (the next key exists beside it) it also
+    opens what the next key sealed: rows already re-sealed by an interrupted rotate-keys stay readable,
+    and running rotate-keys again finishes the job."""
+    pending = pending_key_path(path)
+    also = (load_or_create_key(pending),) if pending.exists() else ()
+    return PayloadCipher(load_or_create_key(path), also_opens=also)
+
+
 class PayloadCipher:
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, also_opens: tuple[bytes, ...] = ()) -> None:
         self._fernet = Fernet(key)
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kiosk-outbox-aes-gcm-v1").derive(key)
         self._gcm = AESGCM(derived)
+        self._others = tuple(PayloadCipher(other) for other in also_opens)
 
     def seal(self, plain: bytes) -> bytes:
         nonce = os.urandom(12)
@@ -58,4 +73,9 @@ class PayloadCipher:
                 return self._gcm.decrypt(sealed[1:13], sealed[13:], GCM_FORMAT)
             return self._fernet.decrypt(sealed)  # rows written before 2026-11-22
         except (InvalidToken, InvalidTag, ValueError):
+            for other in self._others:
+                try:
+                    return other.open(sealed)
+                except QueueError:
+                    continue
             raise QueueError("outbox payload cannot be decrypted (wrong key or tampered row)") from None

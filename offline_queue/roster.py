@@ -17,7 +17,7 @@ import numpy as np
 from kiosk.domain import StaffMember
 from kiosk.errors import QueueError, RosterError
 
-from offline_queue.crypto import PayloadCipher, load_or_create_key
+from offline_queue.crypto import cipher_for
 
 STAFF_NO = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -25,7 +25,8 @@ STAFF_NO = re.compile(r"[A-Za-z0-9_-]{1,32}")
 class FileRoster:
     def __init__(self, path: Path, key_path: Path | None = None) -> None:
         self.path = Path(path)
-        self._cipher = PayloadCipher(load_or_create_key(key_path or self.path.with_suffix(".key")))
+        self.key_path = key_path or self.path.with_suffix(".key")
+        self._cipher = cipher_for(self.key_path)
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, dict]:
@@ -41,7 +42,10 @@ class FileRoster:
         return data
 
     def _save(self, entries: dict[str, dict]) -> None:
-        sealed = self._cipher.seal(json.dumps(entries, ensure_ascii=False).encode("utf-8"))
+        self.replace_sealed(self._cipher.seal(json.dumps(entries, ensure_ascii=False).encode("utf-8")))
+
+    def replace_sealed(self, sealed: bytes) -> None:
+        """Write the sealed roster in one atomic replacement (key rotation writes what it re-sealed)."""
         temp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

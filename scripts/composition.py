@@ -44,7 +44,7 @@ from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, 
 from kiosk.paid_plan import run_paid_plan
 from kiosk.settlement import SettlementService
 from kiosk.visit_effects import EffectRunner
-from offline_queue.crypto import PayloadCipher, load_or_create_key
+from offline_queue.crypto import cipher_for, load_or_create_key
 from offline_queue.keys import DeviceKey, key_path
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
@@ -247,20 +247,30 @@ def build_payments(cfg: KioskConfig) -> PlatformPaymentGateway | SerialCardTermi
     return PlatformPaymentGateway(pay, cfg.gateway, load_key(pay.key_file), base)
 
 
+def outbox_path(cfg: KioskConfig) -> Path:
+    """The outbox's database file (queue.path, else in the data folder)."""
+    return Path(cfg.queue.path) if cfg.queue.path else cfg.data_path() / "outbox.sqlite"
+
+
+def outbox_key_file(cfg: KioskConfig) -> Path:
+    """The key file of the outbox's payloads, in the key folder."""
+    return key_path(cfg.key_path(), cfg.data_path(), "outbox.key")
+
+
 def outbox_key(cfg: KioskConfig) -> bytes:
     """The key of the outbox's payloads, from the key folder (created on first use)."""
-    return load_or_create_key(key_path(cfg.key_path(), cfg.data_path(), "outbox.key"))
+    return load_or_create_key(outbox_key_file(cfg))
 
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
     refuse_demo_parts(cfg)
     data = cfg.data_path()
     data.mkdir(parents=True, exist_ok=True)
-    store = open_store(Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite")
+    store = open_store(outbox_path(cfg))
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
-    cipher = PayloadCipher(outbox_key(cfg))
+    cipher = cipher_for(outbox_key_file(cfg))
     device = DeviceKey.load_or_create(key_path(cfg.key_path(), data, "device.key"))
     payments = build_payments(cfg)
 

@@ -60,6 +60,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if cfg.is_demo:
         return cmd_demo(args)
+    from offline_queue.instance_lock import InstanceLock
+
+    lock = InstanceLock.take(cfg.data_path(), who="starting another")  # one kiosk per data folder
     app = create_app()
     if cfg.terminal.role == "workstation":  # a clinician workstation: face plus position login
         from scripts.composition import build_clinician_services
@@ -81,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         tasks.shutdown()
         closer()
+        lock.release()
 
 
 def _face_in_view(services: Any) -> bool:

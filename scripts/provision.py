@@ -1,6 +1,6 @@
 """``kiosk-provision``: the field technician's command: init, register, show-config, selftest,
 install-service and uninstall-service, export-diagnostics, the queue (list, retry, export), the staff
-roster (enroll-staff, list-staff, remove-staff), calibrate-face and reconcile payments. Step by step: docs/technician.md.
+roster (enroll-staff, list-staff, remove-staff), calibrate-face, reconcile payments and rotate-keys. Step by step: docs/technician.md.
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ class NoQueueYet(Exception):
 
 
 def _outbox(config_path: Path | None) -> tuple[object, object]:
-    from offline_queue.crypto import PayloadCipher
+    from offline_queue.crypto import cipher_for
     from offline_queue.outbox import SqliteOutbox
     from offline_queue.store import open_store
+    from scripts.composition import outbox_key_file, outbox_path
 
     cfg = load_config(config_path, os.environ)
-    data = cfg.data_path()
-    path = Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite"
+    path = outbox_path(cfg)
     if not path.exists():
         raise NoQueueYet(path)
     store = open_store(path)
@@ -72,9 +72,7 @@ def _outbox(config_path: Path | None) -> tuple[object, object]:
     def refuse(_plan: object, _save: object) -> object:
         raise RuntimeError("the technician's view never delivers")
 
-    from scripts.composition import outbox_key
-
-    return SqliteOutbox(store, PayloadCipher(outbox_key(cfg)), refuse), store
+    return SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse), store
 
 
 CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -426,10 +424,12 @@ def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None
 
 
 from scripts.provision_machine import register_commands  # noqa: E402 - commands defined beside this group
+from scripts.provision_keys import register_commands as register_keys  # noqa: E402
 from scripts.provision_reconcile import register_commands as register_reconcile  # noqa: E402
 
 register_commands(cli, CONFIG_OPTION)
 register_reconcile(cli, CONFIG_OPTION, _outbox)
+register_keys(cli, CONFIG_OPTION)
 
 
 def main() -> None:
