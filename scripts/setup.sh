@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libzbar0                                               # zbar, a peer in the QR benchmark
   gpsd gpsd-clients                                      # positioning for clinician login; tests feed it NMEA
   espeak-ng                                              # voice prompts (Mandarin and English)
+  strace openssl                                         # tests: the outbox's fsync watched; SM2 checked against OpenSSL
 )
 
 missing=()
