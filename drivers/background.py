@@ -41,17 +41,30 @@ class DeviceReader(BackgroundReader):
         self._device = device
         self.connected = False
         self._missing_logged = False  # one warning per outage, not one a second
+        self.missing = threading.Event()  # set once an open has failed (the device absent or unplugged)
+        self._opened = threading.Condition()
+        self.opens = 0  # how many times the device has been opened
         super().__init__(thread_name)
+
+    def wait_opens(self, count: int, timeout_s: float) -> bool:
+        """Wait until the device has been opened ``count`` times (tests, supervisors); False on timeout."""
+        with self._opened:
+            return self._opened.wait_for(lambda: self.opens >= count, timeout=timeout_s)
 
     def _open_or_wait(self, flags: int) -> int | None:
         """The open device, or None after a second's wait when it is missing (said once an outage; the
         caller clears ``_missing_logged`` once the device is usable)."""
         try:
-            return os.open(self._device, flags)
+            fd = os.open(self._device, flags)
         except OSError as exc:
             if not self._missing_logged:
                 log.warning("%s %s: %s", self.what, self._device, exc)
                 self._missing_logged = True
             self.connected = False
+            self.missing.set()
             self._stop.wait(1.0)
             return None
+        with self._opened:
+            self.opens += 1
+            self._opened.notify_all()
+        return fd

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,12 @@ def test_replay_camera_keeps_only_the_latest_frame() -> None:
     camera = ReplayCamera(frames, fps=50)
     assert camera.latest_frame() is None and not camera.is_live
     camera.start()
-    deadline = time.monotonic() + 2
-    while camera.frames_produced < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert camera.wait_frames(5, timeout_s=10)
     camera.stop()
     produced = camera.frames_produced
     assert produced >= 5
     assert int(camera.latest_frame()[0, 0, 0]) == (produced - 1) % 3  # loops, newest wins
-    time.sleep(0.1)
-    assert camera.frames_produced == produced  # stopped means stopped
+    assert not camera.running and camera.frames_produced == produced  # stopped means stopped: no thread left
 
 
 def test_replay_from_video_and_folder(shared_data: Path) -> None:

@@ -34,18 +34,14 @@ class Device:
         self.path = path
         os.mkfifo(path)
         self._fd: int | None = None
+        self._plugs = 0
 
-    def plug(self, timeout_s: float = 5.0) -> None:
-        """Waits (bounded) for the reader to have the FIFO open: without a reader, a non-blocking open for
-        writing fails with ENXIO."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the reader never opened the device"
-                time.sleep(0.02)
+    def plug(self, reader: EvdevWedgeScanner, timeout_s: float = 10.0) -> None:
+        """Waits for the reader to have opened the FIFO once more than at the last plug (a writer's
+        non-blocking open fails with ENXIO while no reader has it open), then opens the writing end."""
+        self._plugs += 1
+        assert reader.wait_opens(self._plugs, timeout_s), "the reader never opened the device"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
         os.set_blocking(self._fd, True)
 
     def write(self, records: bytes) -> None:
@@ -72,7 +68,7 @@ def wedge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Devi
     arrived = threading.Event()
     reader.set_listener(lambda payload: (scans.append(payload), arrived.set()))
     reader.start()
-    device.plug()
+    device.plug(reader)
     yield device, scans, arrived
     device.unplug()
     reader.close()
@@ -137,15 +133,15 @@ def test_an_unplugged_scanner_is_reopened_and_reads_again(tmp_path: Path, caplog
     reader.set_listener(lambda payload: (scans.append(payload), arrived.set()))
     reader.start()
     try:
-        time.sleep(0.2)
+        assert reader.missing.wait(timeout=10)
         assert not reader.connected and "No such file" in caplog.text  # not plugged in yet: said once
         device = Device(path)
-        device.plug()  # within the reader's one-second retry
+        device.plug(reader)  # within the reader's one-second retry
         assert "not grabbed" in caplog.text  # a FIFO is no input device: logged, and reading goes on
         device.type("ECbefore-unplugging-1")
         assert next_scan(scans, arrived) == "ECbefore-unplugging-1"
         device.unplug()
-        device.plug()
+        device.plug(reader)
         device.type("ECafter-plugging-in-2")
         assert next_scan(scans, arrived) == "ECafter-plugging-in-2"
         device.unplug()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,7 +125,7 @@ def test_a_refuse_fault_on_the_settlement_itself_settles_once(rig: Rig) -> None:
     person, pre, fees = rig.visit()
     rig.faults({"kind": "refuse", "infno": "2207", "delay_s": 0.5})
     assert isinstance(rig.service.settle("v1", person, DOC, pre, fees), QueuedSettlement)
-    time.sleep(0.7)  # the outage is over
+    assert rig.sandbox.listening.wait(timeout=5)  # the outage is over
     rig.drain_until_settled()
     assert rig.outbox.counts() == {"done": 1} and len(rig.active()) == 1
 

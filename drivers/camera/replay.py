@@ -59,7 +59,17 @@ class _CaptureThread:
         self._latest: Frame | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._produced = threading.Condition(self._lock)
         self.frames_produced = 0
+
+    def wait_frames(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` frames have been produced since start (tests, warm-up); False on timeout."""
+        with self._produced:
+            return self._produced.wait_for(lambda: self.frames_produced >= count, timeout=timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         if self._thread is None:
@@ -71,16 +81,18 @@ class _CaptureThread:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        self._thread = None
+            if not self._thread.is_alive():
+                self._thread = None
 
     def latest_frame(self) -> Frame | None:
         with self._lock:
             return self._latest
 
     def _publish(self, frame: Frame) -> None:
-        with self._lock:
+        with self._produced:
             self._latest = frame
-        self.frames_produced += 1
+            self.frames_produced += 1
+            self._produced.notify_all()
 
     def _next(self) -> Frame | None:
         raise NotImplementedError

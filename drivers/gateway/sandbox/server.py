@@ -81,6 +81,8 @@ class SandboxGateway:
         self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
         self._listener_lock = threading.Lock()
         self._refusing = self._stopped = False
+        # set while new connections are accepted / while they are refused: tests wait on these
+        self.listening, self.refusing = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self.connections: set[socket.socket] = set()  # open keep-alive connections, closed on stop
         self.faults = FaultPlan()
@@ -96,6 +98,7 @@ class SandboxGateway:
 
     def start(self) -> str:
         self._serve()
+        self.listening.set()
         return self.url
 
     def stop(self) -> None:
@@ -118,6 +121,8 @@ class SandboxGateway:
                 return
             self._refusing = True
             self._stop_listening()
+            self.listening.clear()
+            self.refusing.set()
         self._close_client_connections()
         if seconds is not None:
             timer = threading.Timer(seconds, self.listen_again)
@@ -131,6 +136,8 @@ class SandboxGateway:
             self._server = self._listen(self._address)
             self._serve()
             self._refusing = False
+            self.refusing.clear()
+            self.listening.set()
 
     def _serve(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-gateway",
