@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -40,20 +41,26 @@ def _has_virtual_reader() -> bool:
 
 
 class Events:
+    """Card inserted/removed notifications as the reader's monitor thread delivers them."""
+
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self._changed = threading.Condition()
+
+    def note(self, what: str) -> None:
+        with self._changed:
+            self.seen.append(what)
+            self._changed.notify_all()
 
     def wait(self, count: int, timeout_s: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while len(self.seen) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return len(self.seen) >= count
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.seen) >= count, timeout=timeout_s)
 
 
 @pytest.fixture
 def reader(pcscd: PcscdHandle) -> Iterator[tuple[PcscCardReader, Events]]:
     r, events = PcscCardReader(), Events()
-    r.set_listener(lambda: events.seen.append("in"), lambda: events.seen.append("out"))
+    r.set_listener(lambda: events.note("in"), lambda: events.note("out"))
     r.start()
     assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10), r.state
     events.seen.clear()  # a card the previous test left may have been reported before pcscd saw it go
@@ -137,7 +144,7 @@ def test_pcscd_killed_and_restarted_while_the_kiosk_runs(pcscd: PcscdHandle) -> 
     if not pcscd.owned:
         pytest.skip("a pcscd we did not start is running: not killing it")
     r, events = PcscCardReader(), Events()
-    r.set_listener(lambda: events.seen.append("in"), lambda: events.seen.append("out"))
+    r.set_listener(lambda: events.note("in"), lambda: events.note("out"))
     r.start()
     try:
         assert r.wait_for_state(ReaderState.EMPTY, timeout_s=10)

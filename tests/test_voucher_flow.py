@@ -61,17 +61,18 @@ def scanner() -> Iterator[tuple[PtyScanner, SerialQrScanner, list[str], threadin
 
     reader.set_listener(on_scan)
     reader.start()
-    deadline = time.monotonic() + 5
-    while not reader.connected and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert reader.wait_opens(1, timeout_s=10)
     yield device, reader, scans, arrived
     reader.close()
     device.close()
 
 
 def next_scan(scans: list[str], arrived: threading.Event) -> str:
-    assert arrived.wait(5), "no scan arrived"
-    arrived.clear()
+    """The oldest scan not yet taken, waiting for one when there is none (the listener appends, then
+    sets ``arrived``)."""
+    while not scans:
+        assert arrived.wait(10), "no scan arrived"
+        arrived.clear()
     return scans.pop(0)
 
 
@@ -125,10 +126,7 @@ def test_scanner_survives_a_burst_and_keeps_reading(scanner, sandbox: SandboxGat
     device.send(b"\r\n\r\n" + b"x" * 100_000 + b"\nECsecond-scan-after-noise-1234\n")
     first = next_scan(scans, arrived)
     assert len(first) <= 2049  # cut at max_line: memory stays bounded
-    deadline = time.monotonic() + 5
-    while not scans and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert scans == ["ECsecond-scan-after-noise-1234"]
+    assert next_scan(scans, arrived) == "ECsecond-scan-after-noise-1234" and scans == []
 
 
 @pytest.mark.parametrize("body", [
