@@ -25,6 +25,7 @@ EARTH_RADIUS_M = 6_371_008.8
 # refusal reasons (keys into the UI catalogue as ``position.reason.<reason>``, and audit values)
 NO_FIX, STALE_FIX, POOR_ACCURACY, FIX_2D, TELEPORT = "no_fix", "stale_fix", "poor_accuracy", "fix_2d", "teleport"
 OUTSIDE, NEAR_EDGE, SITE_CONTRADICTION, UNAVAILABLE = "outside_geofence", "near_edge", "site_contradiction", "unavailable"
+SITE_UNPROVEN = "site_unproven"  # a fixed site without the registration that vouches for it (production)
 
 
 class Geofence:
@@ -92,10 +93,11 @@ class PositionVerdict:
     accepted: bool
     reason: str = ""  # empty when accepted
     edge_m: float | None = None  # signed distance to the fence (inside positive), when computed
+    basis: str = ""  # what the position rests on (a receiver's fix, a registered site), for the audit
 
     def as_audit(self) -> dict[str, object]:
         return {"accepted": self.accepted, "reason": self.reason,
-                "edge_m": None if self.edge_m is None else round(self.edge_m)}
+                "edge_m": None if self.edge_m is None else round(self.edge_m), "basis": self.basis}
 
 
 def check_fix(reading: PositionReading | None, fence: Geofence, rules: PositionRules,

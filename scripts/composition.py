@@ -7,6 +7,7 @@ module constructs drivers.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -40,12 +41,22 @@ from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.liveness import PresentationRules
 from kiosk.ports import Camera, CardReader, DepthCamera, PaymentGateway, PositionReading
-from kiosk.position import Geofence, PositionRules, PositionVerdict, check_fix, check_fixed_site
+from kiosk.position import (
+    SITE_UNPROVEN,
+    Geofence,
+    PositionRules,
+    PositionVerdict,
+    check_fix,
+    check_fixed_site,
+)
+from kiosk.site_evidence import evidence_problem
+from offline_queue.site_evidence_file import FILE_NAME as SITE_EVIDENCE_FILE
+from offline_queue.site_evidence_file import load_evidence
 from kiosk.paid_plan import run_paid_plan
 from kiosk.settlement import SettlementService
 from kiosk.visit_effects import EffectRunner
 from offline_queue.crypto import cipher_for, load_or_create_key
-from offline_queue.keys import DeviceKey, key_path
+from offline_queue.keys import DeviceKey, key_path, signature_checker
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.outbox import SqliteOutbox
 from offline_queue.roster import FileRoster
@@ -329,20 +340,43 @@ class ClinicianServices:
         self.base.close()
 
 
-def build_location(cfg: LocationConfig) -> tuple[Any, Callable[[PositionReading | None, PositionReading | None], PositionVerdict], list[Any]]:
-    """The location source, the rule that judges its readings, and what to stop at the end."""
+def fixed_site_problem(cfg: KioskConfig) -> str:
+    """Why the configured fixed site is not proven by this workstation's registration ('' when it is, or
+    when the position does not rest on a fixed site alone: a receiver, or a live check beside it)."""
+    loc = cfg.location
+    if loc.source != "fixed" or loc.site_live_check:
+        return ""
+    device = DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key"))
+    evidence, why = load_evidence(cfg.key_path() / SITE_EVIDENCE_FILE, signature_checker(device.public_b64()))
+    return why or evidence_problem(evidence, terminal_no=cfg.terminal.terminal_no, latitude=loc.site_latitude,
+                                   longitude=loc.site_longitude, geofence=loc.geofence)
+
+
+def build_location(cfg: LocationConfig, site_problem: Callable[[], str] = lambda: "") -> tuple[
+        Any, Callable[[PositionReading | None, PositionReading | None], PositionVerdict], list[Any]]:
+    """The location source, the rule that judges its readings, and what to stop at the end.
+
+    ``site_problem``: asked on every login of a fixed-site workstation (production: the registration
+    that vouches for the site); a problem refuses the position."""
     try:
         fence = Geofence.parse(cfg.geofence)
     except ValueError as exc:
         raise ConfigError(f"location.geofence: {exc}") from None
     rules = PositionRules(max_age_s=cfg.max_age_s, max_accuracy_m=cfg.max_accuracy_m, require_3d=cfg.require_3d,
                           margin_m=cfg.margin_m, max_speed_mps=cfg.max_speed_mps)
+
+    def receiver_judge(name: str) -> Callable[[PositionReading | None, PositionReading | None], PositionVerdict]:
+        def judge(reading: PositionReading | None, last: PositionReading | None) -> PositionVerdict:
+            basis = "" if reading is None else f"{name} fix, ±{reading.accuracy_m:.0f} m, {reading.age_s:.0f} s old"
+            return dataclasses.replace(check_fix(reading, fence, rules, last), basis=basis)
+        return judge
+
     if cfg.source == "gpsd":
         source = GpsdLocation(cfg.gpsd_host, cfg.gpsd_port).start()
-        return source, lambda reading, last: check_fix(reading, fence, rules, last), [source.stop]
+        return source, receiver_judge("gpsd"), [source.stop]
     if cfg.source == "nmea":
         source = NmeaSerialLocation(cfg.nmea_device, cfg.nmea_baud).start()
-        return source, lambda reading, last: check_fix(reading, fence, rules, last), [source.stop]
+        return source, receiver_judge("nmea"), [source.stop]
     site = FixedSiteLocation(cfg.site_latitude, cfg.site_longitude)
     live, stoppers = None, []
     if cfg.site_live_check:
@@ -351,11 +385,16 @@ def build_location(cfg: LocationConfig) -> tuple[Any, Callable[[PositionReading 
         stoppers.append(live.stop)
 
     def judge(reading: PositionReading | None, last: PositionReading | None) -> PositionVerdict:
+        problem = site_problem()
+        if problem:
+            log.error("fixed site refused: %s", problem)
+            return PositionVerdict(False, SITE_UNPROVEN, basis="fixed site, unproven")
         inside = check_fix(reading, fence, rules)  # the provisioned site must lie inside the fence
+        basis = "fixed site with a live gpsd check" if live else "fixed site, registered"
         if not inside.accepted or reading is None:
-            return inside
+            return dataclasses.replace(inside, basis=basis)
         contradiction = check_fixed_site(reading, live.current() if live else None, rules)
-        return contradiction if not contradiction.accepted else inside
+        return dataclasses.replace(contradiction if not contradiction.accepted else inside, basis=basis)
 
     return site, judge, stoppers
 
@@ -364,7 +403,14 @@ def build_clinician_services(cfg: KioskConfig, *, camera: Camera | None = None) 
     base = build_services(cfg, camera=camera)
     try:
         roster = open_roster(cfg)
-        location, judge, stoppers = build_location(cfg.location)
+        site_problem: Callable[[], str] = (lambda: "") if cfg.is_demo else (lambda: fixed_site_problem(cfg))
+        problem = site_problem()
+        if problem:
+            raise ConfigError(
+                f"location.source: a fixed site alone is not accepted in production ({problem}); register this "
+                f"workstation at its site (kiosk-provision register, approved by the insurance office), or set "
+                f"location.site_live_check to a gpsd host:port, or use location.source = gpsd or nmea")
+        location, judge, stoppers = build_location(cfg.location, site_problem)
     except BaseException:
         base.close()
         raise

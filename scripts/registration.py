@@ -14,6 +14,7 @@ from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.errors import GatewayProtocolError, GatewayUnreachable
+from kiosk.site_evidence import SiteEvidence, fence_digest
 
 
 def device_public_key(cfg: KioskConfig) -> str:
@@ -42,8 +43,11 @@ def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], 
         return {"dry_run": True}
     public_key = device_public_key(cfg)
     fingerprint = hashlib.sha256(base64.b64decode(public_key)).hexdigest()[:16]
-    body = {"terminal_no": cfg.terminal.terminal_no, "institution": cfg.terminal.fixmedins_code,
-            "public_key": public_key, "role": cfg.terminal.role}
+    body: dict[str, Any] = {"terminal_no": cfg.terminal.terminal_no, "institution": cfg.terminal.fixmedins_code,
+                            "public_key": public_key, "role": cfg.terminal.role}
+    if cfg.terminal.role == "workstation":  # the office approves the device at this site, inside this fence
+        body["site"] = {"latitude": cfg.location.site_latitude, "longitude": cfg.location.site_longitude,
+                        "geofence_sha256": fence_digest(cfg.location.geofence)}
     try:
         response = session.post(url, json=body, timeout=timeout)
     except requests.RequestException as exc:
@@ -63,12 +67,27 @@ def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], 
     if status == "approved":
         result["sign_no"] = _sign_in(cfg)
         echo(f"approved and signed in (sign_no {result['sign_no']})")
+        if cfg.terminal.role == "workstation":
+            result["site_evidence"] = str(keep_site_evidence(cfg, registration_id))
+            echo(f"site evidence (the registered site, signed by the device key) kept in {result['site_evidence']}")
     else:
         echo("waiting for the insurance office to approve this terminal: show them the QR code, then run "
              "kiosk-provision register again")
     result["at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     (data / "registration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return result
+
+
+def keep_site_evidence(cfg: KioskConfig, registration_id: str) -> Path:
+    from offline_queue.keys import DeviceKey, key_path
+    from offline_queue.site_evidence_file import FILE_NAME, save_evidence
+
+    device = DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key"))
+    evidence = SiteEvidence(cfg.terminal.terminal_no, cfg.location.site_latitude, cfg.location.site_longitude,
+                            fence_digest(cfg.location.geofence), registration_id)
+    target = cfg.key_path() / FILE_NAME
+    save_evidence(target, evidence, device.sign)
+    return target
 
 
 def _sign_in(cfg: KioskConfig) -> str:

@@ -262,9 +262,15 @@ def check_location(cfg: KioskConfig) -> Check:
     source and rules, from the composition root)."""
     from kiosk.errors import ConfigError
 
-    from scripts.composition import build_location
+    from scripts.composition import build_location, fixed_site_problem
 
     loc = cfg.location
+    if not cfg.is_demo:
+        problem = fixed_site_problem(cfg)
+        if problem:
+            return Check("location", False, f"a fixed site alone proves nothing: {problem}",
+                         "kiosk-provision register (the office approves this desk), or set location.site_live_check, "
+                         "or location.source = gpsd/nmea")
     try:
         source, judge, stoppers = build_location(loc)
     except ConfigError as exc:
@@ -275,7 +281,7 @@ def check_location(cfg: KioskConfig) -> Check:
             if not verdict.accepted:
                 return Check("location", False, f"the provisioned site is refused: {verdict.reason}",
                              "set location.site_latitude/longitude inside location.geofence")
-            return Check("location", True, f"fixed site {verdict.edge_m:.0f} m inside the geofence")
+            return Check("location", True, f"fixed site {verdict.edge_m:.0f} m inside the geofence ({verdict.basis})")
         deadline, reading = time.monotonic() + 5, None
         while time.monotonic() < deadline and (reading is None or reading.mode < 2):
             time.sleep(0.2)

@@ -37,12 +37,13 @@ def test_both_factors_are_required_in_order() -> None:
     assert m.handle(cl.PositionResult(PositionVerdict(True))) == []  # a position before the face is ignored
     assert m.state is cl.LoginState.FACE
     assert m.handle(cl.FaceResult(GOOD, band="clear")) == [cl.CheckPosition()]
-    effects = m.handle(cl.PositionResult(PositionVerdict(True, edge_m=80.0)))
+    effects = m.handle(cl.PositionResult(PositionVerdict(True, edge_m=80.0, basis="gpsd fix, ±8 m, 1 s old")))
     assert m.state is cl.LoginState.SESSION and m.staff_no == "D1"
     (audit,) = effects
     assert isinstance(audit, cl.RecordAudit) and audit.event["accepted"] is True
     assert audit.event["face"] == {"verdict": "match", "band": "clear", "liveness": "passed"}
-    assert audit.event["position"] == {"accepted": True, "reason": "", "edge_m": 80}
+    assert audit.event["position"] == {"accepted": True, "reason": "", "edge_m": 80,
+                                       "basis": "gpsd fix, ±8 m, 1 s old"}
 
 
 @pytest.mark.parametrize(("face", "position", "reason"), [

@@ -145,6 +145,9 @@ def test_a_production_workstation_runs_the_clinician_login_on_its_own_roster(qtb
                       f'[terminal]\nrole = "workstation"\n[gateway]\nurl = "https://127.0.0.1:9/fsi"\n'
                       f'[payment]\nprovider = "none"\n[camera]\nsource = "device:0"\n', encoding="utf-8")
     cfg = load_config(config, {})
+    from scripts.registration import keep_site_evidence
+
+    keep_site_evidence(cfg, "REG0000TEST1")  # what register keeps once the office approved this desk
     services = build_clinician_services(cfg, camera=ReplayCamera([demo_portrait()], fps=15))
     try:
         enroll_demo_clinician(services)  # enrolled into the production roster file of this config

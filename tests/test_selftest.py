@@ -93,6 +93,14 @@ def test_workstation_checks_its_location(tmp_path: Path) -> None:
     no_gpsd = check_location(dataclasses.replace(cfg, location=dataclasses.replace(
         cfg.location, source="gpsd", gpsd_port=9)))
     assert not no_gpsd.ok and "no answer" in no_gpsd.detail and "gpsd" in no_gpsd.fix
+    production = dataclasses.replace(cfg, mode="production")  # a fixed site needs its registration there
+    unproven = check_location(production)
+    assert not unproven.ok and "no site evidence" in unproven.detail and "register" in unproven.fix
+    from scripts.registration import keep_site_evidence
+
+    keep_site_evidence(production, "REG0000TEST1")
+    proven = check_location(production)
+    assert proven.ok and "registered" in proven.detail
 
 
 def test_configured_scanners_are_checked_with_their_fix(tmp_path: Path) -> None:

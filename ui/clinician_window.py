@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CLINICIAN_LANES = ("vision", "location", "audit")
 OUTSIDE_HELP = {"outside_geofence", "near_edge"}
-POSITION_HELP = {"no_fix", "stale_fix", "poor_accuracy", "fix_2d", "unavailable", "site_contradiction", "teleport"}
+POSITION_HELP = {"no_fix", "stale_fix", "poor_accuracy", "fix_2d", "unavailable", "site_contradiction", "site_unproven", "teleport"}
 
 
 def lane_for(effect: cl.Effect) -> str:

@@ -98,6 +98,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "login.reason.teleport": {"zh_CN": "位置跳变异常", "en": "The position jumped implausibly"},
     "login.reason.outside_geofence": {"zh_CN": "当前位置不在本院范围内", "en": "You are outside the hospital's area"},
     "login.reason.near_edge": {"zh_CN": "位置靠近院区边界，无法确认在院内", "en": "Too close to the hospital boundary to be sure you are inside"},
+    "login.reason.site_unproven": {"zh_CN": "本机登记地点未经核验，请联系信息科", "en": "This workstation's site is not registered: call IT"},
     "login.reason.site_contradiction": {"zh_CN": "实时定位与本机登记地点不符（已报警）", "en": "The live position contradicts this workstation's registered site (alarm raised)"},
     "login.reason.unavailable": {"zh_CN": "定位服务不可用", "en": "Positioning is unavailable"},
     "face.no_camera": {"zh_CN": "摄像头无画面", "en": "No camera picture"},
