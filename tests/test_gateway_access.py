@@ -131,3 +131,25 @@ def test_production_tif_needs_its_access_id_and_secret() -> None:
         load_config(env=base)
     cfg = load_config(env={**base, "KIOSK_GATEWAY_PAASID": "P1", "KIOSK_GATEWAY_SECRET_FILE": "/etc/k/secret"})
     assert cfg.gateway.profile == "tif"
+
+
+def test_the_hospital_system_and_voucher_paths_are_behind_the_same_access_layer(tmp_path: Path,
+                                                                               tif_sandbox: SandboxGateway) -> None:
+    from drivers.gateway.client import HttpHospitalSystem, HttpVoucherPlatform
+    from kiosk.domain import InsuredPerson
+
+    right = tmp_path / "right.secret"
+    right.write_text(SECRET)
+    wrong = tmp_path / "wrong.secret"
+    wrong.write_text("not-the-secret")
+    cfg = GatewayConfig(url=tif_sandbox.service_url, profile="tif", paasid="PAAS0001", secret_file=str(right))
+    person = InsuredPerson("P1", "C", "N", "1", "", "", "310", 0, "110101")
+    assert HttpHospitalSystem(cfg).pending_fees(person) == ()  # let through: an unknown person has no fees
+    assert HttpHospitalSystem(cfg).record_audit({"event": "probe"})["status"] == "recorded"
+    refused = dataclasses.replace(cfg, secret_file=str(wrong))
+    with pytest.raises(GatewayAccessRefused, match="hospital system"):
+        HttpHospitalSystem(refused).pending_fees(person)
+    with pytest.raises(GatewayAccessRefused, match="audit"):
+        HttpHospitalSystem(refused).record_audit({"event": "probe"})
+    with pytest.raises(GatewayAccessRefused, match="voucher"):
+        HttpVoucherPlatform(refused, TerminalConfig()).resolve("EC" + "0" * 30)

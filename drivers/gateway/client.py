@@ -278,17 +278,23 @@ class HttpHospitalSystem:
     def __init__(self, cfg: GatewayConfig) -> None:
         self._base = (cfg.his_url or gateway_origin(cfg)).rstrip("/")
         self._session = build_session(cfg)
+        self._access = access_headers(cfg)  # the same access layer as the interface (profiles tif, sm)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
 
     def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         try:
-            response = self._session.get(self._base + path, params=params, timeout=self._timeout)
+            response = self._session.get(self._base + path, params=params, timeout=self._timeout,
+                                         headers=self._access())
         except requests.exceptions.SSLError as exc:
             raise tls_refusal(exc, "hospital system") from None
         except requests.ConnectionError as exc:
             raise GatewayUnreachable(f"hospital system unreachable ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             raise GatewayNoAnswer(f"hospital system did not answer ({type(exc).__name__})") from None
+        if response.status_code in (401, 403):
+            refusal = _access_refusal(response, "hospital system")
+            if refusal is not None:
+                raise refusal
         try:
             return response.status_code, loads(response.content)
         except ValueError:
@@ -318,7 +324,8 @@ class HttpHospitalSystem:
 
     def record_audit(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """Deliver one audit event (called by the outbox sender). Raises GatewayError subclasses."""
-        raw = _post(self._session, self._base + "/his/audit", dumps(dict(event)), self._timeout, "audit")
+        raw = _post(self._session, self._base + "/his/audit", dumps(dict(event)), self._timeout, "audit",
+                    self._access())
         try:
             answer = loads(raw)
         except ValueError:
@@ -338,12 +345,13 @@ class HttpVoucherPlatform:
         self._url = cfg.voucher_url or f"{gateway_origin(cfg)}/voucher/resolve"
         self._terminal = terminal
         self._session = build_session(cfg)
+        self._access = access_headers(cfg)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
 
     def resolve(self, payload: str) -> ResolvedVoucher:
         body = dumps({"qrCode": payload, "deviceType": "self_service", "deviceNo": self._terminal.terminal_no,
                       "orgCode": self._terminal.fixmedins_code})
-        raw = _post(self._session, self._url, body, self._timeout, "voucher")
+        raw = _post(self._session, self._url, body, self._timeout, "voucher", self._access())
         try:
             answer = loads(raw)
         except ValueError:

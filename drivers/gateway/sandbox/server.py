@@ -44,6 +44,7 @@ from drivers.payment.sandbox_provider import Declined, SandboxPaymentProvider
 
 log = logging.getLogger(__name__)
 SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
+GUARDED_PATHS = ("/his/", "/voucher/")  # besides SERVICE_PATH: behind the same access layer
 MAX_BODY = 1 << 20
 
 
@@ -319,8 +320,20 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 return None
             return self.rfile.read(length)
 
+        def _access_refused(self, path: str) -> bool:
+            """The gateway's access layer guards the interface, the hospital system and the voucher
+            platform alike (profiles tif and sm); a refusal is answered here."""
+            if sandbox.access is None or not path.startswith(GUARDED_PATHS):
+                return False
+            refusal = sandbox.access.refusal(dict(self.headers.items()))
+            if refusal is not None:
+                self._send(401, dumps({"code": refusal[0], "message": refusal[1]}))
+            return refusal is not None
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path, query = urlsplit(self.path).path, self._query()
+            if self._access_refused(path):
+                return
             if path == "/health":
                 self._send(200, b'{"status":"ok"}')
             elif path == "/his/fees":
@@ -405,6 +418,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
             body = self._body()
+            if body is not None and path != SERVICE_PATH and self._access_refused(path):
+                return
             if body is None:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
