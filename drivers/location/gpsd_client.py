@@ -29,6 +29,7 @@ class GpsdLocation(BackgroundReader):
         self.description = f"gpsd {host}:{port}"
         self._address, self._clock, self._reconnect_s = (host, port), clock, reconnect_s
         self._lock = threading.Lock()
+        self._reported = threading.Condition(self._lock)  # notified on every TPV report
         self._tpv: dict | None = None
         self._received = 0.0
         self._connected = False
@@ -37,6 +38,19 @@ class GpsdLocation(BackgroundReader):
     @property
     def healthy(self) -> bool:
         return self._connected
+
+    def wait_fix(self, timeout_s: float) -> PositionReading | None:
+        """The first reading with a 2D or 3D fix, waiting on gpsd's reports up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            reading = self.current()
+            if reading is not None and reading.mode >= 2:
+                return reading
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with self._reported:
+                self._reported.wait(timeout=remaining)
 
     def current(self) -> PositionReading | None:
         with self._lock:
@@ -84,6 +98,7 @@ class GpsdLocation(BackgroundReader):
                 self._connected = True
                 if isinstance(report, dict) and report.get("class") == "TPV":
                     self._tpv, self._received = report, self._clock()
+                    self._reported.notify_all()
 
 
 def _epoch(text: object) -> float:
