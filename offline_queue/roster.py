@@ -75,21 +75,39 @@ class FileRoster:
             self._save(entries)
 
     def remove(self, staff_no: str) -> bool:
+        """Remove by staff number (letter case ignored, as in search)."""
         with self._lock:
             entries = self._load()
-            if entries.pop(staff_no, None) is None:
+            if entries.pop(_key(entries, staff_no), None) is None:
                 return False
             self._save(entries)
             return True
 
     def get(self, staff_no: str) -> StaffMember | None:
-        """The member with their template (the caller zeroes it after use)."""
+        """The member with their template (the caller zeroes it after use); letter case ignored."""
         with self._lock:
-            entry = self._load().get(staff_no)
+            entries = self._load()
+            entry = entries.get(_key(entries, staff_no))
         if entry is None:
             return None
         return StaffMember(entry["staff_no"], entry["name"], entry["department"], entry["doctor_code"],
                            np.asarray(entry["template"], dtype=np.float64))
+
+    def nearest(self, template: np.ndarray) -> tuple[str, float] | None:
+        """The enrolled member whose template is closest to this one, and the distance (None: empty)."""
+        with self._lock:
+            entries = self._load()
+        if not entries:
+            return None
+        probe = np.asarray(template, dtype=np.float64)
+        distances = {no: float(np.linalg.norm(np.asarray(e["template"], dtype=np.float64) - probe))
+                     for no, e in entries.items()}
+        closest = min(distances, key=lambda no: distances[no])
+        return closest, distances[closest]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._load())
 
     def search(self, text: str = "") -> list[StaffMember]:
         """By name or staff number (case-insensitive substring); no templates."""
@@ -99,3 +117,10 @@ class FileRoster:
         found = [StaffMember(e["staff_no"], e["name"], e["department"], e["doctor_code"]) for e in entries.values()
                  if needle in e["staff_no"].lower() or needle in e["name"].lower()]
         return sorted(found, key=lambda m: m.staff_no)
+
+
+def _key(entries: dict[str, dict], staff_no: str) -> str:
+    """The stored staff number matching ``staff_no`` exactly, else ignoring letter case."""
+    if staff_no in entries:
+        return staff_no
+    return next((no for no in entries if no.lower() == staff_no.lower()), staff_no)

@@ -361,7 +361,7 @@ def enroll_staff(config_path: Path | None, staff_no: str, name: str, department:
     from kiosk.domain import StaffMember
     from kiosk.errors import RosterError
     from drivers.face.dlib_engine import DlibFaceEngine
-    from scripts.staff_enrolment import check_photo, combine
+    from scripts.staff_enrolment import check_photo, combine, duplicate_of
 
     engine = DlibFaceEngine()
     checks = [check_photo(engine, p) for p in photos]
@@ -371,12 +371,21 @@ def enroll_staff(config_path: Path | None, staff_no: str, name: str, department:
     if template is None:
         click.echo(f"not enrolled: {why}", err=True)
         sys.exit(12)
+    roster = _roster(config_path)
+    action, message = duplicate_of(roster.nearest(template), staff_no)  # type: ignore[attr-defined]
+    if action == "refuse":
+        template.fill(0.0)
+        click.echo(f"not enrolled: {message}", err=True)
+        sys.exit(18)
+    if action == "warn":
+        click.echo(f"WARNING: {message}", err=True)
     if dry_run:
+        template.fill(0.0)
         click.echo(f"dry run: {staff_no} {name} would be enrolled from {sum(c.ok for c in checks)} photo(s)")
         return
     try:
-        _roster(config_path).add(StaffMember(staff_no, name, department, doctor_code, template),  # type: ignore[attr-defined]
-                                 replace=replace)
+        roster.add(StaffMember(staff_no, name, department, doctor_code, template),  # type: ignore[attr-defined]
+                   replace=replace)
     except RosterError as exc:
         click.echo(f"not enrolled: {exc}", err=True)
         sys.exit(exc.exit_status)
@@ -392,18 +401,24 @@ def enroll_staff(config_path: Path | None, staff_no: str, name: str, department:
 def list_staff(config_path: Path | None, search: str, as_json: bool) -> None:
     """List enrolled clinicians (never their templates)."""
     from kiosk.errors import RosterError
+    from kiosk.text_width import display_width, pad
 
+    roster = _roster(config_path)
     try:
-        members = [m.public() for m in _roster(config_path).search(search)]  # type: ignore[attr-defined]
+        members = [m.public() for m in roster.search(search)]  # type: ignore[attr-defined]
+        total = roster.count()  # type: ignore[attr-defined]
     except RosterError as exc:
         click.echo(str(exc), err=True)
         sys.exit(exc.exit_status)
     if as_json:
         click.echo(json.dumps(members, ensure_ascii=False))
         return
+    columns = (("staff_no", "STAFF NO"), ("name", "NAME"), ("department", "DEPARTMENT"), ("doctor_code", "DOCTOR CODE"))
+    widths = {key: max([display_width(title)] + [display_width(m[key]) for m in members]) for key, title in columns}
+    click.echo("  ".join(pad(title, widths[key]) for key, title in columns).rstrip())
     for m in members:
-        click.echo(f"{m['staff_no']:<10} {m['name']:<16} {m['department']:<16} {m['doctor_code']}")
-    click.echo(f"{len(members)} enrolled")
+        click.echo("  ".join(pad(m[key], widths[key]) for key, _ in columns).rstrip())
+    click.echo(f"{len(members)} of {total} enrolled match {search!r}" if search else f"{total} enrolled")
 
 
 @cli.command("remove-staff")
@@ -414,7 +429,7 @@ def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None
     """Remove a clinician's enrolment (their template is deleted with it)."""
     roster = _roster(config_path)
     if dry_run:
-        present = any(m.staff_no == staff_no for m in roster.search(staff_no))  # type: ignore[attr-defined]
+        present = any(m.staff_no.lower() == staff_no.lower() for m in roster.search(staff_no))  # type: ignore[attr-defined]
         click.echo(f"dry run: {staff_no} {'would be removed' if present else 'is not enrolled'}")
         return
     if not roster.remove(staff_no):  # type: ignore[attr-defined]

@@ -17,6 +17,8 @@ from scripts.face_calibration import load_rgb
 
 ENROL_RULES = QualityRules(min_face_px=100)
 SAME_PERSON_DISTANCE = 0.6  # photos further apart than this are not one person (dlib's own tolerance)
+SAME_PHOTO_DISTANCE = 0.06  # a new enrolment this close to an enrolled one is the same photograph
+LOOKALIKE_DISTANCE = 0.5  # this close: most likely the same person (warned: twins and look-alikes exist)
 
 REASONS = {
     "face.prompt.none": "no face found",
@@ -48,7 +50,11 @@ def check_photo(engine: DlibFaceEngine, path: Path, rules: QualityRules = ENROL_
     verdict = check(obs, rules)
     if verdict:
         px = obs.height if obs is not None else 0
-        return PhotoCheck(path, False, REASONS.get(verdict, verdict).format(min=rules.min_face_px, px=px))
+        reason = REASONS.get(verdict, verdict).format(min=rules.min_face_px, px=px)
+        if obs is not None and verdict != "face.prompt.closer":  # the size matters for every other reason
+            reason += f" (the face is {px} pixels high" + (
+                f"; {2 * rules.min_face_px} or more gives steadier landmarks)" if px < 2 * rules.min_face_px else ")")
+        return PhotoCheck(path, False, reason)
     assert obs is not None
     return PhotoCheck(path, True, template=engine.encode(image, obs))
 
@@ -63,3 +69,17 @@ def combine(checks: Sequence[PhotoCheck]) -> tuple[np.ndarray | None, str]:
             if float(np.linalg.norm(templates[i] - templates[j])) > SAME_PERSON_DISTANCE:
                 return None, "the photos do not show one person"
     return np.mean(templates, axis=0), ""
+
+
+def duplicate_of(nearest: tuple[str, float] | None, staff_no: str) -> tuple[str, str]:
+    """('refuse' or 'warn' or '', message) for a new template's nearest enrolled member."""
+    if nearest is None or nearest[0].lower() == staff_no.lower():
+        return "", ""
+    other, distance = nearest
+    if distance < SAME_PHOTO_DISTANCE:
+        return "refuse", (f"the same face is already enrolled as {other} (distance {distance:.2f}): the same "
+                          f"photograph under two staff numbers? remove-staff {other} first, or use other photos")
+    if distance < LOOKALIKE_DISTANCE:
+        return "warn", (f"this face is very close to {other}'s (distance {distance:.2f}): check it is not the same "
+                        f"person enrolled twice")
+    return "", ""

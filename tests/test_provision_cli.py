@@ -201,7 +201,29 @@ def test_enroll_list_and_remove_staff_on_real_photos(tmp_path: Path, shared_data
     bad_no = runner.invoke(cli, [*base[:2], "D 47", *base[3:], *good], env=env)
     assert bad_no.exit_code == 18 and "staff number" in bad_no.output
 
-    keep = runner.invoke(cli, ["remove-staff", "--staff-no", "D0042", "--dry-run"], env=env)
+    same_photo = runner.invoke(cli, [*base, "--staff-no", "D0048", "--name", "王医生", *good], env=env)
+    assert same_photo.exit_code == 18 and "already enrolled as D0042" in same_photo.output
+    hopkins = shared_data / "faces" / "lfw" / "Anthony_Hopkins"
+    first = runner.invoke(cli, [*base, "--staff-no", "D0049", "--name", "Dr Hopkins", "--department", "Cardiology",
+                                "--photo", str(hopkins / "Anthony_Hopkins_0001.jpg")], env=env)
+    assert first.exit_code == 0 and "WARNING" not in first.output
+    other_photo = runner.invoke(cli, [*base, "--staff-no", "D0050", "--name", "Dr A", "--photo",
+                                      str(hopkins / "Anthony_Hopkins_0002.jpg")], env=env)
+    assert other_photo.exit_code == 0 and "very close to D0049" in other_photo.output  # warned, enrolled
+    assert runner.invoke(cli, ["remove-staff", "--staff-no", "D0050"], env=env).exit_code == 0
+    table = runner.invoke(cli, ["list-staff"], env=env).output.splitlines()
+    assert table[0].split() == ["STAFF", "NO", "NAME", "DEPARTMENT", "DOCTOR", "CODE"]
+    from kiosk.text_width import display_width
+
+    name_column = table[0].index("DEPARTMENT")  # columns line up by display width, Chinese names included
+    assert [display_width(line[:line.index(dept)]) for line, dept in zip(table[1:3], ("心内科", "Cardiology"),
+                                                                         strict=True)] == [name_column] * 2
+    assert table[-1] == "2 enrolled"
+    assert runner.invoke(cli, ["list-staff", "--search", "张"], env=env).output.splitlines()[-1] == \
+        "1 of 2 enrolled match '张'"
+    assert runner.invoke(cli, ["remove-staff", "--staff-no", "d0049"], env=env).exit_code == 0  # case ignored
+
+    keep = runner.invoke(cli, ["remove-staff", "--staff-no", "d0042", "--dry-run"], env=env)
     assert keep.exit_code == 0 and "would be removed" in keep.output
     assert "D0042" in runner.invoke(cli, ["list-staff"], env=env).output
     gone = runner.invoke(cli, ["remove-staff", "--staff-no", "D0042"], env=env)
