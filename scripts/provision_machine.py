@@ -83,18 +83,24 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--payment-key-file", type=click.Path(dir_okay=False, exists=True), default=None,
                   help="File with the merchant signing key (keep it outside the data folder, mode 0600).")
     @click.option("--merchant-id", default=None, help="The hospital's merchant number at the payment platform.")
+    @click.option("--terminal-name", default=None, help="The terminal's name, as sent to the gateway (opter_name) "
+                  "and printed on slips, e.g. '门诊大厅自助机 3 号'.")
+    @click.option("--counter", "manual_window", default=None,
+                  help="Where patients the kiosk cannot help are sent, e.g. '门诊一楼 3 号人工窗口'.")
     @click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
              msgid_lane: str, gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
              site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, camera: str,
-             payment_url: str, payment_key_file: str | None, merchant_id: str | None, force: bool,
-             dry_run: bool) -> None:
+             payment_url: str, payment_key_file: str | None, merchant_id: str | None, terminal_name: str | None,
+             manual_window: str | None, force: bool, dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
         sections: dict[str, dict[str, object]] = {
             "terminal": {"terminal_no": terminal_no, "fixmedins_code": institution_code,
                          "fixmedins_name": institution_name, "mdtrtarea_admvs": area, "role": role,
-                         **({"msgid_lane": msgid_lane} if msgid_lane else {})},
+                         **({"msgid_lane": msgid_lane} if msgid_lane else {}),
+                         **({"terminal_name": terminal_name} if terminal_name else {}),
+                         **({"manual_window": manual_window} if manual_window else {})},
             "gateway": {"url": gateway_url, **({"ca_bundle": str(Path(ca_bundle).resolve())} if ca_bundle else {})},
             "camera": {"source": camera},
             "payment": ({"provider": "platform", "url": payment_url,
@@ -232,9 +238,19 @@ def _device_sections(location_source: str | None, site: str | None, geofence: st
         from kiosk.config import LocationConfig
 
         fence = Geofence.parse(geofence or LocationConfig().geofence)
-        verdict = check_fix(PositionReading(lat, lon, 3, 5.0, 0.0, "fixed-site"), fence, PositionRules())
-        if not verdict.accepted:
-            raise ValueError(f"--site {site}: {verdict.reason} (the desk must lie inside the geofence)")
+
+        def inside(la: float, lo: float) -> bool:
+            return -90 <= la <= 90 and check_fix(PositionReading(la, lo, 3, 5.0, 0.0, "fixed-site"), fence,
+                                                 PositionRules()).accepted
+
+        if not inside(lat, lon):
+            if inside(lon, lat):
+                raise ValueError(f"--site {site}: the two numbers look swapped: --site takes LAT,LON (latitude "
+                                 f"first, e.g. {lon},{lat}), while --geofence corners are lon,lat as in GeoJSON")
+            verdict = check_fix(PositionReading(lat, lon, 3, 5.0, 0.0, "fixed-site"), fence, PositionRules()) \
+                if -90 <= lat <= 90 else None
+            reason = verdict.reason if verdict is not None else "latitude beyond ±90"
+            raise ValueError(f"--site {site}: {reason} (the desk must lie inside the geofence; --site is LAT,LON)")
     if location:
         sections["location"] = location
     if printer and printer != "file":
