@@ -164,17 +164,17 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             enroll_demo_face(sandbox, services)
-        except Exception:
+        except BaseException:  # Ctrl+C or SIGTERM while starting too: stop what was started
             services.close()
             raise
-    except Exception:
+    except BaseException:
         sandbox.stop()
         raise
     pcscd = None
     if not isinstance(services.card_reader, InProcessCardReader):
         try:
             pcscd = start_pcscd()
-        except Exception:
+        except BaseException:
             services.close()
             sandbox.stop()
             raise

@@ -55,7 +55,7 @@ def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scripts.composition import build_services
-    from ui.app import create_app
+    from ui.app import create_app, run_event_loop
 
     cfg = _config(args)
     if cfg.is_demo:
@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         closer = services.close
     _show(window, cfg, args.windowed)
     try:
-        return app.exec()
+        return run_event_loop(app)
     finally:
         tasks.shutdown()
         closer()
@@ -116,15 +116,19 @@ def _workstation_window(services: Any, *, demo: bool) -> tuple[Any, Any]:
 def _clinician_window_demo(args: argparse.Namespace) -> int:
     """The clinician login window on the demo workstation (interactive)."""
     from scripts.clinician_demo import demo_workstation
-    from ui.app import create_app
+    from ui.app import create_app, run_event_loop
 
+    if not _has_display():
+        log.error("no display to show the clinician window on: run `kiosk demo --role clinician --autopilot`, "
+                  "or start it on a screen (DISPLAY=:0), or set QT_QPA_PLATFORM=offscreen to run it unseen")
+        return 2
     app = create_app(headless=not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     with demo_workstation(_config(args), location=args.location, camera_source=args.camera_source,
                           data_dir=Path(args.data_dir) if args.data_dir else None, live_camera=True) as (services, _):
         window, tasks = _workstation_window(services, demo=True)
         try:
             _show(window, services.base.cfg, args.windowed)
-            return app.exec()
+            return run_event_loop(app)
         finally:
             tasks.shutdown()
 
@@ -144,13 +148,23 @@ def cmd_clinician_demo(args: argparse.Namespace) -> int:
     return 0 if result["outcome"] == "logged_in" else 1
 
 
+def _has_display() -> bool:
+    """A screen to show a window on, or offscreen asked for explicitly."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "eglfs", "linuxfb", "vnc"))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if getattr(args, "role", "patient") == "clinician":
         return cmd_clinician_demo(args)
     from scripts.demo import start_demo
-    from ui.app import cjk_family, create_app
+    from ui.app import cjk_family, create_app, run_event_loop
 
     autopilot = getattr(args, "autopilot", False)
+    if not autopilot and not _has_display():
+        log.error("no display to show the kiosk window on: run `kiosk demo --autopilot` (headless, prints the "
+                  "outcome), or start it on a screen (DISPLAY=:0), or set QT_QPA_PLATFORM=offscreen to run it unseen")
+        return 2
     app = create_app(headless=autopilot or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     if cjk_family() is None:
         log.warning("no CJK font installed: Chinese text will not render (run scripts/setup.sh)")
@@ -175,12 +189,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             pilot = Autopilot(window, rig.insert_card, on_finished=finished,
                               screenshot_dir=Path(args.screenshots) if args.screenshots else None)
             pilot.start()
-            app.exec()
+            run_event_loop(app)
             result.update(ledger=str(rig.sandbox.ledger_path), data_dir=str(rig.data_dir),
                           card_reader=rig.services.card_reader.description, camera=rig.services.camera.description)
         else:
             _show(window, rig.services.cfg, args.windowed)
-            return app.exec()
+            return run_event_loop(app)
     finally:
         window.close()
         tasks.shutdown()
@@ -226,8 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ui.app import handle_stop_signals
+
+    handle_stop_signals()
     try:
         return int(args.func(args))
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM outside the event loop: what started was stopped
+        log.info("stopped (%s)", exc or "SIGINT")
+        if getattr(args, "json", False):
+            print(json.dumps({"outcome": "stopped", "reason": str(exc) or "SIGINT"}, ensure_ascii=False))
+        return 130
     except KioskError as exc:
         log.error("%s", exc)
         if getattr(args, "json", False):

@@ -1,9 +1,13 @@
-"""Creating the QApplication: CJK font, platform choice."""
+"""Creating the QApplication (CJK font, platform choice) and running its event loop so that SIGTERM
+(systemd stopping the service) and Ctrl+C end it cleanly."""
 
 from __future__ import annotations
 
 import os
+import signal
+from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
@@ -26,3 +30,36 @@ def cjk_family() -> str | None:
     """The first installed font family that has Chinese glyphs, or None (set-up installs fonts-noto-cjk)."""
     families = set(QFontDatabase.families())
     return next((f for f in CJK_FAMILIES if f in families), None)
+
+
+_loop = {"running": False}
+
+
+def _on_stop_signal(signum: int, _frame: Any) -> None:
+    """Inside the event loop: end it (``exec`` returns, the caller's ``finally`` stops what it started).
+    Before or after it: an ordinary KeyboardInterrupt, which the command turns into a clean exit."""
+    app = QApplication.instance()
+    if _loop["running"] and app is not None:
+        app.quit()
+        return
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def handle_stop_signals() -> None:
+    """SIGTERM and SIGINT stop the kiosk the same clean way (call once, early, in the main thread)."""
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGINT, _on_stop_signal)
+
+
+def run_event_loop(app: QApplication) -> int:
+    """``app.exec()``, with a timer that lets Python run its signal handlers while Qt waits (without it a
+    signal is only seen at the next Qt event that reaches Python code)."""
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    _loop["running"] = True
+    try:
+        return int(app.exec())
+    finally:
+        _loop["running"] = False
+        wake.stop()

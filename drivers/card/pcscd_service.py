@@ -78,6 +78,8 @@ class PcscdHandle:
         deadline = time.monotonic() + 2
         while pcscd_responds() and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self.log_path is not None:  # its temporary configuration folder
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
     def kill(self) -> None:
         """A crash, for tests: SIGKILL and wait."""
@@ -106,7 +108,12 @@ def start_pcscd(port: int = 35963, *, timeout_s: float = 10.0) -> PcscdHandle:
         process = subprocess.Popen([pcscd_binary() or "pcscd", "--foreground", "--config", str(conf)],
                                    stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     handle = PcscdHandle(process=process, port=port, log_path=log_path)
-    if not pcscd_responds(timeout_s):
+    try:
+        started = pcscd_responds(timeout_s)
+    except BaseException:  # interrupted while waiting: the daemon must not outlive us
+        handle.stop()
+        raise
+    if not started:
         handle.stop()
         raise ReaderUnavailable(f"pcscd did not start (see {log_path}); are you root?")
     return handle
