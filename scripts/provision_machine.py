@@ -301,11 +301,17 @@ def _systemctl(*args: str) -> None:
 
 
 def diagnostics(cfg: KioskConfig) -> dict[str, str]:
-    """Files for the support zip. Never: keys, the roster, the outbox database, receipts, images."""
+    """Files for the support zip. Never: keys, the roster, the outbox database, receipts, images. The
+    manifest (SHA-256 of every file) is signed by the device key, so support can tell the bundle came
+    from this terminal unaltered (its public key is the one registered)."""
+    import hashlib
+
+    from offline_queue.keys import DeviceKey, key_path
+
     data = cfg.data_path()
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("pyside6-essentials", "pyscard", "dlib-bin", "opencv-contrib-python-headless", "zxing-cpp",
-                    "sqlite-utils", "requests", "cryptography", "shapely"):
+    versions = {"hospital-kiosk": _own_version(), "python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("pyside6-essentials", "pyscard", "dlib-bin", "face-recognition", "opencv-contrib-python-headless",
+                    "zxing-cpp", "sqlite-utils", "requests", "cryptography", "gmssl", "shapely"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -316,18 +322,43 @@ def diagnostics(cfg: KioskConfig) -> dict[str, str]:
     if report.exists():
         files["selftest-report.json"] = report.read_text(encoding="utf-8")
     queue_file = Path(cfg.queue.path) if cfg.queue.path else data / "outbox.sqlite"
+    queue: dict[str, object] = {"counts": {}, "migrations": [], "note": f"no outbox yet at {queue_file}: nothing "
+                                                                          "has been queued on this terminal"}
     if queue_file.exists():
         import sqlite3
 
         with sqlite3.connect(f"file:{queue_file}?mode=ro", uri=True) as conn:
-            counts = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
-            migrations = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
-        files["queue.json"] = json.dumps({"counts": counts, "migrations": migrations}, indent=2)
+            queue = {"counts": dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall()),
+                     "migrations": [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]}
+    files["queue.json"] = json.dumps(queue, indent=2)
     if Path("/run/systemd/system").exists() and shutil.which("journalctl"):
         journal = subprocess.run(["journalctl", "-u", UNIT_NAME, "-n", "500", "--no-pager"], capture_output=True,
                                  text=True, check=False)
         files["journal.txt"] = journal.stdout  # the kiosk logs masked identifiers only
-    files["README.txt"] = ("Support bundle of a hospital kiosk. It holds no personal data, keys, face templates, "
-                           "receipts or queue contents: only configuration, versions, queue counts, the last "
-                           "self-test and the service log (identifiers masked).\n")
+    present = sorted(files) + ["README.txt", "signature.json"]
+    files["README.txt"] = (
+        "Support bundle of a hospital kiosk. It holds no personal data, keys, face templates, receipts or "
+        "queue contents. Files: " + ", ".join(present) + ".\n"
+        + ("" if "journal.txt" in files else "No service log: systemd does not run on this machine (journal.txt "
+                                              "is absent); attach the kiosk's own log if support asks for it.\n")
+        + "signature.json: the SHA-256 of every other file, signed (Ed25519) by this terminal's device key.\n")
+    manifest = {name: hashlib.sha256(content.encode("utf-8")).hexdigest() for name, content in sorted(files.items())}
+    device = DeviceKey.load_or_create(key_path(cfg.key_path(), data, "device.key"))
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    files["signature.json"] = json.dumps({"files": manifest, "public_key": device.public_b64(),
+                                          "signature": device.sign(body)}, indent=2)
     return files
+
+
+def _own_version() -> str:
+    """This build: the package version, and the git commit when running from a checkout."""
+    try:
+        version = metadata.version("hospital-kiosk")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        if commit:
+            version += f" ({commit})"
+    return version

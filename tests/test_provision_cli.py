@@ -353,6 +353,34 @@ def test_export_diagnostics_holds_no_personal_data_or_keys(tmp_path: Path) -> No
     assert json.loads(zipfile.ZipFile(target).read("queue.json"))["counts"] == {"pending": 1}
     for secret in (key, b"110101195603071239", "张三".encode()):
         assert secret not in blob
+    with zipfile.ZipFile(target) as archive:
+        versions = json.loads(archive.read("versions.json"))
+        readme = archive.read("README.txt").decode()
+        signed = json.loads(archive.read("signature.json"))
+        contents = {n: archive.read(n) for n in names}
+    assert versions["hospital-kiosk"].startswith("0.") and "gmssl" in versions
+    assert all(name in readme for name in names)  # the README names what is there, and only that
+    assert ("journal.txt" in names) != ("No service log" in readme)
+    import hashlib
+
+    from offline_queue.keys import signature_checker
+
+    files = signed["files"]
+    assert files == {n: hashlib.sha256(c).hexdigest() for n, c in contents.items() if n != "signature.json"}
+    body = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
+    assert signature_checker(signed["public_key"])(body, signed["signature"])
+    forged = json.dumps({**files, "queue.json": "0" * 64}, sort_keys=True, separators=(",", ":")).encode()
+    assert not signature_checker(signed["public_key"])(forged, signed["signature"])
+
+
+def test_export_diagnostics_on_a_new_install_says_the_queue_is_empty(tmp_path: Path) -> None:
+    import zipfile
+
+    target = tmp_path / "diag.zip"
+    result = CliRunner().invoke(cli, ["export-diagnostics", str(target)], env={"KIOSK_DATA_DIR": str(tmp_path / "d")})
+    assert result.exit_code == 0, result.output
+    queue = json.loads(zipfile.ZipFile(target).read("queue.json"))
+    assert queue["counts"] == {} and "nothing has been queued" in queue["note"]
 
 
 def test_init_with_devices_and_position_and_their_refusals(tmp_path: Path) -> None:
