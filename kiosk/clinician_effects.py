@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,8 @@ class LoginEffects:
 
     def run(self, effect: cl.Effect) -> cl.Event | None:
         match effect:
-            case cl.VerifyStaffFace(staff_no=staff_no):
-                return self._verify(staff_no)
+            case cl.VerifyStaffFace(staff_no=staff_no, attempt=attempt):
+                return dataclasses.replace(self._verify(staff_no), attempt=attempt)
             case cl.CheckPosition():
                 return cl.PositionResult(self._position())
             case cl.RecordAudit(event=event):

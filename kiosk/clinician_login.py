@@ -41,6 +41,7 @@ class FaceResult:
     match: FaceMatch | None  # None: the check could not run (``error`` says why)
     band: str = ""
     error: str = ""  # unknown_staff, no_face, camera, ...
+    attempt: int | None = None  # the attempt it answers (VerifyStaffFace.attempt); a stale one is ignored
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,19 @@ class Logout:
     pass
 
 
-Event = StaffChosen | FaceResult | PositionResult | Acknowledged | IdleTimeout | FaceAbsent | Logout
+@dataclass(frozen=True)
+class Cancelled:
+    """The clinician (or whoever stands there) stops the login before it is decided."""
+
+
+Event = StaffChosen | FaceResult | PositionResult | Acknowledged | IdleTimeout | FaceAbsent | Logout | Cancelled
 
 
 # effects
 @dataclass(frozen=True)
 class VerifyStaffFace:
     staff_no: str
+    attempt: int = 0  # numbered, so that the answer of a cancelled attempt never decides the next one
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ Effect = VerifyStaffFace | CheckPosition | RecordAudit | WipeSession
 @dataclass
 class Attempt:
     staff_no: str = ""
+    number: int = 0
     face: dict[str, Any] = field(default_factory=dict)
     position: dict[str, Any] = field(default_factory=dict)
 
@@ -113,11 +121,15 @@ class ClinicianLogin:
     def handle(self, event: Event) -> list[Effect]:
         match self.state, event:
             case LoginState.LOCKED, StaffChosen(staff_no=staff_no):
-                self.attempt, self.reason = Attempt(staff_no=staff_no), ""
+                self.attempt, self.reason = Attempt(staff_no=staff_no, number=self.attempt.number + 1), ""
                 self.state = LoginState.FACE
-                return [VerifyStaffFace(staff_no)]
-            case LoginState.FACE, FaceResult() as result:
+                return [VerifyStaffFace(staff_no, self.attempt.number)]
+            case LoginState.FACE, FaceResult() as result if result.attempt in (None, self.attempt.number):
                 return self._on_face(result)
+            case (LoginState.FACE | LoginState.POSITION), Cancelled():
+                audit = RecordAudit(self._attempt_event(accepted=False, reason="cancelled"))
+                self.state, self.reason = LoginState.LOCKED, "cancelled"
+                return [audit, WipeSession()]
             case LoginState.POSITION, PositionResult(verdict=verdict):
                 self.attempt.position = verdict.as_audit()
                 if not verdict.accepted:

@@ -33,7 +33,7 @@ def machine() -> cl.ClinicianLogin:
 
 def test_both_factors_are_required_in_order() -> None:
     m = machine()
-    assert m.handle(cl.StaffChosen("D1")) == [cl.VerifyStaffFace("D1")] and m.state is cl.LoginState.FACE
+    assert m.handle(cl.StaffChosen("D1")) == [cl.VerifyStaffFace("D1", 1)] and m.state is cl.LoginState.FACE
     assert m.handle(cl.PositionResult(PositionVerdict(True))) == []  # a position before the face is ignored
     assert m.state is cl.LoginState.FACE
     assert m.handle(cl.FaceResult(GOOD, band="clear")) == [cl.CheckPosition()]
@@ -190,3 +190,16 @@ def test_a_contradicted_fixed_site_raises_a_tamper_alarm(caplog: pytest.LogCaptu
     result = effects.run(cl.CheckPosition())
     assert isinstance(result, cl.PositionResult) and result.verdict.reason == "site_contradiction"
     assert "TAMPER ALARM" in caplog.text
+
+
+def test_a_cancelled_attempt_never_decides_the_next_one() -> None:
+    m = cl.ClinicianLogin("WS-01", lambda: dt.datetime(2026, 12, 2, 9, 0))
+    assert m.handle(cl.StaffChosen("D1")) == [cl.VerifyStaffFace("D1", 1)]
+    audit, wipe = m.handle(cl.Cancelled())  # the wrong name was picked: back to the list at once
+    assert m.state is cl.LoginState.LOCKED and isinstance(wipe, cl.WipeSession)
+    assert audit.event["reason"] == "cancelled" and audit.event["accepted"] is False
+    assert m.handle(cl.StaffChosen("D2")) == [cl.VerifyStaffFace("D2", 2)]
+    assert m.handle(cl.FaceResult(GOOD, band="clear", attempt=1)) == []  # D1's late answer: ignored
+    assert m.state is cl.LoginState.FACE and m.attempt.staff_no == "D2"
+    assert m.handle(cl.FaceResult(GOOD, band="clear", attempt=2)) == [cl.CheckPosition()]
+    assert m.handle(cl.Cancelled()) and m.state is cl.LoginState.LOCKED  # also while the position is checked

@@ -4,6 +4,7 @@ demo portrait, the encrypted roster, the fixed-site location, the outbox and the
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +78,24 @@ def test_login_by_touch_then_logout_in_both_languages(qtbot, workstation: Clinic
         assert window.controller.machine.state is cl.LoginState.LOCKED
 
 
+def test_no_match_cancel_and_the_demo_banner(qtbot, workstation: ClinicianServices) -> None:
+    window = make_window(qtbot, workstation)
+    window.tr_.set_language("en")
+    assert window.demo_label.isVisible() and "liveness not checked" in window.demo_label.text()
+    qtbot.keyClicks(window.pick.query, "nobody-here")
+    assert window.pick.people.count() == 0 and window.pick.none_found.isVisible()
+    assert "No one matches \"nobody-here\"" in window.pick.none_found.text()
+    qtbot.waitUntil(lambda: clipped(window) == [], timeout=3000)  # once the layout has taken the new text
+    window.grab().save(str(SHOTS / "en-clinician-5-no-match.png"))
+    window.pick.query.clear()
+    assert not window.pick.none_found.isVisible()
+    pick_demo_clinician(qtbot, window)
+    assert window.controller.machine.state is cl.LoginState.FACE
+    qtbot.mouseClick(window.face.button("cancel"), Qt.MouseButton.LeftButton)  # the wrong name: no 10 s wait
+    assert window.controller.machine.state is cl.LoginState.LOCKED
+    assert window.controller.machine.reason == "cancelled"
+
+
 @pytest.mark.parametrize("workstation", ["outside"], indirect=True)
 def test_outside_the_fence_is_refused_with_what_to_do(qtbot, workstation: ClinicianServices) -> None:
     window = make_window(qtbot, workstation)
@@ -85,6 +104,8 @@ def test_outside_the_fence_is_refused_with_what_to_do(qtbot, workstation: Clinic
     qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.REFUSED, timeout=20000)
     assert window.refused.title.text() == CATALOG["login.reason.outside_geofence"]["en"]
     assert window.refused.body.text() == CATALOG["login.help.outside"]["en"]
+    detail = window.refused.it_detail.text()  # what IT needs: the code, and how far outside
+    assert "code outside_geofence" in detail and re.search(r", \d{3} m from the hospital's fence", detail), detail
     window.grab().save(str(SHOTS / "en-clinician-3-refused-outside.png"))
     assert clipped(window) == []
     qtbot.mouseClick(window.refused.button("ok"), Qt.MouseButton.LeftButton)
@@ -123,7 +144,7 @@ def test_every_refusal_reason_has_text() -> None:
     reasons = {getattr(position, n) for n in ("NO_FIX", "STALE_FIX", "POOR_ACCURACY", "FIX_2D", "TELEPORT", "OUTSIDE",
                                               "NEAR_EDGE", "SITE_CONTRADICTION", "UNAVAILABLE")}
     reasons |= {"face_mismatch", "face_uncertain", "liveness_failed", "unknown_staff", "no_face", "face_unavailable",
-                "timeout"}
+                "timeout", position.SITE_UNPROVEN}
     assert sorted(r for r in reasons if f"login.reason.{r}" not in CATALOG) == []
 
 

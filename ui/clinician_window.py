@@ -13,11 +13,13 @@ from functools import partial
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -70,15 +72,23 @@ class PickScreen(s.Screen):
         self.people = QListWidget(objectName="staff")
         self.people.setStyleSheet("QListWidget::item { padding: 16px 8px; border-bottom: 1px solid #C8C8C8; }")
         self.people.itemClicked.connect(lambda item: self._on_pick(item.data(Qt.ItemDataRole.UserRole)))
+        self.none_found = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.none_found.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)  # never squeezed
         self.middle.addWidget(self.query)
+        self.middle.addWidget(self.none_found)
         self.middle.addWidget(self.people, stretch=1)
 
     def refill(self) -> None:
         self.people.clear()
-        for member in self._search(self.query.text()):
+        text = self.query.text().strip()
+        found = self._search(text)
+        for member in found:
             item = QListWidgetItem(f"{member.name}    {member.department}    {member.staff_no}")
             item.setData(Qt.ItemDataRole.UserRole, member.staff_no)
             self.people.addItem(item)
+        self.none_found.setVisible(not found)
+        self.none_found.setText(self.tr_.tr("login.pick.no_match", text=text) if text else
+                                self.tr_.tr("login.pick.empty"))
 
     def render_text(self, ctx: object) -> None:
         self.title.setText(self.tr_.tr("login.pick.title"))
@@ -117,6 +127,17 @@ class RefusedScreen(s.Screen):
         help_key = ("login.help.outside" if machine.reason in OUTSIDE_HELP else
                     "login.help.position" if machine.reason in POSITION_HELP else "login.help.face")
         self.body.setText(self.tr_.tr(help_key))
+        detail = self.tr_.tr("login.it_detail", code=machine.reason)  # what IT needs, below the clinician's text
+        edge = machine.attempt.position.get("edge_m")
+        if machine.reason in OUTSIDE_HELP and edge is not None:
+            detail += self.tr_.tr("login.it_distance", metres=abs(int(edge)))
+        self.it_detail.setText(detail)
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.it_detail = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.it_detail.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.middle.addWidget(self.it_detail)
 
 
 class ClinicianWindow(QMainWindow):
@@ -130,7 +151,9 @@ class ClinicianWindow(QMainWindow):
         post = controller.post
         self.pick = PickScreen(self.tr_, search, lambda staff_no: post(cl.StaffChosen(staff_no)))
         self.face = LoginFaceScreen(self.tr_, demo=demo)
+        self.face.add_button("cancel", "login.cancel", lambda: post(cl.Cancelled()), secondary=True)
         self.position = PositionScreen(self.tr_)
+        self.position.add_button("cancel", "login.cancel", lambda: post(cl.Cancelled()), secondary=True)
         self.session = SessionScreen(self.tr_)
         self.session.add_button("logout", "login.logout", lambda: post(cl.Logout()))
         self.refused = RefusedScreen(self.tr_)
@@ -143,7 +166,10 @@ class ClinicianWindow(QMainWindow):
             self.stack.addWidget(screen)
         top = QHBoxLayout()
         self.language_button = QPushButton(objectName="secondary", clicked=lambda: self.tr_.toggle())
-        top.addStretch(1)
+        self.demo_label = QLabel(objectName="alert", wordWrap=True)  # the demo says what it does not check
+        self.demo_label.setVisible(demo)
+        top.addWidget(self.demo_label, stretch=1)
+        top.addStretch(0 if demo else 1)
         top.addWidget(self.language_button)
         root = QWidget()
         layout = QVBoxLayout(root)
@@ -169,6 +195,8 @@ class ClinicianWindow(QMainWindow):
 
     def render(self) -> None:
         self.language_button.setText(self.tr_.tr("bar.language"))
+        self.demo_label.setText(self.tr_.tr("login.demo_banner"))
+        self.pick.refill()
         for screen in self._screens.values():
             screen.render(self.controller.machine)  # type: ignore[arg-type]
 
