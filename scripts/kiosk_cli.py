@@ -7,6 +7,7 @@ Exit status: 0 on success; a project error exits with its area status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -169,14 +170,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if cjk_family() is None:
         log.warning("no CJK font installed: Chinese text will not render (run scripts/setup.sh)")
     rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None)
-    log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
-             rig.services.card_reader.description, rig.services.camera.description,
-             rig.services.printer.description, rig.data_dir)
-    window, tasks = _window(rig.services, on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher,
-                            on_demo_pay=rig.pay_on_phone)
-    rig.services.start()
     result: dict[str, Any] = {}
-    try:
+    with contextlib.ExitStack() as started:  # from here on, whatever stops us stops what was started
+        started.callback(rig.close)
+        log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
+                 rig.services.card_reader.description, rig.services.camera.description,
+                 rig.services.printer.description, rig.data_dir)
+        window, tasks = _window(rig.services, on_demo_insert=rig.insert_card, on_demo_scan=rig.issue_voucher,
+                                on_demo_pay=rig.pay_on_phone)
+        started.callback(tasks.shutdown)
+        started.callback(window.close)
+        rig.services.start()
         if autopilot:
             from scripts.autopilot import Autopilot
 
@@ -195,10 +199,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             _show(window, rig.services.cfg, args.windowed)
             return run_event_loop(app)
-    finally:
-        window.close()
-        tasks.shutdown()
-        rig.close()
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from ui.app import handle_stop_signals
+    from ui.app import handle_stop_signals, stop_requested
 
     handle_stop_signals()
     try:
@@ -256,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"outcome": "failed", "reason": str(exc), "code": exc.code}, ensure_ascii=False))
         return exc.exit_status
     except Exception as exc:  # noqa: BLE001 - an unexpected fault still ends with a JSON line and a status
+        if stop_requested():  # the stop signal surfaced inside a Qt call, wrapped in another exception
+            log.info("stopped while starting (%s)", type(exc).__name__)
+            if getattr(args, "json", False):
+                print(json.dumps({"outcome": "stopped", "reason": "signal"}, ensure_ascii=False))
+            return 130
         log.exception("unexpected failure")
         if getattr(args, "json", False):
             print(json.dumps({"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))

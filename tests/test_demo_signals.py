@@ -5,6 +5,7 @@ instead of hanging."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -28,6 +29,13 @@ def _children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return "?"
 
 
 def _alive(pid: int) -> bool:
@@ -54,14 +62,26 @@ class Demo:
         for line in self.process.stderr:
             self.lines.append(line)
             self.started.set()
-            if "demo: sandbox gateway" in line:
+            if "event loop running" in line:
                 self.ready.set()
 
     def stop(self, signum: int) -> int:
-        children = _children(self.process.pid)
+        children = {c: _cmdline(c) for c in _children(self.process.pid)}
+        watched = {c: os.pidfd_open(c) for c in children if _alive(c)}
         self.process.send_signal(signum)
         status = self.process.wait(timeout=60)
-        assert not [c for c in children if _alive(c)], f"left running: {children}"
+        try:  # a helper may see its parent go a moment later (multiprocessing's tracker): wait for its exit
+            pending = [fd for c, fd in watched.items() if _alive(c)]
+            while pending:
+                ready, _, _ = select.select(pending, [], [], 10.0)
+                if not ready:
+                    break
+                pending = [fd for fd in pending if fd not in ready]
+        finally:
+            for fd in watched.values():
+                os.close(fd)
+        left = {c: cmd for c, cmd in children.items() if _alive(c)}
+        assert not left, f"left running: {left}"
         return status
 
 

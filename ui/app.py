@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from typing import Any
@@ -11,6 +12,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
+log = logging.getLogger(__name__)
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "Source Han Sans SC")
 
 
@@ -32,17 +34,24 @@ def cjk_family() -> str | None:
     return next((f for f in CJK_FAMILIES if f in families), None)
 
 
-_loop = {"running": False}
+_loop = {"running": False, "stop": False}
 
 
 def _on_stop_signal(signum: int, _frame: Any) -> None:
     """Inside the event loop: end it (``exec`` returns, the caller's ``finally`` stops what it started).
     Before or after it: an ordinary KeyboardInterrupt, which the command turns into a clean exit."""
     app = QApplication.instance()
+    log.info("%s received: stopping", signal.Signals(signum).name)
     if _loop["running"] and app is not None:
         app.quit()
         return
+    _loop["stop"] = True  # if Qt swallows the exception (raised inside a slot), the loop will not start
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_requested() -> bool:
+    """Whether SIGTERM or SIGINT arrived outside the event loop (an exception Qt wrapped may be its doing)."""
+    return _loop["stop"]
 
 
 def handle_stop_signals() -> None:
@@ -54,9 +63,13 @@ def handle_stop_signals() -> None:
 def run_event_loop(app: QApplication) -> int:
     """``app.exec()``, with a timer that lets Python run its signal handlers while Qt waits (without it a
     signal is only seen at the next Qt event that reaches Python code)."""
+    if _loop["stop"]:
+        log.info("stopped before the window ran")
+        return 0
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(200)
+    QTimer.singleShot(0, lambda: log.info("event loop running"))
     _loop["running"] = True
     try:
         return int(app.exec())

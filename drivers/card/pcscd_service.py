@@ -104,11 +104,11 @@ def start_pcscd(port: int = 35963, *, timeout_s: float = 10.0) -> PcscdHandle:
     with contextlib.suppress(FileNotFoundError):
         PCSCD_SOCKET.unlink()  # a stale socket from a killed daemon
     log_path = conf / "pcscd.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([pcscd_binary() or "pcscd", "--foreground", "--config", str(conf)],
-                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    handle = PcscdHandle(process=process, port=port, log_path=log_path)
+    handle = PcscdHandle(process=None, port=port, log_path=log_path)
     try:
+        with open(log_path, "wb") as log_file:
+            handle.process = subprocess.Popen([pcscd_binary() or "pcscd", "--foreground", "--config", str(conf)],
+                                              stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         started = pcscd_responds(timeout_s)
     except BaseException:  # interrupted while waiting: the daemon must not outlive us
         handle.stop()
