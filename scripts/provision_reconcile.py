@@ -43,8 +43,10 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
         try:
             cfg = load_config(config_path, os.environ)
             platform = build_payments(cfg)
-            if platform is None:
-                raise click.ClickException("payment.provider is none: there are no payments to reconcile")
+            if platform is None:  # a configuration matter: exit 16 as every config refusal
+                click.echo("payment.provider is none: there are no payments to reconcile (configure [payment] "
+                           "first: docs/technician.md)", err=True)
+                sys.exit(16)
             try:
                 outbox, store = outbox_of(config_path)
             except NoQueueYet:  # a new install: no plans of ours, the platform's bill may still hold orders
