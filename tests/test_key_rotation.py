@@ -4,7 +4,6 @@ when run again; a running kiosk keeps the keys from being rotated under it."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kiosk import visit as v
 from kiosk.config import KioskConfig
 from kiosk.domain import StaffMember
 from kiosk.errors import QueueError
@@ -36,28 +34,14 @@ def _config_file(tmp_path: Path, cfg: KioskConfig) -> Path:
 @pytest.mark.slow
 def test_queued_settlements_still_settle_after_the_keys_are_rotated(demo_config: KioskConfig, tmp_path: Path) -> None:
     from drivers.camera.replay import ReplayCamera
-    from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders
     from drivers.gateway.sandbox.server import SandboxGateway
     from scripts.composition import build_services, demo_portrait, outbox_key_file
-    from scripts.demo import enroll_demo_face
-    from tests.test_visit_integration import pump
+    from tests.test_visit_integration import queue_a_settlement_while_down
 
     ledger = tmp_path / "gw-ledger.sqlite"
-    sandbox = SandboxGateway(ledger)
-    sandbox.start()
-    port = int(sandbox.url.rsplit(":", 1)[1])
-    cfg = dataclasses.replace(demo_config, gateway=dataclasses.replace(demo_config.gateway, url=sandbox.service_url,
-                                                                        connect_timeout_s=0.5))
-    services = build_services(cfg, camera=ReplayCamera([demo_portrait()], fps=30))
+    cfg, services, _, port = queue_a_settlement_while_down(demo_config, ledger)
     try:
-        enroll_demo_face(sandbox, services)
-        m = v.VisitMachine()
-        services.card_reader.insert(VirtualSocialSecurityCard(load_holders()["demo"]))
-        for event in (v.CardInserted(), v.ConsentGiven(), v.PayFeesChosen()):
-            pump(m, services, event)
-        sandbox.stop()  # the network drops before the patient confirms: the settlement is queued
-        pump(m, services, v.FeesConfirmed())
-        assert m.ctx.queued is not None and services.outbox.pending_count() == 2
+        assert services.outbox.pending_count() == 2  # the settlement and the face check's audit event
     finally:
         services.close()
     key_file = outbox_key_file(cfg)

@@ -79,9 +79,10 @@ def test_cancel_after_trial_undoes_the_registration(services: Services, sandbox:
     assert sandbox.registration_cancelled(mdtrt_id)
 
 
-@pytest.mark.slow
-def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfig, tmp_path: Path) -> None:
-    ledger = tmp_path / "gw-ledger.sqlite"
+def queue_a_settlement_while_down(demo_config: KioskConfig, ledger: Path) -> tuple[
+        KioskConfig, Services, v.VisitMachine, int]:
+    """A visit whose network drops before the patient confirms: its settlement is queued. Returns the
+    config, the (still open) services, the machine on its receipt and the stopped sandbox's port."""
     sandbox = SandboxGateway(ledger)
     sandbox.start()
     port = int(sandbox.url.rsplit(":", 1)[1])
@@ -98,6 +99,19 @@ def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfi
         sandbox.stop()  # the network drops before the patient confirms
         pump(m, services, v.FeesConfirmed())
         assert m.state == v.State.RECEIPT and m.ctx.queued is not None
+    except BaseException:
+        services.close()
+        sandbox.stop()
+        raise
+    return cfg, services, m, port
+
+
+@pytest.mark.slow
+def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfig, tmp_path: Path) -> None:
+    ledger = tmp_path / "gw-ledger.sqlite"
+    cfg, services, m, port = queue_a_settlement_while_down(demo_config, ledger)
+    sandbox: SandboxGateway | None = None
+    try:
         slip = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
         assert "NOT YET SETTLED" in slip and m.ctx.queued.reference in slip
         assert services.outbox.pending_count() == 2  # the queued settlement and the face check's audit event
@@ -113,7 +127,8 @@ def test_gateway_down_queues_then_settles_once_when_back(demo_config: KioskConfi
         assert len(settled) == 1 and settled[0]["medfee_sumamt"] == "97.10"
     finally:
         services.close()
-        sandbox.stop()
+        if sandbox is not None:
+            sandbox.stop()
 
 
 @pytest.mark.slow
