@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
 from kiosk.config import KioskConfig, UiConfig
@@ -227,3 +228,56 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
     assert problems == {}, problems
     window.close()
     tasks.shutdown()
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [("zh_CN", True, "zh-elderly"), ("en", False, "en")])
+def test_eight_fee_items_page_without_clipping_in_large_type(qtbot, language: str, elderly: bool, prefix: str) -> None:
+    """Up to eight fee lines: whole rows a page at a time, large page buttons instead of a scrollbar, and
+    in elderly mode text of at least 18 pt and touch targets of at least 60 px (PROTOCOL.md section 7)."""
+    import dataclasses
+    from decimal import Decimal
+
+    from PySide6.QtGui import QFontInfo
+
+    from kiosk.domain import FeeItem
+    from kiosk.visit import VisitContext
+    from ui.i18n import Translator
+    from ui.screens import FeeReviewScreen
+    from ui.theme import metrics, stylesheet
+
+    fees = tuple(FeeItem(f"F{i}", name, "X", "Y", Decimal(1), Decimal(price), Decimal(price))
+                 for i, (name, price) in enumerate([("血常规检查", "25.00"), ("门诊诊查费（副主任医师）", "30.00"),
+                                                    ("阿莫西林胶囊 0.25g×24粒", "18.60"), ("胸部正位 X 线摄影", "85.00"),
+                                                    ("肝功能十三项", "120.00"), ("静脉采血", "4.00"),
+                                                    ("一次性注射器 5ml", "1.20"), ("心电图检查（十二导联）", "28.00")]))
+    screen = FeeReviewScreen(Translator(language))
+    screen.add_button("cancel", "common.cancel", lambda: None, secondary=True)
+    screen.add_button("confirm_fees", "fees.confirm", lambda: None)
+    screen.setStyleSheet(stylesheet(metrics(elderly)))
+    screen.set_elderly(elderly)
+    qtbot.addWidget(screen)
+    screen.resize(1280, 690)  # the window's room for a screen under its top and bottom bars
+    screen.show()
+    screen.render(dataclasses.replace(VisitContext(), fees=fees))
+    seen = []
+    qtbot.waitUntil(lambda: clipped(screen) == [] and screen.table.rowCount() > 0, timeout=3000)
+    pages = screen.pages  # settled once the layout has given the table its height
+    for page in range(pages):
+        qtbot.waitUntil(lambda: clipped(screen) == [], timeout=3000)
+        viewport = screen.table.viewport().height()
+        for row in range(screen.table.rowCount()):  # every row of the page whole inside the table
+            assert screen.table.rowViewportPosition(row) + screen.table.rowHeight(row) <= viewport, (page, row)
+            seen.append(screen.table.item(row, 0).text())
+        assert not screen.table.verticalScrollBar().isVisible()
+        screen.grab().save(str(SHOTS / f"{prefix}-fees-8-items-page-{page + 1}.png"))
+        if page < pages - 1:
+            assert screen.next_page.isEnabled()
+            qtbot.mouseClick(screen.next_page, Qt.MouseButton.LeftButton)
+    assert seen == [f.name for f in fees]  # every line once, in order, on whole pages
+    assert not screen.next_page.isEnabled() and screen.previous_page.isEnabled()
+    if elderly:
+        assert screen.rows_per_page >= 3, screen.rows_per_page  # not a page turn per line
+        for widget in (screen.table, screen.body):
+            assert QFontInfo(widget.font()).pointSizeF() >= 18, widget
+        for button in (screen.next_page, screen.previous_page, screen.button("confirm_fees")):
+            assert button.height() >= 60, (button.text(), button.height())

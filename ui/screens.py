@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFontMetrics, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -186,37 +186,102 @@ class ServicesScreen(Screen):
 
 
 class FeeReviewScreen(Screen):
+    """The outstanding fees, a page at a time: large rows and two large page buttons instead of a thin
+    scrollbar (an elderly patient cannot drag one). A page holds as many whole rows as the table's
+    height takes at the current text size, at most ``ROWS_PER_PAGE``."""
+
     state = State.FEE_REVIEW
+    ROWS_PER_PAGE = {False: 6, True: 4}  # standard, elderly: at most this many lines to read at once
+    ROW_LINES = 1.5  # a row's height in lines of its text (the text and room around it)
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
+        self._cap, self.rows_per_page, self.page = self.ROWS_PER_PAGE[False], self.ROWS_PER_PAGE[False], 0
+        self._fees: tuple = ()
+        self._total = Decimal("0.00")
         self.table = QTableWidget(0, 3, objectName="fees")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no row looks chosen: nothing is chosen here
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.middle.addWidget(self.table, stretch=1)
+        # the page buttons share the row of the screen's buttons (first and last): the table keeps the height
+        self.previous_page = QPushButton(objectName="secondary", clicked=lambda: self.turn(-1))
+        self.next_page = QPushButton(objectName="secondary", clicked=lambda: self.turn(1))
+        for button in (self.previous_page, self.next_page):
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.buttons.addWidget(button)
+
+    def add_button(self, name: str, key: str, on_click: Callable[[], None], *, secondary: bool = False) -> QPushButton:
+        button = super().add_button(name, key, on_click, secondary=secondary)
+        self.buttons.removeWidget(self.next_page)  # "next page" stays last
+        self.buttons.addWidget(self.next_page)
+        return button
+
+    def set_elderly(self, elderly: bool) -> None:
+        self._cap, self.page = self.ROWS_PER_PAGE[elderly], 0
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's naming
+        super().resizeEvent(event)
+        if self._fees:  # a new height: a new page size, once the layout has placed the table
+            QTimer.singleShot(0, self._fill)
+
+    def _row_height(self) -> int:
+        self.table.ensurePolished()
+        return int(QFontMetrics(self.table.font()).height() * self.ROW_LINES)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self._fees) // self.rows_per_page))
+
+    def turn(self, step: int) -> None:
+        self.page = min(max(0, self.page + step), self.pages - 1)
+        self._fill()
 
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("fees.title"))
-        total = sum((f.amount for f in ctx.fees), Decimal("0.00"))
-        self.body.setText(self.tr_.tr("fees.total", total=_money(total)) if ctx.fees else self.tr_.tr("services.none"))
+        self._total = sum((f.amount for f in ctx.fees), Decimal("0.00"))
         self.table.setHorizontalHeaderLabels([self.tr_.tr(k) for k in ("fees.col_item", "fees.col_qty",
                                                                         "fees.col_amount")])
-        self.table.setRowCount(len(ctx.fees))
-        for row, fee in enumerate(ctx.fees):
+        if tuple(ctx.fees) != self._fees:
+            self._fees, self.page = tuple(ctx.fees), 0
+        self.previous_page.setText(self.tr_.tr("fees.previous_page"))
+        self.next_page.setText(self.tr_.tr("fees.next_page"))
+        self._fill()
+        self.table.setVisible(bool(ctx.fees))
+        for button in self._button_keys:  # nothing to confirm without fees: no dead button
+            if button.property("action") == "confirm_fees":
+                button.setVisible(bool(ctx.fees))
+
+    def _fill(self) -> None:
+        row_height = self._row_height()
+        self.table.verticalHeader().setDefaultSectionSize(row_height)
+        fit = self.table.viewport().height() // row_height if self.table.isVisible() else self._cap
+        self.rows_per_page = max(1, min(self._cap, fit))
+        self.page = min(self.page, self.pages - 1)
+        shown = self._fees[self.page * self.rows_per_page:(self.page + 1) * self.rows_per_page]
+        self.table.setRowCount(len(shown))
+        for row, fee in enumerate(shown):
             for col, text in enumerate((fee.name, str(fee.quantity.normalize()), _money(fee.amount))):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
-        self.table.resizeRowsToContents()
-        for button in self._button_keys:  # nothing to confirm without fees: no dead button
-            if button.property("action") == "confirm_fees":
-                button.setVisible(bool(ctx.fees))
+        paged = self.pages > 1
+        for widget in (self.previous_page, self.next_page):
+            widget.setVisible(paged)
+        self.previous_page.setEnabled(self.page > 0)
+        self.next_page.setEnabled(self.page < self.pages - 1)
+        body = self.tr_.tr("fees.total", total=_money(self._total)) if self._fees else self.tr_.tr("services.none")
+        if paged:
+            body += " · " + self.tr_.tr("fees.page", page=self.page + 1, pages=self.pages)
+        self.body.setText(body)
 
 
 class ConfirmScreen(Screen):

@@ -46,6 +46,7 @@ def stylesheet(m: Metrics) -> str:
                   font-size: {m.button_pt}pt; min-height: {m.target_px}px; padding: 4px 28px; }}
     QPushButton:pressed {{ background: {BRAND_DARK}; }}
     QPushButton#secondary {{ background: {PAPER}; color: {BRAND_DARK}; border: 3px solid {BRAND}; }}
+    QPushButton:disabled {{ background: {PAPER}; color: #8A8A8A; border: 3px solid #C8C8C8; }}
     QPushButton#staff {{ background: {ALERT}; }}
     QFrame#bar {{ background: #EEF3F8; }}
     QFrame#bar QLabel {{ background: #EEF3F8; }}

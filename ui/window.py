@@ -108,7 +108,7 @@ class KioskWindow(QMainWindow):
         services = s.ServicesScreen(tr)
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         services.add_button("pay", "services.pay", lambda: post(v.PayFeesChosen()))
-        fees = s.FeeReviewScreen(tr)
+        fees = self.fees = s.FeeReviewScreen(tr)
         fees.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees.add_button("confirm_fees", "fees.confirm", lambda: post(v.FeesConfirmed()))
         confirm = self.confirm = s.ConfirmScreen(tr)
@@ -179,6 +179,7 @@ class KioskWindow(QMainWindow):
 
     def apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(metrics(self.elderly)))
+        self.fees.set_elderly(self.elderly)
         self.render()
 
     def toggle_elderly(self) -> None:
