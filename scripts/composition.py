@@ -50,6 +50,7 @@ from kiosk.position import (
     check_fixed_site,
 )
 from kiosk.site_evidence import evidence_problem
+from kiosk.state_changes import StateChanges
 from offline_queue.site_evidence_file import FILE_NAME as SITE_EVIDENCE_FILE
 from offline_queue.site_evidence_file import load_evidence
 from kiosk.paid_plan import run_paid_plan
@@ -168,12 +169,16 @@ class Services:
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
+    state_changes: StateChanges = field(default_factory=StateChanges)
 
     def status(self) -> tuple[bool, int, bool, bool]:
         """(gateway reachable, items waiting, card reader usable, queue file was recovered) for the status
-        bar; runs on a worker lane."""
-        return (self.sender.online, self.outbox.pending_count(), self.card_reader.healthy,
-                self.store.recovered_from is not None)
+        bar; runs on a worker lane. Changes go to the log (the journal): devices and network coming and
+        going, the queue filling and emptying."""
+        online, waiting, reader = self.sender.online, self.outbox.pending_count(), self.card_reader.healthy
+        self.state_changes.note({"gateway": online, "card reader": reader, "queue": "empty" if not waiting else
+                                 "items waiting", "camera": "frames" if self.camera.latest_frame() is not None else "no frame"})
+        return online, waiting, reader, self.store.recovered_from is not None
 
     def start(self) -> None:
         """Start the background parts; call after the UI has set its listeners."""
