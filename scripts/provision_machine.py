@@ -159,22 +159,48 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @cli.command("install-service")
     @config_option
     @click.option("--user", default="kiosk", show_default=True, help="System user the kiosk runs as.")
+    @click.option("--create-user", is_flag=True, help="Create that system user when it does not exist (no login "
+                  "shell, no home; in the groups video, dialout and input where they exist: camera, serial "
+                  "devices, keyboard-wedge scanner).")
     @click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/systemd/system"),
                   show_default=True, help="Where systemd units live.")
-    @click.option("--dry-run", is_flag=True, help="Print the unit; write nothing.")
-    def install_service(config_path: Path | None, user: str, unit_dir: Path, dry_run: bool) -> None:
-        """Install the systemd unit that starts the kiosk at boot and restarts it if it stops."""
+    @click.option("--dry-run", is_flag=True, help="Print the unit and every change it would make; change nothing.")
+    def install_service(config_path: Path | None, user: str, create_user: bool, unit_dir: Path, dry_run: bool) -> None:
+        """Install the systemd unit that starts the kiosk at boot and restarts it if it stops, owning the data
+        and key folders to the service's user (init run as root made them root's)."""
         if config_path is None:
             raise click.BadParameter("the service needs a config file", param_hint="--config")
         cfg = load_config(config_path, os.environ)
         unit = service_unit(cfg, config_path.resolve(), user)
         target = unit_dir / UNIT_NAME
+        exists = _user_exists(user)
+        if not exists and not create_user:
+            click.echo(f"user {user} does not exist: rerun with --create-user, or create it yourself "
+                       f"(useradd --system --shell /usr/sbin/nologin {user}), or pass --user", err=True)
+            sys.exit(16)
+        groups = [g for g in SERVICE_GROUPS if _group_exists(g)]
+        folders = [cfg.data_path(), cfg.key_path()]
+        changes = ([] if exists else [f"create the system user {user} (groups: {', '.join(groups) or 'none'})"])
+        changes += [f"own {folder} and everything in it by {user} (mode 0700)" for folder in folders]
+        changes += [f"let {user} read {config_path.resolve()} (group {user}, mode 0640)",
+                    f"write {target} and enable it"]
         if dry_run:
             click.echo(unit)
-            click.echo(f"dry run: would write {target} and enable it")
+            for change in changes:
+                click.echo(f"dry run: would {change}")
             return
+        if not exists:
+            _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                  *(["--groups", ",".join(groups)] if groups else []), user])
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _own_tree(folder, user)
+        shutil.chown(config_path, group=_primary_group(user))
+        config_path.chmod(0o640)
         unit_dir.mkdir(parents=True, exist_ok=True)
         target.write_text(unit, encoding="utf-8")
+        for change in changes[:-1]:
+            click.echo(f"done: {change}")
         click.echo(f"wrote {target}")
         _systemctl("daemon-reload")
         _systemctl("enable", UNIT_NAME)
@@ -288,6 +314,51 @@ def service_unit(cfg: KioskConfig, config_path: Path, user: str) -> str:
         "WantedBy=graphical.target",
         "",
     ])
+
+
+SERVICE_GROUPS = ("video", "dialout", "input")  # the camera, serial devices, a keyboard-wedge scanner
+
+
+def _user_exists(user: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
+def _group_exists(group: str) -> bool:
+    import grp
+
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        return False
+    return True
+
+
+def _primary_group(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def _own_tree(folder: Path, user: str) -> None:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    folder.chmod(0o700)
+
+
+def _run(argv: list[str]) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        click.echo(f"{argv[0]} failed: {result.stderr.strip()}", err=True)
+        sys.exit(1)
 
 
 def _systemctl(*args: str) -> None:

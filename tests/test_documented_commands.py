@@ -31,6 +31,11 @@ NOT_RUN = {
                                                        "test_provision_cli)",
 }
 SAME_WITHOUT_DRY_RUN = ".venv/bin/kiosk-provision init ...same options without --dry-run..."
+NOT_RUN_EXACTLY = {  # commands whose --dry-run twin is run
+    ".venv/bin/kiosk-provision install-service --config /etc/hospital-kiosk/kiosk.toml --user kiosk --create-user":
+        "creates a system user and enables a unit in /etc/systemd/system (the same with a throwaway user and "
+        "unit folder is tested in test_provision_cli)",
+}
 
 # (start of the command as run, expected exit status, text the output must contain)
 EXPECTED = [
@@ -53,6 +58,7 @@ EXPECTED = [
     (".venv/bin/kiosk-provision queue export", 0, "0 items"),
     (".venv/bin/kiosk-provision reconcile payments", 16, "payment.provider is none"),  # init without a platform
     (".venv/bin/kiosk-provision rotate-keys --config", 0, "new key"),
+    (".venv/bin/kiosk-provision install-service", 0, "dry run: would write"),
 ]
 
 
@@ -84,6 +90,8 @@ def _expectation(command: str) -> tuple[int | None, str] | None:
 
 
 def _reason_not_run(command: str) -> str:
+    if command in NOT_RUN_EXACTLY:
+        return NOT_RUN_EXACTLY[command]
     if command.startswith(".venv/bin/kiosk demo") and "--autopilot" in command:
         return ""
     return next((why for start, why in NOT_RUN.items() if command.startswith(start)), "")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from kiosk.config import describe
@@ -316,12 +318,34 @@ def test_install_and_uninstall_service(tmp_path: Path) -> None:
     config.write_text(f'mode = "production"\ndata_dir = "{tmp_path / "data"}"\n[gateway]\nurl = "https://gw.example/fsi"\n'
                       '[payment]\nprovider = "none"\n', encoding="utf-8")
     units = tmp_path / "units"
-    dry = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units), "--dry-run"])
+    import pwd
+    import shutil
+    import subprocess
+    import uuid
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("creating the service's system user needs root and useradd")
+    user = "kt" + uuid.uuid4().hex[:8]  # a throwaway system user, removed at the end
+    missing = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units), "--user", user])
+    assert missing.exit_code == 16 and f"user {user} does not exist" in missing.output and not units.exists()
+    args = ["install-service", "--config", str(config), "--unit-dir", str(units), "--user", user, "--create-user"]
+    dry = runner.invoke(cli, [*args, "--dry-run"])
     assert dry.exit_code == 0 and "Restart=always" in dry.output and not units.exists()
-    done = runner.invoke(cli, ["install-service", "--config", str(config), "--unit-dir", str(units)])
-    assert done.exit_code == 0, done.output
+    assert f"would create the system user {user}" in dry.output and f"would own {tmp_path / 'data'}" in dry.output
+    (tmp_path / "data").mkdir(mode=0o700)  # as init run as root leaves it
+    (tmp_path / "data" / "outbox.sqlite").write_bytes(b"")
+    try:
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 0, done.output
+        entry = pwd.getpwnam(user)
+        for path in (tmp_path / "data", tmp_path / "data" / "outbox.sqlite", tmp_path / "data-keys"):
+            assert path.stat().st_uid == entry.pw_uid, path  # the service can read its own queue and keys
+        assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+        assert config.stat().st_gid == entry.pw_gid and config.stat().st_mode & 0o777 == 0o640
+    finally:
+        subprocess.run(["userdel", user], check=False, capture_output=True)
     unit = (units / "hospital-kiosk.service").read_text()
-    assert f"KIOSK_CONFIG={config}" in unit and "ExecStart=" in unit and "User=kiosk" in unit
+    assert f"KIOSK_CONFIG={config}" in unit and "ExecStart=" in unit and f"User={user}" in unit
     no_config = runner.invoke(cli, ["install-service", "--unit-dir", str(units)], env={"KIOSK_CONFIG": ""})
     assert no_config.exit_code == 2
     keep = runner.invoke(cli, ["uninstall-service", "--unit-dir", str(units), "--dry-run"])
