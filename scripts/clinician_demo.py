@@ -57,6 +57,7 @@ def demo_workstation(cfg: KioskConfig, *, location: str = "inside", camera_sourc
     ``camera_source`` a picture, folder or video to replay; ``live_camera`` a webcam when one is present
     (the window), else the demo portrait replayed (the autopilot: always the same)."""
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-clinician-demo-"))
+    data.mkdir(parents=True, exist_ok=True)  # a --data-dir that does not exist yet
     sandbox = SandboxGateway(data / "sandbox-ledger.sqlite")
     sandbox.start()
     try:
@@ -87,18 +88,23 @@ def run_clinician_autopilot(cfg: KioskConfig, *, location: str = "inside", camer
             services, sandbox):
         machine = cl.ClinicianLogin(services.base.cfg.terminal.terminal_no, dt.datetime.now)
         pump(machine, services, cl.StaffChosen(DEMO_CLINICIAN.staff_no))
-        services.base.outbox.drain()
-        chain = [e for e in sandbox.audit_events() if "seq" in e]
-        return {
-            "role": "clinician",
-            "outcome": "logged_in" if machine.state is cl.LoginState.SESSION else "refused",
-            "reason": machine.reason,
-            "staff_no": machine.attempt.staff_no,
-            "face": machine.attempt.face,
-            "position": machine.attempt.position,
-            "location": services.location.description,
-            "camera": services.base.camera.description,
-            "audit_events_delivered": len(chain),
-            "audit_chain_verifies": bool(chain) and verify(chain) is None,
-            "data_dir": str(services.base.cfg.data_path()),
-        }
+        return autopilot_result(machine, services, sandbox)
+
+
+def autopilot_result(machine: cl.ClinicianLogin, services: ClinicianServices, sandbox: SandboxGateway) -> dict[str, Any]:
+    """The login's outcome, once its audit events have been delivered to the sandbox and verified."""
+    services.base.outbox.drain()
+    chain = [e for e in sandbox.audit_events() if "seq" in e]
+    return {
+        "role": "clinician",
+        "outcome": "logged_in" if machine.state is cl.LoginState.SESSION else "refused",
+        "reason": machine.reason,
+        "staff_no": machine.attempt.staff_no,
+        "face": machine.attempt.face,
+        "position": machine.attempt.position,
+        "location": services.location.description,
+        "camera": services.base.camera.description,
+        "audit_events_delivered": len(chain),
+        "audit_chain_verifies": bool(chain) and verify(chain) is None,
+        "data_dir": str(services.base.cfg.data_path()),
+    }

@@ -134,13 +134,52 @@ def _clinician_window_demo(args: argparse.Namespace) -> int:
             tasks.shutdown()
 
 
+def _clinician_autopilot_in_window(args: argparse.Namespace) -> dict[str, Any]:
+    """The clinician autopilot through the login window (offscreen), a PNG of each screen it shows."""
+    from PySide6.QtCore import QTimer
+
+    from kiosk import clinician_login as cl
+    from scripts.clinician_demo import DEMO_CLINICIAN, autopilot_result, demo_workstation
+    from ui.app import create_app, run_event_loop
+
+    shots = Path(args.screenshots)
+    shots.mkdir(parents=True, exist_ok=True)
+    app = create_app(headless=True)
+    with demo_workstation(_config(args), location=args.location, camera_source=args.camera_source,
+                          data_dir=Path(args.data_dir) if args.data_dir else None) as (services, sandbox):
+        window, tasks = _workstation_window(services, demo=True)
+        try:
+            window.resize(1280, 800)
+            window.show()
+            taken: list[str] = []
+
+            def shoot(state: cl.LoginState) -> None:
+                taken.append(state.value)
+                window.grab().save(str(shots / f"clinician-{len(taken):02d}-{state.value}.png"))
+                if state in (cl.LoginState.SESSION, cl.LoginState.REFUSED):
+                    app.quit()
+
+            window.controller.state_changed.connect(lambda state: QTimer.singleShot(0, lambda: shoot(state)))
+            QTimer.singleShot(0, lambda: shoot(window.controller.machine.state))
+            QTimer.singleShot(0, lambda: window.controller.post(cl.StaffChosen(DEMO_CLINICIAN.staff_no)))
+            run_event_loop(app)
+            result = autopilot_result(window.controller.machine, services, sandbox)
+        finally:
+            window.close()
+            tasks.shutdown()
+    return {**result, "screenshots": [f"clinician-{i + 1:02d}-{s}.png" for i, s in enumerate(taken)]}
+
+
 def cmd_clinician_demo(args: argparse.Namespace) -> int:
     from scripts.clinician_demo import run_clinician_autopilot
 
     if not args.autopilot:
         return _clinician_window_demo(args)
-    result = run_clinician_autopilot(_config(args), location=args.location, camera_source=args.camera_source,
-                                     data_dir=Path(args.data_dir) if args.data_dir else None)
+    if args.screenshots:
+        result = _clinician_autopilot_in_window(args)
+    else:
+        result = run_clinician_autopilot(_config(args), location=args.location, camera_source=args.camera_source,
+                                         data_dir=Path(args.data_dir) if args.data_dir else None)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

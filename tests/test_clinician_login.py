@@ -203,3 +203,15 @@ def test_a_cancelled_attempt_never_decides_the_next_one() -> None:
     assert m.state is cl.LoginState.FACE and m.attempt.staff_no == "D2"
     assert m.handle(cl.FaceResult(GOOD, band="clear", attempt=2)) == [cl.CheckPosition()]
     assert m.handle(cl.Cancelled()) and m.state is cl.LoginState.LOCKED  # also while the position is checked
+
+
+def test_the_clinician_autopilot_saves_each_screen_it_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shots = tmp_path / "shots"
+    status = kiosk_cli.main(["demo", "--autopilot", "--role", "clinician", "--json", "--data-dir",
+                             str(tmp_path / "demo"), "--screenshots", str(shots)])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0 and result["outcome"] == "logged_in"
+    assert result["screenshots"] == ["clinician-01-locked.png", "clinician-02-face.png", "clinician-03-position.png",
+                                     "clinician-04-session.png"]
+    assert sorted(p.name for p in shots.glob("*.png")) == result["screenshots"]
+    assert result["audit_chain_verifies"] is True
