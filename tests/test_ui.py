@@ -98,11 +98,19 @@ def test_whole_visit_by_touch_with_language_switch(qtbot, rig: DemoRig) -> None:
 
 
 def test_idle_countdown_resets_the_visit(qtbot, rig: DemoRig) -> None:
-    window = make_window(qtbot, rig, UiConfig(fullscreen=False, idle_timeout_s=0.3, countdown_s=2))
+    window = make_window(qtbot, rig, UiConfig(fullscreen=False, idle_timeout_s=0.3, countdown_s=2, elderly_mode=True))
     rig.insert_card()
     wait_for(qtbot, window, State.CONSENT)
     qtbot.waitUntil(window.countdown_label.isVisible, timeout=3000)
     assert "秒后返回首页" in window.countdown_label.text()
+    panel, area = window.countdown_panel.geometry(), window.centralWidget().rect()
+    assert abs(panel.center().x() - area.center().x()) <= 2 and abs(panel.center().y() - area.center().y()) <= 2
+    assert panel.width() >= area.width() // 2  # a large prompt in the middle, not a line in the corner
+    assert window.more_time_button.height() >= 60 and window.countdown_label.font().pointSizeF() >= 18
+    from tests.test_screens_fit import SHOTS, clipped
+
+    assert clipped(window.countdown_panel) == []
+    window.grab().save(str(SHOTS / "zh-elderly-14-idle-countdown.png"))
     qtbot.mouseClick(window.more_time_button, Qt.MouseButton.LeftButton)  # "I need more time"
     assert not window.countdown_label.isVisible() and window.controller.state == State.CONSENT
     wait_for(qtbot, window, State.IDLE, timeout_ms=6000)

@@ -49,6 +49,7 @@ def stylesheet(m: Metrics) -> str:
     QPushButton:disabled {{ background: {PAPER}; color: #8A8A8A; border: 3px solid #C8C8C8; }}
     QPushButton#staff {{ background: {ALERT}; }}
     QFrame#bar {{ background: #EEF3F8; }}
+    QFrame#countdown {{ background: {PAPER}; border: 4px solid {ALERT}; border-radius: 16px; }}
     QFrame#bar QLabel {{ background: #EEF3F8; }}
     QTableWidget {{ gridline-color: #C8C8C8; font-size: {m.body_pt}pt; }}
     QHeaderView::section {{ background: #EEF3F8; color: {INK}; font-weight: bold; padding: 6px; border: none; }}

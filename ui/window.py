@@ -144,17 +144,22 @@ class KioskWindow(QMainWindow):
         self.network_label = QLabel(objectName="network", wordWrap=True)
         self.voice_label = QLabel(objectName="alert", wordWrap=True)  # voice wanted but no speech engine
         self.pending_label = QLabel(objectName="pending")
-        self.countdown_label = QLabel(objectName="alert")
-        self.more_time_button = QPushButton(objectName="secondary", clicked=lambda: self.extend_time())
         for widget in (self.network_label, self.pending_label, self.voice_label):
             bottom_row.addWidget(widget)
         bottom_row.addWidget(self.demo_label, stretch=1)  # takes the free width: wraps only when it must
-        bottom_row.addWidget(self.countdown_label)
-        bottom_row.addWidget(self.more_time_button)
-        self.countdown_label.hide()
-        self.more_time_button.hide()
         layout.addWidget(bottom)
         self.setCentralWidget(root)
+        # the idle countdown: a large panel in the middle of the screen, over whatever it shows (an elderly
+        # patient misses a line in the corner), with one large button to keep the visit
+        self.countdown_panel = QFrame(root, objectName="countdown")
+        panel = QVBoxLayout(self.countdown_panel)
+        panel.setContentsMargins(40, 32, 40, 32)
+        panel.setSpacing(24)
+        self.countdown_label = QLabel(objectName="title", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.more_time_button = QPushButton(objectName="primary", clicked=lambda: self.extend_time())
+        panel.addWidget(self.countdown_label)
+        panel.addWidget(self.more_time_button)
+        self.countdown_panel.hide()
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -259,8 +264,7 @@ class KioskWindow(QMainWindow):
 
     def _restart_idle(self) -> None:
         self._countdown.stop()
-        self.countdown_label.hide()
-        self.more_time_button.hide()
+        self.countdown_panel.hide()
         if self.controller.state in v.INTERRUPTIBLE and self.controller.state != v.State.PAYING:
             self._idle.start(int(self.cfg.idle_timeout_s * metrics(self.elderly).idle_scale * 1000))
         else:
@@ -271,9 +275,10 @@ class KioskWindow(QMainWindow):
 
     def _start_countdown(self) -> None:
         self._remaining = int(self.cfg.countdown_s * metrics(self.elderly).idle_scale)
-        self.countdown_label.show()
-        self.more_time_button.show()
         self._tick_label()
+        self._place_countdown()
+        self.countdown_panel.show()
+        self.countdown_panel.raise_()
         self._countdown.start()
 
     def _tick(self) -> None:
@@ -286,6 +291,20 @@ class KioskWindow(QMainWindow):
 
     def _tick_label(self) -> None:
         self.countdown_label.setText(self.tr_.tr("common.countdown", s=self._remaining))
+
+    def _place_countdown(self) -> None:
+        """Centred over the screen, most of its width."""
+        area = self.centralWidget().rect()
+        width = min(area.width() - 80, 960)
+        height = self.countdown_panel.layout().heightForWidth(width) if \
+            self.countdown_panel.layout().hasHeightForWidth() else self.countdown_panel.sizeHint().height()
+        height = max(height, self.countdown_panel.sizeHint().height())
+        self.countdown_panel.setGeometry((area.width() - width) // 2, (area.height() - height) // 2, width, height)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's naming
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        if self.countdown_panel.isVisible():
+            self._place_countdown()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's naming
         if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress):
