@@ -205,12 +205,20 @@ def test_a_cancelled_attempt_never_decides_the_next_one() -> None:
     assert m.handle(cl.Cancelled()) and m.state is cl.LoginState.LOCKED  # also while the position is checked
 
 
-def test_the_clinician_autopilot_saves_each_screen_it_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_clinician_autopilot_saves_each_screen_it_shows(tmp_path: Path) -> None:
+    """In its own process: the windowed autopilot sets the application's font and quits its event loop,
+    which must not leak into the other UI tests."""
+    import os
+    import subprocess
+    import sys
+
     shots = tmp_path / "shots"
-    status = kiosk_cli.main(["demo", "--autopilot", "--role", "clinician", "--json", "--data-dir",
-                             str(tmp_path / "demo"), "--screenshots", str(shots)])
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert status == 0 and result["outcome"] == "logged_in"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"QT_QPA_PLATFORM": "offscreen"}
+    run = subprocess.run([str(Path(sys.executable).with_name("kiosk")), "demo", "--autopilot", "--role", "clinician",
+                          "--json", "--data-dir", str(tmp_path / "demo"), "--screenshots", str(shots)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert run.returncode == 0 and result["outcome"] == "logged_in", run.stderr[-2000:]
     assert result["screenshots"] == ["clinician-01-locked.png", "clinician-02-face.png", "clinician-03-position.png",
                                      "clinician-04-session.png"]
     assert sorted(p.name for p in shots.glob("*.png")) == result["screenshots"]

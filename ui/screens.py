@@ -185,6 +185,18 @@ class ServicesScreen(Screen):
         self.body.setText(self.tr_.tr("services.body", balance=_money(person.balance) if person else "-"))
 
 
+class _ResizeAwareTable(QTableWidget):
+    """The fee table, telling its screen when its height changes (the page size follows it)."""
+
+    def __init__(self, on_resize: Callable[[], None]) -> None:
+        super().__init__(0, 3, objectName="fees")
+        self._on_resize = on_resize
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's naming
+        super().resizeEvent(event)
+        self._on_resize()
+
+
 class FeeReviewScreen(Screen):
     """The outstanding fees, a page at a time: large rows and two large page buttons instead of a thin
     scrollbar (an elderly patient cannot drag one). A page holds as many whole rows as the table's
@@ -199,7 +211,7 @@ class FeeReviewScreen(Screen):
         self._cap, self.rows_per_page, self.page = self.ROWS_PER_PAGE[False], self.ROWS_PER_PAGE[False], 0
         self._fees: tuple = ()
         self._total = Decimal("0.00")
-        self.table = QTableWidget(0, 3, objectName="fees")
+        self.table = _ResizeAwareTable(self._refill_later)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no row looks chosen: nothing is chosen here
@@ -227,9 +239,8 @@ class FeeReviewScreen(Screen):
     def set_elderly(self, elderly: bool) -> None:
         self._cap, self.page = self.ROWS_PER_PAGE[elderly], 0
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's naming
-        super().resizeEvent(event)
-        if self._fees:  # a new height: a new page size, once the layout has placed the table
+    def _refill_later(self) -> None:
+        if self._fees:  # the table's new height: a new page size, once the layout has settled
             QTimer.singleShot(0, self._fill)
 
     def _row_height(self) -> int:
