@@ -36,6 +36,10 @@ class MessageSecurityError(ValueError):
     """A message that is not signed, does not verify, or does not decrypt."""
 
 
+class SignatureError(MessageSecurityError):
+    """Not signed, or signed by another key."""
+
+
 def canonical(message: Mapping[str, Any]) -> bytes:
     """The signed text: the message without ``cainfo``, JSON with sorted keys and no spaces."""
     return json.dumps({k: v for k, v in message.items() if k != "cainfo"}, sort_keys=True,
@@ -43,30 +47,39 @@ def canonical(message: Mapping[str, Any]) -> bytes:
 
 
 def _seal(message: Mapping[str, Any], node: str, key: bytes, signer: Sm2Key) -> dict[str, Any]:
+    """The message with ``node`` encrypted (when it has one) and the whole signed."""
     sealed = dict(message)
-    plain = json.dumps(message.get(node), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    sealed[node] = base64.b64encode(sm4_encrypt(key, plain)).decode("ascii")
-    sealed["enctype"], sealed["signtype"] = "SM4", "SM2"
+    if node in message:
+        plain = json.dumps(message[node], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        sealed[node] = base64.b64encode(sm4_encrypt(key, plain)).decode("ascii")
+        sealed["enctype"] = "SM4"
+    sealed["signtype"] = "SM2"
     sealed["cainfo"] = signer.sign(canonical(sealed))
     return sealed
 
 
-def _open(message: Mapping[str, Any], node: str, key: bytes, peer: Sm2Key) -> dict[str, Any]:
+def _open(message: Mapping[str, Any], node: str, key: bytes, peer: Sm2Key, who: str, *,
+          required: bool) -> dict[str, Any]:
+    """The message verified against ``peer`` (named ``who`` in the errors) and with ``node`` decrypted. A
+    message without ``node`` passes when it is not ``required`` (a refusal outside the envelope), but only
+    signed: an unsigned "failure" could be forged as easily as a success. Raises SignatureError, or
+    MessageSecurityError."""
     signature = message.get("cainfo")
     if message.get("signtype") != "SM2" or not isinstance(signature, str) or not signature:
-        raise MessageSecurityError("not signed (signtype SM2 and cainfo expected)")
+        raise SignatureError(f"not signed by the {who} (signtype SM2 and cainfo expected)")
     if not peer.verify(canonical(message), signature):
-        raise MessageSecurityError("the SM2 signature does not verify")
+        raise SignatureError(f"the {who}'s SM2 signature does not verify")
+    opened = {k: v for k, v in message.items() if k not in ("cainfo", "enctype", "signtype")}
+    if node not in message and not required:
+        return opened
     sealed = message.get(node)
     if message.get("enctype") != "SM4" or not isinstance(sealed, str):
         raise MessageSecurityError(f"{node} is not SM4-encrypted")
     try:
         plain = sm4_decrypt(key, base64.b64decode(sealed, validate=True))
-        value = json.loads(plain.decode("utf-8"))
+        opened[node] = json.loads(plain.decode("utf-8"))
     except (binascii.Error, NationalCryptoError, UnicodeDecodeError, ValueError) as exc:
         raise MessageSecurityError(f"{node} does not decrypt ({exc})") from None
-    opened = {k: v for k, v in message.items() if k not in ("cainfo", "enctype", "signtype")}
-    opened[node] = value
     return opened
 
 
@@ -82,16 +95,9 @@ class SmProfile:
         return _seal(envelope, "input", self.sm4_key, self.own)
 
     def open_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
-        """The answer with ``output`` in clear; raises MessageSecurityError when it is not the gateway's.
-
-        A plain refusal with no ``output`` (``infcode`` -1, an error outside the envelope) still has to
-        carry the gateway's signature: an unsigned "failure" could be forged as easily as a success."""
-        if "output" not in answer:
-            signature = answer.get("cainfo")
-            if not isinstance(signature, str) or not self.gateway.verify(canonical(answer), signature):
-                raise MessageSecurityError("the answer is not signed by the gateway")
-            return {k: v for k, v in answer.items() if k not in ("cainfo", "enctype", "signtype")}
-        return _open(answer, "output", self.sm4_key, self.gateway)
+        """The answer with ``output`` in clear; raises MessageSecurityError when it is not the gateway's
+        (a plain refusal without ``output`` has to carry the gateway's signature too)."""
+        return _open(answer, "output", self.sm4_key, self.gateway, "gateway", required=False)
 
 
 @dataclass(frozen=True)
@@ -105,17 +111,11 @@ class SmGatewaySide:
     def open_request(self, envelope: Mapping[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
         """(the request in clear, None) or (None, (code, message)) as the gateway refuses it."""
         try:
-            if not isinstance(envelope.get("cainfo"), str) or not self.institution.verify(
-                    canonical(envelope), envelope["cainfo"]):
-                return None, ("SM-411", "request signature does not verify")
-            return _open(envelope, "input", self.sm4_key, self.institution), None
+            return _open(envelope, "input", self.sm4_key, self.institution, "institution", required=True), None
+        except SignatureError:
+            return None, ("SM-411", "request signature does not verify")
         except MessageSecurityError as exc:
             return None, ("SM-412", str(exc))
 
     def seal_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
-        if "output" not in answer:
-            signed = dict(answer)
-            signed["signtype"] = "SM2"
-            signed["cainfo"] = self.own.sign(canonical(signed))
-            return signed
         return _seal(answer, "output", self.sm4_key, self.own)

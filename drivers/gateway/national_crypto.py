@@ -84,10 +84,7 @@ class Sm2Key:
 
     @classmethod
     def generate(cls) -> Sm2Key:
-        n = int(CURVE["n"], 16)
-        d = secrets.randbelow(n - 2) + 1
-        private = f"{d:064X}"
-        return cls(public=_signer(private, "", dict(CURVE))._kg(d, CURVE["g"]).upper(), private=private)
+        return cls.from_private(f"{secrets.randbelow(int(CURVE['n'], 16) - 2) + 1:064X}")
 
     @classmethod
     def from_private(cls, text: str, curve: dict[str, str] | None = None) -> Sm2Key:

@@ -44,7 +44,7 @@ from drivers.payment.sandbox_provider import Declined, SandboxPaymentProvider
 
 log = logging.getLogger(__name__)
 SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
-GUARDED_PATHS = ("/his/", "/voucher/")  # besides SERVICE_PATH: behind the same access layer
+GUARDED_PATHS = (SERVICE_PATH, "/his/", "/voucher/")  # behind the gateway's access layer (profiles tif, sm)
 MAX_BODY = 1 << 20
 
 
@@ -322,7 +322,7 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
 
         def _access_refused(self, path: str) -> bool:
             """The gateway's access layer guards the interface, the hospital system and the voucher
-            platform alike (profiles tif and sm); a refusal is answered here."""
+            platform alike (profiles tif and sm); a refusal is answered here (HTTP 401)."""
             if sandbox.access is None or not path.startswith(GUARDED_PATHS):
                 return False
             refusal = sandbox.access.refusal(dict(self.headers.items()))
@@ -418,15 +418,13 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
             body = self._body()
-            if body is not None and path != SERVICE_PATH and self._access_refused(path):
+            if body is not None and self._access_refused(path):  # answered before anything behind it
                 return
             if body is None:
                 self._send(413, b'{"error":"body missing or too large"}')
             elif path == SERVICE_PATH:
-                refusal = sandbox.access.refusal(dict(self.headers.items())) if sandbox.access else None
-                if refusal is None:
-                    body, refusal = sandbox.open_request(body)
-                if refusal is not None:  # the access layer answers before the interface sees anything
+                body, refusal = sandbox.open_request(body)  # profile sm: decrypted and verified
+                if refusal is not None:
                     self._send(401, dumps({"code": refusal[0], "message": refusal[1]}))
                 else:
                     self._serve_with_fault(body)
