@@ -7,7 +7,6 @@ full disk leaves the previous roster intact. Search and listing return no templa
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ from kiosk.domain import StaffMember
 from kiosk.errors import QueueError, RosterError
 
 from offline_queue.crypto import cipher_for
+from offline_queue.private_file import replace_private_file
 
 STAFF_NO = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -46,17 +46,10 @@ class FileRoster:
 
     def replace_sealed(self, sealed: bytes) -> None:
         """Write the sealed roster in one atomic replacement (key rotation writes what it re-sealed)."""
-        temp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(sealed)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            replace_private_file(self.path, sealed)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise RosterError(f"staff roster not saved ({exc}); the previous roster is unchanged") from None
 
     def add(self, member: StaffMember, *, replace: bool = False) -> None:
@@ -104,6 +97,12 @@ class FileRoster:
                      for no, e in entries.items()}
         closest = min(distances, key=lambda no: distances[no])
         return closest, distances[closest]
+
+    def has(self, staff_no: str) -> bool:
+        """Whether this staff number is enrolled (letter case ignored, as in search)."""
+        with self._lock:
+            entries = self._load()
+        return _key(entries, staff_no) in entries
 
     def count(self) -> int:
         with self._lock:

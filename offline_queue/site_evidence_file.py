@@ -4,26 +4,20 @@ key folder, written atomically."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from kiosk.site_evidence import SiteEvidence
+from offline_queue.private_file import replace_private_file
 
 FILE_NAME = "site-evidence.json"
 
 
 def save_evidence(path: Path, evidence: SiteEvidence, sign: Callable[[bytes], str]) -> None:
     record = {**asdict(evidence), "signature": sign(evidence.signed_bytes())}
-    temp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, ensure_ascii=False, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    replace_private_file(path, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
 
 
 def load_evidence(path: Path, check: Callable[[bytes, str], bool]) -> tuple[SiteEvidence | None, str]:

@@ -273,6 +273,11 @@ def outbox_key_file(cfg: KioskConfig) -> Path:
     return key_path(cfg.key_path(), cfg.data_path(), "outbox.key")
 
 
+def device_key(cfg: KioskConfig) -> DeviceKey:
+    """This terminal's device key, in the key folder (created on first use)."""
+    return DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key"))
+
+
 def outbox_key(cfg: KioskConfig) -> bytes:
     """The key of the outbox's payloads, from the key folder (created on first use)."""
     return load_or_create_key(outbox_key_file(cfg))
@@ -287,7 +292,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = cipher_for(outbox_key_file(cfg))
-    device = DeviceKey.load_or_create(key_path(cfg.key_path(), data, "device.key"))
+    device = device_key(cfg)
     payments = build_payments(cfg)
 
     def deliver(payload: dict[str, Any], save: Any) -> Any:
@@ -351,7 +356,7 @@ def fixed_site_problem(cfg: KioskConfig) -> str:
     loc = cfg.location
     if loc.source != "fixed" or loc.site_live_check:
         return ""
-    device = DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key"))
+    device = device_key(cfg)
     evidence, why = load_evidence(cfg.key_path() / SITE_EVIDENCE_FILE, signature_checker(device.public_b64()))
     return why or evidence_problem(evidence, terminal_no=cfg.terminal.terminal_no, latitude=loc.site_latitude,
                                    longitude=loc.site_longitude, geofence=loc.geofence)

@@ -429,7 +429,7 @@ def remove_staff(config_path: Path | None, staff_no: str, dry_run: bool) -> None
     """Remove a clinician's enrolment (their template is deleted with it)."""
     roster = _roster(config_path)
     if dry_run:
-        present = any(m.staff_no.lower() == staff_no.lower() for m in roster.search(staff_no))  # type: ignore[attr-defined]
+        present = roster.has(staff_no)  # type: ignore[attr-defined]
         click.echo(f"dry run: {staff_no} {'would be removed' if present else 'is not enrolled'}")
         return
     if not roster.remove(staff_no):  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -265,17 +266,18 @@ def _device_sections(location_source: str | None, site: str | None, geofence: st
 
         fence = Geofence.parse(geofence or LocationConfig().geofence)
 
-        def inside(la: float, lo: float) -> bool:
-            return -90 <= la <= 90 and check_fix(PositionReading(la, lo, 3, 5.0, 0.0, "fixed-site"), fence,
-                                                 PositionRules()).accepted
+        def refusal(la: float, lo: float) -> str:
+            """Why a desk at (la, lo) is refused ('' when it lies inside the fence)."""
+            if not -90 <= la <= 90:
+                return "latitude beyond ±90"
+            verdict = check_fix(PositionReading(la, lo, 3, 5.0, 0.0, "fixed-site"), fence, PositionRules())
+            return "" if verdict.accepted else verdict.reason
 
-        if not inside(lat, lon):
-            if inside(lon, lat):
-                raise ValueError(f"--site {site}: the two numbers look swapped: --site takes LAT,LON (latitude "
-                                 f"first, e.g. {lon},{lat}), while --geofence corners are lon,lat as in GeoJSON")
-            verdict = check_fix(PositionReading(lat, lon, 3, 5.0, 0.0, "fixed-site"), fence, PositionRules()) \
-                if -90 <= lat <= 90 else None
-            reason = verdict.reason if verdict is not None else "latitude beyond ±90"
+        reason = refusal(lat, lon)
+        if reason and not refusal(lon, lat):
+            raise ValueError(f"--site {site}: the two numbers look swapped: --site takes LAT,LON (latitude "
+                             f"first, e.g. {lon},{lat}), while --geofence corners are lon,lat as in GeoJSON")
+        if reason:
             raise ValueError(f"--site {site}: {reason} (the desk must lie inside the geofence; --site is LAT,LON)")
     if location:
         sections["location"] = location
@@ -322,18 +324,19 @@ SERVICE_GROUPS = ("video", "dialout", "input")  # the camera, serial devices, a 
 def _user_exists(user: str) -> bool:
     import pwd
 
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        return False
-    return True
+    return _known(pwd.getpwnam, user)
 
 
 def _group_exists(group: str) -> bool:
     import grp
 
+    return _known(grp.getgrnam, group)
+
+
+def _known(lookup: Callable[[str], object], name: str) -> bool:
+    """Whether the system's user or group database knows ``name``."""
     try:
-        grp.getgrnam(group)
+        lookup(name)
     except KeyError:
         return False
     return True
@@ -377,7 +380,7 @@ def diagnostics(cfg: KioskConfig) -> dict[str, str]:
     from this terminal unaltered (its public key is the one registered)."""
     import hashlib
 
-    from offline_queue.keys import DeviceKey, key_path
+    from scripts.composition import device_key
 
     data = cfg.data_path()
     versions = {"hospital-kiosk": _own_version(), "python": sys.version.split()[0], "platform": platform.platform()}
@@ -414,7 +417,7 @@ def diagnostics(cfg: KioskConfig) -> dict[str, str]:
                                               "is absent); attach the kiosk's own log if support asks for it.\n")
         + "signature.json: the SHA-256 of every other file, signed (Ed25519) by this terminal's device key.\n")
     manifest = {name: hashlib.sha256(content.encode("utf-8")).hexdigest() for name, content in sorted(files.items())}
-    device = DeviceKey.load_or_create(key_path(cfg.key_path(), data, "device.key"))
+    device = device_key(cfg)
     body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode("utf-8")
     files["signature.json"] = json.dumps({"files": manifest, "public_key": device.public_b64(),
                                           "signature": device.sign(body)}, indent=2)

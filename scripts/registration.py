@@ -19,9 +19,9 @@ from kiosk.site_evidence import SiteEvidence, fence_digest
 
 def device_public_key(cfg: KioskConfig) -> str:
     """The base64 raw public key of this device, creating the key pair (in the key folder) on first use."""
-    from offline_queue.keys import DeviceKey, key_path
+    from scripts.composition import device_key
 
-    return DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key")).public_b64()
+    return device_key(cfg).public_b64()
 
 
 def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], None]) -> dict[str, Any]:
@@ -79,10 +79,10 @@ def register_terminal(cfg: KioskConfig, *, dry_run: bool, echo: Callable[[str], 
 
 
 def keep_site_evidence(cfg: KioskConfig, registration_id: str) -> Path:
-    from offline_queue.keys import DeviceKey, key_path
     from offline_queue.site_evidence_file import FILE_NAME, save_evidence
+    from scripts.composition import device_key
 
-    device = DeviceKey.load_or_create(key_path(cfg.key_path(), cfg.data_path(), "device.key"))
+    device = device_key(cfg)
     evidence = SiteEvidence(cfg.terminal.terminal_no, cfg.location.site_latitude, cfg.location.site_longitude,
                             fence_digest(cfg.location.geofence), registration_id)
     target = cfg.key_path() / FILE_NAME
