@@ -285,26 +285,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM outside the event loop: what started was stopped
-        log.info("stopped (%s)", exc or "SIGINT")
-        if getattr(args, "json", False):
-            print(json.dumps({"outcome": "stopped", "reason": str(exc) or "SIGINT"}, ensure_ascii=False))
-        return 130
+        return _ended(args, 130, {"outcome": "stopped", "reason": str(exc) or "SIGINT"}, f"stopped ({exc or 'SIGINT'})")
     except KioskError as exc:
-        log.error("%s", exc)
-        if getattr(args, "json", False):
-            print(json.dumps({"outcome": "failed", "reason": str(exc), "code": exc.code}, ensure_ascii=False))
-        return exc.exit_status
+        return _ended(args, exc.exit_status, {"outcome": "failed", "reason": str(exc), "code": exc.code}, str(exc),
+                      level=logging.ERROR)
     except Exception as exc:  # noqa: BLE001 - an unexpected fault still ends with a JSON line and a status
         if stop_requested():  # the stop signal surfaced inside a Qt call, wrapped in another exception
-            log.info("stopped while starting (%s)", type(exc).__name__)
-            if getattr(args, "json", False):
-                print(json.dumps({"outcome": "stopped", "reason": "signal"}, ensure_ascii=False))
-            return 130
+            return _ended(args, 130, {"outcome": "stopped", "reason": "signal"},
+                          f"stopped while starting ({type(exc).__name__})")
         log.exception("unexpected failure")
-        if getattr(args, "json", False):
-            print(json.dumps({"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))
-        return 1
+        return _ended(args, 1, {"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"})
 
+
+def _ended(args: argparse.Namespace, status: int, outcome: dict[str, Any], message: str = "", *,
+           level: int = logging.INFO) -> int:
+    """How a command that did not run to its end says so: a log line, the JSON line (--json), the status."""
+    if message:
+        log.log(level, "%s", message)
+    if getattr(args, "json", False):
+        print(json.dumps(outcome, ensure_ascii=False))
+    return status
 
 if __name__ == "__main__":
     sys.exit(main())

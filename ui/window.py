@@ -296,9 +296,8 @@ class KioskWindow(QMainWindow):
         """Centred over the screen, most of its width."""
         area = self.centralWidget().rect()
         width = min(area.width() - 80, 960)
-        height = self.countdown_panel.layout().heightForWidth(width) if \
-            self.countdown_panel.layout().hasHeightForWidth() else self.countdown_panel.sizeHint().height()
-        height = max(height, self.countdown_panel.sizeHint().height())
+        # the wrapped title's height at that width (heightForWidth is -1 when nothing wraps)
+        height = max(self.countdown_panel.layout().heightForWidth(width), self.countdown_panel.sizeHint().height())
         self.countdown_panel.setGeometry((area.width() - width) // 2, (area.height() - height) // 2, width, height)
 
     def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's naming
