@@ -43,11 +43,11 @@ class DeviceReader(BackgroundReader):
         self._missing_logged = False  # one warning per outage, not one a second
         self.missing = threading.Event()  # set once an open has failed (the device absent or unplugged)
         self._opened = threading.Condition()
-        self.opens = 0  # how many times the device has been opened
+        self.opens = 0  # how many times the device has been opened and set up (ready to read)
         super().__init__(thread_name)
 
     def wait_opens(self, count: int, timeout_s: float) -> bool:
-        """Wait until the device has been opened ``count`` times (tests, supervisors); False on timeout."""
+        """Wait until the device has been made ready ``count`` times (tests, supervisors); False on timeout."""
         with self._opened:
             return self._opened.wait_for(lambda: self.opens >= count, timeout=timeout_s)
 
@@ -55,7 +55,7 @@ class DeviceReader(BackgroundReader):
         """The open device, or None after a second's wait when it is missing (said once an outage; the
         caller clears ``_missing_logged`` once the device is usable)."""
         try:
-            fd = os.open(self._device, flags)
+            return os.open(self._device, flags)
         except OSError as exc:
             if not self._missing_logged:
                 log.warning("%s %s: %s", self.what, self._device, exc)
@@ -64,7 +64,11 @@ class DeviceReader(BackgroundReader):
             self.missing.set()
             self._stop.wait(1.0)
             return None
+
+    def _ready(self) -> None:
+        """The subclass has set the opened device up (a serial line's raw mode flushes what came before):
+        from now on what arrives is read."""
         with self._opened:
+            self.connected, self._missing_logged = True, False
             self.opens += 1
             self._opened.notify_all()
-        return fd

@@ -49,7 +49,7 @@ class SerialReader(DeviceReader):
                 attrs[4] = attrs[5] = TERMIOS_BAUD[self._baud]
                 termios.tcsetattr(fd, termios.TCSANOW, attrs)
                 self._on_open()
-                self.connected, self._missing_logged = True, False
+                self._ready()
                 self._read(fd)
             except termios.error as exc:
                 log.warning("%s %s is not a serial device: %s", self.what, self._device, exc)

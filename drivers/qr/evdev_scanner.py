@@ -94,7 +94,7 @@ class EvdevWedgeScanner(DeviceReader):
 
     def _open(self, fd: int) -> None:
         self._shift, self._caps = set(), False
-        self.connected, self._missing_logged = True, False
+        self._ready()
         if self._grab:
             try:
                 fcntl.ioctl(fd, EVIOCGRAB, 1)
