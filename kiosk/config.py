@@ -183,6 +183,7 @@ class KioskConfig:
     mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
     data_dir: str = _opt("", "folder for the outbox, the roster and receipts (empty: ~/.local/state/hospital-kiosk)")
     key_dir: str = _opt("", "folder for the secrets that protect the data: outbox, roster and device keys (mode 0700, readable by the kiosk user only; empty: <data_dir>-keys, beside the data folder, never inside it)")
+    credential_store: str = _opt("", "folder of systemd-encrypted credentials (systemd-creds, the TPM2 or the host key) into which install-service seals the keys and the secret files; the service receives them decrypted in its private credentials directory (empty: plain files in key_dir)")
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     card: CardConfig = field(default_factory=CardConfig)
@@ -260,7 +261,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         section, _, rest = name.partition("_")
         if section in sections and rest:
             raw.setdefault(section, {})[rest] = value
-        elif name in {"mode", "data_dir", "key_dir"}:
+        elif name in {"mode", "data_dir", "key_dir", "credential_store"}:
             raw[name] = value
         # other KIOSK_* variables (e.g. KIOSK_CONFIG) are not config keys
 

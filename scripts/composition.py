@@ -63,6 +63,7 @@ from offline_queue.outbox import SqliteOutbox
 from offline_queue.roster import FileRoster
 from offline_queue.sender import OutboxSender
 from offline_queue.store import Store, open_store
+from scripts.credential_keys import refuse_sealed_without_service
 from scripts.face_calibration import Cohort
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,7 @@ def outbox_key(cfg: KioskConfig) -> bytes:
 
 def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Services:
     refuse_demo_parts(cfg)
+    refuse_sealed_without_service(cfg)
     data = cfg.data_path()
     data.mkdir(parents=True, exist_ok=True)
     store = open_store(outbox_path(cfg))

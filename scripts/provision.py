@@ -15,6 +15,7 @@ import click
 
 from kiosk.config import as_dict, describe, load_config
 from kiosk.errors import KioskError
+from scripts.credential_keys import technician_keys
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,7 +64,7 @@ def _outbox(config_path: Path | None) -> tuple[object, object]:
     from offline_queue.store import open_store
     from scripts.composition import outbox_key_file, outbox_path
 
-    cfg = load_config(config_path, os.environ)
+    cfg = technician_keys(load_config(config_path, os.environ))
     path = outbox_path(cfg)
     if not path.exists():
         raise NoQueueYet(path)
@@ -179,7 +180,7 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
 
     from scripts.selftest import run_checks
 
-    cfg = load_config(config_path, os.environ)
+    cfg = technician_keys(load_config(config_path, os.environ))
     with contextlib.ExitStack() as stack:
         insert = None
         if demo:
@@ -338,7 +339,7 @@ def _people_list(spec: str) -> set[str]:
 
 def _roster(config_path: Path | None) -> object:
 
-    cfg = load_config(config_path, os.environ)
+    cfg = technician_keys(load_config(config_path, os.environ))
     from scripts.composition import open_roster
 
     return open_roster(cfg)

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import click
 
 from kiosk.config import KioskConfig, as_dict, load_config
 from kiosk.errors import KioskError
+from scripts.credential_keys import technician_keys
 
 UNIT_NAME = "hospital-kiosk.service"
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +149,7 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         once the insurance office has approved it, sign in (9001). Safe to run again: it reuses the key."""
         from scripts.registration import register_terminal
 
-        cfg = load_config(config_path, os.environ)
+        cfg = technician_keys(load_config(config_path, os.environ))
         try:
             result = register_terminal(cfg, dry_run=dry_run, echo=lambda text: click.echo(text, err=as_json))
         except KioskError as exc:
@@ -172,7 +173,10 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         if config_path is None:
             raise click.BadParameter("the service needs a config file", param_hint="--config")
         cfg = load_config(config_path, os.environ)
-        unit = service_unit(cfg, config_path.resolve(), user)
+        from scripts.credential_keys import seal_for_service, store_of, unit_lines
+
+        store = store_of(cfg)
+        unit = service_unit(cfg, config_path.resolve(), user, unit_lines(store) if store else [])
         target = unit_dir / UNIT_NAME
         exists = _user_exists(user)
         if not exists and not create_user:
@@ -183,6 +187,9 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         folders = [cfg.data_path(), cfg.key_path()]
         changes = ([] if exists else [f"create the system user {user} (groups: {', '.join(groups) or 'none'})"])
         changes += [f"own {folder} and everything in it by {user} (mode 0700)" for folder in folders]
+        if store is not None:
+            changes.append(f"seal the keys in {cfg.key_path()} and the configured secret files as systemd "
+                           f"credentials in {store.folder}, then delete the key folder's plain copies")
         changes += [f"let {user} read {config_path.resolve()} (group {user}, mode 0640)",
                     f"write {target} and enable it"]
         if dry_run:
@@ -196,11 +203,19 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             _own_tree(folder, user)
+        sealed: list[str] = []
+        if store is not None:
+            try:
+                lines, sealed = seal_for_service(cfg)
+            except (KioskError, OSError) as exc:
+                click.echo(f"not installed: {exc}", err=True)
+                sys.exit(getattr(exc, "exit_status", 16))
+            unit = service_unit(cfg, config_path.resolve(), user, lines)
         shutil.chown(config_path, group=_primary_group(user))
         config_path.chmod(0o640)
         unit_dir.mkdir(parents=True, exist_ok=True)
         target.write_text(unit, encoding="utf-8")
-        for change in changes[:-1]:
+        for change in [c for c in changes[:-1] if not c.startswith("seal ")] + sealed:
             click.echo(f"done: {change}")
         click.echo(f"wrote {target}")
         _systemctl("daemon-reload")
@@ -229,7 +244,7 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
     def export_diagnostics(config_path: Path | None, target: Path) -> None:
         """Write a zip for support: config, versions, queue counts, last self-test; no personal data or keys."""
-        cfg = load_config(config_path, os.environ)
+        cfg = technician_keys(load_config(config_path, os.environ))
         if not target.parent.is_dir():
             raise click.BadParameter(f"no such folder: {target.parent}", param_hint="TARGET")
         contents = diagnostics(cfg)
@@ -292,7 +307,8 @@ def _device_sections(location_source: str | None, site: str | None, geofence: st
     return sections
 
 
-def service_unit(cfg: KioskConfig, config_path: Path, user: str) -> str:
+def service_unit(cfg: KioskConfig, config_path: Path, user: str, credentials: Sequence[str] = ()) -> str:
+    """The unit; ``credentials`` are the LoadCredentialEncrypted= and Environment= lines of sealed keys."""
     executable = ROOT / ".venv" / "bin" / "kiosk"
     return "\n".join([
         "[Unit]",
@@ -305,6 +321,7 @@ def service_unit(cfg: KioskConfig, config_path: Path, user: str) -> str:
         f"Environment=KIOSK_CONFIG={config_path}",
         "Environment=QT_QPA_PLATFORM=xcb",
         "Environment=DISPLAY=:0",
+        *credentials,
         f"ExecStart={executable} run",
         "Restart=always",
         "RestartSec=3",

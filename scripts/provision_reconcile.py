@@ -15,6 +15,7 @@ import click
 
 from kiosk.config import load_config
 from kiosk.errors import KioskError
+from scripts.credential_keys import technician_keys
 
 FINDINGS_EXIT = 3
 
@@ -41,7 +42,7 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
             raise click.BadParameter(f"{day!r} is not a date (yyyy-mm-dd)", param_hint="--day") from None
         start = dt.datetime.combine(date, dt.time()).timestamp()
         try:
-            cfg = load_config(config_path, os.environ)
+            cfg = technician_keys(load_config(config_path, os.environ))
             platform = build_payments(cfg)
             if platform is None:  # a configuration matter: exit 16 as every config refusal
                 click.echo("payment.provider is none: there are no payments to reconcile (configure [payment] "
