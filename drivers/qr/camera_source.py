@@ -11,13 +11,13 @@ from collections.abc import Callable
 from kiosk.ports import Camera
 
 from drivers.background import BackgroundReader
-from drivers.qr.frame_decoder import FrameDecoder
+from drivers.qr.frame_decoder import CAMERA_BUDGET_MS, FrameDecoder
 
 log = logging.getLogger(__name__)
 
 
 class CameraQrSource(BackgroundReader):
-    def __init__(self, camera: Camera, *, interval_s: float = 0.1, budget_ms: float = 60.0,
+    def __init__(self, camera: Camera, *, interval_s: float = 0.1, budget_ms: float = CAMERA_BUDGET_MS,
                  repeat_after_s: float = 3.0) -> None:
         self.description = f"QR from {camera.description}"
         self._camera, self._interval, self._repeat_after = camera, interval_s, repeat_after_s

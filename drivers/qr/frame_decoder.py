@@ -36,6 +36,7 @@ import numpy as np
 
 Reader = Callable[[np.ndarray], list[str]]
 
+CAMERA_BUDGET_MS = 60.0  # the kiosk camera's budget per frame (drivers/qr/camera_source.py; bench/qr.py uses it)
 MAX_REGIONS = 4          # unread codes retried per frame (largest first)
 SMALL_FRAME = 480        # frames up to this size also get the enlarging and WeChat stages
 REDUCED_SIDE = 1024      # whole-frame retries run on a copy at most this large
@@ -54,7 +55,7 @@ class _Look:
 class FrameDecoder:
     """Thread: the vision worker. Heavy libraries are imported on construction, not at module import."""
 
-    def __init__(self, budget_ms: float = 120.0) -> None:
+    def __init__(self, budget_ms: float = CAMERA_BUDGET_MS) -> None:
         import cv2
         import zxingcpp
         from pyzbar import pyzbar
