@@ -148,6 +148,7 @@ class UiConfig:
     idle_timeout_s: float = _opt(60.0, "seconds without a touch before the countdown to reset", _range(5, 3600))
     countdown_s: float = _opt(15.0, "visible countdown before a privacy reset", _range(3, 120))
     fullscreen: bool = _opt(True, "full-screen kiosk window")
+    filing_url: str = _opt("https://fuwu.nhsa.gov.cn/", "what the QR code on the 'not filed' screen opens on the patient's phone: the national medical-insurance service platform, where patients insured elsewhere file (备案)", _regex(r"https://\S+", "an https:// URL"))
 
 
 DEMO_FENCE = "116.3962,39.9077 116.3988,39.9077 116.3988,39.9097 116.3962,39.9097"

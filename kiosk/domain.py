@@ -7,11 +7,12 @@ returned it (amount definitions differ by province: we print, never recompute).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from kiosk.insurance import InsuranceRecord
 from kiosk.masking import mask_id, mask_name, mask_token
 from kiosk.payment import Payment, PaymentOrder
 
@@ -91,9 +92,29 @@ class InsuredPerson:
     balance: Decimal
     insuplc_admdvs: str
     emp_name: str = ""
+    records: tuple[InsuranceRecord, ...] = ()  # every insuinfo record; the fields above are the chosen one's
 
     def __repr__(self) -> str:
         return f"InsuredPerson(psn_no={mask_id(self.psn_no)}, name={mask_name(self.name)})"
+
+    @property
+    def must_choose(self) -> bool:
+        """Several records: the patient chooses; the first is never taken silently."""
+        return len(self.records) > 1
+
+    @property
+    def record(self) -> InsuranceRecord:
+        """The record in use (the chosen one)."""
+        for record in self.records:
+            if (record.insutype, record.insuplc_admdvs) == (self.insutype, self.insuplc_admdvs):
+                return record
+        return InsuranceRecord(self.insutype, self.balance, self.insuplc_admdvs, emp_name=self.emp_name)
+
+    def choosing(self, index: int) -> InsuredPerson:
+        """This person with record ``index`` in use (its insutype and insured region go into every message)."""
+        record = self.records[index]
+        return replace(self, insutype=record.insutype, balance=record.balance,
+                       insuplc_admdvs=record.insuplc_admdvs, emp_name=record.emp_name)
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,22 @@ class SettlementAmounts:
     acct_pay: Decimal
     psn_cash_pay: Decimal
     balc: Decimal
+    other_funds: tuple[tuple[str, Decimal], ...] = ()  # the other funds the answer itemised (OTHER_FUNDS)
+
+    def funds(self) -> dict[str, str]:
+        """Every non-zero amount that pays the bill, by its 2207 field name, exactly as returned: the
+        individual funds, the personal and family accounts, cash (not the fund_pay_sumamt subtotal)."""
+        named = [("hifp_pay", self.hifp_pay), *self.other_funds, ("acct_pay", self.acct_pay),
+                 ("psn_cash_pay", self.psn_cash_pay)]
+        return {name: f"{amount:.2f}" for name, amount in named if amount != 0}
+
+    def adds_up(self) -> bool:
+        """The itemised amounts make exactly the bill (to the cent)."""
+        return sum((Decimal(v) for v in self.funds().values()), Decimal("0")) == self.medfee_sumamt
+
+
+# 2206/2207 ``setlinfo`` amounts beside the pooled fund, the personal account and cash (PROTOCOL.md section 8)
+OTHER_FUNDS = ("cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay", "acct_mulaid_pay")
 
 
 @dataclass(frozen=True)

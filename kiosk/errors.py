@@ -142,6 +142,17 @@ class GatewayBusinessError(GatewayError):
         self.err_msg = err_msg
 
 
+class BenefitRefused(GatewayError):
+    """The benefit check (2001) says the chosen insurance cannot be used for this visit: nothing was
+    registered. ``reason``: a kiosk.insurance.BenefitReason value; ``detail``: the insured region's words."""
+
+    code = 420
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"benefit check refused: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason, self.detail = reason, detail
+
+
 class PaymentError(KioskError):
     """The payment provider (or the bank-card terminal) for the patient's own share."""
 

@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from kiosk.config import TerminalConfig
+from kiosk.insurance import BenefitReason, InsuranceRecord, benefit_verdict
 from kiosk.domain import (
+    OTHER_FUNDS,
     FeeItem,
     IdentityDocument,
     InsuredPerson,
@@ -28,6 +30,7 @@ from kiosk.domain import (
     SettlementAmounts,
 )
 from kiosk.errors import (
+    BenefitRefused,
     GatewayBusinessError,
     GatewayError,
     GatewayNoAnswer,
@@ -59,15 +62,19 @@ def _field(mapping: Mapping[str, Any], name: str) -> Any:
 
 def _amounts(setlinfo: Mapping[str, Any]) -> SettlementAmounts:
     names = ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")
-    return SettlementAmounts(**{n: _decimal(_field(setlinfo, n), n) for n in names})
+    others = tuple((n, _decimal(setlinfo[n], n)) for n in OTHER_FUNDS if setlinfo.get(n) not in (None, ""))
+    return SettlementAmounts(**{n: _decimal(_field(setlinfo, n), n) for n in names}, other_funds=others)
 
 
 def parse_person(output: Mapping[str, Any]) -> InsuredPerson:
+    """1101's answer: base info and every insurance record. With one record it is in use; with several
+    the first fills the fields until the patient chooses (``InsuredPerson.must_choose``)."""
     base = _field(output, "baseinfo")
     insuinfo = _field(output, "insuinfo")
     if not isinstance(insuinfo, list) or not insuinfo:
         raise GatewayProtocolError("1101 answer holds no insurance record")
-    insu = insuinfo[0]
+    records = tuple(_record(insu) for insu in insuinfo)
+    first = records[0]
     return InsuredPerson(
         psn_no=str(_field(base, "psn_no")),
         certno=str(_field(base, "certno")),
@@ -75,11 +82,24 @@ def parse_person(output: Mapping[str, Any]) -> InsuredPerson:
         gender=str(base.get("gend", "")),
         birth_date=str(base.get("brdy", "")),
         age=str(base.get("age", "")),
-        insutype=str(_field(insu, "insutype")),
-        balance=_decimal(_field(insu, "balc"), "balc"),
-        insuplc_admdvs=str(_field(insu, "insuplc_admdvs")),
-        emp_name=str(insu.get("emp_name", "")),
+        insutype=first.insutype,
+        balance=first.balance,
+        insuplc_admdvs=first.insuplc_admdvs,
+        emp_name=first.emp_name,
+        records=records,
     )
+
+
+def _record(insu: Any) -> InsuranceRecord:
+    if not isinstance(insu, Mapping):
+        raise GatewayProtocolError("1101 insuinfo record is not an object")
+    admdvs = str(_field(insu, "insuplc_admdvs"))
+    if len(admdvs) != 6 or not admdvs.isdigit():
+        raise GatewayProtocolError(f"1101 insuplc_admdvs is not a division code: {admdvs!r}")
+    return InsuranceRecord(insutype=str(_field(insu, "insutype")), balance=_decimal(_field(insu, "balc"), "balc"),
+                           insuplc_admdvs=admdvs, psn_type=str(insu.get("psn_type") or ""),
+                           emp_name=str(insu.get("emp_name") or ""),
+                           paused_since=str(insu.get("paus_insu_date") or ""))
 
 
 def parse_settlement(output: Mapping[str, Any], msgid: str) -> Settlement:
@@ -138,6 +158,22 @@ class SettlementService:
         output = self._gateway.call("1101", {"data": data}, msgid=self._msgids.next_msgid())
         return parse_person(output)
 
+    def check_benefit(self, person: InsuredPerson, med_type: str = MED_TYPE_OUTPATIENT) -> None:
+        """2001 with the chosen record, before anything is registered: raises BenefitRefused when the
+        record cannot be used for this visit. A pause that 1101 already shows refuses without asking.
+        Unreachable gateway: GatewayUnreachable (the caller decides; nothing was registered)."""
+        today = self._clock().date()
+        if person.record.paused_on(today):
+            raise BenefitRefused(BenefitReason.PAUSED.value, f"paus_insu_date {person.record.paused_since}")
+        data = {"psn_no": person.psn_no, "insutype": person.insutype, "med_type": med_type, "begntime": self._now(),
+                "fixmedins_code": self._terminal.fixmedins_code, "dise_codg": ""}
+        output = self._gateway.call("2001", {"data": data}, msgid=self._msgids.next_msgid(),
+                                    insuplc_admdvs=person.insuplc_admdvs)
+        verdict = benefit_verdict(output, person.record, today)
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise BenefitRefused(verdict.reason.value, verdict.detail)
+
     def prepare(self, person: InsuredPerson, doc: IdentityDocument, fees: tuple[FeeItem, ...]) -> PreSettlement:
         """2201, 2204, 2206. A failure after 2201 cancels the registration (2202) before raising."""
         reg_msgid = self._msgids.next_msgid()
@@ -151,6 +187,10 @@ class SettlementService:
             trial = self._gateway.call("2206", {"data": self._settle_data(person, doc, fees, mdtrt_id, chrg_bchno)},
                                        msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
             amounts = _amounts(_field(trial, "setlinfo"))
+            if not amounts.adds_up():  # the patient would confirm a split that is not the bill
+                log.critical("STAFF: 2206 for %s returned funds %s that do not add up to medfee_sumamt %s; the "
+                             "visit stops before settling", mdtrt_id, amounts.funds(), amounts.medfee_sumamt)
+                raise GatewayProtocolError(f"2206 funds do not add up to medfee_sumamt {amounts.medfee_sumamt}")
         except GatewayError:
             self._undo_registration(person, mdtrt_id, reg_msgid)
             raise

@@ -6,9 +6,12 @@ worker threads; each result comes back as another event tagged with the
 ``visit_id`` it was started for, so a late answer from an abandoned visit is
 ignored instead of leaking into the next patient's.
 
-    IDLE -> IDENTIFYING -> CONSENT -> FACE_VERIFY -> SERVICES -> FEE_REVIEW
+    IDLE -> IDENTIFYING -> CONSENT -> FACE_VERIFY [-> CHOOSE_INSURANCE] -> SERVICES -> FEE_REVIEW
          -> PREPARING -> CONFIRM [-> PAYING] -> SETTLING -> RECEIPT -> IDLE
 
+CHOOSE_INSURANCE: a person with several insurance records (employee and resident, two regions) picks the
+one to use; the first is never taken silently. The benefit check (2001) runs with the fees' loading and
+can end the visit before anything is registered (a paused insurance, a cross-province patient not filed).
 PAYING collects the patient's own share (``psn_cash_pay`` > 0) before 2207: the
 order is committed with the settlement plan, the patient scans the QR code or
 shows a payment code; paid -> SETTLING. Any state but SETTLING can be left by
@@ -37,6 +40,7 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     ConsentGiven,
     ConsentDeclined,
     FaceChecked,
+    InsuranceChosen,
     PayFeesChosen,
     FeesLoaded,
     FeesConfirmed,
@@ -154,6 +158,7 @@ class VisitMachine:
 
     def _fail(self, event: Failed) -> list[Effect]:
         self.ctx.error_code, self.ctx.error_message = event.code, event.message
+        self.ctx.extra["error_detail"] = event.detail
         self._go(State.ERROR)
         return []
 
@@ -192,7 +197,7 @@ class VisitMachine:
         assert e.match is not None and self.ctx.person is not None
         self.ctx.face = e.match
         if e.match.accepted:
-            self._go(State.SERVICES)
+            self._go(State.CHOOSE_INSURANCE if self.ctx.person.must_choose else State.SERVICES)
             return []
         if e.match.verdict == "mismatch":  # clearly another face: no retry for an impostor to use
             return self._fail(Failed(code=203, message="face_mismatch"))
@@ -200,6 +205,14 @@ class VisitMachine:
             return self._fail(Failed(code=203, message="face_attempts_exhausted"))
         self.ctx.face_attempts += 1
         return [VerifyFace(self.visit_id, self.ctx.person, self.ctx.face_attempts)]
+
+    def _on_insurance_chosen(self, e: InsuranceChosen) -> list[Effect]:
+        assert self.ctx.person is not None
+        if not 0 <= e.index < len(self.ctx.person.records):
+            return []
+        self.ctx.person = self.ctx.person.choosing(e.index)
+        self._go(State.SERVICES)
+        return []
 
     def _on_pay(self, _: PayFeesChosen) -> list[Effect]:
         assert self.ctx.person is not None
@@ -336,6 +349,7 @@ _HANDLERS = {
     (State.CONSENT, ConsentGiven): _H._on_consent,
     (State.CONSENT, ConsentDeclined): _H._on_consent_declined,
     (State.FACE_VERIFY, FaceChecked): _H._on_face,
+    (State.CHOOSE_INSURANCE, InsuranceChosen): _H._on_insurance_chosen,
     (State.SERVICES, PayFeesChosen): _H._on_pay,
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.FEE_REVIEW, FeesConfirmed): _H._on_fees_confirmed,

@@ -17,7 +17,14 @@ from typing import Any
 from kiosk import visit as v
 from kiosk.audit import face_verification_event
 from kiosk.domain import QueuedSettlement, RefundedPayment, Settlement
-from kiosk.errors import GatewayBusinessError, GatewayUnreachable, KioskError, PaymentDeclined, PaymentUnknown
+from kiosk.errors import (
+    BenefitRefused,
+    GatewayBusinessError,
+    GatewayUnreachable,
+    KioskError,
+    PaymentDeclined,
+    PaymentUnknown,
+)
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
@@ -86,6 +93,8 @@ class EffectRunner:
             return v.Failed(vid, code=exc.code, message="gateway_unreachable")
         except GatewayBusinessError as exc:
             return v.Failed(vid, code=exc.code, message=exc.err_msg or exc.message)
+        except BenefitRefused as exc:
+            return v.Failed(vid, code=exc.code, message=f"benefit.{exc.reason}", detail=exc.detail)
         except PaymentDeclined as exc:
             if isinstance(effect, v.PayWithCode):
                 return v.PaymentCodeRefused(vid, reason=exc.reason)
@@ -122,6 +131,7 @@ class EffectRunner:
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
             case v.LoadFees(person=person):
+                self._check_benefit(person)
                 return v.FeesLoaded(vid, fees=self._his.pending_fees(person))
             case v.Prepare(person=person, document=doc, fees=fees):
                 return v.Prepared(vid, pre_settlement=self._settlement.prepare(person, doc, fees))
@@ -157,6 +167,15 @@ class EffectRunner:
                 self._face.wipe()
                 return None
         raise AssertionError(f"unhandled effect {effect!r}")
+
+    def _check_benefit(self, person: Any) -> None:
+        """2001 before anything is registered. With the gateway out of reach the visit goes on (its
+        settlement is queued and meets the same check when the network is back): refusing every patient
+        during an outage would send them all to the counter."""
+        try:
+            self._settlement.check_benefit(person)
+        except GatewayUnreachable as exc:
+            log.warning("benefit check skipped, gateway unreachable: %s", exc)
 
     def _await(self, order: Any) -> PaymentStatus:
         """Wait a short slice (so an abandoned visit's wait ends soon): the order is queried at the start,

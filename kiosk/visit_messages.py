@@ -26,6 +26,7 @@ class State(str, Enum):
     IDENTIFYING = "identifying"
     CONSENT = "consent"
     FACE_VERIFY = "face_verify"
+    CHOOSE_INSURANCE = "choose_insurance"
     SERVICES = "services"
     FEE_REVIEW = "fee_review"
     PREPARING = "preparing"
@@ -79,6 +80,11 @@ class ConsentDeclined(Event): ...
 @dataclass(frozen=True)
 class FaceChecked(Event):
     match: FaceMatch | None = None
+
+
+@dataclass(frozen=True)
+class InsuranceChosen(Event):
+    index: int = 0  # which of the person's insurance records (InsuredPerson.records)
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,7 @@ class Failed(Event):
 
     code: int = 0
     message: str = ""
+    detail: str = ""  # the other side's own words where they help the patient (a region's benefit check)
 
 
 @dataclass(frozen=True)

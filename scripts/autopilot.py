@@ -22,8 +22,10 @@ DEMO_PAYMENT_CODE = "134567890123454321"
 
 class Autopilot(QObject):
     def __init__(self, window: KioskWindow, insert_card: Callable[[], None], *, on_finished: Callable[[dict[str, Any]], None],
-                 timeout_s: float = 120.0, screenshot_dir: Path | None = None, press_delay_ms: int = 200) -> None:
+                 timeout_s: float = 120.0, screenshot_dir: Path | None = None, press_delay_ms: int = 200,
+                 choose_record: int = 0) -> None:
         super().__init__()
+        self._choose_record = choose_record  # which insurance record a person with several touches
         self.window, self._insert_card, self._on_finished = window, insert_card, on_finished
         self._screens = screenshot_dir
         self._delay = press_delay_ms
@@ -50,6 +52,10 @@ class Autopilot(QObject):
         if state in PRESS and key not in self._acted:
             self._acted.add(key)
             QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
+        elif state == State.CHOOSE_INSURANCE and key not in self._acted and machine.ctx.person is not None:
+            self._acted.add(key)
+            index = self._choose_record % len(machine.ctx.person.records)
+            QTimer.singleShot(self._delay, lambda: self._press(state, f"record_{index}"))
         elif state == State.PAYING and machine.ctx.payment_order is not None and (machine.visit_id, "pay") \
                 not in self._acted:
             self._acted.add((machine.visit_id, "pay"))  # type: ignore[arg-type]
@@ -91,15 +97,20 @@ class Autopilot(QObject):
         if ctx.face is not None:
             result["liveness"] = ctx.face.liveness
             result["face_score"] = round(ctx.face.score, 2)
+        if ctx.person is not None:
+            result.update(insuplc_admdvs=ctx.person.insuplc_admdvs, insutype=ctx.person.insutype,
+                          mdtrtarea_admvs=self.window.treatment_area)
         if ctx.settlement is not None:
             a = ctx.settlement.amounts
             result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",
                           medfee_sumamt=f"{a.medfee_sumamt:.2f}", fund_pay_sumamt=f"{a.fund_pay_sumamt:.2f}",
-                          acct_pay=f"{a.acct_pay:.2f}", balc=f"{a.balc:.2f}")
+                          acct_pay=f"{a.acct_pay:.2f}", balc=f"{a.balc:.2f}", funds=a.funds())
         elif ctx.queued is not None:
             result.update(outcome="queued", queue_reference=ctx.queued.reference)
         elif ctx.refunded is not None:
             result.update(outcome="refunded", refunded=f"{ctx.refunded.amount:.2f}", reason=ctx.refunded.reason)
+        elif ctx.error_message.startswith("benefit.") and not reason:  # the insured region's benefit check
+            result.update(outcome="refused", reason=ctx.error_message.removeprefix("benefit."))
         else:
             result.update(outcome="failed", reason=reason or f"E{ctx.error_code}: {ctx.error_message}")
         paid = ctx.settlement.payment if ctx.settlement is not None else (ctx.queued.paid if ctx.queued else None)

@@ -30,6 +30,17 @@ from scripts.composition import Services, build_camera, build_services
 
 log = logging.getLogger(__name__)
 DEMO_HOLDER = "demo"
+# ``kiosk demo --patient KIND``: which card holder (drivers/card/demo_holders.toml; the sandbox's seed has the
+# same people) comes to the kiosk. The terminal's treatment area is 110101 (Beijing).
+PATIENTS = {
+    "local": DEMO_HOLDER,                          # insured here
+    "in-province": "employee",                     # insured in 110105: another region of the province
+    "cross-province": "cross_province",            # insured in Guangdong, filed
+    "cross-province-unfiled": "cross_province_unfiled",  # insured in Sichuan, which requires filing: none
+    "paused": "paused",                            # insurance paused since 2026-06-30
+    "two-records": "two_records",                  # employee insurance here and resident insurance in Hebei
+    "no-cross-province-outpatient": "no_outpatient",  # insured in Qinghai, no cross-province outpatient
+}
 
 
 @dataclass
@@ -42,9 +53,10 @@ class DemoRig:
     data_dir: Path
     pcscd: PcscdHandle | None = None
     _session: VpcdCardSession | None = None
+    holder: str = DEMO_HOLDER  # whose card and voucher the demo buttons present
 
-    def insert_card(self, holder: str = DEMO_HOLDER, fault: Fault = Fault.NONE) -> None:
-        card = VirtualSocialSecurityCard(load_holders()[holder], fault=fault)
+    def insert_card(self, holder: str | None = None, fault: Fault = Fault.NONE) -> None:
+        card = VirtualSocialSecurityCard(load_holders()[holder or self.holder], fault=fault)
         reader = self.services.card_reader
         if isinstance(reader, InProcessCardReader):
             reader.insert(card)
@@ -53,9 +65,9 @@ class DemoRig:
         self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
         self._session.insert()
 
-    def issue_voucher(self, holder: str = DEMO_HOLDER) -> str:
+    def issue_voucher(self, holder: str | None = None) -> str:
         """A fresh electronic-voucher code for the holder, as the insurance app would show it."""
-        return self.sandbox.issue_voucher(load_holders()[holder].citizen_id)
+        return self.sandbox.issue_voucher(load_holders()[holder or self.holder].citizen_id)
 
     def pay_on_phone(self, wallet: str = "wechat") -> bool:
         """The demo patient scans the open order's QR code with their phone and pays it (sandbox only)."""
@@ -120,9 +132,10 @@ def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key:
     return dataclasses.replace(cfg, mode="demo", data_dir=str(data_dir), gateway=gateway, payment=payment)
 
 
-def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s: float = 10.0) -> None:
+def enroll_demo_face(rig_sandbox: SandboxGateway, services: Services, timeout_s: float = 10.0,
+                     holder_key: str = DEMO_HOLDER) -> None:
     """Enrol what the camera shows as the demo patient's reference (in the sandbox only)."""
-    holder = load_holders()[DEMO_HOLDER]
+    holder = load_holders()[holder_key]
     psn_no = rig_sandbox.psn_no_for_certno(holder.citizen_id)
     if psn_no is None:
         raise FaceError("demo: the sandbox does not know the demo card holder")
@@ -152,7 +165,7 @@ def demo_security(cfg: KioskConfig) -> SandboxSecurity:
     return SandboxSecurity(access, messages, institution)
 
 
-def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
+def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEMO_HOLDER) -> DemoRig:
     data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     security = demo_security(cfg)
@@ -163,7 +176,7 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
         demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, security)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
-            enroll_demo_face(sandbox, services)
+            enroll_demo_face(sandbox, services, holder_key=holder)
         except BaseException:  # Ctrl+C or SIGTERM while starting too: stop what was started
             services.close()
             raise
@@ -178,4 +191,4 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None) -> DemoRig:
             services.close()
             sandbox.stop()
             raise
-    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir, pcscd=pcscd)
+    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir, pcscd=pcscd, holder=holder)

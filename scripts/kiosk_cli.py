@@ -39,7 +39,7 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
                          on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
-                         on_demo_pay=on_demo_pay)
+                         on_demo_pay=on_demo_pay, treatment_area=cfg.terminal.mdtrtarea_admvs)
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)
@@ -208,7 +208,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     app = create_app(headless=autopilot or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     if cjk_family() is None:
         log.warning("no CJK font installed: Chinese text will not render (run scripts/setup.sh)")
-    rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None)
+    from scripts.demo import PATIENTS
+
+    patient = getattr(args, "patient", "local")
+    rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+                     holder=PATIENTS[patient])
     result: dict[str, Any] = {}
     with contextlib.ExitStack() as started:  # from here on, whatever stops us stops what was started
         started.callback(rig.close)
@@ -230,7 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             window.resize(1280, 800)
             window.show()
             pilot = Autopilot(window, rig.insert_card, on_finished=finished,
-                              screenshot_dir=Path(args.screenshots) if args.screenshots else None)
+                              screenshot_dir=Path(args.screenshots) if args.screenshots else None,
+                              choose_record=-1)  # a person with several records: the last one, by touch
             pilot.start()
             run_event_loop(app)
             result.update(ledger=str(rig.sandbox.ledger_path), data_dir=str(rig.data_dir),
@@ -265,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="keep the demo's ledger, outbox and receipts here (default: a new temp folder)")
     demo.add_argument("--screenshots", help="with --autopilot: save a PNG of each screen to this folder")
     demo.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
+    demo.add_argument("--patient", choices=("local", "in-province", "cross-province", "cross-province-unfiled",
+                                            "paused", "two-records", "no-cross-province-outpatient"),
+                      default="local", help="which seeded patient comes (where they are insured: local, another "
+                      "region of this province, another province filed or not, insurance paused, two insurance "
+                      "records, a region without cross-province outpatient)")
     demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
                       help="patient visit (default) or clinician login (face plus position; with --autopilot)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",

@@ -180,9 +180,14 @@ def test_malformed_1101_output_is_a_protocol_error() -> None:
         parse_person({})
     with pytest.raises(GatewayProtocolError, match="no insurance record"):
         parse_person({"baseinfo": {}, "insuinfo": []})
+    base = {"psn_no": "P", "certno": "C", "psn_name": "N"}
     with pytest.raises(GatewayProtocolError, match="balc"):
-        parse_person({"baseinfo": {"psn_no": "P", "certno": "C", "psn_name": "N"},
-                      "insuinfo": [{"insutype": "310", "balc": "lots", "insuplc_admdvs": "1"}]})
+        parse_person({"baseinfo": base, "insuinfo": [{"insutype": "310", "balc": "lots", "insuplc_admdvs": "110101"}]})
+    with pytest.raises(GatewayProtocolError, match="not a division code"):  # it goes into every later header
+        parse_person({"baseinfo": base, "insuinfo": [{"insutype": "310", "balc": "1", "insuplc_admdvs": "1"}]})
+    with pytest.raises(GatewayProtocolError, match="not an object"):
+        parse_person({"baseinfo": base, "insuinfo": [{"insutype": "310", "balc": "1", "insuplc_admdvs": "110101"},
+                                                     "garbage"]})
 
 
 def test_config_without_url_is_refused(terminal: TerminalConfig, msgids: SqliteMsgIdSource) -> None:

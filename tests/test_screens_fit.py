@@ -107,6 +107,58 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     tasks.shutdown()
 
 
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_path: Path, language: str,
+                                                                    elderly: bool, prefix: str) -> None:
+    """Choosing among two insurance records (then the services screen naming the chosen one), and the
+    benefit refusal of a cross-province patient who has not filed, with the QR code to file by phone."""
+    import shutil
+
+    from scripts.demo import enroll_demo_face
+
+    rig = start_demo(KioskConfig(), tmp_path / "demo", holder="two_records")
+    try:
+        enroll_demo_face(rig.sandbox, rig.services, holder_key="cross_province_unfiled")
+        window, controller, tasks = demo_window(qtbot, rig, language, elderly)
+        rig.services.start()
+        window.resize(1280, 800)
+        window.show()
+        problems: dict[str, list[str]] = {}
+
+        def check(state: State) -> None:
+            QApplication.processEvents()
+            found = clipped(window) + ([f"the window grew to {window.width()}x{window.height()}"]
+                                       if window.height() > 800 or window.width() > 1280 else [])
+            if found:
+                problems[state.value] = found
+
+        controller.state_changed.connect(check)
+        shots = tmp_path / "shots"
+        for holder, choose, expected in (("two_records", 1, "settled"), ("cross_province_unfiled", 0, "refused")):
+            result: dict = {}
+            pilot = Autopilot(window, lambda h=holder: rig.insert_card(h), on_finished=result.update,
+                              screenshot_dir=shots / holder, press_delay_ms=50, choose_record=choose)
+            pilot.start()
+            qtbot.waitUntil(lambda r=result: bool(r), timeout=60000)
+            check(controller.state)
+            assert result.get("outcome") == expected, result
+            controller.post(Finish())
+            qtbot.waitUntil(lambda: controller.state == State.IDLE, timeout=5000)
+        assert problems == {}, problems
+        for old in SHOTS.glob(f"{prefix}-elsewhere-*.png"):
+            old.unlink()
+        wanted = {("two_records", "choose_insurance"): "1-choose-insurance", ("two_records", "services"): "2-services",
+                  ("cross_province_unfiled", "error"): "3-not-filed"}
+        for (holder, state), name in wanted.items():
+            shot = next((shots / holder).glob(f"[0-9][0-9]-{state}.png"))
+            shutil.copy(shot, SHOTS / f"{prefix}-elsewhere-{name}.png")
+        window.close()
+        tasks.shutdown()
+    finally:
+        rig.close()
+
+
 def _named(shoot, prefix: str):  # type: ignore[no-untyped-def]
     """The autopilot's screenshots, renamed <prefix>-NN-<state>.png."""
     def wrapped(state: State, **kwargs: str) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.domain import VisitContext
+from kiosk.insurance import InsuranceRecord, insutype_name
 from kiosk.visit import State
 
 from ui.i18n import CATALOG, Translator, reason_key
@@ -176,13 +177,73 @@ class FaceScreen(Screen):
         self.notice.setText(self.tr_.tr("face.liveness_demo") if self._demo else "")
 
 
+def _lang(tr: Translator) -> str:
+    return "zh" if tr.language.startswith("zh") else "en"
+
+
+def insurance_words(tr: Translator, record: InsuranceRecord, treatment_area: str) -> dict[str, str]:
+    """What a patient reads of an insurance record: its type, region and where that is from here."""
+    lang = _lang(tr)
+    return {"type": insutype_name(record.insutype, lang), "region": record.region(lang),
+            "locality": tr.tr(f"locality.{record.locality(treatment_area).value}"), "balance": _money(record.balance)}
+
+
+class InsuranceChoiceScreen(Screen):
+    """A person with several insurance records touches the one to use: one large button per record with
+    its type, region, where that is from here, and its balance. Never the first taken silently."""
+
+    state = State.CHOOSE_INSURANCE
+
+    def __init__(self, tr: Translator, treatment_area: str, on_choose: Callable[[int], None]) -> None:
+        super().__init__(tr)
+        self._area, self._on_choose = treatment_area, on_choose
+        self.choices = QVBoxLayout()
+        self.choices.setSpacing(16)
+        self.middle.addLayout(self.choices)
+        self.middle.addStretch(1)
+        self.records: list[QPushButton] = []
+
+    def button(self, name: str) -> QPushButton:
+        for button in self.records:
+            if button.property("action") == name:
+                return button
+        return super().button(name)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        self.title.setText(self.tr_.tr("insurance.title"))
+        self.body.setVisible(False)  # the title says it; the records need the height
+        records = ctx.person.records if ctx.person is not None else ()
+        while len(self.records) > len(records):
+            self.records.pop().deleteLater()
+        while len(self.records) < len(records):
+            index = len(self.records)
+            button = QPushButton(objectName="choice")
+            button.setProperty("action", f"record_{index}")
+            button.clicked.connect(lambda _checked=False, i=index: self._on_choose(i))
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.choices.addWidget(button)
+            self.records.append(button)
+        for button, record in zip(self.records, records, strict=True):
+            button.setText(self.tr_.tr("insurance.record", **insurance_words(self.tr_, record, self._area)))
+            button.setAccessibleName(button.text())
+
+
 class ServicesScreen(Screen):
     state = State.SERVICES
+
+    def __init__(self, tr: Translator, treatment_area: str = "") -> None:
+        super().__init__(tr)
+        self._area = treatment_area
+        self.insured = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.insured)
+        self.middle.addStretch(1)
 
     def render_text(self, ctx: VisitContext) -> None:
         person = ctx.person
         self.title.setText(self.tr_.tr("services.title", name=person.name if person else ""))
         self.body.setText(self.tr_.tr("services.body", balance=_money(person.balance) if person else "-"))
+        self.insured.setText(self.tr_.tr("services.insured", **insurance_words(self.tr_, person.record, self._area))
+                             if person is not None and self._area else "")
 
 
 class _ResizeAwareTable(QTableWidget):
@@ -439,13 +500,50 @@ RETRYABLE_CODES = frozenset({100, 101, 102, 104, 106})  # card read failures ano
 class ErrorScreen(Screen):
     state = State.ERROR
 
-    def __init__(self, tr: Translator, manual_window: str) -> None:
+    def __init__(self, tr: Translator, manual_window: str, filing_url: str = "") -> None:
         super().__init__(tr)
-        self._window = manual_window
+        self._window, self._filing_url = manual_window, filing_url
+        # 'not filed' only: the QR code with what it is for beside it (one row: the screen keeps its height)
+        self.filing_qr = QLabel(objectName="qr", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.filing_hint = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignVCenter)
+        filing = QHBoxLayout()
+        filing.setSpacing(24)
+        filing.addStretch(1)
+        filing.addWidget(self.filing_qr)
+        filing.addWidget(self.filing_hint)
+        filing.addStretch(1)
+        self.middle.addLayout(filing)
         self.code = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
         self.middle.addWidget(self.code)
 
+    def _render_benefit(self, ctx: VisitContext) -> bool:
+        """A refused benefit check: its own message and the way forward (for filing, a QR code that opens
+        the national filing service on the patient's phone)."""
+        reason = ctx.error_message.removeprefix("benefit.")
+        if not ctx.error_message.startswith("benefit.") or f"benefit.{reason}" not in CATALOG:
+            return False
+        record = ctx.person.record if ctx.person is not None else None
+        self.title.setText(self.tr_.tr("benefit.title"))
+        self.body.setText(self.tr_.tr(f"benefit.{reason}", window=self._window,
+                                      since=record.paused_since if record else "",
+                                      detail=ctx.extra.get("error_detail", "")))
+        filing = reason == "not_filed" and bool(self._filing_url)
+        self.filing_qr.setVisible(filing)
+        self.filing_hint.setVisible(filing)
+        code = self.tr_.tr("error.code", code=ctx.error_code)
+        self.code.setVisible(not filing)
+        if filing:
+            self.filing_qr.setPixmap(qr_pixmap(self._filing_url, 170))
+            self.filing_hint.setText(f"{self.tr_.tr('benefit.scan')}\n{code}")
+        self.code.setText(code)
+        return True
+
     def render_text(self, ctx: VisitContext) -> None:
+        if self._render_benefit(ctx):
+            return
+        self.filing_qr.setVisible(False)
+        self.filing_hint.setVisible(False)
+        self.code.setVisible(True)
         if ctx.refunded is not None:  # not an error of the patient's: say where the money went
             self.title.setText(self.tr_.tr("refund.title"))
             self.body.setText(self.tr_.tr("refund.body", amount=_money(ctx.refunded.amount), window=self._window))

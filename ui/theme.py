@@ -48,6 +48,8 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#secondary {{ background: {PAPER}; color: {BRAND_DARK}; border: 3px solid {BRAND}; }}
     QPushButton:disabled {{ background: {PAPER}; color: #8A8A8A; border: 3px solid #C8C8C8; }}
     QPushButton#staff {{ background: {ALERT}; }}
+    QPushButton#choice {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; text-align: left;
+                         padding: 12px 28px; }}
     QFrame#bar {{ background: #EEF3F8; }}
     QFrame#countdown {{ background: {PAPER}; border: 4px solid {ALERT}; border-radius: 16px; }}
     QFrame#bar QLabel {{ background: #EEF3F8; }}

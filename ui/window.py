@@ -39,8 +39,10 @@ class KioskWindow(QMainWindow):
     def __init__(self, controller: VisitController, cfg: UiConfig, *, camera: Camera, manual_window: str,
                  status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
                  on_demo_scan: Callable[[], str] | None = None, voice: object | None = None,
-                 payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None) -> None:
+                 payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None,
+                 treatment_area: str = "110101") -> None:
         super().__init__()
+        self.treatment_area = treatment_area  # mdtrtarea_admvs: where "insured here" means
         self._payment_timeout_s = payment_timeout_s
         self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
         self.controller, self.cfg, self.camera = controller, cfg, camera
@@ -105,7 +107,9 @@ class KioskWindow(QMainWindow):
         consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
         consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
         self.face = s.FaceScreen(tr, demo=self.demo)
-        services = s.ServicesScreen(tr)
+        choice = s.InsuranceChoiceScreen(tr, self.treatment_area, lambda i: post(v.InsuranceChosen(index=i)))
+        choice.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        services = s.ServicesScreen(tr, self.treatment_area)
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         services.add_button("pay", "services.pay", lambda: post(v.PayFeesChosen()))
         fees = self.fees = s.FeeReviewScreen(tr)
@@ -121,12 +125,12 @@ class KioskWindow(QMainWindow):
         receipt = s.ReceiptScreen(tr, manual_window)
         receipt.add_button("reprint", "receipt.reprint", lambda: post(v.ReprintRequested()), secondary=True)
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
-        error = s.ErrorScreen(tr, manual_window)
+        error = s.ErrorScreen(tr, manual_window, self.cfg.filing_url)
         error.add_button("back", "error.back", lambda: post(v.Finish()))
         self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
             idle,
             s.TextScreen(tr, v.State.IDENTIFYING, "identify.title", "identify.body", busy=True),
-            consent, self.face, services, fees,
+            consent, self.face, choice, services, fees,
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),

@@ -16,6 +16,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
     psn_no TEXT PRIMARY KEY, certno TEXT UNIQUE, psn_name TEXT, gend TEXT, brdy TEXT,
     card_no TEXT UNIQUE, card_sn TEXT, insutype TEXT, balc TEXT, insuplc_admdvs TEXT, emp_name TEXT);
+CREATE TABLE IF NOT EXISTS extra_insurance (
+    psn_no TEXT, insutype TEXT, balc TEXT, insuplc_admdvs TEXT, emp_name TEXT,
+    PRIMARY KEY (psn_no, insutype, insuplc_admdvs));
+CREATE TABLE IF NOT EXISTS person_status (
+    psn_no TEXT PRIMARY KEY, paus_insu_date TEXT DEFAULT '', filed INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS regions (
+    admdvs TEXT PRIMARY KEY, requires_filing INTEGER DEFAULT 0, cross_province_outpatient INTEGER DEFAULT 1);
 CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terminals (
     registration_id TEXT PRIMARY KEY, terminal_no TEXT NOT NULL, institution TEXT NOT NULL,
@@ -28,7 +35,8 @@ CREATE TABLE IF NOT EXISTS his_fees (
     paid_setl_id TEXT, PRIMARY KEY (certno, feedetl_sn));
 CREATE TABLE IF NOT EXISTS sign_ins (sign_no TEXT PRIMARY KEY, opter_no TEXT, sign_time TEXT);
 CREATE TABLE IF NOT EXISTS registrations (
-    mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, ipt_otp_no TEXT, insutype TEXT, msgid TEXT, cancelled INTEGER DEFAULT 0);
+    mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, ipt_otp_no TEXT, insutype TEXT, msgid TEXT, cancelled INTEGER DEFAULT 0,
+    insuplc_admdvs TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS fee_lines (
     mdtrt_id TEXT, feedetl_sn TEXT, chrg_bchno TEXT, psn_no TEXT, amount TEXT, cnt TEXT, pric TEXT,
     deleted INTEGER DEFAULT 0, setl_id TEXT, PRIMARY KEY (mdtrt_id, feedetl_sn));
@@ -37,7 +45,8 @@ CREATE TABLE IF NOT EXISTS settlements (
     fund_pay_sumamt TEXT, hifp_pay TEXT, acct_pay TEXT, psn_cash_pay TEXT, balc TEXT, setl_time TEXT,
     refunded INTEGER DEFAULT 0, reversed INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS messages (
-    msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT);
+    msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT, insuplc_admdvs TEXT DEFAULT '',
+    insutype TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 """
@@ -64,6 +73,16 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO persons VALUES (:psn_no, :certno, :psn_name, :gend, :brdy, :card_no, :card_sn,"
             " :insutype, :balc, :insuplc_admdvs, :emp_name)", p)
+    for p in data.get("person", []):
+        conn.execute("INSERT OR REPLACE INTO person_status VALUES (?, ?, ?)",
+                     (p["psn_no"], p.get("paus_insu_date", ""), int(p.get("filed", False))))
+        for record in p.get("insurance", []):  # a second (third...) insurance record
+            conn.execute("INSERT OR REPLACE INTO extra_insurance VALUES (?, ?, ?, ?, ?)",
+                         (p["psn_no"], record["insutype"], record["balc"], record["insuplc_admdvs"],
+                          record.get("emp_name", "")))
+    for r in data.get("region", []):
+        conn.execute("INSERT OR REPLACE INTO regions VALUES (?, ?, ?)",
+                     (r["admdvs"], int(r.get("requires_filing", False)), int(r.get("cross_province_outpatient", True))))
     for f in data.get("fee", []):
         conn.execute(
             "INSERT OR REPLACE INTO his_fees VALUES (:certno, :feedetl_sn, :name, :med_list_codg,"

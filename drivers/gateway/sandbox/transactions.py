@@ -93,8 +93,10 @@ def _handle_envelope(conn: sqlite3.Connection, env: dict[str, Any]) -> dict[str,
             return dict(json.loads(seen["response"]))
         output = handler(conn, env, env["input"])
         answer = _answer(0, msgid, output)
-        conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
-                     (msgid, infno, digest, dumps(answer).decode("utf-8"), _now().isoformat()))
+        conn.execute("INSERT INTO messages (msgid, infno, body_sha256, response, created, insuplc_admdvs, insutype)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", (msgid, infno, digest, dumps(answer).decode("utf-8"),
+                                                       _now().isoformat(), str(env.get("insuplc_admdvs", "")),
+                                                       _insutype_of(env["input"])))
         conn.execute("COMMIT")
         return answer
     except BaseException:
@@ -104,6 +106,55 @@ def _handle_envelope(conn: sqlite3.Connection, env: dict[str, Any]) -> dict[str,
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def _insutype_of(inp: dict[str, Any]) -> str:
+    data = inp.get("data")
+    return str(data.get("insutype", "")) if isinstance(data, dict) else ""
+
+
+def _records(conn: sqlite3.Connection, person: sqlite3.Row) -> list[dict[str, Any]]:
+    """The person's insurance records: the person row's own, then any extra ones."""
+    status = conn.execute("SELECT * FROM person_status WHERE psn_no = ?", (person["psn_no"],)).fetchone()
+    paused = status["paus_insu_date"] if status is not None else ""
+    first = {"insutype": person["insutype"], "balc": person["balc"], "insuplc_admdvs": person["insuplc_admdvs"],
+             "emp_name": person["emp_name"], "paus_insu_date": paused}
+    extra = [{**dict(r), "paus_insu_date": paused} for r in conn.execute(
+        "SELECT insutype, balc, insuplc_admdvs, emp_name FROM extra_insurance WHERE psn_no = ? ORDER BY rowid",
+        (person["psn_no"],))]
+    return [first, *extra]
+
+
+def _record(conn: sqlite3.Connection, person: sqlite3.Row, insutype: str, admdvs: str = "") -> dict[str, Any]:
+    """The record a transaction names (insutype, and the header's insured region when it gives one)."""
+    for record in _records(conn, person):
+        if record["insutype"] == insutype and (not admdvs or record["insuplc_admdvs"] == admdvs):
+            return record
+    where = f" in region {admdvs}" if admdvs else ""
+    raise Refused(f"person {person['psn_no']} is not insured under insutype {insutype}{where}")
+
+
+def _set_balance(conn: sqlite3.Connection, psn_no: str, record: dict[str, Any], balance: Decimal) -> None:
+    person = _person(conn, psn_no)
+    if (record["insutype"], record["insuplc_admdvs"]) == (person["insutype"], person["insuplc_admdvs"]):
+        conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?", (str(balance), psn_no))
+    else:
+        conn.execute("UPDATE extra_insurance SET balc = ? WHERE psn_no = ? AND insutype = ? AND insuplc_admdvs = ?",
+                     (str(balance), psn_no, record["insutype"], record["insuplc_admdvs"]))
+
+
+def _visit_record(conn: sqlite3.Connection, person: sqlite3.Row, mdtrt_id: str) -> dict[str, Any]:
+    reg = conn.execute("SELECT insutype, insuplc_admdvs FROM registrations WHERE mdtrt_id = ?", (mdtrt_id,)).fetchone()
+    return _record(conn, person, reg["insutype"], reg["insuplc_admdvs"] or "")
+
+
+def _region(conn: sqlite3.Connection, admdvs: str) -> sqlite3.Row | None:
+    """The insured region's policy row: the most specific of the 6-, 4- and 2-digit prefixes."""
+    for prefix in (admdvs, admdvs[:4], admdvs[:2]):
+        row = conn.execute("SELECT * FROM regions WHERE admdvs = ?", (prefix,)).fetchone()
+        if row is not None:
+            return row
+    return None
 
 
 def _data(inp: dict[str, Any]) -> dict[str, Any]:
@@ -149,11 +200,12 @@ def _registration(conn: sqlite3.Connection, mdtrt_id: str, psn_no: str) -> sqlit
     return row
 
 
-def split(conn: sqlite3.Connection, person: sqlite3.Row, total: Decimal, use_account: bool) -> dict[str, Decimal]:
-    """A plausible fund/account/cash split (the sandbox's policy, not any province's)."""
-    hifp = money(total * FUND_RATIO.get(person["insutype"], Decimal("0.50")))
-    balance = money(person["balc"])
-    acct = min(balance, total - hifp) if use_account and person["insutype"] in ACCOUNT_INSUTYPES else Decimal("0.00")
+def split(conn: sqlite3.Connection, record: dict[str, Any], total: Decimal, use_account: bool) -> dict[str, Decimal]:
+    """A plausible fund/account/cash split of the record's insurance (the sandbox's policy, not any
+    province's)."""
+    hifp = money(total * FUND_RATIO.get(record["insutype"], Decimal("0.50")))
+    balance = money(record["balc"])
+    acct = min(balance, total - hifp) if use_account and record["insutype"] in ACCOUNT_INSUTYPES else Decimal("0.00")
     return {"medfee_sumamt": total, "hifp_pay": hifp, "fund_pay_sumamt": hifp, "acct_pay": acct,
             "psn_cash_pay": total - hifp - acct, "balc": balance - acct}
 
@@ -193,20 +245,51 @@ def t1101(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     return {
         "baseinfo": {"psn_no": row["psn_no"], "psn_cert_type": "01", "certno": row["certno"],
                      "psn_name": row["psn_name"], "gend": row["gend"], "brdy": row["brdy"], "age": age},
-        "insuinfo": [{"balc": money(row["balc"]), "insutype": row["insutype"], "psn_type": "11",
-                      "psn_insu_stas": "1", "insuplc_admdvs": row["insuplc_admdvs"], "emp_name": row["emp_name"]}],
+        "insuinfo": [{"balc": money(r["balc"]), "insutype": r["insutype"], "psn_type": "11",
+                      "psn_insu_stas": "2" if r["paus_insu_date"] else "1", "paus_insu_date": r["paus_insu_date"],
+                      "insuplc_admdvs": r["insuplc_admdvs"], "emp_name": r["emp_name"]}
+                     for r in _records(conn, row)],
         "idetinfo": [],
     }
+
+
+MED_TYPE_EMERGENCY = "13"
+
+
+def t2001(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    """Benefit check (待遇检查): the insurance paused, cross-province filing (emergencies count as filed), the
+    insured region's cross-province general outpatient. ``trt_chk_type``: 01 insurance status, 02 filing,
+    03 cross-province outpatient (the sandbox's codes)."""
+    data = _data(inp)
+    psn_no, insutype, med_type = _req(data, "psn_no", "insutype", "med_type")
+    person = _person(conn, psn_no)
+    record = _record(conn, person, insutype, str(env.get("insuplc_admdvs", "")))
+    status = conn.execute("SELECT * FROM person_status WHERE psn_no = ?", (psn_no,)).fetchone()
+    checks = []
+
+    def check(kind: str, ok: bool, message: str) -> None:
+        checks.append({"trt_chk_type": kind, "fund_pay_type": "310100", "trt_enjymnt_flag": "1" if ok else "0",
+                       "begndate": "", "enddate": "", "trt_chk_rslt": "" if ok else message})
+
+    paused = record["paus_insu_date"]
+    check("01", not paused or paused > _now().strftime("%Y-%m-%d"), f"参保人自{paused}起暂停参保")
+    cross = record["insuplc_admdvs"][:2] != str(env["mdtrtarea_admvs"])[:2]
+    region = _region(conn, record["insuplc_admdvs"])
+    if cross:
+        filed = bool(status and status["filed"]) or med_type == MED_TYPE_EMERGENCY
+        check("02", filed or not (region and region["requires_filing"]), "参保人未办理异地就医备案")
+        check("03", not region or bool(region["cross_province_outpatient"]), "参保地未开通跨省普通门诊直接结算")
+    return {"trtinfo": checks}
 
 
 def t2201(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     psn_no, insutype = _req(_data(inp), "psn_no", "insutype")
     person = _person(conn, psn_no)
-    if person["insutype"] != insutype:
-        raise Refused(f"person {psn_no} is not insured under insutype {insutype}")
+    record = _record(conn, person, insutype, str(env.get("insuplc_admdvs", "")))
     mdtrt_id = f"MD{_now():%Y%m%d}{next_id(conn, 'mdtrt'):08d}"
-    conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid) VALUES (?, ?, ?, ?, ?)",
-                 (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype, env["msgid"]))
+    conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid, insuplc_admdvs)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype,
+                                                env["msgid"], record["insuplc_admdvs"]))
     return {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": _data(inp).get("ipt_otp_no", "")}}
 
 
@@ -262,7 +345,8 @@ def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, 
     uploaded = sum((money(r["amount"]) for r in rows), Decimal("0.00"))
     if uploaded != total:
         raise Refused(f"medfee_sumamt {total} differs from the uploaded fees {uploaded}")
-    return person, split(conn, person, total, str(data.get("acct_used_flag", "0")) == "1"), mdtrt_id, bch
+    record = _visit_record(conn, person, mdtrt_id)
+    return person, split(conn, record, total, str(data.get("acct_used_flag", "0")) == "1"), mdtrt_id, bch
 
 
 def t2206(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +361,7 @@ def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     conn.execute("INSERT INTO settlements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
                  (setl_id, mdtrt_id, person["psn_no"], env["msgid"], *(str(amounts[k]) for k in (
                      "medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")), setl_time))
-    conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?", (str(amounts["balc"]), person["psn_no"]))
+    _set_balance(conn, person["psn_no"], _visit_record(conn, person, mdtrt_id), amounts["balc"])
     sns = [r["feedetl_sn"] for r in conn.execute(
         "SELECT feedetl_sn FROM fee_lines WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND setl_id IS NULL",
         (mdtrt_id, bch))]
@@ -293,8 +377,9 @@ def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
 
 def _undo_settlement(conn: sqlite3.Connection, setl: sqlite3.Row, column: str) -> dict[str, Any]:
     person = _person(conn, setl["psn_no"])
-    balance = money(person["balc"]) + money(setl["acct_pay"])
-    conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?", (str(balance), setl["psn_no"]))
+    record = _visit_record(conn, person, setl["mdtrt_id"])
+    balance = money(record["balc"]) + money(setl["acct_pay"])
+    _set_balance(conn, setl["psn_no"], record, balance)
     conn.execute(f"UPDATE settlements SET {column} = 1 WHERE setl_id = ?", (setl["setl_id"],))
     conn.execute("UPDATE fee_lines SET setl_id = NULL WHERE setl_id = ?", (setl["setl_id"],))
     conn.execute("UPDATE his_fees SET paid_setl_id = NULL WHERE paid_setl_id = ?", (setl["setl_id"],))
@@ -338,8 +423,8 @@ def _reverse_refund(conn: sqlite3.Connection, psn_no: str, omsgid: str) -> dict[
         raise Refused(f"refund {omsgid} is not this person's")
     if setl["refunded"]:
         person = _person(conn, psn_no)
-        conn.execute("UPDATE persons SET balc = ? WHERE psn_no = ?",
-                     (str(money(person["balc"]) - money(setl["acct_pay"])), psn_no))
+        record = _visit_record(conn, person, setl["mdtrt_id"])
+        _set_balance(conn, psn_no, record, money(record["balc"]) - money(setl["acct_pay"]))
         conn.execute("UPDATE settlements SET refunded = 0 WHERE setl_id = ?", (setl_id,))
         conn.execute("UPDATE fee_lines SET setl_id = ? WHERE mdtrt_id = ? AND deleted = 0 AND setl_id IS NULL",
                      (setl_id, setl["mdtrt_id"]))
@@ -362,6 +447,6 @@ def t5203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
 
 Handler = Callable[[sqlite3.Connection, dict[str, Any], dict[str, Any]], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
-    "9001": t9001, "1101": t1101, "2201": t2201, "2202": t2202, "2204": t2204, "2205": t2205,
+    "9001": t9001, "1101": t1101, "2001": t2001, "2201": t2201, "2202": t2202, "2204": t2204, "2205": t2205,
     "2206": t2206, "2207": t2207, "2208": t2208, "2601": t2601, "5203": t5203,
 }
