@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kiosk.domain import FeeItem, InsuredPerson, QueuedSettlement, Settlement
+from kiosk.funds import fund_lines
 from kiosk.masking import mask_id, mask_name
 from kiosk.payment import Payment
 
@@ -71,10 +72,8 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
     lines += [
         "-" * WIDTH,
         _pair("费用总额 Total", _money(a.medfee_sumamt)),
-        _pair("统筹支付 Pooled fund", _money(a.hifp_pay)),
-        _pair("基金支付 Fund total", _money(a.fund_pay_sumamt)),
-        _pair("个人账户 Account", _money(a.acct_pay)),
-        _pair("现金支付 Cash", _money(a.psn_cash_pay)),
+        *[_pair(f"{zh} {en}", _money(amount)) for _field, (zh, en), amount in fund_lines(a)],
+        _pair("基金支付合计 Funds total", _money(a.fund_pay_sumamt)),
         _pair("账户余额 Balance", _money(a.balc)),
         _pair("结算号 Settlement", settlement.setl_id),
         *_paid_lines(settlement.payment),

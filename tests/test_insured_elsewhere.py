@@ -138,6 +138,7 @@ def test_a_cross_province_patient_settles_in_one_settlement(services: Services, 
     funds = amounts.funds()
     assert {"hifp_pay", "psn_cash_pay"} <= set(funds)
     assert sum(Decimal(x) for x in funds.values()) == amounts.medfee_sumamt == Decimal("103.60")
+    assert funds["hifp_pay"] == "77.70"  # Guangdong's ratio (0.75), not the treatment area's (0.70)
     ledger = sandbox.settlements()
     assert len(ledger) == 1 and ledger[0]["setl_id"] == m.ctx.settlement.setl_id
     after_1101 = [row for row in _messages(sandbox) if row["infno"] not in ("9001", "1101")]
@@ -174,3 +175,22 @@ def test_the_second_record_chosen_by_touch_goes_into_every_later_message(service
     assert {row["infno"] for row in later} >= {"2001", "2201", "2204", "2206", "2207"}
     assert {row["insuplc_admdvs"] for row in later} == {"130102"}
     assert {row["insutype"] for row in later if row["insutype"]} == {"390"}
+
+
+@pytest.mark.slow
+def test_a_low_income_patient_gets_medical_assistance_and_critical_illness_on_a_large_bill(
+        services: Services, sandbox: SandboxGateway) -> None:
+    m = v.VisitMachine()
+    _to_services(m, services, sandbox, PATIENTS["low-income"])
+    for event in (v.PayFeesChosen(), v.FeesConfirmed(), v.SettlementConfirmed()):
+        pump(m, services, event, sandbox)
+    assert m.state == v.State.RECEIPT, (m.state, m.ctx.error_message)
+    amounts = m.ctx.settlement.amounts
+    funds = amounts.funds()
+    assert Decimal(funds["maf_pay"]) > 0 and Decimal(funds["hifmi_pay"]) > 0
+    assert sum(Decimal(x) for x in funds.values()) == amounts.medfee_sumamt == Decimal("2860.00")
+    receipt = open(m.ctx.extra["receipt"], encoding="utf-8").read()
+    for words in ("医疗救助 Medical assistance", "大病保险 Critical illness", "基本医保统筹 Basic insurance"):
+        assert words in receipt
+    for amount in funds.values():
+        assert amount in receipt

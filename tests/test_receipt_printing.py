@@ -28,11 +28,16 @@ AMOUNTS = SettlementAmounts(*(Decimal(x) for x in ("97.10", "67.97", "67.97", "1
 WHEN = dt.datetime(2026, 11, 22, 9, 0, 49)
 SETTLED = settlement_receipt("示范市第一人民医院", "ZZJ-0001", PERSON, FEES,
                              Settlement("ST2026112200000001", "MD2026112200000001", "M", "", AMOUNTS), WHEN)
+FUNDS = SettlementAmounts(*(Decimal(x) for x in ("2860.00", "2717.50", "1573.00", "0.00", "142.50", "0.00")),
+                         other_funds=(("hifmi_pay", Decimal("1001.00")), ("maf_pay", Decimal("143.50"))))
+LOW_INCOME = settlement_receipt("示范市第一人民医院", "ZZJ-0001", PERSON, FEES,
+                                Settlement("ST2026112200000002", "MD2026112200000002", "M", "", FUNDS), WHEN)
 QUEUED = queued_slip("示范市第一人民医院", "ZZJ-0001", PERSON, FEES,
                      QueuedSettlement("Q20261122000042", Decimal("97.10")), WHEN)
 
 
-@pytest.mark.parametrize(("doc", "golden"), [(SETTLED, "receipt-settled.escpos"), (QUEUED, "receipt-queued.escpos")])
+@pytest.mark.parametrize(("doc", "golden"), [(SETTLED, "receipt-settled.escpos"), (QUEUED, "receipt-queued.escpos"),
+                                             (LOW_INCOME, "receipt-funds.escpos")])
 def test_escpos_bytes_are_golden(doc, golden: str) -> None:
     data = render(doc.lines, doc.qr_payload)
     path = GOLDEN / golden
@@ -45,13 +50,22 @@ def test_escpos_structure_chinese_in_gb18030_and_a_native_qr() -> None:
     data = render(SETTLED.lines, SETTLED.qr_payload)
     assert data.startswith(b"\x1b@") and data.endswith(b"\x1dV\x00")
     assert "门诊医保结算凭证".encode("gb18030") in data and "门诊".encode("utf-8") not in data
-    assert b"\x1c&" + "现金支付 Cash".encode("gb18030") in data
+    assert b"\x1c&" + "个人现金 Cash".encode("gb18030") in data
     assert b"\x1d(k" in data and b"SETL:ST2026112200000001" in data  # GS ( k: the printer draws the QR code
     assert "110101195603071239".encode() not in data and "110101********1239".encode() in data
 
 
+def test_each_fund_is_printed_in_words_with_the_amount_returned() -> None:
+    lines = LOW_INCOME.lines
+    for words, amount in (("基本医保统筹 Basic insurance", "1573.00"), ("大病保险 Critical illness", "1001.00"),
+                          ("医疗救助 Medical assistance", "143.50"), ("个人现金 Cash", "142.50")):
+        at = next(i for i, line in enumerate(lines) if line.startswith(words))
+        assert lines[at].endswith(amount) or lines[at + 1].strip() == amount, (words, lines[at:at + 2])
+    assert not any("个人账户" in line for line in lines)  # a zero fund is not printed (cash is, even at 0.00)
+
+
 def test_every_line_fits_a_58mm_slip() -> None:
-    for doc in (SETTLED, QUEUED):
+    for doc in (SETTLED, QUEUED, LOW_INCOME):
         assert all(_width(line) <= WIDTH for line in doc.lines), [ln for ln in doc.lines if _width(ln) > WIDTH]
     assert "ST2026112200000001" in "\n".join(SETTLED.lines)  # a long value moved to its own line, not cut
 

@@ -111,15 +111,17 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
 def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_path: Path, language: str,
                                                                     elderly: bool, prefix: str) -> None:
-    """Choosing among two insurance records (then the services screen naming the chosen one), and the
-    benefit refusal of a cross-province patient who has not filed, with the QR code to file by phone."""
+    """Choosing among two insurance records (then the services screen naming the chosen one), the benefit
+    refusal of a cross-province patient who has not filed, with the QR code to file by phone, and the split
+    of a large bill among the pooled fund, critical-illness insurance and medical assistance."""
     import shutil
 
     from scripts.demo import enroll_demo_face
 
     rig = start_demo(KioskConfig(), tmp_path / "demo", holder="two_records")
     try:
-        enroll_demo_face(rig.sandbox, rig.services, holder_key="cross_province_unfiled")
+        for other in ("cross_province_unfiled", "low_income"):
+            enroll_demo_face(rig.sandbox, rig.services, holder_key=other)
         window, controller, tasks = demo_window(qtbot, rig, language, elderly)
         rig.services.start()
         window.resize(1280, 800)
@@ -135,7 +137,8 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
 
         controller.state_changed.connect(check)
         shots = tmp_path / "shots"
-        for holder, choose, expected in (("two_records", 1, "settled"), ("cross_province_unfiled", 0, "refused")):
+        for holder, choose, expected in (("two_records", 1, "settled"), ("cross_province_unfiled", 0, "refused"),
+                                         ("low_income", 0, "settled")):
             result: dict = {}
             pilot = Autopilot(window, lambda h=holder: rig.insert_card(h), on_finished=result.update,
                               screenshot_dir=shots / holder, press_delay_ms=50, choose_record=choose)
@@ -149,7 +152,8 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
         for old in SHOTS.glob(f"{prefix}-elsewhere-*.png"):
             old.unlink()
         wanted = {("two_records", "choose_insurance"): "1-choose-insurance", ("two_records", "services"): "2-services",
-                  ("cross_province_unfiled", "error"): "3-not-filed"}
+                  ("cross_province_unfiled", "error"): "3-not-filed", ("low_income", "confirm"): "4-fund-split",
+                  ("low_income", "receipt"): "5-receipt"}
         for (holder, state), name in wanted.items():
             shot = next((shots / holder).glob(f"[0-9][0-9]-{state}.png"))
             shutil.copy(shot, SHOTS / f"{prefix}-elsewhere-{name}.png")

@@ -142,9 +142,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "preparing.body": {"zh_CN": "正在与医保系统核算，请稍候", "en": "Checking with the insurance system, please wait"},
     "confirm.title": {"zh_CN": "请确认支付金额", "en": "Please confirm the payment"},
     "confirm.body": {
-        "zh_CN": "费用总额：{total} 元\n医保统筹支付：{fund} 元\n个人账户支付：{acct} 元\n个人自付：{cash} 元",
-        "en": "Total: ¥{total}\nPaid by the pooled fund: ¥{fund}\nFrom your account: ¥{acct}\nYour own share: ¥{cash}",
+        "zh_CN": "费用总额：{total} 元\n{funds}\n个人自付：{cash} 元",
+        "en": "Total: ¥{total}\n{funds}\nYour own share: ¥{cash}",
     },
+    "confirm.fund": {"zh_CN": "{words}支付：{amount} 元", "en": "{words}: ¥{amount}"},
+    "confirm.no_funds": {"zh_CN": "医保不支付本次费用", "en": "Insurance pays nothing of this bill"},
     "confirm.cancel_prompt": {"zh_CN": "确定不缴费了吗？本次不会扣费。离开前请取回您的社保卡。",
                               "en": "Stop without paying? Nothing will be charged. Take your card with you."},
     "confirm.cancel_sure": {"zh_CN": "确定取消", "en": "Yes, stop"},

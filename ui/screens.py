@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.domain import VisitContext
+from kiosk.funds import fund_lines
 from kiosk.insurance import InsuranceRecord, insutype_name
 from kiosk.visit import State
 
@@ -372,6 +373,8 @@ class ConfirmScreen(Screen):
         if self.cancel_asked:
             self.button("cancel").setText(self.tr_.tr("confirm.cancel_sure"))
         self.cancel_prompt.setText(self.tr_.tr("confirm.cancel_prompt") if self.cancel_asked else "")
+        for label in (self.notice, self.cancel_prompt):  # an empty line must not cost a large bill's split its room
+            label.setVisible(bool(label.text()))
 
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("confirm.title"))
@@ -380,8 +383,12 @@ class ConfirmScreen(Screen):
             self.body.setText("")
             return
         a = ctx.pre_settlement.amounts
-        self.body.setText(self.tr_.tr("confirm.body", total=_money(a.medfee_sumamt), fund=_money(a.fund_pay_sumamt),
-                                      acct=_money(a.acct_pay), cash=_money(a.psn_cash_pay)))
+        lang = 0 if _lang(self.tr_) == "zh" else 1
+        funds = [self.tr_.tr("confirm.fund", words=words[lang], amount=_money(amount))
+                 for _field, words, amount in fund_lines(a, include_cash=False)]  # each as returned, in words
+        self.body.setText(self.tr_.tr("confirm.body", total=_money(a.medfee_sumamt),
+                                      funds="\n".join(funds) or self.tr_.tr("confirm.no_funds"),
+                                      cash=_money(a.psn_cash_pay)))
 
 
 def qr_pixmap(text: str, side_px: int) -> QPixmap:

@@ -20,9 +20,11 @@ CREATE TABLE IF NOT EXISTS extra_insurance (
     psn_no TEXT, insutype TEXT, balc TEXT, insuplc_admdvs TEXT, emp_name TEXT,
     PRIMARY KEY (psn_no, insutype, insuplc_admdvs));
 CREATE TABLE IF NOT EXISTS person_status (
-    psn_no TEXT PRIMARY KEY, paus_insu_date TEXT DEFAULT '', filed INTEGER DEFAULT 0);
+    psn_no TEXT PRIMARY KEY, paus_insu_date TEXT DEFAULT '', filed INTEGER DEFAULT 0, low_income INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS regions (
-    admdvs TEXT PRIMARY KEY, requires_filing INTEGER DEFAULT 0, cross_province_outpatient INTEGER DEFAULT 1);
+    admdvs TEXT PRIMARY KEY, requires_filing INTEGER DEFAULT 0, cross_province_outpatient INTEGER DEFAULT 1,
+    deductible TEXT DEFAULT '0', fund_ratio TEXT DEFAULT '', mi_threshold TEXT DEFAULT '', mi_ratio TEXT DEFAULT '0',
+    maf_ratio TEXT DEFAULT '0');
 CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terminals (
     registration_id TEXT PRIMARY KEY, terminal_no TEXT NOT NULL, institution TEXT NOT NULL,
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS fee_lines (
 CREATE TABLE IF NOT EXISTS settlements (
     setl_id TEXT PRIMARY KEY, mdtrt_id TEXT, psn_no TEXT, msgid TEXT UNIQUE, medfee_sumamt TEXT,
     fund_pay_sumamt TEXT, hifp_pay TEXT, acct_pay TEXT, psn_cash_pay TEXT, balc TEXT, setl_time TEXT,
-    refunded INTEGER DEFAULT 0, reversed INTEGER DEFAULT 0);
+    refunded INTEGER DEFAULT 0, reversed INTEGER DEFAULT 0, funds TEXT DEFAULT '{}', insuplc_admdvs TEXT DEFAULT '',
+    insutype TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT, insuplc_admdvs TEXT DEFAULT '',
     insutype TEXT DEFAULT '');
@@ -74,15 +77,18 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
             "INSERT OR REPLACE INTO persons VALUES (:psn_no, :certno, :psn_name, :gend, :brdy, :card_no, :card_sn,"
             " :insutype, :balc, :insuplc_admdvs, :emp_name)", p)
     for p in data.get("person", []):
-        conn.execute("INSERT OR REPLACE INTO person_status VALUES (?, ?, ?)",
-                     (p["psn_no"], p.get("paus_insu_date", ""), int(p.get("filed", False))))
+        conn.execute("INSERT OR REPLACE INTO person_status VALUES (?, ?, ?, ?)",
+                     (p["psn_no"], p.get("paus_insu_date", ""), int(p.get("filed", False)),
+                      int(p.get("low_income", False))))
         for record in p.get("insurance", []):  # a second (third...) insurance record
             conn.execute("INSERT OR REPLACE INTO extra_insurance VALUES (?, ?, ?, ?, ?)",
                          (p["psn_no"], record["insutype"], record["balc"], record["insuplc_admdvs"],
                           record.get("emp_name", "")))
     for r in data.get("region", []):
-        conn.execute("INSERT OR REPLACE INTO regions VALUES (?, ?, ?)",
-                     (r["admdvs"], int(r.get("requires_filing", False)), int(r.get("cross_province_outpatient", True))))
+        conn.execute("INSERT OR REPLACE INTO regions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (r["admdvs"], int(r.get("requires_filing", False)), int(r.get("cross_province_outpatient", True)),
+                      r.get("deductible", "0"), r.get("fund_ratio", ""), r.get("mi_threshold", ""),
+                      r.get("mi_ratio", "0"), r.get("maf_ratio", "0")))
     for f in data.get("fee", []):
         conn.execute(
             "INSERT OR REPLACE INTO his_fees VALUES (:certno, :feedetl_sn, :name, :med_list_codg,"

@@ -200,14 +200,33 @@ def _registration(conn: sqlite3.Connection, mdtrt_id: str, psn_no: str) -> sqlit
     return row
 
 
-def split(conn: sqlite3.Connection, record: dict[str, Any], total: Decimal, use_account: bool) -> dict[str, Decimal]:
-    """A plausible fund/account/cash split of the record's insurance (the sandbox's policy, not any
-    province's)."""
-    hifp = money(total * FUND_RATIO.get(record["insutype"], Decimal("0.50")))
+OTHER_FUNDS = ("cvlserv_pay", "hifes_pay", "hifob_pay", "oth_pay", "acct_mulaid_pay")  # never paid here: 0
+
+
+def split(conn: sqlite3.Connection, record: dict[str, Any], total: Decimal, use_account: bool,
+          psn_no: str = "") -> dict[str, Decimal]:
+    """A plausible split of the bill in the insured region's policy (the sandbox's own, not any province's):
+    the pooled fund pays its ratio of what exceeds the deductible; critical-illness insurance a share of
+    what exceeds its threshold; medical assistance a share of what is left for a low-income person; the
+    personal account (employees) then cash the rest. Every fund is returned, zero or not."""
+    region = _region(conn, record["insuplc_admdvs"])
+    policy = dict(region) if region is not None else {}
+    ratio = Decimal(policy.get("fund_ratio") or FUND_RATIO.get(record["insutype"], Decimal("0.50")))
+    deductible = Decimal(policy.get("deductible") or "0")
+    hifp = money(max(Decimal("0"), total - deductible) * ratio)
+    hifmi = Decimal("0.00")
+    if policy.get("mi_threshold"):
+        hifmi = min(total - hifp, money(max(Decimal("0"), total - Decimal(policy["mi_threshold"]))
+                                         * Decimal(policy.get("mi_ratio") or "0")))
+    status = conn.execute("SELECT low_income FROM person_status WHERE psn_no = ?", (psn_no,)).fetchone()
+    rest = total - hifp - hifmi
+    maf = money(rest * Decimal(policy.get("maf_ratio") or "0")) if status and status["low_income"] else Decimal("0.00")
     balance = money(record["balc"])
-    acct = min(balance, total - hifp) if use_account and record["insutype"] in ACCOUNT_INSUTYPES else Decimal("0.00")
-    return {"medfee_sumamt": total, "hifp_pay": hifp, "fund_pay_sumamt": hifp, "acct_pay": acct,
-            "psn_cash_pay": total - hifp - acct, "balc": balance - acct}
+    rest -= maf
+    acct = min(balance, rest) if use_account and record["insutype"] in ACCOUNT_INSUTYPES else Decimal("0.00")
+    return {"medfee_sumamt": total, "hifp_pay": hifp, "hifmi_pay": hifmi, "maf_pay": maf,
+            **dict.fromkeys(OTHER_FUNDS, Decimal("0.00")), "fund_pay_sumamt": hifp + hifmi + maf, "acct_pay": acct,
+            "psn_cash_pay": rest - acct, "balc": balance - acct}
 
 
 # ---- transactions ------------------------------------------------------------------------------
@@ -346,22 +365,34 @@ def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, 
     if uploaded != total:
         raise Refused(f"medfee_sumamt {total} differs from the uploaded fees {uploaded}")
     record = _visit_record(conn, person, mdtrt_id)
-    return person, split(conn, record, total, str(data.get("acct_used_flag", "0")) == "1"), mdtrt_id, bch
+    use_account = str(data.get("acct_used_flag", "0")) == "1"
+    return person, split(conn, record, total, use_account, psn_no), mdtrt_id, bch
+
+
+def _clearing(record: dict[str, Any]) -> dict[str, str]:
+    """Who clears the settlement: the insured region's agency, by item, as outpatient."""
+    return {"clr_optins": record["insuplc_admdvs"], "clr_way": "1", "clr_type": "11"}
 
 
 def t2206(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     person, amounts, mdtrt_id, _ = _trial(conn, inp)
-    return {"setlinfo": {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], **amounts}, "setldetail": []}
+    record = _visit_record(conn, person, mdtrt_id)
+    return {"setlinfo": {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], **amounts, **_clearing(record)},
+            "setldetail": []}
 
 
 def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     person, amounts, mdtrt_id, bch = _trial(conn, inp)
     setl_id = f"ST{_now():%Y%m%d}{next_id(conn, 'setl'):08d}"
     setl_time = _now().strftime("%Y-%m-%d %H:%M:%S")
-    conn.execute("INSERT INTO settlements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+    record = _visit_record(conn, person, mdtrt_id)
+    conn.execute("INSERT INTO settlements (setl_id, mdtrt_id, psn_no, msgid, medfee_sumamt, fund_pay_sumamt, hifp_pay,"
+                 " acct_pay, psn_cash_pay, balc, setl_time, funds, insuplc_admdvs, insutype)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (setl_id, mdtrt_id, person["psn_no"], env["msgid"], *(str(amounts[k]) for k in (
-                     "medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")), setl_time))
-    _set_balance(conn, person["psn_no"], _visit_record(conn, person, mdtrt_id), amounts["balc"])
+                     "medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay", "balc")), setl_time,
+                  json.dumps({k: str(v) for k, v in amounts.items()}), record["insuplc_admdvs"], record["insutype"]))
+    _set_balance(conn, person["psn_no"], record, amounts["balc"])
     sns = [r["feedetl_sn"] for r in conn.execute(
         "SELECT feedetl_sn FROM fee_lines WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND setl_id IS NULL",
         (mdtrt_id, bch))]
@@ -371,8 +402,12 @@ def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
                      [(setl_id, person["certno"], sn) for sn in sns])
     setlinfo = {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], "setl_time": setl_time,
                 "medins_setl_id": env["msgid"], **amounts}
-    return {"setlinfo": setlinfo, "setldetail": [
-        {"fund_pay_type": "310100", "fund_payamt": amounts["hifp_pay"], "fund_pay_type_name": "统筹基金"}]}
+    detail = [{"fund_pay_type": code, "fund_payamt": amounts[field], "fund_pay_type_name": name}
+              for field, code, name in (("hifp_pay", "310100", "统筹基金"), ("hifmi_pay", "390200", "大病保险"),
+                                        ("maf_pay", "610100", "医疗救助")) if amounts[field]]
+    return {"setlinfo": {**setlinfo, "clr_optins": record["insuplc_admdvs"], "clr_way": "1",
+                         "clr_type": "11"},  # clearing: the insured region, by item, outpatient
+            "setldetail": detail}
 
 
 def _undo_settlement(conn: sqlite3.Connection, setl: sqlite3.Row, column: str) -> dict[str, Any]:
@@ -441,6 +476,7 @@ def t5203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     info = {k: setl[k] for k in ("setl_id", "mdtrt_id", "psn_no", "setl_time")}
     info.update({k: money(setl[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay",
                                              "psn_cash_pay", "balc")})
+    info.update({k: money(v) for k, v in json.loads(setl["funds"] or "{}").items() if k not in info})
     info["refd_setl_flag"] = "1" if setl["refunded"] or setl["reversed"] else "0"
     return {"setlinfo": info}
 
