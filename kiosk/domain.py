@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from kiosk.insurance import InsuranceRecord
+from kiosk.insurance import MED_TYPE_CHRONIC, MED_TYPE_OUTPATIENT, ChronicFiling, InsuranceRecord
 from kiosk.masking import mask_id, mask_name, mask_token
 from kiosk.payment import Payment, PaymentOrder
 
@@ -93,6 +93,9 @@ class InsuredPerson:
     insuplc_admdvs: str
     emp_name: str = ""
     records: tuple[InsuranceRecord, ...] = ()  # every insuinfo record; the fields above are the chosen one's
+    med_type: str = MED_TYPE_OUTPATIENT  # this visit's: 11 ordinary outpatient, 14 chronic/special disease
+    dise_codg: str = ""  # the chronic disease the visit is for (med_type 14)
+    dise_name: str = ""
 
     def __repr__(self) -> str:
         return f"InsuredPerson(psn_no={mask_id(self.psn_no)}, name={mask_name(self.name)})"
@@ -109,6 +112,12 @@ class InsuredPerson:
             if (record.insutype, record.insuplc_admdvs) == (self.insutype, self.insuplc_admdvs):
                 return record
         return InsuranceRecord(self.insutype, self.balance, self.insuplc_admdvs, emp_name=self.emp_name)
+
+    def for_visit(self, filing: ChronicFiling | None) -> InsuredPerson:
+        """This person's visit as a chronic-disease visit for ``filing``, or as an ordinary one (None)."""
+        if filing is None:
+            return replace(self, med_type=MED_TYPE_OUTPATIENT, dise_codg="", dise_name="")
+        return replace(self, med_type=MED_TYPE_CHRONIC, dise_codg=filing.code, dise_name=filing.name)
 
     def choosing(self, index: int) -> InsuredPerson:
         """This person with record ``index`` in use (its insutype and insured region go into every message)."""
@@ -221,6 +230,7 @@ class VisitContext:
     payment_order: PaymentOrder | None = None  # the open order for the own share
     payment_reference: str = ""  # the outbox item holding the order and the settlement plan
     refunded: RefundedPayment | None = None
+    chronic: tuple[ChronicFiling, ...] = ()  # the person's chronic-disease filings (5301), when there are any
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

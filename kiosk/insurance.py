@@ -22,7 +22,9 @@ from typing import Any
 
 from kiosk.regions import region_name
 
+MED_TYPE_OUTPATIENT = "11"
 MED_TYPE_EMERGENCY = "13"
+MED_TYPE_CHRONIC = "14"  # chronic / special-disease outpatient (门诊慢特病)
 
 
 class Locality(str, Enum):
@@ -118,3 +120,34 @@ def benefit_verdict(output: Mapping[str, Any], record: InsuranceRecord, today: d
         reason = CHECK_REASONS.get(str(check.get("trt_chk_type", "")), BenefitReason.REFUSED)
         return BenefitVerdict(False, reason, str(check.get("trt_chk_rslt", ""))[:200])
     return BenefitVerdict(True)
+
+
+@dataclass(frozen=True)
+class ChronicFiling:
+    """A chronic or special disease on file for the person (5301): the visit may use it."""
+
+    code: str       # opsp_dise_code, the disease code passed as dise_codg
+    name: str       # opsp_dise_name
+    begins: str     # begndate (YYYY-MM-DD)
+    ends: str       # enddate (YYYY-MM-DD), empty: open-ended
+
+
+def chronic_filings(output: Mapping[str, Any], today: dt.date) -> tuple[ChronicFiling, ...]:
+    """The filings of a 5301 answer that are valid today. Lenient: the list is the first list in the
+    answer (provinces name the node differently); a row without a code, or out of its dates, is left out."""
+    rows = next((value for value in output.values() if isinstance(value, list)), []) \
+        if isinstance(output, Mapping) else []
+    found = []
+    for row in rows:
+        if not isinstance(row, Mapping) or not row.get("opsp_dise_code"):
+            continue
+        filing = ChronicFiling(str(row["opsp_dise_code"]), str(row.get("opsp_dise_name") or row["opsp_dise_code"]),
+                               str(row.get("begndate") or "")[:10], str(row.get("enddate") or "")[:10])
+        try:
+            started = not filing.begins or dt.date.fromisoformat(filing.begins) <= today
+            valid = not filing.ends or dt.date.fromisoformat(filing.ends) >= today
+        except ValueError:
+            continue
+        if started and valid:
+            found.append(filing)
+    return tuple(found)

@@ -17,7 +17,14 @@ from decimal import Decimal
 from typing import Any
 
 from kiosk.config import TerminalConfig
-from kiosk.insurance import BenefitReason, InsuranceRecord, benefit_verdict
+from kiosk.insurance import (
+    MED_TYPE_CHRONIC,
+    BenefitReason,
+    ChronicFiling,
+    InsuranceRecord,
+    benefit_verdict,
+    chronic_filings,
+)
 from kiosk.domain import (
     OTHER_FUNDS,
     FeeItem,
@@ -43,7 +50,6 @@ from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox, PaymentGateway
 
 log = logging.getLogger(__name__)
 
-MED_TYPE_OUTPATIENT = "11"
 PLAN_KIND = "settlement_plan"
 
 
@@ -158,15 +164,21 @@ class SettlementService:
         output = self._gateway.call("1101", {"data": data}, msgid=self._msgids.next_msgid())
         return parse_person(output)
 
-    def check_benefit(self, person: InsuredPerson, med_type: str = MED_TYPE_OUTPATIENT) -> None:
+    def chronic_filings(self, person: InsuredPerson) -> tuple[ChronicFiling, ...]:
+        """5301: the chronic and special diseases on file for the person, valid today."""
+        output = self._gateway.call("5301", {"data": {"psn_no": person.psn_no}}, msgid=self._msgids.next_msgid(),
+                                    insuplc_admdvs=person.insuplc_admdvs)
+        return chronic_filings(output, self._clock().date())
+
+    def check_benefit(self, person: InsuredPerson) -> None:
         """2001 with the chosen record, before anything is registered: raises BenefitRefused when the
         record cannot be used for this visit. A pause that 1101 already shows refuses without asking.
         Unreachable gateway: GatewayUnreachable (the caller decides; nothing was registered)."""
         today = self._clock().date()
         if person.record.paused_on(today):
             raise BenefitRefused(BenefitReason.PAUSED.value, f"paus_insu_date {person.record.paused_since}")
-        data = {"psn_no": person.psn_no, "insutype": person.insutype, "med_type": med_type, "begntime": self._now(),
-                "fixmedins_code": self._terminal.fixmedins_code, "dise_codg": ""}
+        data = {"psn_no": person.psn_no, "insutype": person.insutype, "med_type": person.med_type,
+                "begntime": self._now(), "fixmedins_code": self._terminal.fixmedins_code, "dise_codg": person.dise_codg}
         output = self._gateway.call("2001", {"data": data}, msgid=self._msgids.next_msgid(),
                                     insuplc_admdvs=person.insuplc_admdvs)
         verdict = benefit_verdict(output, person.record, today)
@@ -182,6 +194,9 @@ class SettlementService:
         mdtrt_id = str(_field(_field(reg, "data"), "mdtrt_id"))
         chrg_bchno = f"B{reg_msgid[-16:]}"
         try:
+            if person.med_type == MED_TYPE_CHRONIC:
+                self._gateway.call("2203", self._visit_info(person, mdtrt_id), msgid=self._msgids.next_msgid(),
+                                   insuplc_admdvs=person.insuplc_admdvs)
             self._gateway.call("2204", self._fee_upload(person, fees, mdtrt_id, chrg_bchno),
                                msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
             trial = self._gateway.call("2206", {"data": self._settle_data(person, doc, fees, mdtrt_id, chrg_bchno)},
@@ -292,6 +307,8 @@ class SettlementService:
         chrg_bchno = f"B{reg_msgid[-16:]}"
         steps = [
             ("2201", reg_msgid, self._registration(person, doc, reg_msgid)),
+            *([("2203", self._msgids.next_msgid(), self._visit_info(person, "{mdtrt_id}"))]
+              if person.med_type == MED_TYPE_CHRONIC else []),
             ("2204", self._msgids.next_msgid(), self._fee_upload(person, fees, "{mdtrt_id}", chrg_bchno)),
             ("2207", self._msgids.next_msgid(),
              {"data": self._settle_data(person, doc, fees, "{mdtrt_id}", chrg_bchno)}),
@@ -332,14 +349,21 @@ class SettlementService:
             "psn_no": person.psn_no, "insutype": person.insutype, "begntime": self._now(),
             "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
             "ipt_otp_no": f"MZ{msgid[-18:]}", "atddr_no": "", "dr_name": "", "dept_code": "", "dept_name": "",
-            "caty": "",
+            "caty": "", "med_type": person.med_type, "dise_codg": person.dise_codg,
         }}
+
+    def _visit_info(self, person: InsuredPerson, mdtrt_id: str) -> dict[str, Any]:
+        """2203 for a chronic-disease visit: the medical type and the disease on file as the diagnosis."""
+        return {"mdtrtinfo": {"mdtrt_id": mdtrt_id, "psn_no": person.psn_no, "med_type": person.med_type,
+                              "begntime": self._now(), "dise_codg": person.dise_codg, "dise_name": person.dise_name},
+                "diseinfo": [{"psn_no": person.psn_no, "diag_type": "1", "diag_srt_no": "1",
+                              "diag_code": person.dise_codg, "diag_name": person.dise_name, "maindiag_flag": "1"}]}
 
     def _fee_upload(self, person: InsuredPerson, fees: tuple[FeeItem, ...], mdtrt_id: str,
                     chrg_bchno: str) -> dict[str, Any]:
         return {"feedetail": [{
             "feedetl_sn": f.feedetl_sn, "mdtrt_id": mdtrt_id, "psn_no": person.psn_no, "chrg_bchno": chrg_bchno,
-            "med_type": MED_TYPE_OUTPATIENT, "fee_ocur_time": self._now(), "med_list_codg": f.med_list_codg,
+            "med_type": person.med_type, "fee_ocur_time": self._now(), "med_list_codg": f.med_list_codg,
             "medins_list_codg": f.medins_list_codg, "det_item_fee_sumamt": f.amount, "cnt": f.quantity,
             "pric": f.price,
         } for f in fees]}
@@ -348,8 +372,9 @@ class SettlementService:
                      mdtrt_id: str, chrg_bchno: str) -> dict[str, Any]:
         return {
             "psn_no": person.psn_no, "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
-            "med_type": MED_TYPE_OUTPATIENT, "medfee_sumamt": fees_total(fees), "psn_setlway": "01",
+            "med_type": person.med_type, "medfee_sumamt": fees_total(fees), "psn_setlway": "01",
             "mdtrt_id": mdtrt_id, "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": person.insutype,
+            "dise_codg": person.dise_codg,
         }
 
     def _plan(self, visit_id: str, person: InsuredPerson, fees: tuple[FeeItem, ...],

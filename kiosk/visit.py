@@ -6,11 +6,13 @@ worker threads; each result comes back as another event tagged with the
 ``visit_id`` it was started for, so a late answer from an abandoned visit is
 ignored instead of leaking into the next patient's.
 
-    IDLE -> IDENTIFYING -> CONSENT -> FACE_VERIFY [-> CHOOSE_INSURANCE] -> SERVICES -> FEE_REVIEW
+    IDLE -> IDENTIFYING -> CONSENT -> FACE_VERIFY [-> CHOOSE_INSURANCE] -> SERVICES [-> CHOOSE_VISIT_TYPE]
+         -> FEE_REVIEW
          -> PREPARING -> CONFIRM [-> PAYING] -> SETTLING -> RECEIPT -> IDLE
 
 CHOOSE_INSURANCE: a person with several insurance records (employee and resident, two regions) picks the
-one to use; the first is never taken silently. The benefit check (2001) runs with the fees' loading and
+one to use; the first is never taken silently. CHOOSE_VISIT_TYPE: a person with a chronic or special
+disease on file (5301) says whether this visit is for it (chronic med_type and disease code in every step). The benefit check (2001) runs with the fees' loading and
 can end the visit before anything is registered (a paused insurance, a cross-province patient not filed).
 PAYING collects the patient's own share (``psn_cash_pay`` > 0) before 2207: the
 order is committed with the settlement plan, the patient scans the QR code or
@@ -43,6 +45,8 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     InsuranceChosen,
     PayFeesChosen,
     FeesLoaded,
+    ChronicFilingsFound,
+    VisitTypeChosen,
     FeesConfirmed,
     Prepared,
     SettlementConfirmed,
@@ -218,6 +222,19 @@ class VisitMachine:
         assert self.ctx.person is not None
         return [LoadFees(self.visit_id, self.ctx.person)]
 
+    def _on_chronic_found(self, e: ChronicFilingsFound) -> list[Effect]:
+        self.ctx.chronic = e.filings
+        self._go(State.CHOOSE_VISIT_TYPE)
+        return []
+
+    def _on_visit_type(self, e: VisitTypeChosen) -> list[Effect]:
+        assert self.ctx.person is not None
+        if not -1 <= e.index < len(self.ctx.chronic) or self.ctx.extra.get("visit_type_chosen"):
+            return []
+        self.ctx.extra["visit_type_chosen"] = "1"
+        self.ctx.person = self.ctx.person.for_visit(self.ctx.chronic[e.index] if e.index >= 0 else None)
+        return [LoadFees(self.visit_id, self.ctx.person, ask_chronic=False)]
+
     def _on_fees(self, e: FeesLoaded) -> list[Effect]:
         self.ctx.fees = e.fees
         self._go(State.FEE_REVIEW)
@@ -352,6 +369,9 @@ _HANDLERS = {
     (State.CHOOSE_INSURANCE, InsuranceChosen): _H._on_insurance_chosen,
     (State.SERVICES, PayFeesChosen): _H._on_pay,
     (State.SERVICES, FeesLoaded): _H._on_fees,
+    (State.SERVICES, ChronicFilingsFound): _H._on_chronic_found,
+    (State.CHOOSE_VISIT_TYPE, VisitTypeChosen): _H._on_visit_type,
+    (State.CHOOSE_VISIT_TYPE, FeesLoaded): _H._on_fees,
     (State.FEE_REVIEW, FeesConfirmed): _H._on_fees_confirmed,
     (State.PREPARING, Prepared): _H._on_prepared,
     (State.PREPARING, PrinterChecked): _H._on_printer_checked,

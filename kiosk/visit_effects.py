@@ -130,7 +130,10 @@ class EffectRunner:
                 self._audit(face_verification_event(person, match, attempt=attempt, point=self._point,
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
-            case v.LoadFees(person=person):
+            case v.LoadFees(person=person, ask_chronic=ask_chronic):
+                filings = self._chronic_filings(person) if ask_chronic else ()
+                if filings:
+                    return v.ChronicFilingsFound(vid, filings=filings)
                 self._check_benefit(person)
                 return v.FeesLoaded(vid, fees=self._his.pending_fees(person))
             case v.Prepare(person=person, document=doc, fees=fees):
@@ -167,6 +170,14 @@ class EffectRunner:
                 self._face.wipe()
                 return None
         raise AssertionError(f"unhandled effect {effect!r}")
+
+    def _chronic_filings(self, person: Any) -> tuple:
+        """5301; with the gateway out of reach the visit goes on as an ordinary one."""
+        try:
+            return self._settlement.chronic_filings(person)
+        except GatewayUnreachable as exc:
+            log.warning("chronic-disease filings not queried, gateway unreachable: %s", exc)
+            return ()
 
     def _check_benefit(self, person: Any) -> None:
         """2001 before anything is registered. With the gateway out of reach the visit goes on (its

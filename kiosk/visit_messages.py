@@ -17,6 +17,7 @@ from kiosk.domain import (
     RefundedPayment,
     Settlement,
 )
+from kiosk.insurance import ChronicFiling
 from kiosk.masking import mask_token
 from kiosk.payment import PaymentOrder, PaymentStatus
 
@@ -28,6 +29,7 @@ class State(str, Enum):
     FACE_VERIFY = "face_verify"
     CHOOSE_INSURANCE = "choose_insurance"
     SERVICES = "services"
+    CHOOSE_VISIT_TYPE = "choose_visit_type"
     FEE_REVIEW = "fee_review"
     PREPARING = "preparing"
     CONFIRM = "confirm"
@@ -94,6 +96,18 @@ class PayFeesChosen(Event): ...
 @dataclass(frozen=True)
 class FeesLoaded(Event):
     fees: tuple[FeeItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChronicFilingsFound(Event):
+    """The person has chronic or special diseases on file (5301): the visit may be for one of them."""
+
+    filings: tuple[ChronicFiling, ...] = ()
+
+
+@dataclass(frozen=True)
+class VisitTypeChosen(Event):
+    index: int = -1  # which of the filings the visit is for; -1: an ordinary outpatient visit
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,7 @@ class VerifyFace(Effect):
 @dataclass(frozen=True)
 class LoadFees(Effect):
     person: InsuredPerson
+    ask_chronic: bool = True  # look for chronic-disease filings first (not once the patient chose)
 
 
 @dataclass(frozen=True)

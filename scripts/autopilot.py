@@ -56,6 +56,9 @@ class Autopilot(QObject):
             self._acted.add(key)
             index = self._choose_record % len(machine.ctx.person.records)
             QTimer.singleShot(self._delay, lambda: self._press(state, f"record_{index}"))
+        elif state == State.CHOOSE_VISIT_TYPE and key not in self._acted:
+            self._acted.add(key)  # a chronic disease on file: this visit is for it
+            QTimer.singleShot(self._delay, lambda: self._press(state, "visit_chronic_0"))
         elif state == State.PAYING and machine.ctx.payment_order is not None and (machine.visit_id, "pay") \
                 not in self._acted:
             self._acted.add((machine.visit_id, "pay"))  # type: ignore[arg-type]
@@ -99,7 +102,9 @@ class Autopilot(QObject):
             result["face_score"] = round(ctx.face.score, 2)
         if ctx.person is not None:
             result.update(insuplc_admdvs=ctx.person.insuplc_admdvs, insutype=ctx.person.insutype,
-                          mdtrtarea_admvs=self.window.treatment_area)
+                          mdtrtarea_admvs=self.window.treatment_area, med_type=ctx.person.med_type)
+            if ctx.person.dise_codg:
+                result["dise_codg"] = ctx.person.dise_codg
         if ctx.settlement is not None:
             a = ctx.settlement.amounts
             result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",

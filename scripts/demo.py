@@ -40,6 +40,7 @@ PATIENTS = {
     "paused": "paused",                            # insurance paused since 2026-06-30
     "two-records": "two_records",                  # employee insurance here and resident insurance in Hebei
     "no-cross-province-outpatient": "no_outpatient",  # insured in Qinghai, no cross-province outpatient
+    "chronic": "chronic",                          # hypertension on file: a chronic-disease visit
     "low-income": "low_income",                    # low income: medical assistance, critical illness on 2,860.00
 }
 

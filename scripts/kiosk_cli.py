@@ -271,10 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--screenshots", help="with --autopilot: save a PNG of each screen to this folder")
     demo.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
     demo.add_argument("--patient", choices=("local", "in-province", "cross-province", "cross-province-unfiled",
-                                            "paused", "two-records", "no-cross-province-outpatient", "low-income"),
+                                            "paused", "two-records", "no-cross-province-outpatient", "chronic",
+                                            "low-income"),
                       default="local", help="which seeded patient comes (where they are insured: local, another "
                       "region of this province, another province filed or not, insurance paused, two insurance "
-                      "records, a region without cross-province outpatient, low income with medical assistance)")
+                      "records, a region without cross-province outpatient, a chronic disease on file, low income with medical "
+                      "assistance)")
     demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
                       help="patient visit (default) or clinician login (face plus position; with --autopilot)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",

@@ -142,7 +142,7 @@ def test_a_cross_province_patient_settles_in_one_settlement(services: Services, 
     ledger = sandbox.settlements()
     assert len(ledger) == 1 and ledger[0]["setl_id"] == m.ctx.settlement.setl_id
     after_1101 = [row for row in _messages(sandbox) if row["infno"] not in ("9001", "1101")]
-    assert [row["infno"] for row in after_1101][:4] == ["2001", "2201", "2204", "2206"]
+    assert [row["infno"] for row in after_1101][:5] == ["5301", "2001", "2201", "2204", "2206"]
     assert {row["insuplc_admdvs"] for row in after_1101} == {"440106"}
 
 
@@ -194,3 +194,57 @@ def test_a_low_income_patient_gets_medical_assistance_and_critical_illness_on_a_
         assert words in receipt
     for amount in funds.values():
         assert amount in receipt
+
+
+def test_only_valid_chronic_filings_are_offered() -> None:
+    from kiosk.insurance import chronic_filings
+
+    answer = {"feedetail": [
+        {"opsp_dise_code": "M03900", "opsp_dise_name": "高血压", "begndate": "2025-01-01", "enddate": "2027-12-31"},
+        {"opsp_dise_code": "M01600", "opsp_dise_name": "糖尿病", "begndate": "2020-01-01", "enddate": "2025-12-31"},
+        {"opsp_dise_code": "", "opsp_dise_name": "no code"}, "garbage",
+        {"opsp_dise_code": "M07800", "begndate": "not a date"}]}
+    assert [f.code for f in chronic_filings(answer, TODAY)] == ["M03900"]  # expired, empty, broken: left out
+    assert chronic_filings({"feedetail": "x"}, TODAY) == () and chronic_filings({}, TODAY) == ()
+
+
+@pytest.mark.slow
+def test_a_chronic_disease_visit_carries_its_code_and_medical_type_through_every_step(
+        services: Services, sandbox: SandboxGateway) -> None:
+    import json
+
+    m = v.VisitMachine()
+    _to_services(m, services, sandbox, PATIENTS["chronic"])
+    pump(m, services, v.PayFeesChosen())
+    assert m.state == v.State.CHOOSE_VISIT_TYPE and [f.code for f in m.ctx.chronic] == ["M03900"]
+    before = len(_messages(sandbox))
+    pump(m, services, v.VisitTypeChosen(index=0))
+    assert m.state == v.State.FEE_REVIEW and m.ctx.person.med_type == "14"
+    for event in (v.FeesConfirmed(), v.SettlementConfirmed()):
+        pump(m, services, event, sandbox)
+    assert m.state == v.State.RECEIPT, (m.state, m.ctx.error_message)
+    conn = sqlite3.connect(f"file:{sandbox.ledger_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT infno, request FROM messages ORDER BY created, msgid").fetchall()[before:]
+        registered = conn.execute("SELECT med_type, dise_codg FROM registrations").fetchall()
+    finally:
+        conn.close()
+    steps = {infno: json.loads(request) for infno, request in rows}
+    assert {"2001", "2201", "2203", "2204", "2206", "2207"} <= set(steps)
+    for infno in ("2001", "2201", "2206", "2207"):
+        assert (steps[infno]["data"]["med_type"], steps[infno]["data"]["dise_codg"]) == ("14", "M03900"), infno
+    assert steps["2203"]["mdtrtinfo"]["dise_codg"] == "M03900" and steps["2203"]["diseinfo"][0]["diag_code"] == "M03900"
+    assert {line["med_type"] for line in steps["2204"]["feedetail"]} == {"14"}
+    assert registered == [("14", "M03900")]
+    assert m.ctx.settlement.amounts.hifp_pay == Decimal("64.09")  # the chronic ratio (0.85) of 75.40
+
+
+@pytest.mark.slow
+def test_a_patient_with_a_chronic_disease_may_still_choose_an_ordinary_visit(
+        services: Services, sandbox: SandboxGateway) -> None:
+    m = v.VisitMachine()
+    _to_services(m, services, sandbox, PATIENTS["chronic"])
+    pump(m, services, v.PayFeesChosen())
+    pump(m, services, v.VisitTypeChosen(index=-1))
+    assert m.state == v.State.FEE_REVIEW and m.ctx.person.med_type == "11" and m.ctx.person.dise_codg == ""
+    assert m.handle(v.VisitTypeChosen(index=0)) == []  # chosen once: a late second tap changes nothing

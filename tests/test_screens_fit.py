@@ -113,14 +113,15 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
                                                                     elderly: bool, prefix: str) -> None:
     """Choosing among two insurance records (then the services screen naming the chosen one), the benefit
     refusal of a cross-province patient who has not filed, with the QR code to file by phone, and the split
-    of a large bill among the pooled fund, critical-illness insurance and medical assistance."""
+    of a large bill among the pooled fund, critical-illness insurance and medical assistance, and the choice
+    of a chronic-disease visit."""
     import shutil
 
     from scripts.demo import enroll_demo_face
 
     rig = start_demo(KioskConfig(), tmp_path / "demo", holder="two_records")
     try:
-        for other in ("cross_province_unfiled", "low_income"):
+        for other in ("cross_province_unfiled", "low_income", "chronic"):
             enroll_demo_face(rig.sandbox, rig.services, holder_key=other)
         window, controller, tasks = demo_window(qtbot, rig, language, elderly)
         rig.services.start()
@@ -138,7 +139,7 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
         controller.state_changed.connect(check)
         shots = tmp_path / "shots"
         for holder, choose, expected in (("two_records", 1, "settled"), ("cross_province_unfiled", 0, "refused"),
-                                         ("low_income", 0, "settled")):
+                                         ("low_income", 0, "settled"), ("chronic", 0, "settled")):
             result: dict = {}
             pilot = Autopilot(window, lambda h=holder: rig.insert_card(h), on_finished=result.update,
                               screenshot_dir=shots / holder, press_delay_ms=50, choose_record=choose)
@@ -153,7 +154,7 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
             old.unlink()
         wanted = {("two_records", "choose_insurance"): "1-choose-insurance", ("two_records", "services"): "2-services",
                   ("cross_province_unfiled", "error"): "3-not-filed", ("low_income", "confirm"): "4-fund-split",
-                  ("low_income", "receipt"): "5-receipt"}
+                  ("low_income", "receipt"): "5-receipt", ("chronic", "choose_visit_type"): "6-chronic-or-not"}
         for (holder, state), name in wanted.items():
             shot = next((shots / holder).glob(f"[0-9][0-9]-{state}.png"))
             shutil.copy(shot, SHOTS / f"{prefix}-elsewhere-{name}.png")

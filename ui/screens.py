@@ -189,46 +189,6 @@ def insurance_words(tr: Translator, record: InsuranceRecord, treatment_area: str
             "locality": tr.tr(f"locality.{record.locality(treatment_area).value}"), "balance": _money(record.balance)}
 
 
-class InsuranceChoiceScreen(Screen):
-    """A person with several insurance records touches the one to use: one large button per record with
-    its type, region, where that is from here, and its balance. Never the first taken silently."""
-
-    state = State.CHOOSE_INSURANCE
-
-    def __init__(self, tr: Translator, treatment_area: str, on_choose: Callable[[int], None]) -> None:
-        super().__init__(tr)
-        self._area, self._on_choose = treatment_area, on_choose
-        self.choices = QVBoxLayout()
-        self.choices.setSpacing(16)
-        self.middle.addLayout(self.choices)
-        self.middle.addStretch(1)
-        self.records: list[QPushButton] = []
-
-    def button(self, name: str) -> QPushButton:
-        for button in self.records:
-            if button.property("action") == name:
-                return button
-        return super().button(name)
-
-    def render_text(self, ctx: VisitContext) -> None:
-        self.title.setText(self.tr_.tr("insurance.title"))
-        self.body.setVisible(False)  # the title says it; the records need the height
-        records = ctx.person.records if ctx.person is not None else ()
-        while len(self.records) > len(records):
-            self.records.pop().deleteLater()
-        while len(self.records) < len(records):
-            index = len(self.records)
-            button = QPushButton(objectName="choice")
-            button.setProperty("action", f"record_{index}")
-            button.clicked.connect(lambda _checked=False, i=index: self._on_choose(i))
-            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            self.choices.addWidget(button)
-            self.records.append(button)
-        for button, record in zip(self.records, records, strict=True):
-            button.setText(self.tr_.tr("insurance.record", **insurance_words(self.tr_, record, self._area)))
-            button.setAccessibleName(button.text())
-
-
 class ServicesScreen(Screen):
     state = State.SERVICES
 

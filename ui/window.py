@@ -26,6 +26,7 @@ from kiosk.config import UiConfig
 from kiosk.keyboard_wedge import WedgeAssembler
 from kiosk.ports import Camera
 
+from ui import choice_screens as choices
 from ui import screens as s
 from ui.controller import VisitController
 from ui.i18n import Translator
@@ -107,11 +108,13 @@ class KioskWindow(QMainWindow):
         consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
         consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
         self.face = s.FaceScreen(tr, demo=self.demo)
-        choice = s.InsuranceChoiceScreen(tr, self.treatment_area, lambda i: post(v.InsuranceChosen(index=i)))
+        choice = choices.InsuranceChoiceScreen(tr, self.treatment_area, lambda i: post(v.InsuranceChosen(index=i)))
         choice.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         services = s.ServicesScreen(tr, self.treatment_area)
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         services.add_button("pay", "services.pay", lambda: post(v.PayFeesChosen()))
+        visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
+        visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees = self.fees = s.FeeReviewScreen(tr)
         fees.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees.add_button("confirm_fees", "fees.confirm", lambda: post(v.FeesConfirmed()))
@@ -130,7 +133,7 @@ class KioskWindow(QMainWindow):
         self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
             idle,
             s.TextScreen(tr, v.State.IDENTIFYING, "identify.title", "identify.body", busy=True),
-            consent, self.face, choice, services, fees,
+            consent, self.face, choice, services, visit_type, fees,
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),

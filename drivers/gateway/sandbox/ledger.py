@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS regions (
     admdvs TEXT PRIMARY KEY, requires_filing INTEGER DEFAULT 0, cross_province_outpatient INTEGER DEFAULT 1,
     deductible TEXT DEFAULT '0', fund_ratio TEXT DEFAULT '', mi_threshold TEXT DEFAULT '', mi_ratio TEXT DEFAULT '0',
     maf_ratio TEXT DEFAULT '0');
+CREATE TABLE IF NOT EXISTS chronic_filings (
+    psn_no TEXT, opsp_dise_code TEXT, opsp_dise_name TEXT, begndate TEXT, enddate TEXT,
+    PRIMARY KEY (psn_no, opsp_dise_code));
 CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terminals (
     registration_id TEXT PRIMARY KEY, terminal_no TEXT NOT NULL, institution TEXT NOT NULL,
@@ -38,7 +41,7 @@ CREATE TABLE IF NOT EXISTS his_fees (
 CREATE TABLE IF NOT EXISTS sign_ins (sign_no TEXT PRIMARY KEY, opter_no TEXT, sign_time TEXT);
 CREATE TABLE IF NOT EXISTS registrations (
     mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, ipt_otp_no TEXT, insutype TEXT, msgid TEXT, cancelled INTEGER DEFAULT 0,
-    insuplc_admdvs TEXT DEFAULT '');
+    insuplc_admdvs TEXT DEFAULT '', med_type TEXT DEFAULT '11', dise_codg TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS fee_lines (
     mdtrt_id TEXT, feedetl_sn TEXT, chrg_bchno TEXT, psn_no TEXT, amount TEXT, cnt TEXT, pric TEXT,
     deleted INTEGER DEFAULT 0, setl_id TEXT, PRIMARY KEY (mdtrt_id, feedetl_sn));
@@ -49,7 +52,7 @@ CREATE TABLE IF NOT EXISTS settlements (
     insutype TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT, insuplc_admdvs TEXT DEFAULT '',
-    insutype TEXT DEFAULT '');
+    insutype TEXT DEFAULT '', request TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 """
@@ -80,6 +83,9 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
         conn.execute("INSERT OR REPLACE INTO person_status VALUES (?, ?, ?, ?)",
                      (p["psn_no"], p.get("paus_insu_date", ""), int(p.get("filed", False)),
                       int(p.get("low_income", False))))
+        for filing in p.get("chronic", []):  # chronic or special diseases on file (5301)
+            conn.execute("INSERT OR REPLACE INTO chronic_filings VALUES (?, ?, ?, ?, ?)",
+                         (p["psn_no"], filing["code"], filing["name"], filing["begndate"], filing.get("enddate", "")))
         for record in p.get("insurance", []):  # a second (third...) insurance record
             conn.execute("INSERT OR REPLACE INTO extra_insurance VALUES (?, ?, ?, ?, ?)",
                          (p["psn_no"], record["insutype"], record["balc"], record["insuplc_admdvs"],

@@ -93,10 +93,10 @@ def _handle_envelope(conn: sqlite3.Connection, env: dict[str, Any]) -> dict[str,
             return dict(json.loads(seen["response"]))
         output = handler(conn, env, env["input"])
         answer = _answer(0, msgid, output)
-        conn.execute("INSERT INTO messages (msgid, infno, body_sha256, response, created, insuplc_admdvs, insutype)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", (msgid, infno, digest, dumps(answer).decode("utf-8"),
-                                                       _now().isoformat(), str(env.get("insuplc_admdvs", "")),
-                                                       _insutype_of(env["input"])))
+        conn.execute("INSERT INTO messages (msgid, infno, body_sha256, response, created, insuplc_admdvs, insutype,"
+                     " request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (msgid, infno, digest, dumps(answer).decode("utf-8"), _now().isoformat(),
+                      str(env.get("insuplc_admdvs", "")), _insutype_of(env["input"]), dumps(env["input"]).decode()))
         conn.execute("COMMIT")
         return answer
     except BaseException:
@@ -211,7 +211,8 @@ def split(conn: sqlite3.Connection, record: dict[str, Any], total: Decimal, use_
     personal account (employees) then cash the rest. Every fund is returned, zero or not."""
     region = _region(conn, record["insuplc_admdvs"])
     policy = dict(region) if region is not None else {}
-    ratio = Decimal(policy.get("fund_ratio") or FUND_RATIO.get(record["insutype"], Decimal("0.50")))
+    ratio = CHRONIC_RATIO if record.get("chronic") else \
+        Decimal(policy.get("fund_ratio") or FUND_RATIO.get(record["insutype"], Decimal("0.50")))
     deductible = Decimal(policy.get("deductible") or "0")
     hifp = money(max(Decimal("0"), total - deductible) * ratio)
     hifmi = Decimal("0.00")
@@ -273,6 +274,40 @@ def t1101(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
 
 
 MED_TYPE_EMERGENCY = "13"
+MED_TYPE_CHRONIC = "14"
+CHRONIC_RATIO = Decimal("0.85")  # the sandbox's chronic-disease outpatient ratio (any region)
+
+
+def _chronic_on_file(conn: sqlite3.Connection, psn_no: str, dise_codg: str) -> sqlite3.Row:
+    today = _now().strftime("%Y-%m-%d")
+    row = conn.execute("SELECT * FROM chronic_filings WHERE psn_no = ? AND opsp_dise_code = ?",
+                       (psn_no, dise_codg)).fetchone()
+    if row is None or row["begndate"] > today or (row["enddate"] and row["enddate"] < today):
+        raise Refused(f"chronic disease {dise_codg or '(none)'} is not on file for person {psn_no}: file it first (2503)")
+    return row
+
+
+def t5301(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    (psn_no,) = _req(_data(inp), "psn_no")
+    _person(conn, psn_no)
+    rows = conn.execute("SELECT opsp_dise_code, opsp_dise_name, begndate, enddate FROM chronic_filings"
+                        " WHERE psn_no = ? ORDER BY opsp_dise_code", (psn_no,)).fetchall()
+    return {"feedetail": [dict(r) for r in rows]}
+
+
+def t2203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    info = inp.get("mdtrtinfo")
+    if not isinstance(info, dict):
+        raise Refused("input.mdtrtinfo must be an object")
+    mdtrt_id, psn_no, med_type = _req(info, "mdtrt_id", "psn_no", "med_type")
+    reg = _registration(conn, mdtrt_id, psn_no)
+    dise_codg = str(info.get("dise_codg") or "")
+    if med_type == MED_TYPE_CHRONIC:
+        _chronic_on_file(conn, psn_no, dise_codg)
+    if med_type != reg["med_type"]:
+        raise Refused(f"med_type {med_type} differs from the registration's {reg['med_type']}")
+    conn.execute("UPDATE registrations SET dise_codg = ? WHERE mdtrt_id = ?", (dise_codg, mdtrt_id))
+    return {}
 
 
 def t2001(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
@@ -306,9 +341,13 @@ def t2201(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     person = _person(conn, psn_no)
     record = _record(conn, person, insutype, str(env.get("insuplc_admdvs", "")))
     mdtrt_id = f"MD{_now():%Y%m%d}{next_id(conn, 'mdtrt'):08d}"
-    conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid, insuplc_admdvs)"
-                 " VALUES (?, ?, ?, ?, ?, ?)", (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype,
-                                                env["msgid"], record["insuplc_admdvs"]))
+    med_type, dise_codg = str(_data(inp).get("med_type") or "11"), str(_data(inp).get("dise_codg") or "")
+    if med_type == MED_TYPE_CHRONIC:
+        _chronic_on_file(conn, psn_no, dise_codg)
+    conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid, insuplc_admdvs, med_type,"
+                 " dise_codg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype, env["msgid"],
+                  record["insuplc_admdvs"], med_type, dise_codg))
     return {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": _data(inp).get("ipt_otp_no", "")}}
 
 
@@ -365,6 +404,14 @@ def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, 
     if uploaded != total:
         raise Refused(f"medfee_sumamt {total} differs from the uploaded fees {uploaded}")
     record = _visit_record(conn, person, mdtrt_id)
+    reg = _registration(conn, mdtrt_id, psn_no)
+    med_type = str(data.get("med_type") or "11")
+    if med_type != reg["med_type"] or str(data.get("dise_codg") or "") != reg["dise_codg"]:
+        raise Refused(f"med_type {med_type} / dise_codg {data.get('dise_codg') or '(none)'} differ from the visit's "
+                      f"{reg['med_type']} / {reg['dise_codg'] or '(none)'}")
+    if med_type == MED_TYPE_CHRONIC:
+        _chronic_on_file(conn, psn_no, reg["dise_codg"])
+        record = {**record, "chronic": True}
     use_account = str(data.get("acct_used_flag", "0")) == "1"
     return person, split(conn, record, total, use_account, psn_no), mdtrt_id, bch
 
@@ -483,6 +530,6 @@ def t5203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
 
 Handler = Callable[[sqlite3.Connection, dict[str, Any], dict[str, Any]], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
-    "9001": t9001, "1101": t1101, "2001": t2001, "2201": t2201, "2202": t2202, "2204": t2204, "2205": t2205,
+    "9001": t9001, "1101": t1101, "2001": t2001, "2201": t2201, "2203": t2203, "5301": t5301, "2202": t2202, "2204": t2204, "2205": t2205,
     "2206": t2206, "2207": t2207, "2208": t2208, "2601": t2601, "5203": t5203,
 }
