@@ -138,6 +138,7 @@ class QueueConfig:
     retry_max_s: float = _opt(300.0, "longest retry delay", _range(1, 86400))
     max_open_items: int = _opt(5000, "size bound: items not yet delivered before new settlements are refused", _range(10, 1_000_000))
     keep_days: float = _opt(90.0, "retention of finished items (done, failed) for reconciliation", _range(1, 3650))
+    reconcile_after: str = _opt("20:00", "closing time: after it the kiosk reconciles the day's settlements with the gateway (3201, then 9101/3202/9102 where they differ); retried every 15 min while the gateway cannot be reached", _regex(r"([01]\d|2[0-3]):[0-5]\d", "HH:MM"))
 
 
 @dataclass(frozen=True)

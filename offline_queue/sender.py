@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -16,8 +17,10 @@ class OutboxSender:
     """Drains the outbox every ``interval_s`` while ``probe()`` says the gateway is reachable."""
 
     def __init__(self, outbox: SqliteOutbox, probe: Callable[[], bool], interval_s: float = 5.0,
-                 keep_days: float = 90.0, prune_every_s: float = 3600.0) -> None:
+                 keep_days: float = 90.0, prune_every_s: float = 3600.0,
+                 daily: Callable[[dt.datetime], object] | None = None) -> None:
         self._outbox, self._probe, self._interval = outbox, probe, interval_s
+        self._daily = daily  # the day's reconciliation: it decides itself whether it is due
         self._keep_days, self._prune_every = keep_days, prune_every_s
         self._last_prune = 0.0
         self._stop = threading.Event()
@@ -49,6 +52,8 @@ class OutboxSender:
                 if self.online and self._outbox.pending_count():
                     for delivery in self._outbox.drain():
                         log.info("outbox: %s -> %s", delivery.reference, delivery.state)
+                if self.online and self._daily is not None:
+                    self._daily(dt.datetime.now())
             except Exception:  # noqa: BLE001 - the sender must survive anything and try again
                 log.exception("outbox sender round failed")
             self._wake.wait(self._interval)

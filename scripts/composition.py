@@ -40,7 +40,7 @@ from kiosk.errors import ConfigError
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.liveness import PresentationRules
-from kiosk.ports import Camera, CardReader, DepthCamera, PaymentGateway, PositionReading
+from kiosk.ports import Camera, CardReader, DepthCamera, InsuranceGateway, PaymentGateway, PositionReading
 from kiosk.position import (
     SITE_UNPROVEN,
     Geofence,
@@ -55,6 +55,7 @@ from offline_queue.site_evidence_file import FILE_NAME as SITE_EVIDENCE_FILE
 from offline_queue.site_evidence_file import load_evidence
 from kiosk.paid_plan import run_paid_plan
 from kiosk.settlement import SettlementService
+from kiosk.settlement_reconciliation import DailyReconciler, Reconciliation, journal, reconcile_day
 from kiosk.visit_effects import EffectRunner
 from offline_queue.crypto import cipher_for, load_or_create_key
 from offline_queue.keys import DeviceKey, key_path, signature_checker
@@ -320,7 +321,11 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
                            audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
-    sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days)
+    # the day's reconciliation after closing time: production only (a demo's sandbox day is a few minutes;
+    # `kiosk-provision reconcile` runs it there on demand)
+    daily = None if cfg.is_demo else DailyReconciler(settlement_reconciliation(cfg, outbox, gateway, msgids),
+                                                     dt.time.fromisoformat(cfg.queue.reconcile_after)).tick
+    sender = OutboxSender(outbox, gateway.probe, keep_days=cfg.queue.keep_days, daily=daily)
     if store.recovered_from is not None:
         log.critical("STAFF: the outbox was corrupt and was moved to %s; it may hold unsent settlements",
                      store.recovered_from)
@@ -328,6 +333,37 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                     card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
                     face=face, effects=effects, sender=sender, payments=payments,
                     qr_sources=build_qr_sources(cfg, camera))
+
+
+def settlement_reconciliation(cfg: KioskConfig, outbox: SqliteOutbox, gateway: InsuranceGateway,
+                              msgids: SqliteMsgIdSource) -> Callable[[str], Reconciliation]:
+    """The day's reconciliation: the outbox's settlements of the day against the gateway's books; the result
+    goes into the audit stream, a difference to staff."""
+    def run(day: str) -> Reconciliation:
+        start = dt.datetime.combine(dt.date.fromisoformat(day), dt.time()).timestamp()
+        result = reconcile_day(gateway, msgids, journal(outbox.plans_between(start, start + 86400)), day,
+                               cfg.terminal.fixmedins_code)
+        if result.settlements or result.groups:  # a day without settlements leaves no trace to keep
+            outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=result.audit_event())
+        if not result.balanced:
+            log.critical("STAFF: the settlements of %s do not reconcile with the gateway: %s", day,
+                         "; ".join(d.line() for d in result.differences) or "totals differ")
+        return result
+    return run
+
+
+def technician_reconciliation(cfg: KioskConfig) -> tuple[Callable[[str], Reconciliation], Callable[[], None]]:
+    """``kiosk-provision reconcile``: the same reconciliation from the technician's shell (the outbox's audit
+    events signed by the device key, as the kiosk's own); returns (run, close)."""
+    store = open_store(outbox_path(cfg))
+    msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
+    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
+
+    def refuse(_plan: object, _save: object) -> object:
+        raise RuntimeError("the technician's reconciliation never delivers")
+
+    outbox = SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse, audit_signer=device_key(cfg).sign)
+    return settlement_reconciliation(cfg, outbox, gateway, msgids), store.close
 
 
 def open_roster(cfg: KioskConfig) -> FileRoster:

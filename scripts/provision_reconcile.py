@@ -1,7 +1,9 @@
-"""``kiosk-provision reconcile payments``: the day's payments at the payment platform against the day's
-settlements in this kiosk's outbox (kiosk/payment_reconciliation.py). Exit 0 when they agree, 3 when
-staff must look (each finding on one line with the order number, the outbox reference and the settlement
-id), the error's exit status when the outbox or the platform cannot be read."""
+"""``kiosk-provision reconcile --date D``: the day's settlements in this kiosk's outbox against the gateway's
+books (3201 per insurance type, clearing type and clearing agency; where they differ 9101, 3202, 9102:
+kiosk/settlement_reconciliation.py). ``kiosk-provision reconcile payments``: the day's payments at the
+payment platform against the day's settlements (kiosk/payment_reconciliation.py). Each: exit 0 when they
+agree, 3 when staff must look (each finding on one line), the error's exit status when a side cannot be
+read (14: the gateway or platform cannot be reached; the running kiosk tries again by itself)."""
 
 from __future__ import annotations
 
@@ -21,9 +23,47 @@ FINDINGS_EXIT = 3
 
 
 def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # type: ignore[no-untyped-def]
-    @cli.group()
-    def reconcile() -> None:
-        """Compare this kiosk's records with the other side's books."""
+    @cli.group(invoke_without_command=True)
+    @config_option
+    @click.option("--date", "day", default="", help="The day to reconcile, yyyy-mm-dd (default: today).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+    @click.pass_context
+    def reconcile(ctx: click.Context, config_path: Path | None, day: str, as_json: bool) -> None:
+        """Compare this kiosk's records with the other side's books: without a subcommand, the day's
+        settlements with the gateway's (the result also goes into the audit stream)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from scripts.composition import outbox_path, technician_reconciliation
+
+        date = _day(day, "--date")
+        try:
+            cfg = technician_keys(load_config(config_path, os.environ))
+            if not outbox_path(cfg).exists():
+                click.echo(f"{date}: no outbox yet at {outbox_path(cfg)}: nothing has been settled on this kiosk")
+                return
+            run, close = technician_reconciliation(cfg)
+            try:
+                result = run(date.isoformat())
+            finally:
+                close()
+        except KioskError as exc:
+            click.echo(f"cannot reconcile {date}: {exc}" + ("; the running kiosk tries again by itself"
+                                                            if exc.exit_status == 14 else ""), err=True)
+            sys.exit(exc.exit_status)
+        if as_json:
+            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+        else:
+            click.echo(f"{date}: {result.settlements} settlement(s) in this kiosk's journal, "
+                       + ("nothing to reconcile (3201 asks per group this kiosk settled in)" if not result.groups
+                          else "balanced" if result.balanced else "NOT BALANCED"))
+            for group in result.groups:
+                click.echo(f"  insutype {group['insutype']} clr_type {group['clr_type']} agency "
+                           f"{group['setl_optins']}: {group['settlements']} settlement(s), "
+                           f"{group['medfee_sumamt']}: {'balanced' if group['balanced'] else 'differs'}")
+            for difference in result.differences:
+                click.echo(f"  ALERT {difference.line()}")
+        if not result.balanced:
+            sys.exit(FINDINGS_EXIT)
 
     @reconcile.command("payments")
     @config_option
@@ -36,10 +76,7 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
         from scripts.composition import build_payments
         from scripts.provision import NoQueueYet
 
-        try:
-            date = dt.date.fromisoformat(day) if day else dt.date.today()
-        except ValueError:
-            raise click.BadParameter(f"{day!r} is not a date (yyyy-mm-dd)", param_hint="--day") from None
+        date = _day(day, "--day")
         start = dt.datetime.combine(date, dt.time()).timestamp()
         try:
             cfg = technician_keys(load_config(config_path, os.environ))
@@ -75,3 +112,10 @@ def register_commands(cli: click.Group, config_option, outbox_of) -> None:  # ty
                 click.echo(finding.line())
         if alerts:
             sys.exit(FINDINGS_EXIT)
+
+
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text) if text else dt.date.today()
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date (yyyy-mm-dd)", param_hint=option) from None

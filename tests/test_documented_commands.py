@@ -57,6 +57,7 @@ EXPECTED = [
     (".venv/bin/kiosk-provision queue retry Q20261122000042", 15, "no outbox item Q20261122000042"),
     (".venv/bin/kiosk-provision queue export", 0, "0 items"),
     (".venv/bin/kiosk-provision reconcile payments", 16, "payment.provider is none"),  # init without a platform
+    (".venv/bin/kiosk-provision reconcile --config", 0, "2026-12-01"),  # nothing settled on this fresh install
     (".venv/bin/kiosk-provision rotate-keys --config", 0, "new key"),
     (".venv/bin/kiosk-provision install-service", 0, "dry run: would write"),
 ]

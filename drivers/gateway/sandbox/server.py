@@ -13,6 +13,9 @@ Paths:
   ``POST /admin/pay/scan`` ``{"order_no", "wallet"}``: a patient's phone pays the order's QR code;
   ``POST /admin/pay/faults``: ``{"faults": [{"kind", "delay_s"}]}``, ``{"random": {"rate", "kinds",
   "seed", "delay_s"}}``, ``{"clear": true}``.
+- ``POST /admin/drop-settlement`` ``{"setl_id"}``: the gateway loses a settlement (its books no longer
+  hold it); ``POST /admin/alter-settlement`` ``{"setl_id", "medfee_sumamt"}``: its books hold another
+  amount. For daily reconciliation (3201/3202) to find.
 - ``GET /health``: liveness probe.
 """
 
@@ -207,6 +210,19 @@ class SandboxGateway:
             if self._conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", (psn_no,)).fetchone() is None:
                 raise ValueError(f"person {psn_no} not found")
             self._conn.execute("INSERT OR REPLACE INTO face_templates VALUES (?, ?)", (psn_no, json.dumps(template)))
+
+    def drop_settlement(self, setl_id: str) -> None:
+        """The gateway's books lose a settlement (reconciliation must find it)."""
+        with self._lock:
+            if self._conn.execute("DELETE FROM settlements WHERE setl_id = ?", (setl_id,)).rowcount != 1:
+                raise ValueError(f"settlement {setl_id} not found")
+
+    def alter_settlement(self, setl_id: str, medfee_sumamt: str) -> None:
+        """The gateway's books hold another amount for a settlement."""
+        with self._lock:
+            if self._conn.execute("UPDATE settlements SET medfee_sumamt = ? WHERE setl_id = ?",
+                                  (str(money(medfee_sumamt)), setl_id)).rowcount != 1:
+                raise ValueError(f"settlement {setl_id} not found")
 
     def issue_voucher(self, certno: str, *, code_ttl_s: float = 60.0, token_ttl_s: float = 600.0) -> str:
         """A QR payload as the national app would show (opaque; refreshed about every minute)."""
@@ -489,6 +505,17 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(400, dumps({"error": str(exc)}))
                 else:
                     self._send(200, dumps({"qrCode": payload}))
+            elif path in ("/admin/drop-settlement", "/admin/alter-settlement"):
+                try:
+                    req = json.loads(body)
+                    if path.endswith("drop-settlement"):
+                        sandbox.drop_settlement(str(req["setl_id"]))
+                    else:
+                        sandbox.alter_settlement(str(req["setl_id"]), str(req["medfee_sumamt"]))
+                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, b'{"status":"done"}')
             elif path == "/admin/enroll-face":
                 try:
                     req = json.loads(body)
