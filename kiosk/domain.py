@@ -14,6 +14,7 @@ from typing import Any
 
 from kiosk.insurance import MED_TYPE_CHRONIC, MED_TYPE_OUTPATIENT, ChronicFiling, InsuranceRecord
 from kiosk.masking import mask_id, mask_name, mask_token
+from kiosk.pre_audit import AuditWarning
 from kiosk.payment import Payment, PaymentOrder
 
 
@@ -174,6 +175,7 @@ class PreSettlement:
     mdtrt_id: str
     chrg_bchno: str
     amounts: SettlementAmounts
+    warnings: tuple[AuditWarning, ...] = ()  # the pre-audit's (3101), shown before the patient confirms
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from kiosk.errors import (
     PaymentDeclined,
     PaymentUnknown,
 )
+from kiosk.pre_audit import CANCELLED, AuditWarning, request_3101, request_3103, warnings_of
 from kiosk.payment import Payment, PaymentOrder, PaymentStatus, order_number
 from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox, PaymentGateway
 
@@ -206,10 +207,34 @@ class SettlementService:
                 log.critical("STAFF: 2206 for %s returned funds %s that do not add up to medfee_sumamt %s; the "
                              "visit stops before settling", mdtrt_id, amounts.funds(), amounts.medfee_sumamt)
                 raise GatewayProtocolError(f"2206 funds do not add up to medfee_sumamt {amounts.medfee_sumamt}")
+            warnings = self._pre_audit(person, mdtrt_id, fees, chrg_bchno)
         except GatewayError:
             self._undo_registration(person, mdtrt_id, reg_msgid)
             raise
-        return PreSettlement(mdtrt_id=mdtrt_id, chrg_bchno=chrg_bchno, amounts=amounts)
+        return PreSettlement(mdtrt_id=mdtrt_id, chrg_bchno=chrg_bchno, amounts=amounts, warnings=warnings)
+
+    def _pre_audit(self, person: InsuredPerson, mdtrt_id: str, fees: tuple[FeeItem, ...],
+                   chrg_bchno: str) -> tuple[AuditWarning, ...]:
+        """3101 before the patient confirms. Advisory: a refusal or a garbled answer is logged, not shown."""
+        lines = self._fee_upload(person, fees, mdtrt_id, chrg_bchno)["feedetail"]
+        locality = person.record.locality(self._terminal.mdtrtarea_admvs)
+        try:
+            output = self._gateway.call("3101", request_3101(person.psn_no, mdtrt_id, person.med_type, lines, locality),
+                                        msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+        except (GatewayBusinessError, GatewayProtocolError) as exc:
+            log.warning("pre-audit (3101) not available for %s: %s", mdtrt_id, exc)
+            return ()
+        return warnings_of(output)
+
+    def pre_audit_feedback(self, person: InsuredPerson, pre: PreSettlement, disposition: str) -> None:
+        """3103: how the warnings were handled (the patient went on, or stopped). Best effort: logged."""
+        if not pre.warnings:
+            return
+        try:
+            self._gateway.call("3103", request_3103(pre.warnings, disposition), msgid=self._msgids.next_msgid(),
+                               insuplc_admdvs=person.insuplc_admdvs)
+        except GatewayError as exc:
+            log.warning("pre-audit feedback (3103) for %s not sent: %s", pre.mdtrt_id, exc)
 
     def queue_settlement(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
                          fees: tuple[FeeItem, ...]) -> tuple[str, str]:
@@ -334,6 +359,7 @@ class SettlementService:
 
     def cancel(self, person: InsuredPerson, pre: PreSettlement) -> None:
         """The patient backed out after the trial: delete the fees (2205) and the registration (2202)."""
+        self.pre_audit_feedback(person, pre, CANCELLED)
         self._gateway.call("2205", {"data": {"chrg_bchno": "0000", "mdtrt_id": pre.mdtrt_id, "psn_no": person.psn_no}},
                            msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
         self._gateway.call("2202", {"data": {"psn_no": person.psn_no, "mdtrt_id": pre.mdtrt_id}},

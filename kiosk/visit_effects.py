@@ -28,6 +28,7 @@ from kiosk.errors import (
 from kiosk.face_check import FaceVerifier
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
+from kiosk.pre_audit import CONTINUED
 from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
 from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_receipt
@@ -139,8 +140,10 @@ class EffectRunner:
             case v.Prepare(person=person, document=doc, fees=fees):
                 return v.Prepared(vid, pre_settlement=self._settlement.prepare(person, doc, fees))
             case v.Settle(person=person, document=doc, pre_settlement=pre, fees=fees):
+                self._settlement.pre_audit_feedback(person, pre, CONTINUED)
                 return self._settled_event(vid, self._settlement.settle(vid, person, doc, pre, fees))
             case v.OpenPayment(person=person, document=doc, pre_settlement=pre, fees=fees):
+                self._settlement.pre_audit_feedback(person, pre, CONTINUED)
                 reference, order = self._settlement.open_payment(vid, person, doc, pre, fees)
                 return v.PaymentOpened(vid, reference=reference, order=order)
             case v.AwaitPayment(order=order):

@@ -248,3 +248,28 @@ def test_a_patient_with_a_chronic_disease_may_still_choose_an_ordinary_visit(
     pump(m, services, v.VisitTypeChosen(index=-1))
     assert m.state == v.State.FEE_REVIEW and m.ctx.person.med_type == "11" and m.ctx.person.dise_codg == ""
     assert m.handle(v.VisitTypeChosen(index=0)) == []  # chosen once: a late second tap changes nothing
+
+
+def _pre_audits(sandbox: SandboxGateway) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(f"file:{sandbox.ledger_path}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT rule_name, out_setl_flag, dspo_way FROM pre_audits").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("goes_on", "disposition"), [(True, "1"), (False, "2")])
+def test_a_pre_audit_warning_is_shown_before_confirming_and_its_handling_fed_back(
+        services: Services, sandbox: SandboxGateway, goes_on: bool, disposition: str) -> None:
+    m = v.VisitMachine()
+    _to_services(m, services, sandbox, PATIENTS["low-income"])  # 7 boxes of one drug: over the sandbox's limit
+    for event in (v.PayFeesChosen(), v.FeesConfirmed()):
+        pump(m, services, event)
+    assert m.state == v.State.CONFIRM
+    warnings = m.ctx.pre_settlement.warnings
+    assert len(warnings) == 1 and "YP5102" in warnings[0].message and warnings[0].rule == "超量开药"
+    assert _pre_audits(sandbox) == [("超量开药", "2", "")]  # out_setl_flag 2: insured where treated
+    pump(m, services, v.SettlementConfirmed() if goes_on else v.Cancel(), sandbox)
+    assert _pre_audits(sandbox) == [("超量开药", "2", disposition)]
+    assert (m.state == v.State.RECEIPT) == goes_on

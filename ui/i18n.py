@@ -150,6 +150,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh_CN": "费用总额：{total} 元\n{funds}\n个人自付：{cash} 元",
         "en": "Total: ¥{total}\n{funds}\nYour own share: ¥{cash}",
     },
+    "confirm.audit": {"zh_CN": "医保提醒：{warnings}", "en": "Insurance notice: {warnings}"},
     "confirm.fund": {"zh_CN": "{words}支付：{amount} 元", "en": "{words}: ¥{amount}"},
     "confirm.no_funds": {"zh_CN": "医保不支付本次费用", "en": "Insurance pays nothing of this bill"},
     "confirm.cancel_prompt": {"zh_CN": "确定不缴费了吗？本次不会扣费。离开前请取回您的社保卡。",

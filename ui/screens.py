@@ -338,7 +338,12 @@ class ConfirmScreen(Screen):
 
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr("confirm.title"))
-        self.notice.setText(self.tr_.tr("confirm.no_receipt") if ctx.extra.get("printer_warning") else "")
+        notices = [self.tr_.tr("confirm.no_receipt")] if ctx.extra.get("printer_warning") else []
+        if ctx.pre_settlement is not None and ctx.pre_settlement.warnings:  # the pre-audit's, in its words
+            notices.append(self.tr_.tr("confirm.audit", warnings="；".join(w.message for w in
+                                                                           ctx.pre_settlement.warnings)))
+        self.notice.setText("\n".join(notices))
+        self.notice.setVisible(bool(notices))
         if ctx.pre_settlement is None:
             self.body.setText("")
             return

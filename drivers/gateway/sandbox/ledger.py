@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS regions (
 CREATE TABLE IF NOT EXISTS chronic_filings (
     psn_no TEXT, opsp_dise_code TEXT, opsp_dise_name TEXT, begndate TEXT, enddate TEXT,
     PRIMARY KEY (psn_no, opsp_dise_code));
+CREATE TABLE IF NOT EXISTS pre_audits (
+    warn_rslt_id TEXT PRIMARY KEY, mdtrt_id TEXT, rule_name TEXT, out_setl_flag TEXT, dspo_way TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS files (file_qury_no TEXT PRIMARY KEY, filename TEXT, content BLOB);
 CREATE TABLE IF NOT EXISTS face_templates (psn_no TEXT PRIMARY KEY, template TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terminals (

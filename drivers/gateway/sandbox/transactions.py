@@ -7,12 +7,8 @@ answer again (idempotent replay); with a different body it is refused.
 
 from __future__ import annotations
 
-import base64
-import csv
 import datetime as dt
-import io
 import time
-import zipfile
 import hashlib
 import json
 import logging
@@ -532,92 +528,13 @@ def t5203(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     return {"setlinfo": info}
 
 
-# ---- daily reconciliation: 3201 totals, 9101 upload, 3202 detail, 9102 download -----------------------
-
-
-def _day_settlements(conn: sqlite3.Connection, data: dict[str, Any]) -> list[sqlite3.Row]:
-    begin, end, optins = _req(data, "stmt_begndate", "stmt_enddate", "setl_optins")
-    return conn.execute("SELECT * FROM settlements WHERE substr(setl_time, 1, 10) BETWEEN ? AND ? AND"
-                        " insuplc_admdvs = ? AND reversed = 0", (begin[:10], end[:10], optins)).fetchall()
-
-
-def t3201(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    data = _data(inp)
-    insutype, clr_type = _req(data, "insutype", "clr_type")
-    rows = [r for r in _day_settlements(conn, data) if r["insutype"] == insutype and clr_type == "11"
-            and not r["refunded"]]
-    ours = {name: sum((money(r[name]) for r in rows), Decimal("0.00"))
-            for name in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")}
-    theirs = {name: _amount(data, name) for name in ours}
-    count = int(str(data.get("fixmedins_setl_cnt", "0")) or 0)
-    balanced = ours == theirs and count == len(rows)
-    described = "平" if balanced else (f"不平：中心 {len(rows)} 笔 {ours['medfee_sumamt']}，"
-                                      f"机构 {count} 笔 {theirs['medfee_sumamt']}")
-    return {"stmtinfo": {"setl_optins": data["setl_optins"], "stmt_rslt": "0" if balanced else "1",
-                         "stmt_rslt_dscr": described}}
-
-
-def t9101(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    upload = inp.get("fsUploadIn")
-    if not isinstance(upload, dict):
-        raise Refused("input.fsUploadIn must be an object")
-    try:
-        content = base64.b64decode(str(upload.get("in", "")), validate=True)
-    except ValueError:
-        raise Refused("fsUploadIn.in must be the file in base64") from None
-    number = f"F{_now():%Y%m%d}{next_id(conn, 'file'):08d}"
-    conn.execute("INSERT INTO files VALUES (?, ?, ?)", (number, str(upload.get("filename", "")), content))
-    return {"file_qury_no": number, "filename": str(upload.get("filename", ""))}
-
-
-def t3202(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    data = _data(inp)
-    (file_no,) = _req(data, "file_qury_no")
-    row = conn.execute("SELECT content FROM files WHERE file_qury_no = ?", (file_no,)).fetchone()
-    if row is None:
-        raise Refused(f"file {file_no} was never uploaded (9101)")
-    try:
-        with zipfile.ZipFile(io.BytesIO(row["content"])) as archive:
-            text = archive.read(archive.namelist()[0]).decode("utf-8")
-    except (zipfile.BadZipFile, IndexError, UnicodeDecodeError):
-        raise Refused(f"file {file_no} is not a zip of tab-separated rows") from None
-    theirs = {cols[0]: cols for cols in csv.reader(io.StringIO(text), delimiter="\t") if cols}
-    ours = {r["setl_id"]: r for r in _day_settlements(conn, data)}
-    out = io.StringIO()
-    for setl_id in sorted(set(ours) | set(theirs)):
-        if setl_id not in theirs:
-            out.write(f"{setl_id}\tgateway_only\t\n")
-        elif setl_id not in ours:
-            out.write(f"{setl_id}\tkiosk_only\t\n")
-        else:
-            mine, sent = ours[setl_id], theirs[setl_id]
-            flag = "1" if mine["refunded"] else "0"
-            if money(mine["medfee_sumamt"]) != money(sent[3]) or flag != sent[7]:
-                out.write(f"{setl_id}\tamounts_differ\tgateway {money(mine['medfee_sumamt'])} refunded {flag}, "
-                          f"institution {sent[3]} refunded {sent[7]}\n")
-    result = io.BytesIO()
-    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("result.txt", out.getvalue())
-    number = f"R{_now():%Y%m%d}{next_id(conn, 'file'):08d}"
-    conn.execute("INSERT INTO files VALUES (?, ?, ?)", (number, f"result-{file_no}.zip", result.getvalue()))
-    return {"fileinfo": {"file_qury_no": number, "filename": f"result-{file_no}.zip",
-                         "dld_endtime": (_now() + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")}}
-
-
-def t9102(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    download = inp.get("fsDownloadIn")
-    if not isinstance(download, dict):
-        raise Refused("input.fsDownloadIn must be an object")
-    (file_no,) = _req(download, "file_qury_no")
-    row = conn.execute("SELECT content FROM files WHERE file_qury_no = ?", (file_no,)).fetchone()
-    if row is None:
-        raise Refused(f"file {file_no} not found")
-    return {"file": base64.b64encode(row["content"]).decode()}
-
-
 Handler = Callable[[sqlite3.Connection, dict[str, Any], dict[str, Any]], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
-    "3201": t3201, "3202": t3202, "9101": t9101, "9102": t9102,
     "9001": t9001, "1101": t1101, "2001": t2001, "2201": t2201, "2203": t2203, "5301": t5301, "2202": t2202, "2204": t2204, "2205": t2205,
     "2206": t2206, "2207": t2207, "2208": t2208, "2601": t2601, "5203": t5203,
 }
+
+# the pre-audit and daily-reconciliation transactions live beside these (statements.py uses the helpers above)
+from drivers.gateway.sandbox import statements  # noqa: E402
+
+HANDLERS.update(statements.HANDLERS)
