@@ -18,7 +18,8 @@ duplicate notifications, lost answers, unavailable, refund refused once), ``kill
 (a person with more than one active settlement), ``unresolved`` (items still open after the drain),
 ``charged_not_settled`` (a paid, unrefunded order without the visit's settlement of that own share),
 ``settled_not_charged`` (a settlement with an own share and no paid, unrefunded order of that amount),
-``paid``, ``refunds``, ``closed_unpaid``.
+``paid``, ``refunds``, ``closed_unpaid``; ``cross_province_settlements`` (persons insured in another province,
+filed) and ``benefit_refused`` (cross-province persons never filed: 2001 refuses them, nothing registered).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS  # noqa: E402
 from kiosk.config import GatewayConfig, TerminalConfig  # noqa: E402
 from kiosk.domain import CertType, IdentityDocument  # noqa: E402
 from kiosk.config import PaymentConfig  # noqa: E402
-from kiosk.errors import GatewayError, PaymentError  # noqa: E402
+from kiosk.errors import BenefitRefused, GatewayError, PaymentError  # noqa: E402
 from kiosk.paid_plan import run_paid_plan  # noqa: E402
 from kiosk.payment import CLOSED, PAID  # noqa: E402
 from kiosk.identity import citizen_id_check_char  # noqa: E402
@@ -68,14 +69,23 @@ def certno(i: int) -> str:
     return first17 + citizen_id_check_char(first17)
 
 
+def insured_in(i: int) -> str:
+    """Where chaos person ``i`` is insured: one in four in Guangdong (cross-province, filed), one in ten in
+    Sichuan (cross-province, never filed: the benefit check refuses them before anything is registered),
+    the rest where the kiosk stands."""
+    return "510104" if i % 10 == 3 else "440106" if i % 4 == 1 else "110101"
+
+
 def seed_ledger(path: Path, n: int) -> None:
     conn = open_ledger(path)
     conn.execute("BEGIN")
     for i in range(n):
         cert = certno(i)
         balance = "50.00" if i % 4 == 0 else "5.00"  # three in four have an own share to pay before 2207
-        conn.execute("INSERT INTO persons VALUES (?, ?, ?, '1', '1980-01-01', ?, '', '310', ?, '110101', '')",
-                     (f"CH{i:015d}", cert, f"测试{i}", f"CHAOS{i:06d}", balance))
+        conn.execute("INSERT INTO persons VALUES (?, ?, ?, '1', '1980-01-01', ?, '', '310', ?, ?, '')",
+                     (f"CH{i:015d}", cert, f"测试{i}", f"CHAOS{i:06d}", balance, insured_in(i)))
+        conn.execute("INSERT INTO person_status (psn_no, filed) VALUES (?, ?)",
+                     (f"CH{i:015d}", int(insured_in(i) == "440106")))
         conn.execute("INSERT INTO his_fees VALUES (?, 'F1', '诊查费', 'c1', 'm1', '1', '25.00', NULL)", (cert,))
         conn.execute("INSERT INTO his_fees VALUES (?, 'F2', '血常规', 'c2', 'm2', '2', '19.30', NULL)", (cert,))
     conn.execute("COMMIT")
@@ -144,6 +154,10 @@ def worker(data: Path, url: str, n: int, seed: int) -> int:
                 fees = his.pending_fees(person)
                 if not fees:
                     break  # paid in an earlier life of this process: nothing left to settle
+                try:
+                    service.check_benefit(person)
+                except BenefitRefused:
+                    break  # not filed: the counter, nothing registered (counted as benefit_refused)
                 pre = service.prepare(person, doc, fees)
                 if pre.amounts.psn_cash_pay > 0:
                     pay_own_share(service, visit, i, person, doc, pre, fees, rng)
@@ -279,7 +293,10 @@ def compare(work: Path, ledger: Path, n: int) -> dict[str, object]:
             lost += settled > 0
         else:
             unresolved += 1
-    return {"settlements": len(states), "abandoned": n - len(states), "lost": lost, "duplicated": duplicated,
+    refused = sum(1 for i in range(n) if insured_in(i) == "510104" and f"c{i}" not in states)
+    cross = sum(1 for i in range(n) if insured_in(i) == "440106" and f"c{i}" in states)
+    return {"settlements": len(states), "abandoned": n - len(states) - refused, "benefit_refused": refused,
+            "cross_province_settlements": cross, "lost": lost, "duplicated": duplicated,
             "unresolved": unresolved, "charged_not_settled": charged_not_settled,
             "settled_not_charged": settled_not_charged, "paid": paid, "refunds": refunds, "closed_unpaid": closed,
             "outbox_states": {s: list(states.values()).count(s) for s in set(states.values())}}
