@@ -108,11 +108,19 @@ class BenefitVerdict:
     detail: str = ""  # the insured region's own message, for staff and for REFUSED
 
 
+def paused_verdict(record: InsuranceRecord, today: dt.date) -> BenefitVerdict | None:
+    """The refusal a pause that 1101 already shows calls for (no need to ask 2001), or None."""
+    if record.paused_on(today):
+        return BenefitVerdict(False, BenefitReason.PAUSED, f"paus_insu_date {record.paused_since}")
+    return None
+
+
 def benefit_verdict(output: Mapping[str, Any], record: InsuranceRecord, today: dt.date) -> BenefitVerdict:
     """Read a 2001 answer leniently: a check with ``trt_enjymnt_flag`` "0" refuses. A pause the 1101 record
     already shows refuses even when the region's check forgot it."""
-    if record.paused_on(today):
-        return BenefitVerdict(False, BenefitReason.PAUSED, f"paus_insu_date {record.paused_since}")
+    paused = paused_verdict(record, today)
+    if paused is not None:
+        return paused
     checks = output.get("trtinfo") if isinstance(output, Mapping) else None
     for check in checks if isinstance(checks, list) else []:
         if not isinstance(check, Mapping) or str(check.get("trt_enjymnt_flag", "1")) != "0":

@@ -19,11 +19,11 @@ from typing import Any
 from kiosk.config import TerminalConfig
 from kiosk.insurance import (
     MED_TYPE_CHRONIC,
-    BenefitReason,
     ChronicFiling,
     InsuranceRecord,
     benefit_verdict,
     chronic_filings,
+    paused_verdict,
 )
 from kiosk.domain import (
     OTHER_FUNDS,
@@ -176,13 +176,14 @@ class SettlementService:
         record cannot be used for this visit. A pause that 1101 already shows refuses without asking.
         Unreachable gateway: GatewayUnreachable (the caller decides; nothing was registered)."""
         today = self._clock().date()
-        if person.record.paused_on(today):
-            raise BenefitRefused(BenefitReason.PAUSED.value, f"paus_insu_date {person.record.paused_since}")
-        data = {"psn_no": person.psn_no, "insutype": person.insutype, "med_type": person.med_type,
-                "begntime": self._now(), "fixmedins_code": self._terminal.fixmedins_code, "dise_codg": person.dise_codg}
-        output = self._gateway.call("2001", {"data": data}, msgid=self._msgids.next_msgid(),
-                                    insuplc_admdvs=person.insuplc_admdvs)
-        verdict = benefit_verdict(output, person.record, today)
+        verdict = paused_verdict(person.record, today)
+        if verdict is None:
+            data = {"psn_no": person.psn_no, "insutype": person.insutype, "med_type": person.med_type,
+                    "begntime": self._now(), "fixmedins_code": self._terminal.fixmedins_code,
+                    "dise_codg": person.dise_codg}
+            output = self._gateway.call("2001", {"data": data}, msgid=self._msgids.next_msgid(),
+                                        insuplc_admdvs=person.insuplc_admdvs)
+            verdict = benefit_verdict(output, person.record, today)
         if not verdict.allowed:
             assert verdict.reason is not None
             raise BenefitRefused(verdict.reason.value, verdict.detail)

@@ -390,11 +390,13 @@ def t2205(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     return {}
 
 
-def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, dict[str, Decimal], str, str]:
+def _trial(conn: sqlite3.Connection, inp: dict[str, Any]
+           ) -> tuple[sqlite3.Row, dict[str, Decimal], str, str, dict[str, Any]]:
+    """(person, split, mdtrt_id, chrg_bchno, the insurance record the visit was registered under)."""
     data = _data(inp)
     psn_no, mdtrt_id, bch = _req(data, "psn_no", "mdtrt_id", "chrg_bchno")
     person = _person(conn, psn_no)
-    _registration(conn, mdtrt_id, psn_no)
+    reg = _registration(conn, mdtrt_id, psn_no)
     total = _amount(data, "medfee_sumamt")
     rows = conn.execute("SELECT amount FROM fee_lines WHERE mdtrt_id = ? AND chrg_bchno = ? AND deleted = 0 AND"
                         " setl_id IS NULL", (mdtrt_id, bch)).fetchall()
@@ -403,17 +405,16 @@ def _trial(conn: sqlite3.Connection, inp: dict[str, Any]) -> tuple[sqlite3.Row, 
     uploaded = sum((money(r["amount"]) for r in rows), Decimal("0.00"))
     if uploaded != total:
         raise Refused(f"medfee_sumamt {total} differs from the uploaded fees {uploaded}")
-    record = _visit_record(conn, person, mdtrt_id)
-    reg = _registration(conn, mdtrt_id, psn_no)
+    record = _record(conn, person, reg["insutype"], reg["insuplc_admdvs"] or "")
     med_type = str(data.get("med_type") or "11")
     if med_type != reg["med_type"] or str(data.get("dise_codg") or "") != reg["dise_codg"]:
         raise Refused(f"med_type {med_type} / dise_codg {data.get('dise_codg') or '(none)'} differ from the visit's "
                       f"{reg['med_type']} / {reg['dise_codg'] or '(none)'}")
     if med_type == MED_TYPE_CHRONIC:
         _chronic_on_file(conn, psn_no, reg["dise_codg"])
-        record = {**record, "chronic": True}
     use_account = str(data.get("acct_used_flag", "0")) == "1"
-    return person, split(conn, record, total, use_account, psn_no), mdtrt_id, bch
+    chronic = {**record, "chronic": med_type == MED_TYPE_CHRONIC}
+    return person, split(conn, chronic, total, use_account, psn_no), mdtrt_id, bch, record
 
 
 def _clearing(record: dict[str, Any]) -> dict[str, str]:
@@ -422,17 +423,15 @@ def _clearing(record: dict[str, Any]) -> dict[str, str]:
 
 
 def t2206(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    person, amounts, mdtrt_id, _ = _trial(conn, inp)
-    record = _visit_record(conn, person, mdtrt_id)
+    person, amounts, mdtrt_id, _, record = _trial(conn, inp)
     return {"setlinfo": {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"], **amounts, **_clearing(record)},
             "setldetail": []}
 
 
 def t2207(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    person, amounts, mdtrt_id, bch = _trial(conn, inp)
+    person, amounts, mdtrt_id, bch, record = _trial(conn, inp)
     setl_id = f"ST{_now():%Y%m%d}{next_id(conn, 'setl'):08d}"
     setl_time = _now().strftime("%Y-%m-%d %H:%M:%S")
-    record = _visit_record(conn, person, mdtrt_id)
     conn.execute("INSERT INTO settlements (setl_id, mdtrt_id, psn_no, msgid, medfee_sumamt, fund_pay_sumamt, hifp_pay,"
                  " acct_pay, psn_cash_pay, balc, setl_time, funds, insuplc_admdvs, insutype)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
