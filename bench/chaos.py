@@ -19,7 +19,11 @@ duplicate notifications, lost answers, unavailable, refund refused once), ``kill
 ``charged_not_settled`` (a paid, unrefunded order without the visit's settlement of that own share),
 ``settled_not_charged`` (a settlement with an own share and no paid, unrefunded order of that amount),
 ``paid``, ``refunds``, ``closed_unpaid``; ``cross_province_settlements`` (persons insured in another province,
-filed) and ``benefit_refused`` (cross-province persons never filed: 2001 refuses them, nothing registered).
+filed) and ``benefit_refused`` (cross-province persons never filed: 2001 refuses them, nothing registered);
+``reversal_window_refusals``: cross-province settlements sent without an answer whose reversal (2601) the
+gateway refused because its window had passed (``--reversal-window-s``, 2 s here, a day in production); the
+kiosk hands each to staff (``needs_staff``), who look the msgid up in the insured region's books and record
+``settled`` (checked by the kiosk with 5203) or ``not_settled`` (sent again): ``staff_found`` counts each.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from kiosk.paid_plan import run_paid_plan  # noqa: E402
 from kiosk.payment import CLOSED, PAID  # noqa: E402
 from kiosk.identity import citizen_id_check_char  # noqa: E402
 from kiosk.settlement import SettlementService  # noqa: E402
+from kiosk.staff_resolution import not_settled, settled_as  # noqa: E402
 
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem  # noqa: E402
 from drivers.gateway.sandbox.ledger import open_ledger  # noqa: E402
@@ -174,11 +179,39 @@ def worker(data: Path, url: str, n: int, seed: int) -> int:
 
 
 def drain(data: Path, url: str, timeout_s: float) -> None:
+    """Deliver until nothing is left that the kiosk can finish by itself (items waiting on staff stay)."""
     _, outbox, _ = kiosk_parts(data, url)
     deadline = time.monotonic() + timeout_s
-    while outbox.pending_count() and time.monotonic() < deadline:
+
+    def open_items() -> int:
+        counts = outbox.counts()
+        return sum(counts.get(state, 0) for state in ("pending", "in_flight", "ambiguous"))
+
+    while open_items() and time.monotonic() < deadline:
         outbox.drain(limit=200)
         time.sleep(0.1)
+
+
+def staff(data: Path, url: str, ledger: Path) -> Counter:
+    """Staff at the counter, for each item waiting on them (a cross-province settlement sent without an
+    answer whose reversal the gateway refused, past its window): they look the msgid up in the insured
+    region's books (here the sandbox's ledger, read-only) and record what they found, as
+    ``kiosk-provision queue resolve`` does; the kiosk checks a "settled" finding with 5203 itself."""
+    service, outbox, _ = kiosk_parts(data, url)
+    books = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    found: Counter = Counter()
+    for item in outbox.items(limit=1_000_000):
+        if item["state"] != "needs_staff":
+            continue
+        plan = outbox.payload(item["reference"])
+        step = next(s for s in plan["steps"] if s.get("reversal_refused") and s.get("output") is None)
+        row = books.execute("SELECT setl_id FROM settlements WHERE msgid = ? AND reversed = 0 AND refunded = 0",
+                            (step["msgid"],)).fetchone()
+        gateway, msgids = service._gateway, service._msgids  # the same parts the technician's command builds
+        outbox.staff_finding(item["reference"], settled_as(row[0], gateway, msgids) if row else not_settled(msgids))
+        found["settled" if row else "not_settled"] += 1
+    books.close()
+    return found
 
 
 def post(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
@@ -202,6 +235,8 @@ def main() -> int:
     parser.add_argument("--pay-rate", type=float, default=0.2, help="share of payment platform requests given a fault")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-kill-gap-s", type=float, default=4.0, help="longest life of a kiosk process")
+    parser.add_argument("--reversal-window-s", type=float, default=2.0,
+                        help="cross-province 2207s can be reversed only this long after they were made")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -221,6 +256,7 @@ def main() -> int:
     post(base, "/admin/faults", {"random": {"rate": args.rate, "kinds": list(FAULT_KINDS), "seed": args.seed,
                                             "delay_s": 1.3, "refuse_s": 0.5}})
     post(base, "/admin/pay/faults", {"random": {"rate": args.pay_rate, "seed": args.seed, "delay_s": 1.0}})
+    post(base, "/admin/reversal-window", {"seconds": args.reversal_window_s})
     kills = 0
     try:
         while True:
@@ -239,13 +275,16 @@ def main() -> int:
         injected = post(base, "/admin/faults", {"clear": True})["injected"]
         pay_injected = post(base, "/admin/pay/faults", {"clear": True})["injected"]
         drain(work, url, timeout_s=180)
+        found = staff(work, url, ledger)
+        drain(work, url, timeout_s=60)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     result = compare(work, ledger, args.n)
     result.update(faults_injected=sum(injected.values()), faults_by_kind=injected,
                   payment_faults_injected=sum(pay_injected.values()), payment_faults_by_kind=pay_injected,
-                  kills=kills, seconds=round(time.monotonic() - started, 1), work_dir=str(work))
+                  kills=kills, reversal_window_refusals=sum(found.values()), staff_found=dict(found),
+                  seconds=round(time.monotonic() - started, 1), work_dir=str(work))
     print(f"{args.n} visits, {kills} kills, {result['faults_injected']} gateway faults {injected}, "
           f"{result['payment_faults_injected']} payment faults {pay_injected}")
     print(json.dumps(result))

@@ -142,6 +142,14 @@ class GatewayBusinessError(GatewayError):
         self.err_msg = err_msg
 
 
+class ReversalRefused(GatewayError):
+    """A settlement sent without an answer cannot be reversed any more (2601 refused: cross-province
+    reversals are limited in time), so the kiosk can neither settle again nor leave it: staff look up the
+    settlement with the insured region and record what they found (``kiosk-provision queue resolve``)."""
+
+    code = 404
+
+
 class BenefitRefused(GatewayError):
     """The benefit check (2001) says the chosen insurance cannot be used for this visit: nothing was
     registered. ``reason``: a kiosk.insurance.BenefitReason value; ``detail``: the insured region's words."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from kiosk.payment import PAID, REFUNDED, PaymentStatus, amounts_agree
 
-OPEN_ITEM_STATES = frozenset({"pending", "in_flight", "ambiguous"})
+OPEN_ITEM_STATES = frozenset({"pending", "in_flight", "ambiguous", "needs_staff"})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from kiosk.insurance import (
     MED_TYPE_CHRONIC,
     ChronicFiling,
     InsuranceRecord,
+    Locality,
     benefit_verdict,
+    classify,
     chronic_filings,
     paused_verdict,
 )
@@ -44,6 +46,7 @@ from kiosk.errors import (
     GatewayProtocolError,
     PaymentDeclined,
     PaymentUnknown,
+    ReversalRefused,
 )
 from kiosk.pre_audit import CANCELLED, AuditWarning, request_3101, request_3103, warnings_of
 from kiosk.payment import Payment, PaymentOrder, PaymentStatus, order_number
@@ -409,6 +412,7 @@ class SettlementService:
         return {
             "visit_id": visit_id,
             "insuplc_admdvs": person.insuplc_admdvs,
+            "locality": classify(person.insuplc_admdvs, self._terminal.mdtrtarea_admvs).value,
             "medfee_sumamt": str(fees_total(fees)),
             "steps": [{"infno": i, "msgid": m, "input": body, "output": None} for i, m, body in steps],
         }
@@ -445,7 +449,9 @@ def run_plan(plan: dict[str, Any], gateway: InsuranceGateway, save_progress: Cal
     Before a step is sent it is marked ``unanswered`` and saved; its answer is saved before the next step.
     A step found still ``unanswered`` (its answer was lost, or the kiosk died mid-send) is resolved first:
     a 2207/2208 is reversed with 2601 and then sent again under a new msgid, or, when 2601 finds nothing
-    to reverse, sent again under its own msgid; with ``idempotent_replay`` (the gateway profile says a
+    to reverse, sent again under its own msgid; when 2601 is refused for a cross-province plan (their
+    reversals are limited in time, so the refusal is final) it raises ReversalRefused: staff look the
+    settlement up and record it (kiosk.staff_resolution); with ``idempotent_replay`` (the gateway profile says a
     resend with the same msgid returns the original answer) it is simply resent. Other steps are resent
     with their own msgid. A msgid is never changed without a confirmed reversal. Raises GatewayError; a
     2601 without an answer leaves the step unresolved, to be tried again (and reconciled by staff).
@@ -481,6 +487,12 @@ def _reverse_unanswered(plan: dict[str, Any], step: dict[str, Any], gateway: Ins
     except GatewayBusinessError as exc:
         if "not found" not in exc.err_msg:
             # the reversal was refused: whether the original went through is still unknown
+            if plan.get("locality") == Locality.CROSS_PROVINCE.value:
+                step["reversal_refused"] = exc.err_msg
+                step.pop("reversal_msgid", None)
+                save_progress(plan)
+                raise ReversalRefused(f"2601 for cross-province {step['infno']} {step['msgid']} refused "
+                                      f"({exc.err_msg}): handed to staff to look up with the insured region") from None
             raise GatewayNoAnswer(f"2601 for {step['msgid']} refused ({exc.err_msg}): outcome unknown, "
                                   "kept for another try or reconciliation") from None
         log.info("2601: %s %s never reached the gateway: resending it as it was", step["infno"], step["msgid"])

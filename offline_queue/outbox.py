@@ -4,7 +4,9 @@ States: ``pending`` -> ``in_flight`` (with a lease) -> ``done`` | ``pending`` (n
 reached the gateway: retry later with the same msgids) | ``ambiguous`` (sent, no
 answer: delivered again later through the handler, which resolves the unanswered
 step before anything else, never by a blind resend) | ``failed`` (business
-refusal: not retried) | ``cancelled`` (the plan ended without settling and kept no
+refusal: not retried) | ``needs_staff`` (a settlement sent without an answer that the gateway
+will no longer reverse: staff look it up and record what they found, :meth:`SqliteOutbox.staff_finding`;
+it still counts as open) | ``cancelled`` (the plan ended without settling and kept no
 money: an unpaid order closed) | ``dead`` (the item cannot be read: staff must look).
 A plan waiting on the patient's payment is held (``not_before``) until its deadline,
 and goes back to ``pending`` with backoff while its payment is not known.
@@ -32,6 +34,7 @@ from kiosk.errors import (
     GatewayProtocolError,
     GatewayUnreachable,
     KioskError,
+    ReversalRefused,
     PaymentPending,
     PlanCancelled,
     QueueError,
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 
 SaveProgress = Callable[[dict[str, Any]], None]
 Handler = Callable[[dict[str, Any], SaveProgress], Mapping[str, Any]]
-OPEN_STATES = ("pending", "in_flight", "ambiguous")
+OPEN_STATES = ("pending", "in_flight", "ambiguous", "needs_staff")  # not finished (needs_staff waits on staff)
 
 
 def _item_id(reference: str) -> int:
@@ -171,10 +174,11 @@ class SqliteOutbox:
         return [self.deliver(r[0]) for r in rows]
 
     def pending_count(self) -> int:
-        """Items not yet settled (pending, in flight or ambiguous)."""
+        """Items not yet settled (pending, in flight, ambiguous, or waiting on staff)."""
         with self._store.lock:
             return int(self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
+                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous', 'needs_staff')"
+            ).fetchone()[0])
 
     def prune(self, keep_days: float) -> int:
         """Delete finished items (done, failed, cancelled) older than ``keep_days``; returns how many."""
@@ -207,6 +211,31 @@ class SqliteOutbox:
             self._db.execute("UPDATE items SET next_attempt_at = ? WHERE id = ?", (self._clock(), _item_id(reference)))
         return str(row[0])
 
+    def staff_finding(self, reference: str, record: Callable[[dict[str, Any]], str]) -> str:
+        """Staff's answer for an item that ``needs_staff``: ``record(plan)`` writes what they found into the
+        plan (raising KioskError when it does not hold) and returns a line for the log; the plan is saved and
+        the item made due at once, so the next delivery finishes it through its handler."""
+        with self._store.lock:
+            row = self._db.execute("SELECT state, payload FROM items WHERE id = ? AND reference = ?",
+                                   (_item_id(reference), reference)).fetchone()
+        if row is None:
+            raise QueueError(f"no outbox item {reference}")
+        if row[0] != "needs_staff":
+            raise QueueError(f"{reference} is {row[0]}: only items waiting on staff take a staff finding")
+        plan = json.loads(self._cipher.open(row[1]))
+        line = record(plan)
+        sealed = self._cipher.seal(_encode(plan))
+        with self._store.lock, self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            changed = self._db.execute(
+                "UPDATE items SET payload = ?, size_bytes = ?, state = 'pending', next_attempt_at = ?, error = ?,"
+                " updated_at = ? WHERE id = ? AND state = 'needs_staff'",
+                (sealed, len(sealed), self._clock(), f"staff: {line}", self._clock(), _item_id(reference))).rowcount
+        if changed != 1:
+            raise QueueError(f"{reference} changed while staff's finding was recorded: look again")
+        log.warning("outbox: %s staff finding recorded: %s", reference, line)
+        return line
+
     def counts(self) -> dict[str, int]:
         with self._store.lock:
             return {r[0]: r[1] for r in self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")}
@@ -238,7 +267,8 @@ class SqliteOutbox:
                 "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?"
                 " WHERE state = 'in_flight' AND lease_until < ?", (self._clock(), self._clock()))
             self._open_items = int(self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous')").fetchone()[0])
+                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous', 'needs_staff')"
+            ).fetchone()[0])
         if cursor.rowcount:
             log.warning("outbox: %d item(s) interrupted in flight are now ambiguous", cursor.rowcount)
 
@@ -275,6 +305,10 @@ class SqliteOutbox:
             delay = self._backoff(item_id)
             self._update(item_id, state="pending", error=str(exc), next_attempt_at=self._clock() + delay)
             return Delivery(reference, "pending", error=str(exc))
+        except ReversalRefused as exc:
+            self._update(item_id, state="needs_staff", error=str(exc))
+            log.error("outbox: %s handed to staff: %s", reference, exc)
+            return Delivery(reference, "needs_staff", error=str(exc))
         except (GatewayNoAnswer, GatewayProtocolError) as exc:
             delay = self._backoff(item_id)
             self._update(item_id, state="ambiguous", error=str(exc), next_attempt_at=self._clock() + delay)

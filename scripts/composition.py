@@ -366,6 +366,26 @@ def technician_reconciliation(cfg: KioskConfig) -> tuple[Callable[[str], Reconci
     return settlement_reconciliation(cfg, outbox, gateway, msgids), store.close
 
 
+def technician_staff_finding(cfg: KioskConfig, reference: str, setl_id: str | None) -> str:
+    """``kiosk-provision queue resolve``: record staff's finding for an item waiting on them (settled as
+    ``setl_id``, checked with 5203; or, with None, not settled) and make it due; returns the log line."""
+    from kiosk.staff_resolution import not_settled, settled_as
+
+    store = open_store(outbox_path(cfg))
+    try:
+        msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
+
+        def refuse(_plan: object, _save: object) -> object:
+            raise RuntimeError("the technician's command never delivers")
+
+        outbox = SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse, audit_signer=device_key(cfg).sign)
+        finding = (not_settled(msgids) if setl_id is None
+                   else settled_as(setl_id, HttpGateway(cfg.gateway, cfg.terminal, msgids), msgids))
+        return outbox.staff_finding(reference, finding)
+    finally:
+        store.close()
+
+
 def open_roster(cfg: KioskConfig) -> FileRoster:
     """The staff roster, its key in the key folder (moved there from beside the roster by an older build)."""
     path = Path(cfg.staff.roster) if cfg.staff.roster else cfg.data_path() / "staff.roster"

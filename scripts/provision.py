@@ -128,6 +128,32 @@ def queue_retry(config_path: Path | None, reference: str) -> None:
     click.echo(f"{reference} ({state}) will be sent on the kiosk's next round")
 
 
+@queue.command("resolve")
+@CONFIG_OPTION
+@click.argument("reference")
+@click.option("--settled", "setl_id", default="", help="The settlement exists under this setl_id (read back with 5203).")
+@click.option("--not-settled", is_flag=True, help="The insured region confirms no settlement exists: send it again.")
+def queue_resolve(config_path: Path | None, reference: str, setl_id: str, not_settled: bool) -> None:
+    """Record what staff found for item REFERENCE waiting on them (needs_staff: a cross-province
+    settlement sent without an answer whose reversal the gateway refused): it exists as --settled SETL_ID,
+    or --not-settled. The running kiosk then finishes the visit on its next round."""
+    from scripts.composition import outbox_path, technician_staff_finding
+
+    if bool(setl_id) == not_settled:
+        click.echo("say exactly one: --settled SETL_ID or --not-settled", err=True)
+        sys.exit(2)
+    try:
+        cfg = technician_keys(load_config(config_path, os.environ))
+        if not outbox_path(cfg).exists():
+            click.echo(f"no outbox item {reference}: {NoQueueYet(outbox_path(cfg))}", err=True)
+            sys.exit(15)
+        line = technician_staff_finding(cfg, reference, setl_id or None)
+    except KioskError as exc:
+        click.echo(f"{reference}: nothing recorded: {exc}", err=True)
+        sys.exit(exc.exit_status)
+    click.echo(f"{reference}: {line}; the kiosk finishes it on its next round")
+
+
 @queue.command("export")
 @CONFIG_OPTION
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))

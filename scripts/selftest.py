@@ -252,9 +252,9 @@ def check_queue(cfg: KioskConfig) -> Check:
             states = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
     except sqlite3.Error as exc:
         return Check("queue", False, f"queue file damaged: {exc}", "stop the kiosk; it sets the file aside on start")
-    stuck = states.get("ambiguous", 0) + states.get("dead", 0)
+    stuck = states.get("ambiguous", 0) + states.get("dead", 0) + states.get("needs_staff", 0)
     detail = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "empty"
-    return Check("queue", stuck == 0, detail, "" if not stuck else "kiosk-provision queue list; reconcile with staff")
+    return Check("queue", stuck == 0, detail, "" if not stuck else "kiosk-provision queue list; reconcile with staff (queue resolve)")
 
 
 def check_location(cfg: KioskConfig) -> Check:

@@ -55,6 +55,8 @@ EXPECTED = [
     (".venv/bin/kiosk-provision remove-staff --staff-no D0042", 18, "not enrolled"),
     (".venv/bin/kiosk-provision queue list", 0, ""),
     (".venv/bin/kiosk-provision queue retry Q20261122000042", 15, "no outbox item Q20261122000042"),
+    (".venv/bin/kiosk-provision queue resolve Q20261122000042 --settled", 15, "no outbox item Q20261122000042"),
+    (".venv/bin/kiosk-provision queue resolve Q20261122000042 --not-settled", 15, "no outbox item Q20261122000042"),
     (".venv/bin/kiosk-provision queue export", 0, "0 items"),
     (".venv/bin/kiosk-provision reconcile payments", 16, "payment.provider is none"),  # init without a platform
     (".venv/bin/kiosk-provision reconcile --config", 0, "2026-12-01"),  # nothing settled on this fresh install

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS messages (
     insutype TEXT DEFAULT '', request TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
 """
 
 

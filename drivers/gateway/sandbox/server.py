@@ -13,6 +13,8 @@ Paths:
   ``POST /admin/pay/scan`` ``{"order_no", "wallet"}``: a patient's phone pays the order's QR code;
   ``POST /admin/pay/faults``: ``{"faults": [{"kind", "delay_s"}]}``, ``{"random": {"rate", "kinds",
   "seed", "delay_s"}}``, ``{"clear": true}``.
+- ``POST /admin/reversal-window`` ``{"seconds"}``: cross-province 2207s can be reversed (2601) only that
+  many seconds after they were made (null: the same day, the default).
 - ``POST /admin/drop-settlement`` ``{"setl_id"}``: the gateway loses a settlement (its books no longer
   hold it); ``POST /admin/alter-settlement`` ``{"setl_id", "medfee_sumamt"}``: its books hold another
   amount. For daily reconciliation (3201/3202) to find.
@@ -223,6 +225,14 @@ class SandboxGateway:
             if self._conn.execute("UPDATE settlements SET medfee_sumamt = ? WHERE setl_id = ?",
                                   (str(money(medfee_sumamt)), setl_id)).rowcount != 1:
                 raise ValueError(f"settlement {setl_id} not found")
+
+    def set_reversal_window(self, seconds: float | None) -> None:
+        """Cross-province 2207s are reversed only within ``seconds`` (and the same day); None: same day."""
+        with self._lock:
+            if seconds is None:
+                self._conn.execute("DELETE FROM settings WHERE name = 'reversal_window_s'")
+            else:
+                self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('reversal_window_s', ?)", (str(float(seconds)),))
 
     def issue_voucher(self, certno: str, *, code_ttl_s: float = 60.0, token_ttl_s: float = 600.0) -> str:
         """A QR payload as the national app would show (opaque; refreshed about every minute)."""
@@ -462,6 +472,14 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 else:
                     sandbox.record_audit(event)
                     self._send(200, b'{"status":"recorded"}')
+            elif path == "/admin/reversal-window":
+                try:
+                    seconds = json.loads(body)["seconds"]
+                    sandbox.set_reversal_window(None if seconds is None else float(seconds))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, dumps({"error": str(exc)}))
+                else:
+                    self._send(200, b'{"status":"set"}')
             elif path == "/admin/faults":
                 try:
                     self._set_faults(body)

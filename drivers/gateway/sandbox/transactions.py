@@ -489,8 +489,22 @@ def t2601(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     if setl is None:
         raise Refused(f"original transaction {omsgid} not found: nothing to reverse")
     if not setl["reversed"]:
+        _refuse_late_cross_province_reversal(conn, env, setl)
         _undo_settlement(conn, setl, "reversed")
     return {}
+
+
+def _refuse_late_cross_province_reversal(conn: sqlite3.Connection, env: dict[str, Any], setl: sqlite3.Row) -> None:
+    """Cross-province settlements are reversed on the day they were made only (the safe reading of the
+    rules), and, when the setting ``reversal_window_s`` is set (tests, bench/chaos.py), within that many
+    seconds (0: closed at once)."""
+    if setl["insuplc_admdvs"][:2] == str(env.get("mdtrtarea_admvs", ""))[:2]:
+        return
+    made = dt.datetime.strptime(setl["setl_time"], "%Y-%m-%d %H:%M:%S")
+    row = conn.execute("SELECT value FROM settings WHERE name = 'reversal_window_s'").fetchone()
+    late = made.date() != _now().date() or (row is not None and (_now() - made).total_seconds() >= float(row[0]))
+    if late:
+        raise Refused(f"跨省异地结算 {setl['setl_id']} 已超过冲正时限 (cross-province reversal window closed)")
 
 
 def _reverse_refund(conn: sqlite3.Connection, psn_no: str, omsgid: str) -> dict[str, Any]:
