@@ -181,6 +181,16 @@ class StaffConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    port: int = _opt(0, "serve Prometheus metrics on this TCP port (0: off), e.g. 9464", _range(0, 65535))
+    bind: str = _opt("127.0.0.1", "address the metrics endpoint listens on (0.0.0.0 or the management network's address for a Prometheus server elsewhere)")
+    token_file: str = _opt("", "file holding a bearer token the scraper must send (Authorization: Bearer ...; empty: none)")
+    tls_cert: str = _opt("", "PEM certificate chain: the endpoint speaks HTTPS only (with tls_key)")
+    tls_key: str = _opt("", "PEM private key of tls_cert")
+    client_ca: str = _opt("", "PEM CA bundle: only scrapers with a client certificate it signed get in (mTLS; needs tls_cert)")
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
     data_dir: str = _opt("", "folder for the outbox, the roster and receipts (empty: ~/.local/state/hospital-kiosk)")
@@ -198,6 +208,7 @@ class KioskConfig:
     ui: UiConfig = field(default_factory=UiConfig)
     location: LocationConfig = field(default_factory=LocationConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def is_demo(self) -> bool:

@@ -253,3 +253,18 @@ class Outbox(Protocol):
 
     def payload(self, reference: str) -> dict[str, Any]:
         """The item's plan as last saved (decrypted)."""
+
+
+class Telemetry(Protocol):
+    """Counts and timings for the operations team (the real adapter: drivers/metrics, Prometheus; the twin:
+    drivers/metrics/recording.py). Labels are fixed words, never personal data. Called from worker threads."""
+
+    def visit_ended(self, outcome: str, errand: str) -> None: ...
+
+    def face_checked(self, verdict: str, liveness: str, seconds: float) -> None: ...
+
+    def gateway_answered(self, infno: str, seconds: float, outcome: str, skew_s: float | None) -> None: ...
+
+    def qr_frame(self, stage: str) -> None: ...
+
+    def printer_checked(self, online: bool, paper: bool) -> None: ...

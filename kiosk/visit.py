@@ -82,8 +82,10 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     CancelPrepared,
     CheckPrinter,
     PrintReceipt,
+    VisitEnded,
     WipeSecrets,
 )
+from kiosk.visit_outcome import visit_errand, visit_outcome
 
 
 INTERRUPTIBLE = frozenset(State) - {State.IDLE, State.SETTLING}
@@ -136,6 +138,8 @@ class VisitMachine:
         unsettled = self.ctx.settlement is None and self.ctx.queued is None
         if pre is not None and person is not None and unsettled and not self.ctx.payment_reference:
             effects.append(CancelPrepared(self.visit_id, person, pre))
+        if self.visit_id:
+            effects.append(VisitEnded(self.visit_id, visit_outcome(self.ctx), visit_errand(self.ctx)))
         effects.append(WipeSecrets(self.visit_id))
         self.ctx.wipe()
         self.visit_id = ""

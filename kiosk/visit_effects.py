@@ -30,7 +30,7 @@ from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
 from kiosk.pre_audit import CONTINUED
 from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
-from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, VoucherPlatform
+from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, Telemetry, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_receipt
 from kiosk.settlement import SettlementService
 from kiosk.voucher import VoucherRefused
@@ -43,6 +43,7 @@ _LANES: dict[type, str] = {
     v.ReadCard: "card",
     v.VerifyFace: "vision",
     v.WipeSecrets: "vision",
+    v.VisitEnded: "status",
     v.PrintReceipt: "printer",
     v.CheckPrinter: "printer",
     v.AwaitPayment: "payment",
@@ -73,7 +74,9 @@ class EffectRunner:
         payment_poll_s: float = 1.0,
         sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry
         self._vouchers = vouchers
         self._wait_s, self._poll_s = payment_wait_s, payment_poll_s
         self._sleep, self._monotonic = sleep or time.sleep, monotonic or time.monotonic
@@ -127,7 +130,11 @@ class EffectRunner:
                 document = document_from_card(identity, self._clock().date())
                 return v.Identified(vid, person=self._settlement.identify(document), document=document)
             case v.VerifyFace(person=person, attempt=attempt):
+                started = self._monotonic()
                 match = self._face.verify(person)
+                if self._telemetry is not None:
+                    self._telemetry.face_checked(match.verdict, match.liveness.split(":")[0],
+                                                 self._monotonic() - started)
                 self._audit(face_verification_event(person, match, attempt=attempt, point=self._point,
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
@@ -168,7 +175,13 @@ class EffectRunner:
                 return self._print(effect)
             case v.CheckPrinter():
                 status = self._printer.preflight()
+                if self._telemetry is not None:
+                    self._telemetry.printer_checked(status.online, status.paper)
                 return v.PrinterChecked(vid, ready=status.online and status.paper, detail=status.detail)
+            case v.VisitEnded(outcome=outcome, errand=errand):
+                if self._telemetry is not None:
+                    self._telemetry.visit_ended(outcome, errand)
+                return None
             case v.WipeSecrets():
                 self._face.wipe()
                 return None

@@ -322,5 +322,13 @@ class PrintReceipt(Effect):
 
 
 @dataclass(frozen=True)
+class VisitEnded(Effect):
+    """The visit is over: how it ended, for the metrics (kiosk/visit_outcome.py)."""
+
+    outcome: str
+    errand: str
+
+
+@dataclass(frozen=True)
 class WipeSecrets(Effect):
     """Zero the session's face template and tokens (privacy reset)."""

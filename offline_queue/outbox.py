@@ -236,6 +236,13 @@ class SqliteOutbox:
         log.warning("outbox: %s staff finding recorded: %s", reference, line)
         return line
 
+    def oldest_open(self) -> dict[str, float]:
+        """Creation time of the oldest item in each open state (for the metrics: how long things wait)."""
+        with self._store.lock:
+            return {r[0]: float(r[1]) for r in self._db.execute(
+                "SELECT state, MIN(created_at) FROM items WHERE state IN"
+                " ('pending', 'in_flight', 'ambiguous', 'needs_staff') GROUP BY state")}
+
     def counts(self) -> dict[str, int]:
         with self._store.lock:
             return {r[0]: r[1] for r in self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")}

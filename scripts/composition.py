@@ -65,7 +65,9 @@ from offline_queue.roster import FileRoster
 from offline_queue.sender import OutboxSender
 from offline_queue.store import Store, open_store
 from scripts.credential_keys import refuse_sealed_without_service
+from scripts.composition_metrics import build_telemetry, serve_metrics
 from scripts.face_calibration import Cohort
+from drivers.metrics.server import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,7 @@ class Services:
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
+    metrics: MetricsServer | None = None  # the Prometheus endpoint, when metrics.port is set
     state_changes: StateChanges = field(default_factory=StateChanges)
 
     def status(self) -> tuple[bool, int, bool, bool]:
@@ -193,6 +196,8 @@ class Services:
         if self.closed:
             return
         self.closed = True
+        if self.metrics is not None:
+            self.metrics.stop()
         self.sender.stop()
         self.voice.stop()
         for source in self.qr_sources:
@@ -292,7 +297,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     data.mkdir(parents=True, exist_ok=True)
     store = open_store(outbox_path(cfg))
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
-    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
+    telemetry = build_telemetry(cfg)
+    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids, telemetry=telemetry)
     his = HttpHospitalSystem(cfg.gateway)
     cipher = cipher_for(outbox_key_file(cfg))
     device = device_key(cfg)
@@ -320,7 +326,8 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
-                           audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))
+                           audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event),
+                           telemetry=telemetry)
     # the day's reconciliation after closing time: production only (a demo's sandbox day is a few minutes;
     # `kiosk-provision reconcile` runs it there on demand)
     daily = None if cfg.is_demo else DailyReconciler(settlement_reconciliation(cfg, outbox, gateway, msgids),
@@ -329,10 +336,20 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     if store.recovered_from is not None:
         log.critical("STAFF: the outbox was corrupt and was moved to %s; it may hold unsent settlements",
                      store.recovered_from)
-    return Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
-                    card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
-                    face=face, effects=effects, sender=sender, payments=payments,
-                    qr_sources=build_qr_sources(cfg, camera))
+    services = Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
+                        card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
+                        face=face, effects=effects, sender=sender, payments=payments,
+                        qr_sources=build_qr_sources(cfg, camera))
+    if telemetry is not None:
+        for source in services.qr_sources:
+            if isinstance(source, CameraQrSource):
+                source.telemetry = telemetry
+        try:
+            services.metrics = serve_metrics(cfg, telemetry, services)
+        except BaseException:
+            services.close()
+            raise
+    return services
 
 
 def settlement_reconciliation(cfg: KioskConfig, outbox: SqliteOutbox, gateway: InsuranceGateway,

@@ -15,6 +15,7 @@ APT_PACKAGES=(
   gpsd gpsd-clients                                      # positioning for clinician login; tests feed it NMEA
   espeak-ng                                              # voice prompts (Mandarin and English)
   strace openssl                                         # tests: the outbox's fsync watched; SM2 checked against OpenSSL
+  prometheus                                             # tests: a real Prometheus scrapes the kiosk; promtool checks the alert rules
 )
 
 missing=()

@@ -72,7 +72,7 @@ def test_happy_path_visits_every_state_and_asks_for_each_effect() -> None:
     assert m.handle(v.Settled(vid, settlement=SETTLED)) == [v.PrintReceipt(vid, PERSON, FEES, settlement=SETTLED)]
     m.handle(v.ReceiptPrinted(vid, path="/tmp/r.txt"))
     assert m.ctx.extra["receipt"] == "/tmp/r.txt"
-    assert m.handle(v.Finish()) == [v.WipeSecrets(vid)]
+    assert m.handle(v.Finish()) == [v.VisitEnded(vid, "settled", "pay_fees"), v.WipeSecrets(vid)]
     assert m.state == v.State.IDLE and m.ctx.person is None and m.ctx.settlement is None
     assert [s.value for s in m.history] == ["idle", "identifying", "consent", "face_verify", "services",
                                             "fee_review", "preparing", "confirm", "settling", "receipt", "idle"]
@@ -85,7 +85,8 @@ def test_interruptions_before_registration_reset_and_wipe(state: v.State, interr
     m = v.VisitMachine()
     drive_to(m, state)
     vid = m.visit_id
-    assert m.handle(interrupt()) == [v.WipeSecrets(vid)]
+    errand = "pay_fees" if state in (v.State.FEE_REVIEW, v.State.PREPARING) else "identify"
+    assert m.handle(interrupt()) == [v.VisitEnded(vid, "abandoned", errand), v.WipeSecrets(vid)]
     assert m.state == v.State.IDLE and m.ctx.person is None and m.visit_id == ""
 
 
@@ -94,7 +95,8 @@ def test_interruption_after_trial_cancels_the_registration(interrupt: type[v.Eve
     m = v.VisitMachine()
     drive_to(m, v.State.CONFIRM)
     vid = m.visit_id
-    assert m.handle(interrupt()) == [v.CancelPrepared(vid, PERSON, PRE), v.WipeSecrets(vid)]
+    assert m.handle(interrupt()) == [v.CancelPrepared(vid, PERSON, PRE), v.VisitEnded(vid, "abandoned", "pay_fees"),
+                                     v.WipeSecrets(vid)]
     assert m.state == v.State.IDLE
 
 
@@ -118,7 +120,8 @@ def test_gateway_down_queues_the_settlement() -> None:
     queued = QueuedSettlement("Q20261122000001", Decimal("25.00"))
     assert m.handle(v.Queued(vid, queued=queued)) == [v.PrintReceipt(vid, PERSON, FEES, queued=queued)]
     assert m.state == v.State.RECEIPT and m.ctx.queued == queued
-    assert m.handle(v.Finish()) == [v.WipeSecrets(vid)]  # a queued plan is never cancelled by a reset
+    # a queued plan is never cancelled by a reset
+    assert m.handle(v.Finish()) == [v.VisitEnded(vid, "queued", "pay_fees"), v.WipeSecrets(vid)]
 
 
 def test_late_result_of_an_abandoned_visit_is_ignored() -> None:
@@ -171,7 +174,8 @@ def test_business_refusal_of_settlement_keeps_registration_for_cancel() -> None:
     vid = m.visit_id
     m.handle(v.Failed(vid, code=410, message="余额不足"))
     assert m.state == v.State.ERROR and m.ctx.error_message == "余额不足"
-    assert m.handle(v.Finish()) == [v.CancelPrepared(vid, PERSON, PRE), v.WipeSecrets(vid)]
+    assert m.handle(v.Finish()) == [v.CancelPrepared(vid, PERSON, PRE), v.VisitEnded(vid, "failed", "pay_fees"),
+                                    v.WipeSecrets(vid)]
 
 
 def test_consent_declined_offers_the_counter() -> None:

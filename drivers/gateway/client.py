@@ -15,6 +15,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -30,6 +31,7 @@ from kiosk.domain import FeeItem, InsuredPerson, ResolvedVoucher
 from kiosk.errors import (
     ConfigError,
     GatewayAccessRefused,
+    GatewayError,
     GatewayBusinessError,
     GatewayNoAnswer,
     GatewayProtocolError,
@@ -38,7 +40,7 @@ from kiosk.errors import (
 )
 from kiosk.masking import mask_id, mask_token
 from kiosk.voucher import VoucherRefused
-from kiosk.ports import MsgIdSource, Template
+from kiosk.ports import MsgIdSource, Telemetry, Template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
 
@@ -208,10 +210,12 @@ class HttpGateway:
     """The national interface over HTTP(S). Signs in (9001) once a day and again on a sign error."""
 
     def __init__(self, cfg: GatewayConfig, terminal: TerminalConfig, msgids: MsgIdSource,
-                 clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+                 clock: Callable[[], dt.datetime] = dt.datetime.now, telemetry: Telemetry | None = None) -> None:
+        """``telemetry``: told of each request's latency, outcome and the gateway's clock skew."""
         if not cfg.url:
             raise GatewayProtocolError("gateway.url is not configured")
         self._cfg, self._terminal, self._msgids, self._clock = cfg, terminal, msgids, clock
+        self._telemetry = telemetry
         self._session = build_session(cfg)
         self._access = access_headers(cfg)
         self._security = message_security(cfg)
@@ -242,6 +246,21 @@ class HttpGateway:
 
     def _send(self, infno: str, input_: Mapping[str, Any], msgid: str, sign_no: str,
               insuplc_admdvs: str) -> Mapping[str, Any]:
+        if self._telemetry is None:
+            return self._exchange(infno, input_, msgid, sign_no, insuplc_admdvs)[0]
+        started = time.monotonic()
+        try:
+            output, skew = self._exchange(infno, input_, msgid, sign_no, insuplc_admdvs)
+        except GatewayError as exc:
+            self._telemetry.gateway_answered(infno, time.monotonic() - started, _outcome_of(exc), None)
+            raise
+        self._telemetry.gateway_answered(infno, time.monotonic() - started, "ok", skew)
+        return output
+
+    def _exchange(self, infno: str, input_: Mapping[str, Any], msgid: str, sign_no: str,
+                  insuplc_admdvs: str) -> tuple[Mapping[str, Any], float | None]:
+        """Send one envelope; returns its output and the gateway's clock minus ours (seconds, from the
+        answer's ``respond_time``; None when it has none)."""
         envelope = build_request(self._terminal, infno, input_, msgid=msgid, sign_no=sign_no,
                                  insuplc_admdvs=insuplc_admdvs, now=self._clock())
         log.info("-> %s msgid=%s", infno, msgid)
@@ -252,7 +271,7 @@ class HttpGateway:
             raw = _open_answer(raw, self._security, infno)
         output = parse_response(raw, infno)
         log.info("<- %s msgid=%s ok", infno, msgid)
-        return output
+        return output, _skew(raw, self._clock())
 
     def sign_in(self) -> str:
         """Sign in now (9001) and return the sign number (registration, the technician's check)."""
@@ -270,6 +289,25 @@ class HttpGateway:
                     raise GatewayProtocolError("9001 answer lacks signinoutb.sign_no")
                 self._sign_no, self._sign_day = str(info["sign_no"]), today
             return self._sign_no
+
+
+def _skew(raw: bytes, now: dt.datetime) -> float | None:
+    """The gateway's ``respond_time`` (yyyymmddHHMMSS[fff]) minus our clock at receipt, in seconds."""
+    try:
+        stamp = str(json.loads(raw).get("respond_time") or "")
+        theirs = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S")
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return (theirs - now.replace(microsecond=0)).total_seconds()
+
+
+def _outcome_of(exc: GatewayError) -> str:
+    for kind, word in ((GatewayBusinessError, "refused"), (GatewayTlsRefused, "tls_refused"),
+                       (GatewayUnreachable, "unreachable"), (GatewayNoAnswer, "no_answer"),
+                       (GatewayAccessRefused, "access_refused")):
+        if isinstance(exc, kind):
+            return word
+    return "protocol"
 
 
 class HttpHospitalSystem:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from kiosk.ports import Camera
+from kiosk.ports import Camera, Telemetry
 
 from drivers.background import BackgroundReader
 from drivers.qr.frame_decoder import CAMERA_BUDGET_MS, FrameDecoder
@@ -26,6 +26,7 @@ class CameraQrSource(BackgroundReader):
         super().__init__("qr-camera")
         self.active = True  # the UI switches decoding off outside the idle screen
         self.frames_decoded = 0
+        self.telemetry: Telemetry | None = None  # told which stage read each frame (metrics)
         self._last_payload, self._last_seen = "", 0.0
 
     def set_listener(self, on_scanned: Callable[[str], None]) -> None:
@@ -50,6 +51,8 @@ class CameraQrSource(BackgroundReader):
             except Exception:  # noqa: BLE001 - a decoder fault on one frame must not stop scanning
                 log.exception("QR decode failed on one frame")
                 continue
+            if self.telemetry is not None:
+                self.telemetry.qr_frame(self._decoder.last_stage if payloads else "")
             now = time.monotonic()
             for payload in payloads[:1]:
                 if payload == self._last_payload and now - self._last_seen < self._repeat_after:

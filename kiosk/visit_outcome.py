@@ -1,0 +1,30 @@
+"""How a visit ended, in a few fixed words: for the metrics (``kiosk_visits_total``), never with personal
+data. ``outcome``: settled, queued (committed, the gateway to confirm), refunded (the paid share returned),
+refused (the insured region's benefit check), failed (an error ended it), abandoned (the patient left or
+chose the counter before anything was settled). ``errand``: what the visit was for (pay_fees once fees
+were listed, identify when it ended before)."""
+
+from __future__ import annotations
+
+from kiosk.domain import VisitContext
+
+OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned")
+ERRANDS = ("pay_fees", "identify")
+
+
+def visit_outcome(ctx: VisitContext) -> str:
+    if ctx.settlement is not None:
+        return "settled"
+    if ctx.queued is not None:
+        return "queued"
+    if ctx.refunded is not None:
+        return "refunded"
+    if ctx.error_message.startswith("benefit."):
+        return "refused"
+    if ctx.error_code:
+        return "failed"
+    return "abandoned"
+
+
+def visit_errand(ctx: VisitContext) -> str:
+    return "pay_fees" if ctx.fees or ctx.pre_settlement is not None else "identify"
