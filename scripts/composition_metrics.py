@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig, as_dict
@@ -32,7 +33,24 @@ def build_telemetry(cfg: KioskConfig) -> PrometheusTelemetry | None:
     return PrometheusTelemetry(version=version, config_sha256=config_sha256(cfg), role=cfg.terminal.role)
 
 
-def snapshot(services: Any, clock: Any = time.time) -> Snapshot:
+def certificate_expiries(cfg: KioskConfig) -> dict[str, float]:
+    """notAfter of the earliest-expiring certificate in each PEM file a setting names (read once: files
+    change with a restart). A file that cannot be read is left out (selftest and the TLS code name it)."""
+    from cryptography import x509
+
+    found: dict[str, float] = {}
+    for setting, path in (("gateway.ca_bundle", cfg.gateway.ca_bundle), ("metrics.tls_cert", cfg.metrics.tls_cert)):
+        if not path:
+            continue
+        try:
+            certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+        except (OSError, ValueError):
+            continue
+        found[setting] = min(c.not_valid_after_utc.timestamp() for c in certs)
+    return found
+
+
+def snapshot(services: Any, clock: Any = time.time, certificates: dict[str, float] | None = None) -> Snapshot:
     """The present state, from cheap thread-safe reads (the scrape runs on the metrics thread)."""
     now = clock()
     devices = {"card_reader": bool(services.card_reader.healthy),
@@ -44,13 +62,14 @@ def snapshot(services: Any, clock: Any = time.time) -> Snapshot:
     return Snapshot(outbox_items=services.outbox.counts(),
                     outbox_oldest_age_s={state: max(0.0, now - created)
                                          for state, created in services.outbox.oldest_open().items()},
-                    devices=devices, gateway_up=services.sender.online)
+                    devices=devices, gateway_up=services.sender.online, certificates=certificates or {})
 
 
 def serve_metrics(cfg: KioskConfig, telemetry: PrometheusTelemetry, services: Any) -> MetricsServer:
     """Read the services at scrape time, check the printer once (its gauges then follow each visit's
     check), and listen. Raises ConfigError for a bad [metrics] setting."""
-    telemetry.add_readings(lambda: snapshot(services))
+    certificates = certificate_expiries(cfg)
+    telemetry.add_readings(lambda: snapshot(services, certificates=certificates))
     status = services.printer.preflight()
     telemetry.printer_checked(status.online, status.paper)
     return MetricsServer(cfg.metrics, telemetry.registry).start()

@@ -28,6 +28,7 @@ class Snapshot:
     outbox_oldest_age_s: Mapping[str, float] = field(default_factory=dict)  # open state -> age of its oldest
     devices: Mapping[str, bool] = field(default_factory=dict)  # device -> usable
     gateway_up: bool | None = None
+    certificates: Mapping[str, float] = field(default_factory=dict)  # setting -> notAfter (Unix seconds)
 
 
 class Readings(Collector):
@@ -49,6 +50,13 @@ class Readings(Collector):
         for name, up in sorted(snap.devices.items()):
             devices.add_metric([name], 1.0 if up else 0.0)
         yield devices
+        if snap.certificates:
+            expiry = GaugeMetricFamily("kiosk_certificate_expiry_timestamp_seconds",
+                                       "When the first certificate in the file a setting names expires",
+                                       labels=["certificate"])
+            for setting, not_after in sorted(snap.certificates.items()):
+                expiry.add_metric([setting], not_after)
+            yield expiry
         if snap.gateway_up is not None:
             yield GaugeMetricFamily("kiosk_gateway_up", "1 when the settlement gateway answers", value=float(snap.gateway_up))
 
