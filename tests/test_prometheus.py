@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import shutil
 import subprocess
@@ -137,3 +138,24 @@ def test_prometheus_sees_the_queue_rise_and_the_alerts_fire_while_the_gateway_is
     until(lambda: pending_items(prometheus) == 0, "the kiosk to send the settlement", timeout_s=90)
     until(lambda: not {"KioskGatewayUnreachable", "KioskQueueBackingUp"} & firing(prometheus), "the alerts to clear")
     assert [s for s in sandbox.settlements() if not s["reversed"]], "the queued settlement reached the gateway"
+
+    # the Grafana dashboard's queries run on this Prometheus, and the per-kiosk ones find this kiosk
+    instance = query(prometheus, "kiosk_build_info")[0]["metric"]["instance"]
+    for title, expr in dashboard_queries():
+        result = query(prometheus, expr.replace("$instance", instance))  # asserts the query is valid
+        if title in ("Queue depth", "Devices", "Kiosks up"):
+            assert result, f"dashboard panel {title!r} shows nothing for {instance}: {expr}"
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    board = json.loads((RULES.parent / "grafana" / "kiosk-fleet.json").read_text(encoding="utf-8"))
+    return [(panel["title"], target["expr"]) for panel in board["panels"] for target in panel.get("targets", [])]
+
+
+def test_the_dashboard_has_a_row_per_kiosk_and_the_panels_the_hospital_needs() -> None:
+    board = json.loads((RULES.parent / "grafana" / "kiosk-fleet.json").read_text(encoding="utf-8"))
+    rows = [p for p in board["panels"] if p["type"] == "row"]
+    assert any(row.get("repeat") == "instance" for row in rows)  # one row per kiosk
+    titles = {title for title, _ in dashboard_queries()}
+    assert {"Queue depth", "Settlement latency (p95, s)", "Devices", "Firing alerts"} <= titles
+    assert all("kiosk_" in expr or "up{" in expr or "ALERTS" in expr for _, expr in dashboard_queries())
