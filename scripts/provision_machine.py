@@ -214,9 +214,13 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         shutil.chown(config_path, group=_primary_group(user))
         config_path.chmod(0o640)
         unit_dir.mkdir(parents=True, exist_ok=True)
-        target.write_text(unit, encoding="utf-8")
         for change in [c for c in changes[:-1] if not c.startswith("seal ")] + sealed:
             click.echo(f"done: {change}")
+        if target.exists() and target.read_text(encoding="utf-8") == unit and not sealed:
+            click.echo(f"unit unchanged: {target}")  # a second run (Ansible) changes nothing
+            _systemctl("enable", UNIT_NAME)
+            return
+        target.write_text(unit, encoding="utf-8")
         click.echo(f"wrote {target}")
         _systemctl("daemon-reload")
         _systemctl("enable", UNIT_NAME)
