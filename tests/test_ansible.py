@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from drivers.gateway.sandbox.server import SandboxGateway
+from tests.test_tls import Authority
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "deploy" / "ansible" / "site.yml"
@@ -32,8 +33,17 @@ def _recap(output: str) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not ANSIBLE.exists(), reason="ansible-core is not installed in .venv (scripts/setup.sh installs it)")
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs git and a git checkout")
-def test_the_role_provisions_a_terminal_and_a_second_run_changes_nothing(tmp_path: Path,
-                                                                         sandbox: SandboxGateway) -> None:
+def test_the_role_provisions_a_terminal_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    ca = Authority.make("Province test CA")  # production speaks HTTPS only: the sandbox too, here
+    sandbox = SandboxGateway(tmp_path / "ledger.sqlite", tls=ca.issue(tmp_path, "gateway"))
+    sandbox.start()
+    try:
+        _provision(tmp_path, sandbox, ca.bundle(tmp_path / "province-ca.pem"))
+    finally:
+        sandbox.stop()
+
+
+def _provision(tmp_path: Path, sandbox: SandboxGateway, ca_bundle: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=True).stdout.strip()
     config, data = tmp_path / "etc" / "kiosk.toml", tmp_path / "data"
@@ -44,7 +54,7 @@ def test_the_role_provisions_a_terminal_and_a_second_run_changes_nothing(tmp_pat
         "kiosk_config": str(config), "kiosk_data_dir": str(data), "kiosk_unit_dir": str(tmp_path / "units"),
         "kiosk_user": "root", "kiosk_create_user": False, "kiosk_institution_code": "H11010100001",
         "kiosk_institution_name": "示范市第一人民医院", "kiosk_terminal_no": "ZZJ-0777", "kiosk_msgid_lane": "7",
-        "kiosk_gateway_url": sandbox.service_url, "kiosk_counter": "门诊一楼 3 号人工窗口",
+        "kiosk_gateway_url": sandbox.service_url, "kiosk_ca_bundle": str(ca_bundle), "kiosk_counter": "门诊一楼 3 号人工窗口",
         "kiosk_selftest_must_pass": False,  # this machine has no camera: selftest says so (checked below)
     }}}}), encoding="utf-8")
     env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "atmp"),
