@@ -46,8 +46,33 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
     return window, tasks
 
 
+def _serve(app: Any, window: Any) -> int:
+    """The window's event loop, telling systemd (a Type=notify unit) when it is up and feeding its watchdog
+    from the GUI thread; nothing of this when not started by systemd."""
+    from drivers.service_manager import ServiceManager
+    from ui.app import run_event_loop
+
+    manager = ServiceManager()
+    interval = manager.ping_interval_ms()
+    try:
+        def ready() -> None:
+            screen = window.screen().geometry() if window.screen() is not None else None
+            shown = f"window {window.width()}x{window.height()}" + (
+                f" on a {screen.width()}x{screen.height()} screen" if screen is not None else "")
+            log.info("%s", shown)
+            manager.ready(shown)
+
+        return run_event_loop(app, ready=ready,
+                              heartbeat=(interval, manager.ping) if interval else None)
+    finally:
+        manager.stopping()
+
+
 def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
     if cfg.ui.fullscreen and not windowed:
+        screen = window.screen()
+        if screen is not None:  # the first frame already fills the screen: without a window manager (X
+            window.setGeometry(screen.geometry())  # alone, a kiosk compositor) nothing else sizes it
         window.showFullScreen()
     else:
         window.resize(1280, 800)
@@ -56,7 +81,7 @@ def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scripts.composition import build_services
-    from ui.app import create_app, run_event_loop
+    from ui.app import create_app
 
     cfg = _config(args)
     if cfg.is_demo:
@@ -81,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         closer = services.close
     _show(window, cfg, args.windowed)
     try:
-        return run_event_loop(app)
+        return _serve(app, window)
     finally:
         tasks.shutdown()
         closer()
@@ -117,7 +142,7 @@ def _workstation_window(services: Any, *, demo: bool) -> tuple[Any, Any]:
 def _clinician_window_demo(args: argparse.Namespace) -> int:
     """The clinician login window on the demo workstation (interactive)."""
     from scripts.clinician_demo import demo_workstation
-    from ui.app import create_app, run_event_loop
+    from ui.app import create_app
 
     if not _has_display():
         log.error("no display to show the clinician window on: run `kiosk demo --role clinician --autopilot`, "
@@ -129,7 +154,7 @@ def _clinician_window_demo(args: argparse.Namespace) -> int:
         window, tasks = _workstation_window(services, demo=True)
         try:
             _show(window, services.base.cfg, args.windowed)
-            return run_event_loop(app)
+            return _serve(app, window)
         finally:
             tasks.shutdown()
 
@@ -242,7 +267,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                           card_reader=rig.services.card_reader.description, camera=rig.services.camera.description)
         else:
             _show(window, rig.services.cfg, args.windowed)
-            return run_event_loop(app)
+            return _serve(app, window)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -60,9 +61,12 @@ def handle_stop_signals() -> None:
     signal.signal(signal.SIGINT, _on_stop_signal)
 
 
-def run_event_loop(app: QApplication) -> int:
+def run_event_loop(app: QApplication, *, ready: Callable[[], None] | None = None,
+                   heartbeat: tuple[int, Callable[[], None]] | None = None) -> int:
     """``app.exec()``, with a timer that lets Python run its signal handlers while Qt waits (without it a
-    signal is only seen at the next Qt event that reaches Python code)."""
+    signal is only seen at the next Qt event that reaches Python code). ``ready`` is called once the loop
+    runs (the window is up); ``heartbeat`` = (interval ms, call) is called on the GUI thread at that
+    interval while the loop turns: the service manager's watchdog, which a frozen GUI stops feeding."""
     if _loop["stop"]:
         log.info("stopped before the window ran")
         return 0
@@ -70,9 +74,16 @@ def run_event_loop(app: QApplication) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(200)
     QTimer.singleShot(0, lambda: log.info("event loop running"))
+    if ready is not None:
+        QTimer.singleShot(0, ready)
+    beat = QTimer()
+    if heartbeat is not None:
+        beat.timeout.connect(heartbeat[1])
+        beat.start(heartbeat[0])
     _loop["running"] = True
     try:
         return int(app.exec())
     finally:
         _loop["running"] = False
         wake.stop()
+        beat.stop()

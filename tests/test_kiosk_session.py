@@ -1,0 +1,192 @@
+"""The locked-down kiosk session (issue 21): the kiosk tells systemd when its window is up and feeds the
+watchdog from the GUI thread (sd_notify's datagrams, received here on a socket bound where
+``NOTIFY_SOCKET`` points, as systemd would); and the window runs full screen in the ``cage`` compositor
+(Debian's package, its headless backend, as an unprivileged user: cage refuses root), photographed through
+the compositor with ``grim``; when the kiosk process is killed, cage ends with it, so systemd's
+``Restart=`` brings the whole session back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+KIOSK = Path(sys.executable).with_name("kiosk")
+
+
+class NotifySocket:
+    """systemd's end of sd_notify: a datagram socket; ``expect`` waits for a message (the event)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        path.chmod(0o777)  # the kiosk may run as another user (cage refuses root)
+        self.seen: list[str] = []
+
+    def expect(self, message: str, timeout_s: float) -> None:
+        self.sock.settimeout(timeout_s)
+        while message not in self.seen:
+            try:
+                self.seen.extend(self.sock.recv(4096).decode().split("\n"))
+            except socket.timeout:
+                raise AssertionError(f"no {message} within {timeout_s} s; seen {self.seen}") from None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
+
+
+def _env(tmp_path: Path, notify: NotifySocket, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "NOTIFY_", "WATCHDOG_"))}
+    env.update(NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000", KIOSK_CARD_READER="virtual",
+               TMPDIR=str(tmp_path), **extra)
+    return env
+
+
+def test_the_kiosk_says_ready_feeds_the_watchdog_and_says_stopping(tmp_path: Path, notify: NotifySocket) -> None:
+    kiosk = subprocess.Popen([str(KIOSK), "demo"], env=_env(tmp_path, notify, QT_QPA_PLATFORM="offscreen"),
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        notify.expect("READY=1", timeout_s=120)
+        notify.seen.clear()
+        notify.expect("WATCHDOG=1", timeout_s=5)  # every 0.5 s with WatchdogSec=1
+        notify.seen.clear()
+        notify.expect("WATCHDOG=1", timeout_s=5)
+        kiosk.send_signal(signal.SIGTERM)
+        notify.expect("STOPPING=1", timeout_s=30)
+        assert kiosk.wait(timeout=60) == 0, kiosk.stderr.read() if kiosk.stderr else ""
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()
+            kiosk.wait()
+
+
+def test_without_systemd_nothing_is_sent(tmp_path: Path) -> None:
+    from drivers.service_manager import ServiceManager
+
+    manager = ServiceManager({})
+    assert not manager.active and manager.ping_interval_ms() is None
+    manager.ready()  # does nothing, raises nothing
+    other = ServiceManager({"NOTIFY_SOCKET": str(tmp_path / "gone.sock"), "WATCHDOG_USEC": "30000000",
+                            "WATCHDOG_PID": "1"})
+    assert other.ping_interval_ms() is None  # the watchdog is another process's
+    other.ping()  # the manager went away: logged, not raised
+
+
+NOBODY = "nobody"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
+                    reason="Debian's cage, grim and xwayland are not installed (scripts/setup.sh installs them)")
+def test_the_kiosk_runs_full_screen_in_cage_and_cage_ends_when_the_kiosk_dies() -> None:
+    # pytest's own folders are root's (0700): the unprivileged session gets a folder of its own in /tmp
+    tmp_path = Path(tempfile.mkdtemp(prefix="kiosk-cage-"))
+    with _reachable_interpreter():
+        try:
+            _run_in_cage(tmp_path)
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _reachable_interpreter() -> Iterator[None]:
+    """On this CI machine Python is pyenv's, under /root (0700): the unprivileged session user could not
+    start it. Let others pass through (not read) the folders above it for the test, then restore them. On a
+    kiosk the .venv is made from Debian's /usr/bin/python3 and this does nothing."""
+    changed: list[tuple[Path, int]] = []
+    for folder in Path(os.path.realpath(sys.executable)).parents:
+        mode = folder.stat().st_mode & 0o777
+        if not mode & 0o001:
+            changed.append((folder, mode))
+            folder.chmod(mode | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            folder.chmod(mode)
+
+
+def _run_in_cage(tmp_path: Path) -> None:
+    user = pwd.getpwnam(NOBODY)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, user.pw_uid, user.pw_gid)
+    tmp_path.chmod(0o777)  # the demo's data folder goes to TMPDIR, written by the unprivileged user
+    env = _env(tmp_path, notify, XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime), WLR_BACKENDS="headless",
+               WLR_LIBINPUT_NO_DEVICES="1", WLR_RENDERER="pixman", QT_QPA_PLATFORM="wayland")
+    as_nobody = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    cage = subprocess.Popen([*as_nobody, "cage", "-d", "--", str(KIOSK), "demo"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            notify.expect("READY=1", timeout_s=120)
+        except AssertionError:
+            cage.kill()
+            raise AssertionError(cage.communicate()[1][-3000:]) from None
+        shot = runtime / "idle.png"
+        grim = subprocess.run([*as_nobody, "grim", str(shot)], env={**env, "WAYLAND_DISPLAY": "wayland-0"},
+                              capture_output=True, text=True, timeout=60)
+        assert grim.returncode == 0, grim.stderr
+        image = np.asarray(Image.open(shot).convert("RGB"))
+        shutil.copy(shot, ROOT / "docs" / "screenshots" / "cage-idle-screen.png")
+        _assert_idle_screen_fills(image)
+
+        kiosk_pid = _child_of(cage.pid, "kiosk")
+        os.kill(kiosk_pid, signal.SIGKILL)  # a crash
+        assert cage.wait(timeout=5) is not None  # the session ends with it: systemd restarts the unit
+    finally:
+        notify.close()
+        if cage.poll() is None:
+            cage.kill()
+            cage.wait()
+
+
+def _assert_idle_screen_fills(image: np.ndarray) -> None:
+    """Full screen: the window covers the whole output (no black compositor background at the edges), and
+    it is the idle screen's light background, not an empty frame."""
+    height, width = image.shape[:2]
+    assert (width, height) == (1280, 720)  # cage's headless output
+    edges = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    assert (edges.mean(axis=1) > 40).mean() > 0.95, "black edges: the window does not fill the output"
+    assert image.std() > 10, "a uniform frame: nothing drawn"
+
+
+def _child_of(parent: int, name: str) -> int:
+    """The pid of the first descendant of ``parent`` whose command line mentions ``name``."""
+    children = {parent}
+    for _ in range(4):
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if int(stat[1]) in children:
+                if name in cmdline and "cage" not in cmdline.split(" ", 1)[0]:
+                    return int(proc.name)
+                children.add(int(proc.name))
+    raise AssertionError(f"no {name} process under {parent}")
