@@ -149,6 +149,8 @@ class UiConfig:
     idle_timeout_s: float = _opt(60.0, "seconds without a touch before the countdown to reset", _range(5, 3600))
     countdown_s: float = _opt(15.0, "visible countdown before a privacy reset", _range(3, 120))
     fullscreen: bool = _opt(True, "full-screen kiosk window")
+    session: str = _opt("x11", "what install-service's unit shows the window on: x11 (an existing X display :0) or cage (the unit starts the cage kiosk compositor on tty1 with the kiosk as its only client: no desktop to escape to, and the session restarts with the kiosk)", _one_of("x11", "cage"))
+    watchdog_s: int = _opt(30, "systemd restarts the kiosk when its window has not answered this long (WatchdogSec= in the unit; the GUI thread pings at half of it)", _range(5, 600))
     filing_url: str = _opt("https://fuwu.nhsa.gov.cn/", "what the QR code on the 'not filed' screen opens on the patient's phone: the national medical-insurance service platform, where patients insured elsewhere file (备案)", _regex(r"https://\S+", "an https:// URL"))
 
 

@@ -312,23 +312,50 @@ def _device_sections(location_source: str | None, site: str | None, geofence: st
 
 
 def service_unit(cfg: KioskConfig, config_path: Path, user: str, credentials: Sequence[str] = ()) -> str:
-    """The unit; ``credentials`` are the LoadCredentialEncrypted= and Environment= lines of sealed keys."""
+    """The unit; ``credentials`` are the LoadCredentialEncrypted= and Environment= lines of sealed keys.
+    A Type=notify service: ready once the window runs, restarted when the GUI stops feeding the watchdog or
+    the process ends. ``ui.session = "cage"``: the unit owns tty1 and runs the cage compositor with the
+    kiosk as its only client (no desktop, no VT switching; cage ends with the kiosk, so a crash restarts
+    the whole session); ``"x11"``: the window goes to an X display started elsewhere."""
     executable = ROOT / ".venv" / "bin" / "kiosk"
+    cage = cfg.ui.session == "cage"
+    session = [
+        "Environment=QT_QPA_PLATFORM=wayland",
+        "Environment=XDG_RUNTIME_DIR=/run/hospital-kiosk",
+        "RuntimeDirectory=hospital-kiosk",
+        "RuntimeDirectoryMode=0700",
+        "PAMName=login",  # a logind session on the seat: cage gets the screen and the input devices
+        "TTYPath=/dev/tty1",
+        "TTYReset=yes",
+        "TTYVHangup=yes",
+        "TTYVTDisallocate=yes",
+        "StandardInput=tty-fail",
+        "UtmpIdentifier=tty1",
+        "UtmpMode=user",
+        f"ExecStart=/usr/bin/cage -d -- {executable} run",
+    ] if cage else [
+        "Environment=QT_QPA_PLATFORM=xcb",
+        "Environment=DISPLAY=:0",
+        f"ExecStart={executable} run",
+    ]
     return "\n".join([
         "[Unit]",
         "Description=Hospital self-service kiosk",
-        "After=network-online.target pcscd.service graphical.target",
+        "After=network-online.target pcscd.service " + ("systemd-user-sessions.service getty@tty1.service"
+                                                         if cage else "graphical.target"),
         "Wants=network-online.target pcscd.service",
+        *(["Conflicts=getty@tty1.service"] if cage else []),
         "",
         "[Service]",
+        "Type=notify",
+        "NotifyAccess=all",  # under cage the kiosk is cage's child, not the unit's main process
+        f"WatchdogSec={cfg.ui.watchdog_s}",
         f"User={user}",
         f"Environment=KIOSK_CONFIG={config_path}",
-        "Environment=QT_QPA_PLATFORM=xcb",
-        "Environment=DISPLAY=:0",
+        *session,
         *credentials,
-        f"ExecStart={executable} run",
         "Restart=always",
-        "RestartSec=3",
+        "RestartSec=1",
         "NoNewPrivileges=true",
         "ProtectSystem=full",
         f"ReadWritePaths={cfg.data_path()}",

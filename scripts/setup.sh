@@ -16,6 +16,7 @@ APT_PACKAGES=(
   espeak-ng                                              # voice prompts (Mandarin and English)
   strace openssl                                         # tests: the outbox's fsync watched; SM2 checked against OpenSSL
   prometheus                                             # tests: a real Prometheus scrapes the kiosk; promtool checks the alert rules
+  cage xwayland grim                                     # the kiosk compositor (ui.session = "cage"); grim photographs it in the tests
 )
 
 missing=()

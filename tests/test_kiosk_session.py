@@ -190,3 +190,31 @@ def _child_of(parent: int, name: str) -> int:
                     return int(proc.name)
                 children.add(int(proc.name))
     raise AssertionError(f"no {name} process under {parent}")
+
+
+@pytest.mark.parametrize("session", ["x11", "cage"])
+def test_the_unit_is_a_notify_service_with_a_watchdog_that_systemd_accepts(tmp_path: Path, session: str) -> None:
+    import dataclasses
+
+    from kiosk.config import KioskConfig, UiConfig
+    from scripts.provision_machine import service_unit
+
+    cfg = dataclasses.replace(KioskConfig(data_dir=str(tmp_path / "data")), ui=UiConfig(session=session, watchdog_s=20))
+    unit = service_unit(cfg, tmp_path / "kiosk.toml", "root")
+    lines = unit.splitlines()
+    for line in ("Type=notify", "NotifyAccess=all", "WatchdogSec=20", "Restart=always", "RestartSec=1"):
+        assert line in lines, line
+    exec_start = next(line for line in lines if line.startswith("ExecStart="))
+    if session == "cage":
+        assert exec_start.startswith("ExecStart=/usr/bin/cage -d -- ") and exec_start.endswith("/kiosk run")
+        assert "TTYPath=/dev/tty1" in lines and "Environment=QT_QPA_PLATFORM=wayland" in lines
+        assert " -s " not in exec_start  # no VT switching: no way out to a console
+    else:
+        assert "Environment=DISPLAY=:0" in lines and exec_start.endswith("/kiosk run")
+    if shutil.which("systemd-analyze") and (session != "cage" or shutil.which("cage")):
+        path = tmp_path / "hospital-kiosk.service"
+        path.write_text(unit, encoding="utf-8")
+        checked = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, check=False)
+        problems = [line for line in (checked.stdout + checked.stderr).splitlines()
+                    if "Unknown key" in line or "Failed to parse" in line or "Invalid" in line or "not executable" in line]
+        assert problems == [], problems
