@@ -233,6 +233,7 @@ class VisitContext:
     payment_reference: str = ""  # the outbox item holding the order and the settlement plan
     refunded: RefundedPayment | None = None
     chronic: tuple[ChronicFiling, ...] = ()  # the person's chronic-disease filings (5301), when there are any
+    interrupted: Any = None  # kiosk.interrupted_visit.InterruptedVisit shown after a restart
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

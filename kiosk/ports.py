@@ -244,7 +244,19 @@ class Delivery:
 class Outbox(Protocol):
     """Durable outbox: ``enqueue`` returns only after the row is committed."""
 
-    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None) -> str: ...
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None,
+                holds_visit: bool = False) -> str:
+        """Commit an item; ``holds_visit``: it is the settlement of the visit on screen, remembered (in the
+        same transaction) until ``visit_closed``, so a restart can show the patient how it ended."""
+
+    def visit_closed(self, visit_id: str) -> None:
+        """The patient has seen how the visit ended (or it ended before anything was committed)."""
+
+    def interrupted_visit(self) -> tuple[str, str] | None:
+        """(visit id, reference) of a visit whose settlement was committed and never seen ended."""
+
+    def item_state(self, reference: str) -> tuple[str, Mapping[str, Any] | None]:
+        """(state, result) of one item."""
 
     def deliver(self, reference: str) -> Delivery:
         """Try to deliver one item now, on the caller's (worker) thread."""

@@ -48,6 +48,7 @@ from kiosk.errors import (
     PaymentUnknown,
     ReversalRefused,
 )
+from kiosk.interrupted_visit import InterruptedVisit, interrupted_visit
 from kiosk.pre_audit import CANCELLED, AuditWarning, request_3101, request_3103, warnings_of
 from kiosk.payment import Payment, PaymentOrder, PaymentStatus, order_number
 from kiosk.ports import InsuranceGateway, MsgIdSource, Outbox, PaymentGateway
@@ -246,7 +247,7 @@ class SettlementService:
         data = self._settle_data(person, doc, fees, pre.mdtrt_id, pre.chrg_bchno)
         msgid = self._msgids.next_msgid()
         plan = self._plan(visit_id, person, fees, [("2207", msgid, {"data": data})])
-        return self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan), msgid
+        return self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan, holds_visit=True), msgid
 
     def settle(self, visit_id: str, person: InsuredPerson, doc: IdentityDocument, pre: PreSettlement,
                fees: tuple[FeeItem, ...]) -> Settlement | QueuedSettlement:
@@ -277,7 +278,8 @@ class SettlementService:
         plan["payment"] = {"order_no": order_number(msgid), "amount": str(amount), "state": "open",
                            "deadline": deadline}
         plan["undo"] = {"psn_no": person.psn_no, "mdtrt_id": pre.mdtrt_id, "chrg_bchno": pre.chrg_bchno}
-        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan, not_before=deadline)
+        reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND, payload=plan, not_before=deadline,
+                                         holds_visit=True)
         order = self._payments.create(plan["payment"]["order_no"], amount, self._terminal.fixmedins_name)
         return reference, order
 
@@ -343,7 +345,7 @@ class SettlementService:
              {"data": self._settle_data(person, doc, fees, "{mdtrt_id}", chrg_bchno)}),
         ]
         reference = self._outbox.enqueue(visit_id=visit_id, kind=PLAN_KIND,
-                                         payload=self._plan(visit_id, person, fees, steps))
+                                         payload=self._plan(visit_id, person, fees, steps), holds_visit=True)
         return QueuedSettlement(reference=reference, medfee_sumamt=fees_total(fees))
 
     def refund(self, reference_visit: str, psn_no: str, insuplc_admdvs: str, setl_id: str,
@@ -360,6 +362,19 @@ class SettlementService:
         if delivery.state == "failed":
             raise GatewayBusinessError(delivery.error, infno="2208")
         return reference
+
+    def visit_closed(self, visit_id: str) -> None:
+        """The patient has seen how the visit ended: a restart no longer shows it."""
+        self._outbox.visit_closed(visit_id)
+
+    def interrupted_visit(self) -> InterruptedVisit | None:
+        """The visit the kiosk stopped in the middle of, with how its settlement ended (from the outbox)."""
+        found = self._outbox.interrupted_visit()
+        if found is None:
+            return None
+        visit_id, reference = found
+        state, result = self._outbox.item_state(reference)
+        return interrupted_visit(visit_id, reference, state, result)
 
     def cancel(self, person: InsuredPerson, pre: PreSettlement) -> None:
         """The patient backed out after the trial: delete the fees (2205) and the registration (2202)."""

@@ -65,6 +65,7 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     Cancel,
     IdleTimeout,
     Finish,
+    InterruptedVisitFound,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -100,6 +101,7 @@ class VisitMachine:
     ctx: VisitContext = field(default_factory=VisitContext)
     visit_id: str = ""
     history: list[State] = field(default_factory=list)
+    id_prefix: str = "v"  # the composition root makes it unique per start: outbox items are grouped by visit id
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
     def handle(self, event: Event) -> list[Effect]:
@@ -123,7 +125,7 @@ class VisitMachine:
 
     def _begin_visit(self) -> None:
         """A new visit id and a clean context, identifying (by card or by voucher)."""
-        self.visit_id = f"v{next(self._counter)}"
+        self.visit_id = f"{self.id_prefix}{next(self._counter)}"
         self.ctx.wipe()
         self.history = [State.IDLE]
         self._go(State.IDENTIFYING)
@@ -360,11 +362,24 @@ class VisitMachine:
     def _on_finish(self, _: Finish) -> list[Effect]:
         return self._reset()
 
+    def _on_interrupted_found(self, e: InterruptedVisitFound) -> list[Effect]:
+        """Show the patient how the visit the kiosk stopped in ended; Finish (or the idle countdown) closes it."""
+        if e.visit is None:
+            return []
+        self.visit_id = e.visit.visit_id
+        self.ctx.wipe()
+        self.ctx.interrupted = e.visit
+        self.history = [State.IDLE]
+        self._go(State.INTERRUPTED)
+        return []
+
 
 _H = VisitMachine
 _HANDLERS = {
     (State.IDLE, CardInserted): _H._on_start,
     (State.IDLE, VoucherScanned): _H._on_voucher,
+    (State.IDLE, InterruptedVisitFound): _H._on_interrupted_found,
+    (State.INTERRUPTED, Finish): _H._on_finish,
     (State.IDENTIFYING, CardRead): _H._on_card_read,
     (State.IDENTIFYING, Identified): _H._on_identified,
     (State.CONSENT, ConsentGiven): _H._on_consent,

@@ -179,6 +179,7 @@ class EffectRunner:
                     self._telemetry.printer_checked(status.online, status.paper)
                 return v.PrinterChecked(vid, ready=status.online and status.paper, detail=status.detail)
             case v.VisitEnded(outcome=outcome, errand=errand):
+                self._settlement.visit_closed(vid)
                 if self._telemetry is not None:
                     self._telemetry.visit_ended(outcome, errand)
                 return None

@@ -18,6 +18,7 @@ from kiosk.domain import (
     Settlement,
 )
 from kiosk.insurance import ChronicFiling
+from kiosk.interrupted_visit import InterruptedVisit
 from kiosk.masking import mask_token
 from kiosk.payment import PaymentOrder, PaymentStatus
 
@@ -37,6 +38,7 @@ class State(str, Enum):
     SETTLING = "settling"
     RECEIPT = "receipt"
     ERROR = "error"
+    INTERRUPTED = "interrupted"  # after a restart: how the visit the kiosk stopped in ended
 
 
 # ---- events: input from the patient, the devices and the workers ----------------------------
@@ -199,6 +201,13 @@ class Cancel(Event): ...
 
 @dataclass(frozen=True)
 class IdleTimeout(Event): ...
+
+
+@dataclass(frozen=True)
+class InterruptedVisitFound(Event):
+    """At start: the outbox holds a visit whose settlement was committed and never shown ended."""
+
+    visit: InterruptedVisit | None = None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
 """How a visit ended, in a few fixed words: for the metrics (``kiosk_visits_total``), never with personal
 data. ``outcome``: settled, queued (committed, the gateway to confirm), refunded (the paid share returned),
 refused (the insured region's benefit check), failed (an error ended it), abandoned (the patient left or
-chose the counter before anything was settled). ``errand``: what the visit was for (pay_fees once fees
+chose the counter before anything was settled), recovered (after a restart, the outcome of the visit the
+kiosk stopped in, shown to the patient). ``errand``: what the visit was for (pay_fees once fees
 were listed, identify when it ended before)."""
 
 from __future__ import annotations
 
 from kiosk.domain import VisitContext
 
-OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned")
+OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned", "recovered")
 ERRANDS = ("pay_fees", "identify")
 
 
 def visit_outcome(ctx: VisitContext) -> str:
+    if ctx.interrupted is not None:
+        return "recovered"  # shown after a restart: its settlement was counted by the process that made it
     if ctx.settlement is not None:
         return "settled"
     if ctx.queued is not None:

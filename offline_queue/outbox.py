@@ -91,18 +91,39 @@ class SqliteOutbox:
     def _db(self) -> Any:
         return self._store.db
 
-    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None) -> str:
+    def enqueue(self, *, visit_id: str, kind: str, payload: Mapping[str, Any], not_before: float | None = None,
+                holds_visit: bool = False) -> str:
         """Commit the item (fsync'd: WAL + synchronous=FULL) and return its reference. ``not_before``: the
-        drain leaves it alone until then (``deliver`` does not wait)."""
+        drain leaves it alone until then (``deliver`` does not wait). ``holds_visit``: the settlement of
+        the visit on screen, remembered in the same transaction until :meth:`visit_closed`."""
         now = self._clock()
         sealed = self._cipher.seal(_encode(dict(payload)))
         day = time.strftime("Q%Y%m%d", time.localtime(now))
         with self._new_item() as conn:
-            # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
-            # synchronous=FULL) when it returns; the id is the next after the file's largest
-            reference = self._insert(conn, day, visit_id, kind, sealed, now, due=not_before)
+            if not holds_visit:
+                # one statement, hence one transaction (autocommit), committed and fsync'd (WAL,
+                # synchronous=FULL) when it returns; the id is the next after the file's largest
+                reference = self._insert(conn, day, visit_id, kind, sealed, now, due=not_before)
+            else:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    reference = self._insert(conn, day, visit_id, kind, sealed, now, due=not_before)
+                    conn.execute("INSERT OR REPLACE INTO open_visit VALUES (1, ?, ?, ?)", (visit_id, reference, now))
         log.info("outbox: committed %s (%s)", reference, kind)
         return reference
+
+    def visit_closed(self, visit_id: str) -> None:
+        with self._store.lock:
+            self._db.execute("DELETE FROM open_visit WHERE visit_id = ?", (visit_id,))
+
+    def interrupted_visit(self) -> tuple[str, str] | None:
+        with self._store.lock:
+            row = self._db.execute("SELECT visit_id, reference FROM open_visit WHERE id = 1").fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def item_state(self, reference: str) -> tuple[str, Mapping[str, Any] | None]:
+        current = self._current(reference)
+        return current.state, current.result
 
     @contextlib.contextmanager
     def _new_item(self) -> Iterator[Any]:

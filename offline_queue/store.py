@@ -59,12 +59,19 @@ def _m0005_audit_chain(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE audit_chain (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, head TEXT NOT NULL)")
 
 
+def _m0006_open_visit(db: sqlite_utils.Database) -> None:
+    """The visit on screen whose settlement is committed: kept until the patient has seen how it ended."""
+    db.execute("CREATE TABLE open_visit (id INTEGER PRIMARY KEY CHECK (id = 1), visit_id TEXT NOT NULL,"
+               " reference TEXT NOT NULL, at REAL NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_retention", _m0002_retention),
     ("0003_lean_indexes", _m0003_lean_indexes),
     ("0004_lookup_by_id", _m0004_lookup_by_id),
     ("0005_audit_chain", _m0005_audit_chain),
+    ("0006_open_visit", _m0006_open_visit),
 ]
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
 
     cfg = services.cfg
     tasks = TaskRunner(LANES)
-    controller = VisitController(VisitMachine(max_face_attempts=cfg.face.max_attempts), services.effects, tasks,
-                                 services.card_reader)
+    # visit ids unique across starts: the outbox delivers a visit's items in order, so a new visit must
+    # never share its id with an item left open by an earlier run
+    machine = VisitMachine(max_face_attempts=cfg.face.max_attempts, id_prefix=time.strftime("v%Y%m%d%H%M%S-"))
+    controller = VisitController(machine, services.effects, tasks, services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
                          on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
@@ -43,7 +46,20 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)
+    _show_interrupted_visit(services, controller)
     return window, tasks
+
+
+def _show_interrupted_visit(services: Any, controller: Any) -> None:
+    """After a crash (or a power cut) during a visit whose settlement was committed: the patient sees how
+    it ended, from the outbox, before the idle screen."""
+    from kiosk import visit as v
+
+    found = services.settlement.interrupted_visit()
+    if found is not None:
+        log.warning("the kiosk had stopped during visit %s (%s): showing its outcome, %s", found.visit_id,
+                    found.reference, found.outcome)
+        controller.post(v.InterruptedVisitFound(visit=found))
 
 
 def _serve(app: Any, window: Any) -> int:

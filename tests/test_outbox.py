@@ -205,7 +205,8 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     open_store(tmp_path / "m.sqlite").close()
     store = open_store(tmp_path / "m.sqlite")
     names = [r[0] for r in store.db.execute("SELECT name FROM _migrations")]
-    assert names == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id", "0005_audit_chain"]
+    assert names == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id", "0005_audit_chain",
+                     "0006_open_visit"]
     store.close()
 
 
@@ -214,7 +215,8 @@ def test_upgrade_from_the_first_schema_keeps_every_item(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     shutil.copy(fixtures / "outbox-v0001.sqlite", path)
     store = open_store(path)
-    assert [r[0] for r in store.db.execute("SELECT name FROM _migrations")] == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id", "0005_audit_chain"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM _migrations")] == ["0001_initial", "0002_retention", "0003_lean_indexes", "0004_lookup_by_id", "0005_audit_chain",
+                     "0006_open_visit"]
     outbox = SqliteOutbox(store, PayloadCipher((fixtures / "outbox-v0001.key").read_bytes()), ScriptedHandler(),
                           clock=lambda: 10.0)
     assert outbox.counts() == {"pending": 1, "done": 1}

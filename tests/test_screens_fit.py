@@ -218,6 +218,7 @@ def _payment_situations() -> list[tuple[str, State, dict]]:
     from decimal import Decimal
 
     from kiosk.domain import QueuedSettlement, RefundedPayment, Settlement, SettlementAmounts
+    from kiosk.interrupted_visit import InterruptedVisit
     from kiosk.payment import Payment, PaymentOrder
 
     order = PaymentOrder("PH11010100001202612020930000001", Decimal("17.13"), "weixin://wxpay/bizpayurl?pr=x7Yq2c0930")
@@ -232,6 +233,12 @@ def _payment_situations() -> list[tuple[str, State, dict]]:
         ("pay-5-paid-queued", State.RECEIPT, {"queued": QueuedSettlement("Q20261202000042", Decimal("97.10"), paid)}),
         ("pay-6-refunded", State.ERROR, {"refunded": RefundedPayment(Decimal("17.13"), "settlement refused")}),
         ("pay-7-bank-card", State.PAYING, {"payment_order": PaymentOrder(order.order_no, order.amount)}),
+        # after a restart: the visit the kiosk stopped in (kiosk/interrupted_visit.py)
+        ("restart-1-settled", State.INTERRUPTED, {"interrupted": InterruptedVisit(
+            "v1", "Q20261202000042", "settled", Decimal("97.10"), Decimal("67.97"), Decimal("17.13"))}),
+        ("restart-2-settling", State.INTERRUPTED, {"interrupted": InterruptedVisit("v1", "Q20261202000042", "settling")}),
+        ("restart-3-not-settled", State.INTERRUPTED,
+         {"interrupted": InterruptedVisit("v1", "Q20261202000042", "not_settled")}),
     ]
 
 
@@ -264,6 +271,8 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
             assert not window.payment.qr.pixmap().isNull() and "17.13" in window.payment.title.text()
         if name == "pay-6-refunded":
             assert "17.13" in window.current.body.text()
+        if name == "restart-1-settled":
+            assert "17.13" in window.current.body.text() and "Q20261202000042" in window.current.body.text()
         if name == "pay-1-scan-or-show":  # the tallest screen, with staff called
             window.call_staff()
             QApplication.processEvents()

@@ -167,6 +167,21 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh_CN": "您已支付 {amount} 元。网络恢复后本机自动完成结算，不会重复扣款。请保留凭条（排队号 {ref}）",
         "en": "You paid ¥{amount}; the kiosk settles it once the network is back, never charging twice. Keep the slip (ref {ref})",
     },
+    "interrupted.settled_title": {"zh_CN": "您刚才的缴费已经完成", "en": "Your last payment went through"},
+    "interrupted.settled_body": {
+        "zh_CN": "本机刚才中断了，但您的医保结算已经完成，不用再付款。\n合计 {total} 元，医保支付 {fund} 元，个人支付 {cash} 元。\n需要凭条请到{window}补打（凭证号 {ref}）",
+        "en": "The kiosk stopped for a moment, but your settlement is done: nothing more to pay.\nTotal ¥{total}, insurance ¥{fund}, your share ¥{cash}.\nFor a slip, ask at {window} (ref {ref})",
+    },
+    "interrupted.settling_title": {"zh_CN": "您刚才的缴费已记录", "en": "Your last payment is recorded"},
+    "interrupted.settling_body": {
+        "zh_CN": "本机刚才中断了。您的结算已保存，本机正在提交医保，不用再付款，也不会重复扣款。\n凭证号 {ref}；如有疑问请到{window}",
+        "en": "The kiosk stopped for a moment. Your settlement is saved and being sent: do not pay again, you will not be charged twice.\nRef {ref}; questions: {window}",
+    },
+    "interrupted.not_settled_title": {"zh_CN": "您刚才的缴费没有完成", "en": "Your last payment did not go through"},
+    "interrupted.not_settled_body": {
+        "zh_CN": "本机刚才中断了，这次缴费没有完成医保结算。如已支付个人部分，会原路退回。\n请重新插卡办理，或到{window}（凭证号 {ref}）",
+        "en": "The kiosk stopped for a moment and this payment was not settled. Anything you paid is returned.\nPlease start again, or go to {window} (ref {ref})",
+    },
     "method.wechat": {"zh_CN": "微信支付", "en": "WeChat Pay"},
     "method.alipay": {"zh_CN": "支付宝", "en": "Alipay"},
     "method.unionpay": {"zh_CN": "云闪付", "en": "UnionPay"},

@@ -466,6 +466,26 @@ class ReceiptScreen(Screen):
                 button.setVisible(failed)
 
 
+class InterruptedScreen(Screen):
+    """After a restart: how the visit the kiosk stopped in ended (kiosk/interrupted_visit.py)."""
+
+    state = State.INTERRUPTED
+
+    def __init__(self, tr: Translator, manual_window: str) -> None:
+        super().__init__(tr)
+        self._window = manual_window
+
+    def render_text(self, ctx: VisitContext) -> None:
+        visit = ctx.interrupted
+        if visit is None:
+            return
+        self.title.setText(self.tr_.tr(f"interrupted.{visit.outcome}_title"))
+        amounts = {k: _money(getattr(visit, f)) if getattr(visit, f) is not None else "-" for k, f in
+                   (("total", "medfee_sumamt"), ("fund", "fund_pay_sumamt"), ("cash", "psn_cash_pay"))}
+        self.body.setText(self.tr_.tr(f"interrupted.{visit.outcome}_body", ref=visit.reference,
+                                      window=self._window, **amounts))
+
+
 RETRYABLE_CODES = frozenset({100, 101, 102, 104, 106})  # card read failures another insert may cure
 
 

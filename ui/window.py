@@ -130,6 +130,8 @@ class KioskWindow(QMainWindow):
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
         error = s.ErrorScreen(tr, manual_window, self.cfg.filing_url)
         error.add_button("back", "error.back", lambda: post(v.Finish()))
+        interrupted = s.InterruptedScreen(tr, manual_window)
+        interrupted.add_button("done", "receipt.done", lambda: post(v.Finish()))
         self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
             idle,
             s.TextScreen(tr, v.State.IDENTIFYING, "identify.title", "identify.body", busy=True),
@@ -137,7 +139,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
-            receipt, error,
+            receipt, error, interrupted,
         )}
         for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
             self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)

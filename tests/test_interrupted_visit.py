@@ -1,0 +1,107 @@
+"""A crash in the middle of a settlement (issue 21): the plan was committed, the process died before the
+patient saw how it ended. The next start (new services on the same data folder: the real SQLite outbox,
+the sandbox over HTTP) shows that visit's outcome first, from the outbox: being settled while the item is
+open, settled with its amounts once the kiosk has sent it; Done closes it for good."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from kiosk import visit as v
+from kiosk.config import KioskConfig
+from kiosk.identity import document_from_card
+from kiosk.interrupted_visit import interrupted_visit
+
+from drivers.card.virtual_card import load_holders
+from drivers.gateway.sandbox.server import SandboxGateway
+from scripts.composition import Services, build_services
+
+
+@pytest.fixture
+def restartable(demo_config: KioskConfig) -> Iterator[KioskConfig]:
+    yield dataclasses.replace(demo_config, payment=dataclasses.replace(demo_config.payment, provider="none"))
+
+
+def _services(cfg: KioskConfig) -> Services:
+    from drivers.camera.replay import ReplayCamera
+    from scripts.composition import demo_portrait
+
+    return build_services(cfg, camera=ReplayCamera([demo_portrait()], fps=30))
+
+
+class MachineDriver:
+    """What ui.controller.VisitController does, without Qt (a fake of the controller): feed the machine,
+    run its effects on the services."""
+
+    def __init__(self, machine: v.VisitMachine, services: Services) -> None:
+        self.machine, self.services = machine, services
+
+    def post(self, event: v.Event) -> None:
+        queue = [event]
+        while queue:
+            for effect in self.machine.handle(queue.pop(0)):
+                result = self.services.effects.run(effect)
+                if result is not None:
+                    queue.append(result)
+
+
+@pytest.mark.slow
+def test_after_a_crash_mid_settlement_the_next_start_shows_that_visits_outcome(
+        restartable: KioskConfig, sandbox: SandboxGateway) -> None:
+    from scripts.kiosk_cli import _show_interrupted_visit
+
+    first = _services(restartable)
+    doc = document_from_card(load_holders()["demo"], dt.date.today())
+    person = first.settlement.identify(doc)
+    fees = first.his.pending_fees(person)
+    pre = first.settlement.prepare(person, doc, fees)
+    reference, _ = first.settlement.queue_settlement("v20261202093000-1", person, doc, pre, fees)
+    first.close()  # the process dies before sending it: the patient saw nothing
+
+    second = _services(restartable)
+    try:
+        found = second.settlement.interrupted_visit()
+        assert found is not None and (found.visit_id, found.reference, found.outcome) == (
+            "v20261202093000-1", reference, "settling")
+        assert [d.state for d in second.outbox.drain() if d.reference == reference] == ["done"]
+        settled = second.settlement.interrupted_visit()
+        assert settled is not None and settled.outcome == "settled"
+        assert settled.medfee_sumamt == sum((f.amount for f in fees), Decimal("0"))
+
+        machine = v.VisitMachine(id_prefix="v20261202093500-")
+        driver = MachineDriver(machine, second)
+        _show_interrupted_visit(second, driver)  # as kiosk run does before the window shows
+        assert machine.state == v.State.INTERRUPTED and machine.ctx.interrupted == settled
+        driver.post(v.Finish())  # the patient presses Done
+        assert machine.state == v.State.IDLE
+        assert second.settlement.interrupted_visit() is None  # shown once, not at every start
+        assert len([s for s in sandbox.settlements() if not s["reversed"]]) == 1
+    finally:
+        second.close()
+
+
+def test_a_visit_closed_normally_leaves_nothing_to_show(restartable: KioskConfig, sandbox: SandboxGateway) -> None:
+    services = _services(restartable)
+    try:
+        doc = document_from_card(load_holders()["demo"], dt.date.today())
+        person = services.settlement.identify(doc)
+        fees = services.his.pending_fees(person)
+        pre = services.settlement.prepare(person, doc, fees)
+        services.settlement.settle("v7", person, doc, pre, fees)
+        assert services.settlement.interrupted_visit() is not None  # until the patient has seen it end
+        services.effects.run(v.VisitEnded("v7", "settled", "pay_fees"))
+        assert services.settlement.interrupted_visit() is None
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize(("state", "outcome"), [("pending", "settling"), ("ambiguous", "settling"),
+                                                ("needs_staff", "settling"), ("failed", "not_settled"),
+                                                ("cancelled", "not_settled")])
+def test_each_item_state_reads_as_what_the_patient_needs_to_know(state: str, outcome: str) -> None:
+    assert interrupted_visit("v1", "Q1", state, None).outcome == outcome
