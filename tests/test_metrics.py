@@ -167,3 +167,33 @@ def test_a_port_in_use_is_refused_with_the_key_named() -> None:
         busy.listen()
         with pytest.raises(ConfigError, match="metrics.port"):
             MetricsServer(MetricsConfig(port=busy.getsockname()[1]), _telemetry().registry)
+
+
+def test_the_gateway_client_reports_each_request_to_the_telemetry(sandbox: SandboxGateway, tmp_path: Path) -> None:
+    """With the recording twin: latency, outcome and clock skew per transaction code, refusals included."""
+    import datetime as dt
+
+    from kiosk.config import GatewayConfig, TerminalConfig
+    from kiosk.errors import GatewayBusinessError
+    from kiosk.identity import document_from_card
+
+    from drivers.gateway.client import HttpGateway
+    from drivers.metrics.recording import RecordingTelemetry
+    from offline_queue.msgids import SqliteMsgIdSource
+    from offline_queue.store import open_store
+
+    telemetry = RecordingTelemetry()
+    store = open_store(tmp_path / "outbox.sqlite")
+    msgids = SqliteMsgIdSource(store, TerminalConfig().fixmedins_code)
+    gateway = HttpGateway(GatewayConfig(url=sandbox.service_url), TerminalConfig(), msgids, telemetry=telemetry)
+    doc = document_from_card(load_holders()["demo"], dt.date.today())
+    gateway.call("1101", {"data": {"mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
+                                   "card_sn": doc.card_sn, "begntime": "2026-12-02 09:00:00"}}, msgid=msgids.next_msgid())
+    with pytest.raises(GatewayBusinessError):
+        gateway.call("5203", {"data": {"psn_no": "nobody", "setl_id": "ST0", "mdtrt_id": "MD0"}}, msgid=msgids.next_msgid())
+    store.close()
+    calls = [(args[0], args[2]) for name, args in telemetry.calls if name == "gateway_answered"]
+    assert calls == [("9001", "ok"), ("1101", "ok"), ("5203", "refused")]
+    skews = [args[3] for name, args in telemetry.calls if name == "gateway_answered" and args[2] == "ok"]
+    assert all(s is not None and abs(s) < 5 for s in skews)
+    assert telemetry.counts("gateway_answered")["1101"] == 1
