@@ -52,11 +52,15 @@ class Screen(QWidget):
         layout.setSpacing(16)
         self.title = QLabel(objectName="title", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.body = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        # title and text keep their own height, the text right under the title; free space goes to the
+        # middle (a camera preview, a table, a QR code) or, on a screen without one, below the text
+        self.title.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         layout.addWidget(self.title)
         layout.addWidget(self.body)
         self.middle = QVBoxLayout()
         layout.addLayout(self.middle, stretch=1)
+        layout.addStretch(0)
         if busy:  # progress shown on every wait
             bar = QProgressBar(objectName="progress")
             bar.setRange(0, 0)
