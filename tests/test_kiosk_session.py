@@ -218,3 +218,28 @@ def test_the_unit_is_a_notify_service_with_a_watchdog_that_systemd_accepts(tmp_p
         problems = [line for line in (checked.stdout + checked.stderr).splitlines()
                     if "Unknown key" in line or "Failed to parse" in line or "Invalid" in line or "not executable" in line]
         assert problems == [], problems
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Debian's xvfb is not installed (scripts/setup.sh installs it)")
+def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notify: NotifySocket) -> None:
+    """No window manager to size it (issue 23 saw 809x634 in a corner): the window takes the screen."""
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1366x768x24", "-nolisten", "tcp"],
+                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as displayfd:
+            display = displayfd.readline().strip()  # Xvfb writes its display number once it accepts clients
+        assert display, "Xvfb did not start"
+        kiosk = subprocess.Popen([str(KIOSK), "demo"], env=_env(tmp_path, notify, DISPLAY=f":{display}",
+                                                                QT_QPA_PLATFORM="xcb"),
+                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            notify.expect("READY=1", timeout_s=120)
+            assert "STATUS=window 1366x768 on a 1366x768 screen" in notify.seen, notify.seen
+        finally:
+            kiosk.terminate()
+            kiosk.wait(timeout=60)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=30)
