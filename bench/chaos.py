@@ -148,6 +148,8 @@ def worker(data: Path, url: str, n: int, seed: int) -> int:
     service, outbox, his = kiosk_parts(data, url)
     rng = random.Random(seed * 7919 + os.getpid())
     done = {item["visit_id"] for item in outbox.items(limit=10 * n + 1000)}
+    left = data / "left-without-a-plan.txt"  # visits that ended with nothing committed (refused, given up)
+    done |= set(left.read_text().split()) if left.exists() else set()
     for i in range(n):
         visit = f"c{i}"
         if visit in done:
@@ -162,6 +164,7 @@ def worker(data: Path, url: str, n: int, seed: int) -> int:
                 try:
                     service.check_benefit(person)
                 except BenefitRefused:
+                    _left(left, visit)
                     break  # not filed: the counter, nothing registered (counted as benefit_refused)
                 pre = service.prepare(person, doc, fees)
                 if pre.amounts.psn_cash_pay > 0:
@@ -174,8 +177,20 @@ def worker(data: Path, url: str, n: int, seed: int) -> int:
                     break  # the plan is committed: the outbox finishes it, the patient does not pay twice
                 time.sleep(0.1 * (1 + attempt))  # as a patient pressing "try again": outlasts a refusal window
                 continue
+        else:
+            _left(left, visit)  # six tries failed before anything was committed: the patient goes to the counter
         outbox.drain(limit=20)
     return 0
+
+
+def _left(path: Path, visit: str) -> None:
+    """Remember a visit that ended without a plan, so the next kiosk life does not live it again (without
+    this, each life re-checked every refused person before it and was killed before reaching new ones)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (visit + "\n").encode())  # one small append: a kill leaves the line whole or absent
+    finally:
+        os.close(fd)
 
 
 def drain(data: Path, url: str, timeout_s: float) -> None:
