@@ -15,9 +15,14 @@ APT_PACKAGES=(
   gpsd gpsd-clients                                      # positioning for clinician login; tests feed it NMEA
   espeak-ng                                              # voice prompts (Mandarin and English)
   strace openssl                                         # tests: the outbox's fsync watched; SM2 checked against OpenSSL
-  prometheus                                             # tests: a real Prometheus scrapes the kiosk; promtool checks the alert rules
-  cage xwayland grim                                     # the kiosk compositor (ui.session = "cage"); grim photographs it in the tests
+  cage xwayland                                          # the kiosk compositor (ui.session = "cage")
 )
+if [ "${SETUP_FOR_TESTS:-0}" = 1 ]; then  # scripts/test.sh: what only the tests use, never on a kiosk
+  APT_PACKAGES+=(
+    prometheus                                           # a real Prometheus scrapes a kiosk; promtool checks the alert rules
+    grim                                                 # photographs the kiosk through the cage compositor
+  )
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

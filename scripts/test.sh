@@ -3,7 +3,7 @@
 # Fails when any test fails, and when no test ran at all (pytest's exit code 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+SETUP_FOR_TESTS=1 bash scripts/setup.sh  # with the Debian packages only the tests use (prometheus, grim)
 export QT_QPA_PLATFORM=offscreen
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -98,7 +98,7 @@ NOBODY = "nobody"
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
-                    reason="Debian's cage, grim and xwayland are not installed (scripts/setup.sh installs them)")
+                    reason="Debian's cage, grim and xwayland are not installed (scripts/test.sh installs them)")
 def test_the_kiosk_runs_full_screen_in_cage_and_cage_ends_when_the_kiosk_dies() -> None:
     # pytest's own folders are root's (0700): the unprivileged session gets a folder of its own in /tmp
     tmp_path = Path(tempfile.mkdtemp(prefix="kiosk-cage-"))

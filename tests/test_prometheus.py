@@ -29,7 +29,7 @@ from scripts.composition import Services
 from tests.test_metrics import free_port
 
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
-NOT_INSTALLED = "Debian's prometheus package is not installed (scripts/setup.sh installs it)"
+NOT_INSTALLED = "Debian's prometheus package is not installed (scripts/test.sh installs it)"
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason=NOT_INSTALLED)
