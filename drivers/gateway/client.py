@@ -250,17 +250,16 @@ class HttpGateway:
             return self._exchange(infno, input_, msgid, sign_no, insuplc_admdvs)[0]
         started = time.monotonic()
         try:
-            output, skew = self._exchange(infno, input_, msgid, sign_no, insuplc_admdvs)
+            output, raw = self._exchange(infno, input_, msgid, sign_no, insuplc_admdvs)
         except GatewayError as exc:
             self._telemetry.gateway_answered(infno, time.monotonic() - started, _outcome_of(exc), None)
             raise
-        self._telemetry.gateway_answered(infno, time.monotonic() - started, "ok", skew)
+        self._telemetry.gateway_answered(infno, time.monotonic() - started, "ok", _skew(raw, self._clock()))
         return output
 
     def _exchange(self, infno: str, input_: Mapping[str, Any], msgid: str, sign_no: str,
-                  insuplc_admdvs: str) -> tuple[Mapping[str, Any], float | None]:
-        """Send one envelope; returns its output and the gateway's clock minus ours (seconds, from the
-        answer's ``respond_time``; None when it has none)."""
+                  insuplc_admdvs: str) -> tuple[Mapping[str, Any], bytes]:
+        """Send one envelope; returns its output and the answer as received (opened, profile sm)."""
         envelope = build_request(self._terminal, infno, input_, msgid=msgid, sign_no=sign_no,
                                  insuplc_admdvs=insuplc_admdvs, now=self._clock())
         log.info("-> %s msgid=%s", infno, msgid)
@@ -271,7 +270,7 @@ class HttpGateway:
             raw = _open_answer(raw, self._security, infno)
         output = parse_response(raw, infno)
         log.info("<- %s msgid=%s ok", infno, msgid)
-        return output, _skew(raw, self._clock())
+        return output, raw
 
     def sign_in(self) -> str:
         """Sign in now (9001) and return the sign number (registration, the technician's check)."""
