@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -16,6 +16,14 @@ from kiosk.insurance import MED_TYPE_CHRONIC, MED_TYPE_OUTPATIENT, ChronicFiling
 from kiosk.masking import mask_id, mask_name, mask_token
 from kiosk.pre_audit import AuditWarning
 from kiosk.payment import Payment, PaymentOrder
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    """An amount as the gateway or the outbox wrote it, or None when it is missing or not a number."""
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
 
 
 class CertType(str, Enum):

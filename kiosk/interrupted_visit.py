@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from kiosk.domain import decimal_or_none
 
 SETTLING_STATES = frozenset({"pending", "in_flight", "ambiguous", "needs_staff", "dead"})
 
@@ -27,19 +29,12 @@ class InterruptedVisit:
     psn_cash_pay: Decimal | None = None
 
 
-def _amount(info: Mapping[str, Any], name: str) -> Decimal | None:
-    try:
-        return Decimal(str(info[name]))
-    except (KeyError, InvalidOperation, ValueError):
-        return None
-
-
 def interrupted_visit(visit_id: str, reference: str, state: str, result: Mapping[str, Any] | None) -> InterruptedVisit:
     """From the outbox item's state and result (the settlement's output when done)."""
     if state == "done" and isinstance(result, Mapping) and isinstance(result.get("setlinfo"), Mapping):
         info = result["setlinfo"]
-        return InterruptedVisit(visit_id, reference, "settled", _amount(info, "medfee_sumamt"),
-                                _amount(info, "fund_pay_sumamt"), _amount(info, "psn_cash_pay"))
+        return InterruptedVisit(visit_id, reference, "settled", *(
+            decimal_or_none(info.get(name)) for name in ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay")))
     if state in SETTLING_STATES:
         return InterruptedVisit(visit_id, reference, "settling")
     return InterruptedVisit(visit_id, reference, "not_settled")

@@ -18,9 +18,9 @@ checks the own share against the payment as usual).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from kiosk.domain import decimal_or_none
 from kiosk.errors import QueueError
 from kiosk.ports import InsuranceGateway, MsgIdSource
 
@@ -44,13 +44,6 @@ def _visit_ids(plan: Mapping[str, Any], step: Mapping[str, Any]) -> tuple[str, s
     return str(data["psn_no"]), mdtrt_id
 
 
-def _amount(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def settled_as(setl_id: str, gateway: InsuranceGateway, msgids: MsgIdSource) -> Finding:
     """The settlement exists as ``setl_id``: read it back (5203) and take it as the step's answer."""
 
@@ -62,12 +55,12 @@ def settled_as(setl_id: str, gateway: InsuranceGateway, msgids: MsgIdSource) -> 
         info = answer.get("setlinfo") if isinstance(answer, Mapping) else None
         if not isinstance(info, Mapping):
             raise QueueError(f"5203 for {setl_id} answered without setlinfo: nothing recorded")
-        expected = _amount(step["input"]["data"].get("medfee_sumamt"))
+        expected = decimal_or_none(step["input"]["data"].get("medfee_sumamt"))
         problems = [name for name, ok in (
             ("another visit", str(info.get("mdtrt_id")) == mdtrt_id),
             ("another person", str(info.get("psn_no")) == psn_no),
             ("refunded or reversed", str(info.get("refd_setl_flag", "0")) != "1"),
-            ("another total", expected is not None and _amount(info.get("medfee_sumamt")) == expected),
+            ("another total", expected is not None and decimal_or_none(info.get("medfee_sumamt")) == expected),
         ) if not ok]
         if problems:
             raise QueueError(f"settlement {setl_id} is not this visit's ({', '.join(problems)}): nothing recorded")
