@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 SaveProgress = Callable[[dict[str, Any]], None]
 Handler = Callable[[dict[str, Any], SaveProgress], Mapping[str, Any]]
 OPEN_STATES = ("pending", "in_flight", "ambiguous", "needs_staff")  # not finished (needs_staff waits on staff)
+_OPEN_SQL = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"  # the same, inside SQL
 
 
 def _item_id(reference: str) -> int:
@@ -198,7 +199,7 @@ class SqliteOutbox:
         """Items not yet settled (pending, in flight, ambiguous, or waiting on staff)."""
         with self._store.lock:
             return int(self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous', 'needs_staff')"
+                f"SELECT COUNT(*) FROM items WHERE state IN {_OPEN_SQL}"
             ).fetchone()[0])
 
     def prune(self, keep_days: float) -> int:
@@ -261,8 +262,7 @@ class SqliteOutbox:
         """Creation time of the oldest item in each open state (for the metrics: how long things wait)."""
         with self._store.lock:
             return {r[0]: float(r[1]) for r in self._db.execute(
-                "SELECT state, MIN(created_at) FROM items WHERE state IN"
-                " ('pending', 'in_flight', 'ambiguous', 'needs_staff') GROUP BY state")}
+                f"SELECT state, MIN(created_at) FROM items WHERE state IN {_OPEN_SQL} GROUP BY state")}
 
     def counts(self) -> dict[str, int]:
         with self._store.lock:
@@ -295,7 +295,7 @@ class SqliteOutbox:
                 "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?"
                 " WHERE state = 'in_flight' AND lease_until < ?", (self._clock(), self._clock()))
             self._open_items = int(self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'ambiguous', 'needs_staff')"
+                f"SELECT COUNT(*) FROM items WHERE state IN {_OPEN_SQL}"
             ).fetchone()[0])
         if cursor.rowcount:
             log.warning("outbox: %d item(s) interrupted in flight are now ambiguous", cursor.rowcount)

@@ -369,17 +369,22 @@ def settlement_reconciliation(cfg: KioskConfig, outbox: SqliteOutbox, gateway: I
     return run
 
 
-def technician_reconciliation(cfg: KioskConfig) -> tuple[Callable[[str], Reconciliation], Callable[[], None]]:
-    """``kiosk-provision reconcile``: the same reconciliation from the technician's shell (the outbox's audit
-    events signed by the device key, as the kiosk's own); returns (run, close)."""
+def _technician_outbox(cfg: KioskConfig) -> tuple[Store, SqliteMsgIdSource, SqliteOutbox]:
+    """The outbox as the technician's commands open it: the kiosk's msgid lane, audit events signed by the
+    device key as the kiosk's own, and a handler that never delivers (the running kiosk does that)."""
     store = open_store(outbox_path(cfg))
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
-    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
 
     def refuse(_plan: object, _save: object) -> object:
-        raise RuntimeError("the technician's reconciliation never delivers")
+        raise RuntimeError("the technician's commands never deliver")
 
-    outbox = SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse, audit_signer=device_key(cfg).sign)
+    return store, msgids, SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse, audit_signer=device_key(cfg).sign)
+
+
+def technician_reconciliation(cfg: KioskConfig) -> tuple[Callable[[str], Reconciliation], Callable[[], None]]:
+    """``kiosk-provision reconcile``: the same reconciliation from the technician's shell; returns (run, close)."""
+    store, msgids, outbox = _technician_outbox(cfg)
+    gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids)
     return settlement_reconciliation(cfg, outbox, gateway, msgids), store.close
 
 
@@ -388,14 +393,8 @@ def technician_staff_finding(cfg: KioskConfig, reference: str, setl_id: str | No
     ``setl_id``, checked with 5203; or, with None, not settled) and make it due; returns the log line."""
     from kiosk.staff_resolution import not_settled, settled_as
 
-    store = open_store(outbox_path(cfg))
+    store, msgids, outbox = _technician_outbox(cfg)
     try:
-        msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
-
-        def refuse(_plan: object, _save: object) -> object:
-            raise RuntimeError("the technician's command never delivers")
-
-        outbox = SqliteOutbox(store, cipher_for(outbox_key_file(cfg)), refuse, audit_signer=device_key(cfg).sign)
         finding = (not_settled(msgids) if setl_id is None
                    else settled_as(setl_id, HttpGateway(cfg.gateway, cfg.terminal, msgids), msgids))
         return outbox.staff_finding(reference, finding)
