@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 
 from kiosk.visit import State
+from kiosk.visit_outcome import visit_outcome
 
 from ui.window import KioskWindow
 
@@ -105,16 +106,17 @@ class Autopilot(QObject):
                           mdtrtarea_admvs=self.window.treatment_area, med_type=ctx.person.med_type)
             if ctx.person.dise_codg:
                 result["dise_codg"] = ctx.person.dise_codg
-        if ctx.settlement is not None:
+        outcome = visit_outcome(ctx)  # the same words the metrics count
+        if outcome == "settled":
             a = ctx.settlement.amounts
             result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",
                           medfee_sumamt=f"{a.medfee_sumamt:.2f}", fund_pay_sumamt=f"{a.fund_pay_sumamt:.2f}",
                           acct_pay=f"{a.acct_pay:.2f}", balc=f"{a.balc:.2f}", funds=a.funds())
-        elif ctx.queued is not None:
+        elif outcome == "queued":
             result.update(outcome="queued", queue_reference=ctx.queued.reference)
-        elif ctx.refunded is not None:
+        elif outcome == "refunded":
             result.update(outcome="refunded", refunded=f"{ctx.refunded.amount:.2f}", reason=ctx.refunded.reason)
-        elif ctx.error_message.startswith("benefit.") and not reason:  # the insured region's benefit check
+        elif outcome == "refused" and not reason:  # the insured region's benefit check
             result.update(outcome="refused", reason=ctx.error_message.removeprefix("benefit."))
         else:
             result.update(outcome="failed", reason=reason or f"E{ctx.error_code}: {ctx.error_message}")
