@@ -32,3 +32,21 @@ def face_verification_event(person: InsuredPerson, match: FaceMatch, *, attempt:
         "verdict": match.verdict,
         "liveness": match.liveness,
     }
+
+
+def face_identification_event(id_no: str, *, verdict: str, reason: str, liveness: str, attempt: int,
+                              terminal_no: str, when: dt.datetime) -> dict[str, Any]:
+    """Face swipe through the voucher platform: the verdict and why, with the ID number masked; never the
+    frame, a template or the whole number."""
+    return {
+        "type": AUDIT_KIND,
+        "event_id": uuid.uuid4().hex,
+        "event": "patient_face_identification",
+        "at": when.isoformat(timespec="seconds"),
+        "terminal": terminal_no,
+        "subject": mask_id(id_no),
+        "attempt": attempt,
+        "verdict": verdict,  # identified, refused, not_sent
+        "reason": reason,
+        "liveness": liveness,
+    }

@@ -193,6 +193,13 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class VoucherConfig:
+    face_swipe: bool = _opt(True, "offer \"swipe face\" on the idle screen: a patient with neither card nor phone types the ID number and the voucher platform identifies the live face (PROTOCOL.md section 10)")
+    platform_url: str = _opt("", "base URL of the voucher platform's methods cn.nhsa.ec.auth, cn.nhsa.auth.check, cn.nhsa.ec.password, cn.nhsa.ec.family (empty: the gateway's origin + /voucher)", _regex(r"(https?://\S+)?", "an http(s) URL or empty"))
+    password_limit: str = _opt("50000.00", "voucher (and face) visits whose total is above this many yuan ask for the voucher password on the PIN pad (empty: never)", _regex(r"(\d{1,9}(\.\d{1,2})?)?", "an amount in yuan (e.g. 50000.00) or empty"))
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     mode: str = _opt("demo", "demo (sandbox gateway, virtual devices) or production", _one_of("demo", "production"))
     data_dir: str = _opt("", "folder for the outbox, the roster and receipts (empty: ~/.local/state/hospital-kiosk)")
@@ -211,6 +218,7 @@ class KioskConfig:
     location: LocationConfig = field(default_factory=LocationConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    voucher: VoucherConfig = field(default_factory=VoucherConfig)
 
     @property
     def is_demo(self) -> bool:
@@ -247,6 +255,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             if value and not value.lower().startswith("https://"):
                 raise ConfigError(f"gateway.{key}: must be https:// in production mode (got {value!r}): personal "
                                   f"data and settlements never cross the network unencrypted")
+        if cfg.voucher.platform_url and not cfg.voucher.platform_url.lower().startswith("https://"):
+            raise ConfigError(f"voucher.platform_url: must be https:// in production mode (got "
+                              f"{cfg.voucher.platform_url!r}): faces and passwords never cross the network unencrypted")
         if cfg.gateway.profile in ("tif", "sm") and not (cfg.gateway.paasid and cfg.gateway.secret_file):
             raise ConfigError(f"gateway.paasid and gateway.secret_file: required for gateway.profile = "
                               f"{cfg.gateway.profile} in production mode (the access id and secret issued with the "

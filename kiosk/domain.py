@@ -65,6 +65,7 @@ class IdentityDocument:
     card_sn: str = ""
     citizen_id: str = ""
     name: str = ""
+    authorised_by: str = ""  # a family account: the masked name of the member whose voucher authorised it
 
     def __repr__(self) -> str:
         return f"IdentityDocument({self.cert_type.name}, {mask_id(self.cert_no)})"
@@ -79,12 +80,14 @@ class ResolvedVoucher:
     name: str
     ec_token: str  # the 1101 mdtrt_cert_no for type 01; short-lived
     insu_org: str
+    authorised_by: str = ""  # family account: the member who authorised (masked name), else empty
 
     def __repr__(self) -> str:
         return f"ResolvedVoucher({mask_id(self.id_no)}, token {mask_token(self.ec_token)})"
 
     def document(self) -> IdentityDocument:
-        return IdentityDocument(CertType.VOUCHER, self.ec_token, citizen_id=self.id_no, name=self.name)
+        return IdentityDocument(CertType.VOUCHER, self.ec_token, citizen_id=self.id_no, name=self.name,
+                                authorised_by=self.authorised_by)
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,7 @@ class VisitContext:
     refunded: RefundedPayment | None = None
     chronic: tuple[ChronicFiling, ...] = ()  # the person's chronic-disease filings (5301), when there are any
     interrupted: Any = None  # kiosk.interrupted_visit.InterruptedVisit shown after a restart
+    typed_id: str = field(default="", repr=False)  # face swipe: the ID number typed on the keypad
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

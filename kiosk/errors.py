@@ -78,10 +78,44 @@ class FaceEngineUnavailable(FaceError):
     code = 202
 
 
+class FaceAuthRefused(FaceError):
+    """The voucher platform did not identify the person by face (PROTOCOL.md section 10). ``reason``, a short
+    key the screen translates: mismatch (not the face of this ID number), locked (too many failures: this ID
+    number is locked for ``retry_after_s``), no_photo (no usable photo on file: a family account may help),
+    rate_limited (this terminal asked too often), unknown_person, liveness_required."""
+
+    code = 206
+
+    def __init__(self, reason: str, message: str, *, retry_after_s: int = 0) -> None:
+        super().__init__(message)
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
 class VoucherInvalid(KioskError):
     """A scanned QR payload is not an electronic medical-insurance voucher."""
 
     code = 250
+
+
+class VoucherPasswordRefused(VoucherInvalid):
+    """The platform refused the voucher password: ``remaining`` tries left, or ``locked`` (no more today)."""
+
+    code = 251
+
+    def __init__(self, message: str, *, remaining: int, locked: bool) -> None:
+        super().__init__(message)
+        self.remaining, self.locked = remaining, locked
+
+
+class FamilyAuthRefused(VoucherInvalid):
+    """The platform refused a family member's authorisation: ``reason`` not_bound, unknown_person, expired
+    or unknown (the member's code)."""
+
+    code = 252
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PrinterError(KioskError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kiosk.config import FaceConfig
 from kiosk.domain import FaceMatch, InsuredPerson
@@ -47,6 +48,28 @@ class NoReferenceFace(FaceError):
 
 class NoFaceFound(FaceError):
     code = 205
+
+
+CROP_MARGIN = 0.5  # of the face box's size on each side: the platform sees the whole head, not the room
+
+
+@dataclass
+class LiveCapture:
+    """Face swipe: the selected face and how liveness went. ``crop`` (the face with a margin, a copy the
+    caller zeroes after sending) is there only when liveness passed, or on demo mode's replay camera."""
+
+    crop: object  # Frame | None
+    match: FaceMatch  # verdict "captured"; accepted: the crop may be sent
+
+
+def face_crop(frame: object, box: tuple[int, int, int, int]) -> object:
+    import numpy as np
+
+    pixels = np.asarray(frame)
+    top, right, bottom, left = box
+    dy, dx = int((bottom - top) * CROP_MARGIN), int((right - left) * CROP_MARGIN)
+    height, width = pixels.shape[:2]
+    return np.ascontiguousarray(pixels[max(0, top - dy):min(height, bottom + dy), max(0, left - dx):min(width, right + dx)])
 
 
 class FaceVerifier:
@@ -131,6 +154,53 @@ class FaceVerifier:
         live = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
         return FaceMatch(score=fused, verdict=verdict.value, accepted=verdict is Verdict.MATCH and live,
                          liveness=liveness)
+
+    def capture_live(self) -> LiveCapture:
+        """Face swipe: gather ``frames_per_attempt`` frames through the quality gate, keep the sharpest, then
+        the liveness challenge with the kept face as the identity it re-checks against (nobody can be
+        swapped in after the capture). Nothing leaves this method unless liveness passed (or demo mode's
+        replay camera, which says so)."""
+        vote = PresentationVote(self._presentation)
+        relief = DepthVote(self._depth_rules)
+        best: tuple[float, object] | None = None
+        good, last_prompt = 0, "face.prompt.none"
+        started = last_face = self._clock()
+        while good < self._cfg.frames_per_attempt and self._clock() < started + self._cfg.attempt_timeout_s:
+            frame = self._camera.latest_frame()
+            obs = self._engine.analyse(frame) if frame is not None else None
+            vote.feed(None if obs is None else obs.attack_probability)
+            self._feed_depth(relief, frame, obs)
+            last_prompt = check(obs, self._quality)
+            if obs is not None:
+                last_face = self._clock()
+            elif self._clock() - last_face >= NO_FACE_HINT_S:
+                last_prompt = no_face_prompt(frame)
+            self.on_prompt(last_prompt or "face.prompt.hold")
+            if last_prompt or frame is None or obs is None:
+                self._sleep(0.03)
+                continue
+            good += 1
+            if best is None or obs.sharpness > best[0]:
+                best = (obs.sharpness, frame.copy())
+        if best is None:
+            raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
+        frame = best[1]
+        obs = self._engine.analyse(frame)  # again: the engine encodes the observation it made last
+        if obs is None:
+            raise NoFaceFound("the selected frame lost its face")
+        reference = self._engine.encode(frame, obs)
+        try:
+            if not self._camera.is_live:
+                liveness = LIVENESS_REPLAY
+            else:
+                liveness = self._challenge(reference, self._scorer.stats(reference), vote, relief,
+                                           self._point.band(obs.height)[1])
+        finally:
+            reference.fill(0.0)
+        sendable = liveness == "passed" or (self._demo and liveness == LIVENESS_REPLAY)
+        crop = face_crop(frame, obs.box) if sendable else None
+        frame.fill(0)  # type: ignore[attr-defined]
+        return LiveCapture(crop, FaceMatch(score=0.0, verdict="captured", accepted=sendable, liveness=liveness))
 
     def _feed_depth(self, relief: DepthVote, frame: object, obs: FaceObservation | None) -> None:
         if self._depth is None or obs is None or frame is None:

@@ -61,10 +61,31 @@ class Camera(Protocol):
 
 @runtime_checkable
 class VoucherPlatform(Protocol):
-    """Resolves a scanned electronic voucher into the holder and a short-lived ecToken."""
+    """The electronic-voucher platform (PROTOCOL.md sections 3 and 10): a scanned code, a face or a family
+    member's code -> the holder and a short-lived ecToken; the voucher password above the limit."""
 
     def resolve(self, payload: str) -> ResolvedVoucher:
         """Raises VoucherInvalid (expired or unknown code) or a GatewayError."""
+        ...
+
+    def face_auth(self, id_no: str, face: Frame, *, liveness: str) -> str:
+        """cn.nhsa.ec.auth: one cropped face frame (live, after liveness) and the ID number typed -> authNo.
+        The adapter encodes the frame in memory and zeroes what it can after sending. Raises FaceAuthRefused
+        (mismatch, locked, no_photo, rate_limited, ...) or a GatewayError."""
+        ...
+
+    def check(self, auth_no: str) -> ResolvedVoucher:
+        """cn.nhsa.auth.check: authNo -> ecToken, idNo, insuOrg (then 1101 with mdtrt_cert_type 01)."""
+        ...
+
+    def verify_password(self, ec_token: str, password: str, amount: str) -> None:
+        """The voucher password for a payment above the limit; returns when accepted. Raises
+        VoucherPasswordRefused (remaining tries, or locked) or a GatewayError. Never logs the password."""
+        ...
+
+    def family_auth(self, id_no: str, member_payload: str) -> ResolvedVoucher:
+        """A family member's voucher code authorises for the person with ``id_no`` when the platform
+        confirms the binding: the patient's ecToken, ``authorised_by`` set. Raises FamilyAuthRefused."""
         ...
 
 

@@ -63,10 +63,11 @@ def _fee_table(fees: tuple[FeeItem, ...]) -> list[str]:
 
 
 def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
-                       settlement: Settlement, when: dt.datetime) -> Document:
+                       settlement: Settlement, when: dt.datetime, *, authorised_by: str = "") -> Document:
     a = settlement.amounts
     lines = ["门诊医保结算凭证", "OUTPATIENT SETTLEMENT RECEIPT", "状态 Status: 已结算 SETTLED"]
     lines += _header(institution, terminal_no, person, when)
+    lines += _authorised_lines(authorised_by)
     lines.append(_pair("就诊号 Visit", settlement.mdtrt_id))
     lines += _fee_table(fees)
     lines += [
@@ -84,6 +85,11 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
     return _document(lines, f"SETL:{settlement.setl_id}", f"receipt-{settlement.setl_id}")
 
 
+def _authorised_lines(authorised_by: str) -> list[str]:
+    """A family account: who authorised the payment with their voucher (a masked name)."""
+    return [_pair("亲情账户授权 Authorised by", authorised_by)] if authorised_by else []
+
+
 METHOD_NAMES = {"wechat": "微信 WeChat Pay", "alipay": "支付宝 Alipay", "unionpay": "云闪付 UnionPay",
                 "card": "银行卡 Bank card"}
 
@@ -98,7 +104,7 @@ def _paid_lines(payment: Payment | None) -> list[str]:
 
 
 def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
-                queued: QueuedSettlement, when: dt.datetime) -> Document:
+                queued: QueuedSettlement, when: dt.datetime, *, authorised_by: str = "") -> Document:
     lines = ["*** 待结算 NOT YET SETTLED ***"]
     if queued.paid is not None:
         lines += ["已付款，医保结算待完成", "Paid: insurance settlement pending",
@@ -109,6 +115,7 @@ def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees:
         "状态 Status: 排队中 QUEUED",
     ]
     lines += _header(institution, terminal_no, person, when)
+    lines += _authorised_lines(authorised_by)
     lines += _fee_table(fees)
     lines += [
         "-" * WIDTH,

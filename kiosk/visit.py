@@ -10,6 +10,12 @@ ignored instead of leaking into the next patient's.
          -> FEE_REVIEW
          -> PREPARING -> CONFIRM [-> PAYING] -> SETTLING -> RECEIPT -> IDLE
 
+Face swipe (PROTOCOL.md section 10), for a patient with neither card nor phone:
+
+    IDLE -> CONSENT -> ENTER_ID -> FACE_VERIFY (the platform identifies) [-> FAMILY_ACCOUNT] -> SERVICES ...
+
+and a voucher visit above ``password_limit`` asks for the voucher password: CONFIRM -> VOUCHER_PASSWORD.
+
 CHOOSE_INSURANCE: a person with several insurance records (employee and resident, two regions) picks the
 one to use; the first is never taken silently. CHOOSE_VISIT_TYPE: a person with a chronic or special
 disease on file (5301) says whether this visit is for it (chronic med_type and disease code in every step). The benefit check (2001) runs with the fees' loading and
@@ -27,8 +33,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from kiosk.domain import VisitContext
+from kiosk.domain import CertType, VisitContext
+from kiosk.id_number import id_number_problem, normalised
 from kiosk.payment import CLOSED, PAID, PAYING, payment_code_wallet
 from kiosk.voucher import VoucherRefused, validate_voucher
 from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visit.<Event>
@@ -66,6 +74,13 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     IdleTimeout,
     Finish,
     InterruptedVisitFound,
+    FaceSwipeChosen,
+    IdNumberEntered,
+    FaceIdentified,
+    FaceAuthFailed,
+    FamilyAuthFailed,
+    PasswordEntered,
+    PasswordChecked,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -85,6 +100,9 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     PrintReceipt,
     VisitEnded,
     WipeSecrets,
+    IdentifyByFace,
+    AuthoriseByFamily,
+    CheckVoucherPassword,
 )
 from kiosk.visit_outcome import visit_errand, visit_outcome
 
@@ -97,6 +115,8 @@ class VisitMachine:
     """One kiosk's visit flow. Not thread-safe: drive it from one thread (the GUI thread)."""
 
     max_face_attempts: int = 3
+    password_limit: Decimal | None = None  # voucher visits above this total ask for the voucher password
+    max_password_tries: int = 3
     state: State = State.IDLE
     ctx: VisitContext = field(default_factory=VisitContext)
     visit_id: str = ""
@@ -195,6 +215,9 @@ class VisitMachine:
         return []
 
     def _on_consent(self, _: ConsentGiven) -> list[Effect]:
+        if self.ctx.extra.get("identified_by") == "face":  # face swipe: the ID number next, then the camera
+            self._go(State.ENTER_ID)
+            return []
         assert self.ctx.person is not None
         self._go(State.FACE_VERIFY)
         self.ctx.face_attempts = 1
@@ -264,7 +287,7 @@ class VisitMachine:
             return []
         self.ctx.extra["print_error"] = ""
         return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=self.ctx.settlement,
-                             queued=self.ctx.queued)]
+                             queued=self.ctx.queued, authorised_by=self._authorised_by())]
 
     def _on_prepared(self, e: Prepared) -> list[Effect]:
         self.ctx.pre_settlement = e.pre_settlement
@@ -278,6 +301,17 @@ class VisitMachine:
         return [SettleOffline(self.visit_id, person, doc, self.ctx.fees)]
 
     def _on_settlement_confirmed(self, _: SettlementConfirmed) -> list[Effect]:
+        doc, pre = self.ctx.document, self.ctx.pre_settlement
+        assert doc is not None and pre is not None
+        limit = self.password_limit
+        if doc.cert_type is CertType.VOUCHER and limit is not None and pre.amounts.medfee_sumamt > limit \
+                and not self.ctx.extra.get("password_ok"):
+            self.ctx.extra["password_hint"] = ""
+            self._go(State.VOUCHER_PASSWORD)
+            return []
+        return self._commit_settlement()
+
+    def _commit_settlement(self) -> list[Effect]:
         person, doc, pre = self.ctx.person, self.ctx.document, self.ctx.pre_settlement
         assert person is not None and doc is not None and pre is not None
         if pre.amounts.psn_cash_pay > 0:  # the own share first: nothing is settled before it is paid
@@ -343,13 +377,15 @@ class VisitMachine:
         assert self.ctx.person is not None
         self.ctx.settlement = e.settlement
         self._go(State.RECEIPT)
-        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=e.settlement)]
+        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=e.settlement,
+                             authorised_by=self._authorised_by())]
 
     def _on_queued(self, e: Queued) -> list[Effect]:
         assert self.ctx.person is not None
         self.ctx.queued = e.queued
         self._go(State.RECEIPT)
-        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, queued=e.queued)]
+        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, queued=e.queued,
+                             authorised_by=self._authorised_by())]
 
     def _on_settle_failed(self, e: Failed) -> list[Effect]:
         # a business refusal of 2207: nothing was settled, the registration is undone on reset
@@ -373,12 +409,107 @@ class VisitMachine:
         self._go(State.INTERRUPTED)
         return []
 
+    def _authorised_by(self) -> str:
+        return self.ctx.document.authorised_by if self.ctx.document is not None else ""
+
+    # -- face swipe (PROTOCOL.md section 10), family account, voucher password --------------------------
+
+    def _on_face_swipe(self, _: FaceSwipeChosen) -> list[Effect]:
+        self._begin_visit()
+        self.ctx.extra["identified_by"] = "face"
+        self._go(State.CONSENT)
+        return []
+
+    def _on_id_entered(self, e: IdNumberEntered) -> list[Effect]:
+        problem = id_number_problem(e.id_no)
+        if problem is not None:  # nothing is sent: a typing slip costs no platform attempt
+            self.ctx.extra["id_problem"] = problem
+            return []
+        self.ctx.extra["id_problem"] = ""
+        self.ctx.typed_id = normalised(e.id_no)
+        self._go(State.FACE_VERIFY)
+        self.ctx.face_attempts = 1
+        return [IdentifyByFace(self.visit_id, self.ctx.typed_id, 1)]
+
+    def _on_face_identified(self, e: FaceIdentified) -> list[Effect]:
+        assert e.person is not None and e.document is not None
+        self.ctx.person, self.ctx.document, self.ctx.face = e.person, e.document, e.match
+        self._go(State.CHOOSE_INSURANCE if e.person.must_choose else State.SERVICES)
+        return []
+
+    def _on_face_auth_failed(self, e: FaceAuthFailed) -> list[Effect]:
+        self.ctx.face = e.match
+        if e.reason == "no_photo":  # nothing on file to match: a family member's voucher may authorise
+            self.ctx.extra["family_hint"] = ""
+            self._go(State.FAMILY_ACCOUNT)
+            return []
+        if e.reason in ("locked", "rate_limited", "unknown_person", "liveness_required"):
+            self.ctx.extra["retry_after_s"] = str(e.retry_after_s)
+            return self._fail(Failed(code=206, message=f"face_swipe.{e.reason}"))
+        if self.ctx.face_attempts >= self.max_face_attempts:  # mismatch, liveness, no face: counted
+            return self._fail(Failed(code=206, message="face_swipe.attempts_exhausted"))
+        self.ctx.face_attempts += 1
+        return [IdentifyByFace(self.visit_id, self.ctx.typed_id, self.ctx.face_attempts)]
+
+    def _on_family_scan(self, e: VoucherScanned) -> list[Effect]:
+        if self.ctx.extra.get("family_hint") == "checking":
+            return []
+        try:
+            token = validate_voucher(e.payload)
+        except VoucherRefused as refused:
+            self.ctx.extra["family_hint"] = f"refused.{refused.reason}"
+            return []
+        self.ctx.extra["family_hint"] = "checking"
+        return [AuthoriseByFamily(self.visit_id, self.ctx.typed_id, token)]
+
+    def _on_family_identified(self, e: Identified) -> list[Effect]:
+        assert e.person is not None
+        self.ctx.person, self.ctx.document = e.person, e.document
+        self._go(State.CHOOSE_INSURANCE if e.person.must_choose else State.SERVICES)
+        return []
+
+    def _on_family_failed(self, e: FamilyAuthFailed) -> list[Effect]:
+        self.ctx.extra["family_hint"] = f"refused.{e.reason}"  # another member may try, or Cancel
+        return []
+
+    def _on_password(self, e: PasswordEntered) -> list[Effect]:
+        doc, pre = self.ctx.document, self.ctx.pre_settlement
+        assert doc is not None and pre is not None
+        if self.ctx.extra.get("password_hint") == "checking":
+            return []
+        if not (len(e.password) == 6 and e.password.isdigit()):
+            self.ctx.extra["password_hint"] = "six_digits"
+            return []
+        self.ctx.extra["password_hint"] = "checking"
+        return [CheckVoucherPassword(self.visit_id, doc.cert_no, e.password, f"{pre.amounts.medfee_sumamt:.2f}")]
+
+    def _on_password_checked(self, e: PasswordChecked) -> list[Effect]:
+        if e.accepted:
+            self.ctx.extra["password_ok"], self.ctx.extra["password_hint"] = "1", ""
+            return self._commit_settlement()
+        tries = int(self.ctx.extra.get("password_tries", "0")) + 1
+        self.ctx.extra["password_tries"] = str(tries)
+        if e.locked or e.remaining <= 0 or tries >= self.max_password_tries:
+            return self._fail(Failed(code=251, message="voucher.password_locked"))
+        self.ctx.extra["password_hint"] = "wrong"
+        self.ctx.extra["password_remaining"] = str(min(e.remaining, self.max_password_tries - tries))
+        return []
+
 
 _H = VisitMachine
 _HANDLERS = {
     (State.IDLE, CardInserted): _H._on_start,
     (State.IDLE, VoucherScanned): _H._on_voucher,
     (State.IDLE, InterruptedVisitFound): _H._on_interrupted_found,
+    (State.IDLE, FaceSwipeChosen): _H._on_face_swipe,
+    (State.ENTER_ID, IdNumberEntered): _H._on_id_entered,
+    (State.FACE_VERIFY, FaceIdentified): _H._on_face_identified,
+    (State.FACE_VERIFY, FaceAuthFailed): _H._on_face_auth_failed,
+    (State.FAMILY_ACCOUNT, VoucherScanned): _H._on_family_scan,
+    (State.FAMILY_ACCOUNT, Identified): _H._on_family_identified,
+    (State.FAMILY_ACCOUNT, FamilyAuthFailed): _H._on_family_failed,
+    (State.VOUCHER_PASSWORD, PasswordEntered): _H._on_password,
+    (State.VOUCHER_PASSWORD, PasswordChecked): _H._on_password_checked,
     (State.INTERRUPTED, Finish): _H._on_finish,
     (State.IDENTIFYING, CardRead): _H._on_card_read,
     (State.IDENTIFYING, Identified): _H._on_identified,

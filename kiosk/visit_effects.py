@@ -15,17 +15,20 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import visit as v
-from kiosk.audit import face_verification_event
-from kiosk.domain import QueuedSettlement, RefundedPayment, Settlement
+from kiosk.audit import face_identification_event, face_verification_event
+from kiosk.domain import FaceMatch, QueuedSettlement, RefundedPayment, Settlement
 from kiosk.errors import (
     BenefitRefused,
+    FaceAuthRefused,
+    FamilyAuthRefused,
+    VoucherPasswordRefused,
     GatewayBusinessError,
     GatewayUnreachable,
     KioskError,
     PaymentDeclined,
     PaymentUnknown,
 )
-from kiosk.face_check import FaceVerifier
+from kiosk.face_check import FaceVerifier, NoFaceFound
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
 from kiosk.pre_audit import CONTINUED
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 _LANES: dict[type, str] = {
     v.ReadCard: "card",
     v.VerifyFace: "vision",
+    v.IdentifyByFace: "vision",
     v.WipeSecrets: "vision",
     v.VisitEnded: "status",
     v.PrintReceipt: "printer",
@@ -113,7 +117,13 @@ class EffectRunner:
                 return v.PaymentUpdate(vid, status=PaymentStatus(effect.order.order_no, UNKNOWN), waited=True)
             return v.Failed(vid, code=exc.code, message="payment_unavailable")
         except VoucherRefused as exc:
+            if isinstance(effect, v.AuthoriseByFamily):
+                return v.FamilyAuthFailed(vid, reason=exc.reason)
             return v.Failed(vid, code=exc.code, message=f"voucher.{exc.reason}")
+        except FamilyAuthRefused as exc:
+            return v.FamilyAuthFailed(vid, reason=exc.reason)
+        except VoucherPasswordRefused as exc:
+            return v.PasswordChecked(vid, accepted=False, remaining=exc.remaining, locked=exc.locked)
         except KioskError as exc:
             log.warning("%s failed: %s", type(effect).__name__, exc)
             return v.Failed(vid, code=exc.code, message=exc.message)
@@ -138,6 +148,14 @@ class EffectRunner:
                 self._audit(face_verification_event(person, match, attempt=attempt, point=self._point,
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
+            case v.IdentifyByFace():
+                return self._identify_by_face(effect)
+            case v.AuthoriseByFamily(id_no=id_no, member_payload=payload):
+                document = self._vouchers.family_auth(id_no, payload).document()
+                return v.Identified(vid, person=self._settlement.identify(document), document=document)
+            case v.CheckVoucherPassword(ec_token=token, password=password, amount=amount):
+                self._vouchers.verify_password(token, password, amount)
+                return v.PasswordChecked(vid, accepted=True)
             case v.LoadFees(person=person, ask_chronic=ask_chronic):
                 filings = self._chronic_filings(person) if ask_chronic else ()
                 if filings:
@@ -188,6 +206,43 @@ class EffectRunner:
                 return None
         raise AssertionError(f"unhandled effect {effect!r}")
 
+    def _identify_by_face(self, effect: v.IdentifyByFace) -> v.Event:
+        """Face swipe: a live capture, then the platform (authNo -> check -> ecToken), then 1101. Only a
+        crop that passed liveness is sent; it is zeroed once sent, whatever the answer."""
+        vid, started = effect.visit_id, self._monotonic()
+        try:
+            capture = self._face.capture_live()
+        except NoFaceFound as exc:
+            log.info("face swipe: %s", exc)
+            return self._face_swipe_failed(effect, "no_face", None, "not_sent")
+        if not capture.match.accepted or capture.crop is None:
+            return self._face_swipe_failed(effect, "liveness", capture.match, "not_sent")
+        try:
+            auth_no = self._vouchers.face_auth(effect.id_no, capture.crop, liveness=capture.match.liveness)
+        except FaceAuthRefused as exc:
+            match = FaceMatch(score=0.0, verdict="mismatch", accepted=False, liveness=capture.match.liveness)
+            return self._face_swipe_failed(effect, exc.reason, match, "refused", exc.retry_after_s, started)
+        finally:
+            capture.crop.fill(0)  # type: ignore[attr-defined]
+        document = self._vouchers.check(auth_no).document()
+        match = FaceMatch(score=0.0, verdict="match", accepted=True, liveness=capture.match.liveness)
+        self._note_face_swipe(effect, match, "identified", "", started)
+        return v.FaceIdentified(vid, person=self._settlement.identify(document), document=document, match=match)
+
+    def _face_swipe_failed(self, effect: v.IdentifyByFace, reason: str, match: FaceMatch | None, verdict: str,
+                           retry_after_s: int = 0, started: float | None = None) -> v.Event:
+        self._note_face_swipe(effect, match, verdict, reason, started)
+        return v.FaceAuthFailed(effect.visit_id, reason=reason, match=match, retry_after_s=retry_after_s)
+
+    def _note_face_swipe(self, effect: v.IdentifyByFace, match: FaceMatch | None, verdict: str, reason: str,
+                         started: float | None) -> None:
+        liveness = match.liveness if match is not None else "not run: no_face"
+        if self._telemetry is not None and started is not None and match is not None:
+            self._telemetry.face_checked(match.verdict, liveness.split(":")[0], self._monotonic() - started)
+        self._audit(face_identification_event(effect.id_no, verdict=verdict, reason=reason, liveness=liveness,
+                                              attempt=effect.attempt, terminal_no=self._terminal_no,
+                                              when=self._clock()))
+
     def _chronic_filings(self, person: Any) -> tuple:
         """5301; with the gateway out of reach the visit goes on as an ordinary one."""
         try:
@@ -229,10 +284,11 @@ class EffectRunner:
         when = self._clock()
         if effect.settlement is not None:
             doc = settlement_receipt(self._institution, self._terminal_no, effect.person, effect.fees,
-                                     effect.settlement, when)
+                                     effect.settlement, when, authorised_by=effect.authorised_by)
         else:
             assert effect.queued is not None
-            doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when)
+            doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when,
+                              authorised_by=effect.authorised_by)
         try:
             path = self._printer.print_document(doc.lines, doc.qr_payload, name=doc.name)
         except KioskError as exc:

@@ -19,7 +19,7 @@ from kiosk.domain import (
 )
 from kiosk.insurance import ChronicFiling
 from kiosk.interrupted_visit import InterruptedVisit
-from kiosk.masking import mask_token
+from kiosk.masking import mask_id, mask_token
 from kiosk.payment import PaymentOrder, PaymentStatus
 
 
@@ -39,6 +39,9 @@ class State(str, Enum):
     RECEIPT = "receipt"
     ERROR = "error"
     INTERRUPTED = "interrupted"  # after a restart: how the visit the kiosk stopped in ended
+    ENTER_ID = "enter_id"  # face swipe: the patient types their ID number on the keypad
+    FAMILY_ACCOUNT = "family_account"  # face swipe found no photo: a family member's voucher authorises
+    VOUCHER_PASSWORD = "voucher_password"  # an amount above the limit: the voucher password on the PIN pad
 
 
 # ---- events: input from the patient, the devices and the workers ----------------------------
@@ -215,6 +218,58 @@ class Finish(Event):
     """The patient is done with the receipt or the error screen."""
 
 
+@dataclass(frozen=True)
+class FaceSwipeChosen(Event):
+    """On the idle screen: "swipe face", with neither card nor phone (PROTOCOL.md section 10)."""
+
+
+@dataclass(frozen=True)
+class IdNumberEntered(Event):
+    id_no: str = ""
+
+    def __repr__(self) -> str:
+        return f"IdNumberEntered({mask_id(self.id_no)})"
+
+
+@dataclass(frozen=True)
+class FaceIdentified(Event):
+    """The voucher platform identified the person by face; 1101 answered."""
+
+    person: InsuredPerson | None = None
+    document: IdentityDocument | None = None
+    match: FaceMatch | None = None
+
+
+@dataclass(frozen=True)
+class FaceAuthFailed(Event):
+    """Face swipe did not identify: ``reason`` liveness, no_face (nothing was sent) or the platform's
+    mismatch, locked, no_photo, rate_limited, unknown_person, liveness_required."""
+
+    reason: str = ""
+    match: FaceMatch | None = None
+    retry_after_s: int = 0
+
+
+@dataclass(frozen=True)
+class FamilyAuthFailed(Event):
+    reason: str = ""  # not_bound, unknown_person, expired, unknown, or a voucher refusal's reason
+
+
+@dataclass(frozen=True)
+class PasswordEntered(Event):
+    password: str = ""  # never in repr, logs or storage
+
+    def __repr__(self) -> str:
+        return "PasswordEntered(******)"
+
+
+@dataclass(frozen=True)
+class PasswordChecked(Event):
+    accepted: bool = False
+    remaining: int = 0
+    locked: bool = False
+
+
 # ---- effects: work the machine asks for --------------------------------------------------------
 
 
@@ -328,6 +383,7 @@ class PrintReceipt(Effect):
     fees: tuple[FeeItem, ...]
     settlement: Settlement | None = None
     queued: QueuedSettlement | None = None
+    authorised_by: str = ""  # a family account: who authorised the payment (masked name)
 
 
 @dataclass(frozen=True)
@@ -336,6 +392,37 @@ class VisitEnded(Effect):
 
     outcome: str
     errand: str
+
+
+@dataclass(frozen=True)
+class IdentifyByFace(Effect):
+    """Capture a live face (quality gate, liveness) and let the voucher platform identify it with the ID
+    number typed: authNo -> check -> ecToken -> 1101 with mdtrt_cert_type 01."""
+
+    id_no: str
+    attempt: int
+
+    def __repr__(self) -> str:
+        return f"IdentifyByFace({self.visit_id}, {mask_id(self.id_no)}, attempt {self.attempt})"
+
+
+@dataclass(frozen=True)
+class AuthoriseByFamily(Effect):
+    id_no: str  # the patient's
+    member_payload: str  # the family member's voucher code
+
+    def __repr__(self) -> str:
+        return f"AuthoriseByFamily({self.visit_id}, {mask_id(self.id_no)}, {mask_token(self.member_payload)})"
+
+
+@dataclass(frozen=True)
+class CheckVoucherPassword(Effect):
+    ec_token: str
+    password: str
+    amount: str
+
+    def __repr__(self) -> str:
+        return f"CheckVoucherPassword({self.visit_id}, {mask_token(self.ec_token)}, ******, {self.amount})"
 
 
 @dataclass(frozen=True)

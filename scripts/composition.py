@@ -21,7 +21,8 @@ from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
 from drivers.face.process_engine import ProcessFaceEngine
-from drivers.gateway.client import HttpGateway, HttpHospitalSystem, HttpVoucherPlatform, gateway_origin
+from drivers.gateway.client import HttpGateway, HttpHospitalSystem, gateway_origin
+from drivers.gateway.voucher_platform import HttpVoucherPlatform
 from drivers.location.fixed_site import FixedSiteLocation
 from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
@@ -325,7 +326,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     reader = build_card_reader(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
-                           clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal),
+                           clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal, cfg.voucher.platform_url),
                            audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event),
                            telemetry=telemetry)
     # the day's reconciliation after closing time: production only (a demo's sandbox day is a few minutes;

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,14 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
     tasks = TaskRunner(LANES)
     # visit ids unique across starts: the outbox delivers a visit's items in order, so a new visit must
     # never share its id with an item left open by an earlier run
-    machine = VisitMachine(max_face_attempts=cfg.face.max_attempts, id_prefix=time.strftime("v%Y%m%d%H%M%S-"))
+    machine = VisitMachine(max_face_attempts=cfg.face.max_attempts, id_prefix=time.strftime("v%Y%m%d%H%M%S-"),
+                           password_limit=Decimal(cfg.voucher.password_limit) if cfg.voucher.password_limit else None)
     controller = VisitController(machine, services.effects, tasks, services.card_reader)
     window = KioskWindow(controller, cfg.ui, camera=services.camera, manual_window=cfg.terminal.manual_window,
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
                          on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
-                         on_demo_pay=on_demo_pay, treatment_area=cfg.terminal.mdtrtarea_admvs)
+                         on_demo_pay=on_demo_pay, treatment_area=cfg.terminal.mdtrtarea_admvs,
+                         face_swipe=cfg.voucher.face_swipe)
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)

@@ -19,7 +19,7 @@ from kiosk.domain import CertType, IdentityDocument
 from kiosk.errors import ConfigError, GatewayAccessRefused
 
 from drivers.gateway.access import TifPolicy, tif_headers, tif_signature
-from drivers.gateway.client import HttpGateway, _post
+from drivers.gateway.client import HttpGateway, post as _post
 from drivers.gateway.sandbox.server import SandboxGateway
 from offline_queue.msgids import SqliteMsgIdSource
 from offline_queue.store import open_store
@@ -135,7 +135,8 @@ def test_production_tif_needs_its_access_id_and_secret() -> None:
 
 def test_the_hospital_system_and_voucher_paths_are_behind_the_same_access_layer(tmp_path: Path,
                                                                                tif_sandbox: SandboxGateway) -> None:
-    from drivers.gateway.client import HttpHospitalSystem, HttpVoucherPlatform
+    from drivers.gateway.client import HttpHospitalSystem
+    from drivers.gateway.voucher_platform import HttpVoucherPlatform
     from kiosk.domain import InsuredPerson
 
     right = tmp_path / "right.secret"

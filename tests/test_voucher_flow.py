@@ -20,7 +20,7 @@ from kiosk.errors import GatewayProtocolError
 
 from drivers.camera.replay import ReplayCamera
 from drivers.card.virtual_card import load_holders
-from drivers.gateway.client import HttpVoucherPlatform
+from drivers.gateway.voucher_platform import HttpVoucherPlatform
 from drivers.gateway.sandbox.server import SandboxGateway
 from kiosk.keyboard_wedge import WedgeAssembler
 from drivers.qr.serial_scanner import SerialQrScanner

@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from kiosk.config import GatewayConfig, TerminalConfig
-from kiosk.domain import FeeItem, InsuredPerson, ResolvedVoucher
+from kiosk.domain import FeeItem, InsuredPerson
 from kiosk.errors import (
     ConfigError,
     GatewayAccessRefused,
@@ -38,8 +38,7 @@ from kiosk.errors import (
     GatewayTlsRefused,
     GatewayUnreachable,
 )
-from kiosk.masking import mask_id, mask_token
-from kiosk.voucher import VoucherRefused
+from kiosk.masking import mask_id
 from kiosk.ports import MsgIdSource, Telemetry, Template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
@@ -181,7 +180,7 @@ def _access_refusal(response: requests.Response, what: str) -> GatewayAccessRefu
     return GatewayAccessRefused(reason, f"{what}: the gateway refused access ({code}: {answer.get('message', '')}); {fix}")
 
 
-def _post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str,
+def post(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float], what: str,
           headers: dict[str, str] | None = None) -> bytes:
     try:
         response = session.post(url, data=body, timeout=timeout, headers=headers)
@@ -265,7 +264,7 @@ class HttpGateway:
         log.info("-> %s msgid=%s", infno, msgid)
         if self._security is not None:
             envelope = self._security.seal_request(json.loads(dumps(envelope)))
-        raw = _post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno, self._access())
+        raw = post(self._session, self._cfg.url, dumps(envelope), self._timeout, infno, self._access())
         if self._security is not None:
             raw = _open_answer(raw, self._security, infno)
         output = parse_response(raw, infno)
@@ -361,7 +360,7 @@ class HttpHospitalSystem:
 
     def record_audit(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """Deliver one audit event (called by the outbox sender). Raises GatewayError subclasses."""
-        raw = _post(self._session, self._base + "/his/audit", dumps(dict(event)), self._timeout, "audit",
+        raw = post(self._session, self._base + "/his/audit", dumps(dict(event)), self._timeout, "audit",
                     self._access())
         try:
             answer = loads(raw)
@@ -370,46 +369,3 @@ class HttpHospitalSystem:
         if not isinstance(answer, dict) or answer.get("status") != "recorded":
             raise GatewayProtocolError(f"audit answer unexpected: {str(answer)[:80]}")
         return answer
-
-
-class HttpVoucherPlatform:
-    """The electronic-voucher platform: a scanned code -> holder and ecToken (PROTOCOL.md section 3).
-
-    The platform's address is ``gateway.voucher_url`` (default: the gateway's origin + /voucher/resolve);
-    the terminal identifies as a self-service device. The code is sent, never logged whole."""
-
-    def __init__(self, cfg: GatewayConfig, terminal: TerminalConfig) -> None:
-        self._url = cfg.voucher_url or f"{gateway_origin(cfg)}/voucher/resolve"
-        self._terminal = terminal
-        self._session = build_session(cfg)
-        self._access = access_headers(cfg)
-        self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
-
-    def resolve(self, payload: str) -> ResolvedVoucher:
-        body = dumps({"qrCode": payload, "deviceType": "self_service", "deviceNo": self._terminal.terminal_no,
-                      "orgCode": self._terminal.fixmedins_code})
-        raw = _post(self._session, self._url, body, self._timeout, "voucher", self._access())
-        try:
-            answer = loads(raw)
-        except ValueError:
-            raise GatewayProtocolError("voucher platform answer is not JSON") from None
-        if not isinstance(answer, dict):
-            raise GatewayProtocolError("voucher platform answer is not an object")
-        code = str(answer.get("code", ""))
-        if code in ("expired", "unknown"):
-            log.info("voucher %s: %s", mask_token(payload), code)
-            raise VoucherRefused(code, f"the voucher code is {code}: refresh it in the app and show it again")
-        data = answer.get("data")
-        if code != "0" or not isinstance(data, dict):
-            raise GatewayProtocolError(f"voucher platform refused: code {code[:20]!r}")
-        try:
-            fields = {k: str(data[k]) for k in ("idNo", "idType", "userName", "ecToken", "insuOrg")}
-        except KeyError as exc:
-            raise GatewayProtocolError(f"voucher platform answer lacks {exc}") from None
-        if not (1 <= len(fields["ecToken"]) <= 64 and fields["ecToken"].isprintable() and len(fields["idNo"]) <= 32):
-            raise GatewayProtocolError("voucher platform answer malformed")
-        return ResolvedVoucher(fields["idNo"], fields["idType"], fields["userName"], fields["ecToken"],
-                               fields["insuOrg"])
-
-    def close(self) -> None:
-        self._session.close()

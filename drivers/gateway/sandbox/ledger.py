@@ -59,6 +59,14 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS family_bindings (member_psn_no TEXT, patient_psn_no TEXT, relation TEXT,
+    PRIMARY KEY (member_psn_no, patient_psn_no));
+CREATE TABLE IF NOT EXISTS face_locks (certno TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS face_attempts (device TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS face_auths (auth_no TEXT PRIMARY KEY, psn_no TEXT NOT NULL, expires REAL NOT NULL,
+    used INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS voucher_passwords (psn_no TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
+    failures INTEGER DEFAULT 0, locked_day TEXT DEFAULT '');
 """
 
 
@@ -99,6 +107,9 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
                      (r["admdvs"], int(r.get("requires_filing", False)), int(r.get("cross_province_outpatient", True)),
                       r.get("deductible", "0"), r.get("fund_ratio", ""), r.get("mi_threshold", ""),
                       r.get("mi_ratio", "0"), r.get("maf_ratio", "0")))
+    for b in data.get("family", []):  # a family account: the member's voucher may authorise for the patient
+        conn.execute("INSERT OR REPLACE INTO family_bindings SELECT m.psn_no, p.psn_no, ? FROM persons m, persons p"
+                      " WHERE m.certno = ? AND p.certno = ?", (b.get("relation", ""), b["member"], b["patient"]))
     for f in data.get("fee", []):
         conn.execute(
             "INSERT OR REPLACE INTO his_fees VALUES (:certno, :feedetl_sn, :name, :med_list_codg,"

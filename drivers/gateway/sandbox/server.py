@@ -13,6 +13,8 @@ Paths:
   ``POST /admin/pay/scan`` ``{"order_no", "wallet"}``: a patient's phone pays the order's QR code;
   ``POST /admin/pay/faults``: ``{"faults": [{"kind", "delay_s"}]}``, ``{"random": {"rate", "kinds",
   "seed", "delay_s"}}``, ``{"clear": true}``.
+- ``POST /voucher/cn.nhsa.ec.auth``, ``cn.nhsa.auth.check``, ``cn.nhsa.ec.password``, ``cn.nhsa.ec.family``:
+  the voucher platform's face swipe, password and family account (``voucher_platform.py``).
 - ``POST /admin/reversal-window`` ``{"seconds"}``: cross-province 2207s can be reversed (2601) only that
   many seconds after they were made (null: the same day, the default).
 - ``POST /admin/drop-settlement`` ``{"setl_id"}``: the gateway loses a settlement (its books no longer
@@ -44,6 +46,7 @@ from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
 from drivers.gateway.sandbox.faults import PROCESSED_FIRST, Fault, FaultPlan
 from drivers.gateway.sandbox.ledger import money, open_ledger
+from drivers.gateway.sandbox.voucher_platform import FaceMatcher, SandboxVoucherPlatform
 from drivers.payment.sandbox_provider import KINDS as PAY_FAULT_KINDS
 from drivers.payment.sandbox_provider import Declined, SandboxPaymentProvider
 
@@ -67,11 +70,14 @@ class SandboxGateway:
 
     def __init__(self, ledger_path: Path | str, host: str = "127.0.0.1", port: int = 0, *,
                  tls: tuple[Path, Path] | None = None, payment_key: bytes | None = None,
-                 access: TifPolicy | None = None, message_security: SmGatewaySide | None = None) -> None:
+                 access: TifPolicy | None = None, message_security: SmGatewaySide | None = None,
+                 face_matcher: FaceMatcher | None = None, accept_replay: bool = False) -> None:
         """``tls``: (certificate chain, private key) PEM files: the sandbox then speaks HTTPS only.
         ``payment_key``: the payment platform's merchant key (default: a new random one, ``payment_key``).
         ``access``: the gateway's access check (profiles tif and sm); None: no access headers needed.
-        ``message_security``: profile sm (requests SM4-encrypted and SM2-signed, answers likewise)."""
+        ``message_security``: profile sm (requests SM4-encrypted and SM2-signed, answers likewise).
+        ``face_matcher``: the voucher platform's face match (default: the project's engine, built on first use);
+        ``accept_replay``: face swipe accepts the demo's replay camera (demo mode only)."""
         self.access, self.message_security = access, message_security
         self.ledger_path = Path(ledger_path)
         self._tls: ssl.SSLContext | None = None
@@ -83,6 +89,8 @@ class SandboxGateway:
         self._lock = threading.Lock()
         self.payment_key = payment_key or secrets.token_hex(16).encode("ascii")
         self.payments = SandboxPaymentProvider(self._conn, self._lock, self.payment_key)
+        self.vouchers = SandboxVoucherPlatform(self._conn, self._lock, matcher=face_matcher,
+                                               accept_replay=accept_replay)
         self._server = self._listen((host, port))
         self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
         self._listener_lock = threading.Lock()
@@ -115,6 +123,7 @@ class SandboxGateway:
         self._close_client_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.vouchers.close()
         with self._lock:
             self._conn.close()
 
@@ -487,6 +496,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(400, dumps({"error": str(exc)}))
                 else:
                     self._send(200, dumps({"injected": sandbox.faults.injected}))
+            elif path.startswith("/voucher/cn.nhsa."):
+                self._send(*sandbox.vouchers.handle(path[len("/voucher/"):], body))
             elif path == "/voucher/resolve":
                 try:
                     payload = json.loads(body)["qrCode"]
