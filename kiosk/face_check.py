@@ -69,7 +69,8 @@ def face_crop(frame: object, box: tuple[int, int, int, int]) -> object:
     top, right, bottom, left = box
     dy, dx = int((bottom - top) * CROP_MARGIN), int((right - left) * CROP_MARGIN)
     height, width = pixels.shape[:2]
-    return np.ascontiguousarray(pixels[max(0, top - dy):min(height, bottom + dy), max(0, left - dx):min(width, right + dx)])
+    region = pixels[max(0, top - dy):min(height, bottom + dy), max(0, left - dx):min(width, right + dx)]
+    return np.array(region, order="C", copy=True)  # the caller zeroes it after sending
 
 
 class FaceVerifier:

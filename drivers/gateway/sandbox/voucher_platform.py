@@ -80,8 +80,9 @@ def project_face_matcher() -> FaceMatcher:
 
 class SandboxVoucherPlatform:
     def __init__(self, conn: sqlite3.Connection, lock: threading.Lock, *, matcher: FaceMatcher | None = None,
-                 lock_s: float = 1800.0, device_limit: int = 30, accept_replay: bool = False) -> None:
-        self._conn, self._lock = conn, lock
+                 lock_s: float = 1800.0, device_limit: int = 30, accept_replay: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._conn, self._lock, self.clock = conn, lock, clock
         self._matcher = matcher
         self.lock_s, self.device_limit, self.accept_replay = lock_s, device_limit, accept_replay
         self._match_lock = threading.Lock()
@@ -110,7 +111,7 @@ class SandboxVoucherPlatform:
     def face_auth(self, req: dict[str, Any]) -> dict[str, Any]:
         certno, device = str(req["idNo"]).upper(), str(req.get("deviceNo", ""))
         image = base64.b64decode(str(req["faceImage"]), validate=True) if req.get("faceImage") else b""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             self._conn.execute("DELETE FROM face_attempts WHERE at < ?", (now - 60,))
             recent = self._conn.execute("SELECT COUNT(*) FROM face_attempts WHERE device = ?", (device,)).fetchone()[0]
@@ -161,7 +162,7 @@ class SandboxVoucherPlatform:
         return matched
 
     def check(self, req: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             row = self._conn.execute("SELECT * FROM face_auths WHERE auth_no = ?", (str(req["authNo"]),)).fetchone()
             if row is None or row["used"] or row["expires"] < now:
@@ -186,7 +187,7 @@ class SandboxVoucherPlatform:
         with self._lock:
             row = self._conn.execute("SELECT psn_no, token_expires FROM vouchers WHERE ec_token = ?",
                                      (token,)).fetchone()
-            if row is None or row["token_expires"] < time.time():
+            if row is None or row["token_expires"] < self.clock():
                 return {"code": "token_invalid", "message": "ecToken unknown or expired"}
             psn_no = row["psn_no"]
             stored = self._conn.execute("SELECT * FROM voucher_passwords WHERE psn_no = ?", (psn_no,)).fetchone()
@@ -211,7 +212,7 @@ class SandboxVoucherPlatform:
     # -- family account -----------------------------------------------------------------------------
 
     def family(self, req: dict[str, Any]) -> dict[str, Any]:
-        certno, payload, now = str(req["idNo"]).upper(), str(req["qrCode"]), time.time()
+        certno, payload, now = str(req["idNo"]).upper(), str(req["qrCode"]), self.clock()
         with self._lock:
             member = self._conn.execute(
                 "SELECT v.psn_no, v.code_expires, p.psn_name FROM vouchers v JOIN persons p USING (psn_no)"
