@@ -24,8 +24,13 @@ DEMO_PAYMENT_CODE = "134567890123454321"
 class Autopilot(QObject):
     def __init__(self, window: KioskWindow, insert_card: Callable[[], None], *, on_finished: Callable[[dict[str, Any]], None],
                  timeout_s: float = 120.0, screenshot_dir: Path | None = None, press_delay_ms: int = 200,
-                 choose_record: int = 0) -> None:
+                 choose_record: int = 0, identify: str = "card", id_number: str = "", pin: str = "",
+                 show_voucher: Callable[[], str] | None = None) -> None:
+        """``identify``: card (``insert_card``), voucher (scans ``show_voucher()``) or face (face swipe: types
+        ``id_number``; a family member's voucher, ``show_voucher()``, when the platform has no photo); ``pin``:
+        the voucher password typed on the PIN pad when one is asked for."""
         super().__init__()
+        self._identify, self._id_number, self._pin, self._show_voucher = identify, id_number, pin, show_voucher
         self._choose_record = choose_record  # which insurance record a person with several touches
         self.window, self._insert_card, self._on_finished = window, insert_card, on_finished
         self._screens = screenshot_dir
@@ -40,7 +45,12 @@ class Autopilot(QObject):
     def start(self) -> None:
         self._timeout.start()
         self._shoot(State.IDLE)
-        QTimer.singleShot(self._delay, self._insert_card)
+        if self._identify == "face":
+            QTimer.singleShot(self._delay, lambda: self._press(State.IDLE, "face_swipe"))
+        elif self._identify == "voucher" and self._show_voucher is not None:
+            QTimer.singleShot(self._delay, lambda: self.window.scan_voucher(self._show_voucher()))
+        else:
+            QTimer.singleShot(self._delay, self._insert_card)
 
     def _on_state(self, state: State) -> None:
         if self._done or state != self.window.controller.state:
@@ -64,6 +74,13 @@ class Autopilot(QObject):
                 not in self._acted:
             self._acted.add((machine.visit_id, "pay"))  # type: ignore[arg-type]
             QTimer.singleShot(self._delay, lambda: self._show_payment_code(machine.visit_id))
+        elif state in (State.ENTER_ID, State.VOUCHER_PASSWORD) and key not in self._acted:
+            self._acted.add(key)
+            text, confirm = (self._id_number, "confirm_id") if state == State.ENTER_ID else (self._pin, "confirm_pin")
+            QTimer.singleShot(self._delay, lambda: self._type(state, text, confirm))
+        elif state == State.FAMILY_ACCOUNT and key not in self._acted and self._show_voucher is not None:
+            self._acted.add(key)  # the family member shows their code
+            QTimer.singleShot(self._delay, lambda: self.window.scan_voucher(self._show_voucher()))
         elif state == State.RECEIPT and ("receipt" in machine.ctx.extra):
             self._finish()
         elif state == State.ERROR:
@@ -74,6 +91,16 @@ class Autopilot(QObject):
     def _press(self, state: State, action: str) -> None:
         if self.window.controller.state == state:
             self.window.current.button(action).click()
+
+    def _type(self, state: State, text: str, confirm: str) -> None:
+        """Touch the keys of ``text`` one by one (on the PIN pad wherever the shuffle put them), then OK."""
+        if self.window.controller.state != state:
+            return
+        screen = self.window.current
+        for char in text:
+            screen.button(f"digit_{char}").click()
+        self._shoot(state, suffix="-typed")
+        screen.button(confirm).click()
 
     def _show_payment_code(self, visit_id: str) -> None:
         machine = self.window.controller.machine
@@ -100,12 +127,18 @@ class Autopilot(QObject):
         result: dict[str, Any] = {"steps": list(self.steps)}
         if ctx.face is not None:
             result["liveness"] = ctx.face.liveness
-            result["face_score"] = round(ctx.face.score, 2)
+            if ctx.extra.get("identified_by") != "face":  # face swipe: the platform decides, no local score
+                result["face_score"] = round(ctx.face.score, 2)
         if ctx.person is not None:
             result.update(insuplc_admdvs=ctx.person.insuplc_admdvs, insutype=ctx.person.insutype,
                           mdtrtarea_admvs=self.window.treatment_area, med_type=ctx.person.med_type)
             if ctx.person.dise_codg:
                 result["dise_codg"] = ctx.person.dise_codg
+        if ctx.document is not None:
+            result["identified_by"] = ctx.extra.get("identified_by") or (
+                "voucher" if ctx.document.cert_type.value == "01" else "card")
+            if ctx.document.authorised_by:
+                result["authorised_by"] = ctx.document.authorised_by
         outcome = visit_outcome(ctx)  # the same words the metrics count
         if outcome == "settled":
             a = ctx.settlement.amounts

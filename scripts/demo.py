@@ -42,7 +42,9 @@ PATIENTS = {
     "no-cross-province-outpatient": "no_outpatient",  # insured in Qinghai, no cross-province outpatient
     "chronic": "chronic",                          # hypertension on file: a chronic-disease visit
     "low-income": "low_income",                    # low income: medical assistance, critical illness on 2,860.00
-}
+    "no-photo": "low_income",                      # the same person with no photo on file: face swipe leads to
+}                                                  # the family account (王秀英, the demo holder, is bound to her)
+NO_PHOTO = {"no-photo"}  # patients whose face the demo does not enrol
 
 
 @dataclass
@@ -66,6 +68,10 @@ class DemoRig:
         self.remove_card()
         self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
         self._session.insert()
+
+    def holder_id(self) -> str:
+        """The ID number of the demo patient (typed on the keypad for face swipe)."""
+        return load_holders()[self.holder].citizen_id
 
     def issue_voucher(self, holder: str | None = None) -> str:
         """A fresh electronic-voucher code for the holder, as the insurance app would show it."""
@@ -167,18 +173,25 @@ def demo_security(cfg: KioskConfig) -> SandboxSecurity:
     return SandboxSecurity(access, messages, institution)
 
 
-def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEMO_HOLDER) -> DemoRig:
+def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEMO_HOLDER, *,
+               enrol: bool = True) -> DemoRig:
+    """The sandbox (whose voucher platform accepts the demo's replay camera for face swipe: demo mode
+    says liveness was not checked), the services, and the holder's face enrolled (unless ``enrol`` is
+    False: a person with no photo on file)."""
     data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     security = demo_security(cfg)
     sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=security.access,
-                             message_security=security.messages)
+                             message_security=security.messages, accept_replay=True)
     sandbox.start()
     try:
         demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, security)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
-            enroll_demo_face(sandbox, services, holder_key=holder)
+            if enrol:
+                enroll_demo_face(sandbox, services, holder_key=holder)
+            else:
+                services.camera.start()
         except BaseException:  # Ctrl+C or SIGTERM while starting too: stop what was started
             services.close()
             raise

@@ -252,11 +252,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     app = create_app(headless=autopilot or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     if cjk_family() is None:
         log.warning("no CJK font installed: Chinese text will not render (run scripts/setup.sh)")
-    from scripts.demo import PATIENTS
+    from scripts.demo import DEMO_HOLDER, NO_PHOTO, PATIENTS
 
     patient = getattr(args, "patient", "local")
     rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None,
-                     holder=PATIENTS[patient])
+                     holder=PATIENTS[patient], enrol=patient not in NO_PHOTO)
     result: dict[str, Any] = {}
     with contextlib.ExitStack() as started:  # from here on, whatever stops us stops what was started
         started.callback(rig.close)
@@ -277,11 +277,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             window.resize(1280, 800)
             window.show()
+            from drivers.gateway.sandbox.voucher_platform import SANDBOX_PASSWORD
+
+            identify = getattr(args, "identify", "card")
+            # the voucher the patient shows, or (face swipe of a person with no photo) the family member's
+            family = identify == "face" and patient in NO_PHOTO
             pilot = Autopilot(window, rig.insert_card, on_finished=finished,
                               screenshot_dir=Path(args.screenshots) if args.screenshots else None,
-                              choose_record=-1)  # a person with several records: the last one, by touch
+                              choose_record=-1,  # a person with several records: the last one, by touch
+                              identify=identify, id_number=rig.holder_id(), pin=SANDBOX_PASSWORD,
+                              show_voucher=lambda: rig.issue_voucher(DEMO_HOLDER if family else None))
             pilot.start()
             run_event_loop(app)
+            registered = rig.sandbox.requests("1101")
+            if registered:  # how the patient identified, as the gateway saw it
+                result["mdtrt_cert_type"] = registered[-1]["data"]["mdtrt_cert_type"]
             result.update(ledger=str(rig.sandbox.ledger_path), data_dir=str(rig.data_dir),
                           card_reader=rig.services.card_reader.description, camera=rig.services.camera.description)
         else:
@@ -316,11 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--windowed", action="store_true", help="a 1280x800 window instead of full screen")
     demo.add_argument("--patient", choices=("local", "in-province", "cross-province", "cross-province-unfiled",
                                             "paused", "two-records", "no-cross-province-outpatient", "chronic",
-                                            "low-income"),
+                                            "low-income", "no-photo"),
                       default="local", help="which seeded patient comes (where they are insured: local, another "
                       "region of this province, another province filed or not, insurance paused, two insurance "
                       "records, a region without cross-province outpatient, a chronic disease on file, low income with medical "
                       "assistance)")
+    demo.add_argument("--identify", choices=("card", "voucher", "face"), default="card",
+                      help="with --autopilot: how the patient identifies: the card, the voucher code, or face swipe "
+                           "(types the ID number; the voucher platform identifies the face)")
     demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
                       help="patient visit (default) or clinician login (face plus position; with --autopilot)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",

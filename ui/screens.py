@@ -141,8 +141,9 @@ class ConsentScreen(Screen):
         self._window = manual_window
 
     def render_text(self, ctx: VisitContext) -> None:
-        self.title.setText(self.tr_.tr("consent.title"))
-        self.body.setText(self.tr_.tr("consent.body", window=self._window))
+        swipe = ctx.extra.get("identified_by") == "face"  # face swipe: the platform sees the face
+        self.title.setText(self.tr_.tr("consent.face_swipe_title" if swipe else "consent.title"))
+        self.body.setText(self.tr_.tr("consent.face_swipe_body" if swipe else "consent.body", window=self._window))
 
 
 class FaceScreen(Screen):
@@ -174,11 +175,12 @@ class FaceScreen(Screen):
         self.notice.setText(self.tr_.tr(key) if key else (self.tr_.tr("face.liveness_demo") if self._demo else ""))
 
     def render_text(self, ctx: VisitContext) -> None:
-        self.title.setText(self.tr_.tr("face.title"))
+        swipe = "face_swipe" if ctx.extra.get("identified_by") == "face" else "face"
+        self.title.setText(self.tr_.tr(f"{swipe}.title"))
         if ctx.face_attempts > 1:
-            self.body.setText(self.tr_.tr("face.retry", n=ctx.face_attempts))
+            self.body.setText(self.tr_.tr(f"{swipe}.retry", n=ctx.face_attempts))
         else:
-            self.body.setText(self.tr_.tr("face.body"))
+            self.body.setText(self.tr_.tr(f"{swipe}.body"))
         self.notice.setText(self.tr_.tr("face.liveness_demo") if self._demo else "")
 
 

@@ -50,6 +50,11 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#staff {{ background: {ALERT}; }}
     QPushButton#choice {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; text-align: left;
                          padding: 12px 28px; }}
+    QPushButton#key {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; font-size: {m.title_pt}pt;
+                      font-weight: bold; padding: 0px 8px; min-height: {m.target_px * 3 // 4}px; }}
+    QPushButton#key:pressed {{ background: #DCE7F3; }}
+    QLabel#keypad_display {{ font-size: {m.title_pt}pt; font-weight: bold; letter-spacing: 2px; color: {INK};
+                            border-bottom: 3px solid {BRAND}; padding: 4px; }}
     QFrame#bar {{ background: #EEF3F8; }}
     QFrame#countdown {{ background: {PAPER}; border: 4px solid {ALERT}; border-radius: 16px; }}
     QFrame#bar QLabel {{ background: #EEF3F8; }}

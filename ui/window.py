@@ -27,11 +27,14 @@ from kiosk.keyboard_wedge import WedgeAssembler
 from kiosk.ports import Camera
 
 from ui import choice_screens as choices
+from ui import identity_screens as ids
 from ui import screens as s
 from ui.controller import VisitController
 from ui.i18n import Translator
 from ui.theme import ALERT, metrics, stylesheet
 
+# where a scanner's code means something: a voucher (idle), a payment code (paying), a family member's voucher
+SCANNING = (v.State.IDLE, v.State.PAYING, v.State.FAMILY_ACCOUNT)
 # (online, pending, reader ok, queue recovered from corruption) - runs on the status lane
 StatusProbe = Callable[[], tuple[bool, int, bool, bool]]
 
@@ -41,8 +44,9 @@ class KioskWindow(QMainWindow):
                  status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
                  on_demo_scan: Callable[[], str] | None = None, voice: object | None = None,
                  payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None,
-                 treatment_area: str = "110101") -> None:
+                 treatment_area: str = "110101", face_swipe: bool = False) -> None:
         super().__init__()
+        self._face_swipe = face_swipe  # "swipe face" offered on the idle screen (voucher.face_swipe)
         self.treatment_area = treatment_area  # mdtrtarea_admvs: where "insured here" means
         self._payment_timeout_s = payment_timeout_s
         self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
@@ -104,6 +108,8 @@ class KioskWindow(QMainWindow):
             idle.add_button("demo_insert", "idle.demo_insert", on_demo_insert, secondary=True)
         if on_demo_scan is not None:
             idle.add_button("demo_scan", "idle.demo_scan", lambda: self.scan_voucher(on_demo_scan()), secondary=True)
+        if self._face_swipe:
+            idle.add_button("face_swipe", "idle.face_swipe", lambda: post(v.FaceSwipeChosen()))
         consent = s.ConsentScreen(tr, manual_window)
         consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
         consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
@@ -130,6 +136,16 @@ class KioskWindow(QMainWindow):
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
         error = s.ErrorScreen(tr, manual_window, self.cfg.filing_url)
         error.add_button("back", "error.back", lambda: post(v.Finish()))
+        enter_id = self.enter_id = ids.IdNumberScreen(tr, lambda text: post(v.IdNumberEntered(id_no=text)))
+        enter_id.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        enter_id.add_button("confirm_id", "enter_id.confirm", enter_id.submit)
+        self.pin_pad = pin = ids.PinPadScreen(tr, lambda pin: post(v.PasswordEntered(password=pin)))
+        pin.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        pin.add_button("confirm_pin", "password.confirm", pin.submit)
+        family = ids.FamilyAccountScreen(tr)
+        family.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+        if on_demo_scan is not None:
+            family.add_button("demo_scan", "idle.demo_scan", lambda: self.scan_voucher(on_demo_scan()), secondary=True)
         interrupted = s.InterruptedScreen(tr, manual_window)
         interrupted.add_button("done", "receipt.done", lambda: post(v.Finish()))
         self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
@@ -139,7 +155,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
-            receipt, error, interrupted,
+            receipt, error, interrupted, enter_id, pin, family,
         )}
         for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
             self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
@@ -255,7 +271,7 @@ class KioskWindow(QMainWindow):
             self.confirm.cancel_asked = False
         for source in self._qr_sources:
             if hasattr(source, "active"):  # the camera decodes codes on the idle and payment screens only
-                source.active = state in (v.State.IDLE, v.State.PAYING)
+                source.active = state in SCANNING
         self._restart_idle()
         if state == v.State.PAYING and not self._pay_clock.isActive():
             self._pay_remaining = int(self._payment_timeout_s * metrics(self.elderly).idle_scale)
@@ -323,7 +339,7 @@ class KioskWindow(QMainWindow):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's naming
         """Keys no widget took: a keyboard-wedge scanner typing a voucher code on the idle screen, or a
         payment code on the payment screen."""
-        if self.controller.state not in (v.State.IDLE, v.State.PAYING):
+        if self.controller.state not in SCANNING:
             super().keyPressEvent(event)
             return
         char = "\r" if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) else event.text()

@@ -302,6 +302,13 @@ class SandboxGateway:
             row = self._conn.execute("SELECT psn_no FROM persons WHERE certno = ?", (certno,)).fetchone()
         return None if row is None else str(row["psn_no"])
 
+    def requests(self, infno: str) -> list[dict[str, Any]]:
+        """The inputs of every ``infno`` transaction the gateway processed, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT request FROM messages WHERE infno = ? ORDER BY created, msgid",
+                                      (infno,)).fetchall()
+        return [json.loads(r["request"]) for r in rows]
+
     def registration_cancelled(self, mdtrt_id: str) -> bool:
         with self._lock:
             row = self._conn.execute("SELECT cancelled FROM registrations WHERE mdtrt_id = ?", (mdtrt_id,)).fetchone()
