@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 IDENTITY_CATALOG: dict[str, dict[str, str]] = {
-    "idle.face_swipe": {"zh_CN": "没带卡和手机？刷脸就医", "en": "No card or phone? Swipe your face"},
+    "idle.face_swipe": {"zh_CN": "没带卡和手机？刷脸就医", "en": "No card? Swipe face"},
     "consent.face_swipe_title": {"zh_CN": "刷脸就医", "en": "Swipe your face"},
     "consent.face_swipe_body": {
-        "zh_CN": "您将输入身份证号并看向摄像头，由国家医保服务平台比对公安人像库确认身份。人脸图像只用于本次核验，"
-                 "加密发送，不在本机保存。不同意可插社保卡、出示医保码，或到人工窗口：{window}",
-        "en": "You type your ID number and look at the camera; the national medical-insurance platform checks your "
-              "face against the public-security photo database. The image is used for this check only, sent "
-              "encrypted, never kept here. Or insert your card, show your insurance code, or go to: {window}"},
+        "zh_CN": "请输入身份证号并看向摄像头，由国家医保服务平台比对公安人像库确认身份。\n"
+                 "人脸图像只用于本次核验，加密发送，不在本机保存。\n不愿刷脸可插社保卡、出示医保码，或到人工窗口：{window}",
+        "en": "Type your ID number, then look at the camera.\n"
+              "The national platform checks your face; nothing is kept here.\n"
+              "Or use your card, your code, or the counter: {window}"},
     "enter_id.title": {"zh_CN": "请输入您的身份证号", "en": "Please type your ID card number"},
     "enter_id.body": {"zh_CN": "共 18 位，最后一位可能是 X", "en": "18 characters; the last may be X"},
     "enter_id.confirm": {"zh_CN": "确定", "en": "OK"},

@@ -28,13 +28,15 @@ class KeypadScreen(Screen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
+        self.layout().setContentsMargins(48, 8, 48, 8)  # tighter than other screens: three rows of keys in
+        self.layout().setSpacing(10)  # elderly mode must fit 1280x800 with both bars
         self.typed = ""
         self.display = QLabel(objectName="keypad_display", alignment=Qt.AlignmentFlag.AlignCenter)
         self.display.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.hint = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.hint.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.grid = QGridLayout()
-        self.grid.setSpacing(12)
+        self.grid.setSpacing(10)
         self.middle.addWidget(self.display)
         self.middle.addWidget(self.hint)
         self.middle.addLayout(self.grid, stretch=1)
@@ -71,6 +73,13 @@ class KeypadScreen(Screen):
     def show_typed(self) -> None:
         raise NotImplementedError
 
+    def show_hint(self, text: str, *, alert: bool) -> None:
+        """The line under the display: what to type (muted) or what went wrong (red)."""
+        self.hint.setObjectName("alert" if alert else "hint")
+        self.hint.style().unpolish(self.hint)
+        self.hint.style().polish(self.hint)
+        self.hint.setText(text)
+
 
 class IdNumberScreen(KeypadScreen):
     """Face swipe: the patient types the 18-character ID number (digits, and X as the last character)."""
@@ -98,11 +107,11 @@ class IdNumberScreen(KeypadScreen):
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
         self.title.setText(tr("enter_id.title"))
-        self.body.setText(tr("enter_id.body"))
+        self.body.setVisible(False)  # the line under the keys' display says it: the keys need the height
         problem = ctx.extra.get("id_problem", "")
         if not self.isVisible() and not problem:
             self.typed = ""  # a new showing starts empty
-        self.hint.setText(tr(f"enter_id.problem.{problem}") if problem else "")
+        self.show_hint(tr(f"enter_id.problem.{problem}") if problem else tr("enter_id.body"), alert=bool(problem))
         self.keys["delete"].setText(tr("keypad.delete"))
         for char in "0123456789X":
             self.keys[f"digit_{char}"].setText(char)
@@ -153,16 +162,20 @@ class PinPadScreen(KeypadScreen):
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
         self.title.setText(tr("password.title"))
+        self.body.setVisible(False)  # the line under the dots says it: the keys need the height
         pre = ctx.pre_settlement
         amount = f"{pre.amounts.medfee_sumamt:.2f}" if pre is not None else ""
-        self.body.setText(tr("password.body", amount=amount))
         hint = ctx.extra.get("password_hint", "")
         showing = f"{self.isVisible()}:{ctx.extra.get('password_tries', '0')}"
         if showing != self._showing and (not self.isVisible() or hint == "wrong"):
             self.shuffle()
         self._showing = showing
-        self.hint.setText(tr("password.wrong", n=ctx.extra.get("password_remaining", "")) if hint == "wrong"
-                          else tr(f"password.{hint}") if hint in ("six_digits", "checking") else "")
+        if hint == "wrong":
+            self.show_hint(tr("password.wrong", n=ctx.extra.get("password_remaining", "")), alert=True)
+        elif hint in ("six_digits", "checking"):
+            self.show_hint(tr(f"password.{hint}"), alert=hint == "six_digits")
+        else:
+            self.show_hint(tr("password.body", amount=amount), alert=False)
         self.keys["delete"].setText(tr("keypad.delete"))
         self.show_typed()
 

@@ -72,13 +72,19 @@ class Screen(QWidget):
         layout.addLayout(self.buttons)
         self._button_keys: dict[QPushButton, str] = {}
 
-    def add_button(self, name: str, key: str, on_click: Callable[[], None], *, secondary: bool = False) -> QPushButton:
+    def add_button(self, name: str, key: str, on_click: Callable[[], None], *, secondary: bool = False,
+                   middle: bool = False) -> QPushButton:
+        """A button in the bottom row, or (``middle``) on its own in the middle of the screen."""
         button = QPushButton(objectName="secondary" if secondary else "primary")
         button.setAccessibleName(name)
         button.setProperty("action", name)
         button.clicked.connect(lambda _checked=False: on_click())  # clicked(bool) must not reach the handler
-        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.buttons.addWidget(button)
+        if middle:
+            button.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            self.middle.addWidget(button, alignment=Qt.AlignmentFlag.AlignHCenter)
+        else:
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.buttons.addWidget(button)
         self._button_keys[button] = key
         return button
 

@@ -50,10 +50,10 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#staff {{ background: {ALERT}; }}
     QPushButton#choice {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; text-align: left;
                          padding: 12px 28px; }}
-    QPushButton#key {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; font-size: {m.title_pt}pt;
-                      font-weight: bold; padding: 0px 8px; min-height: {m.target_px * 3 // 4}px; }}
+    QPushButton#key {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; font-size: {m.button_pt + 4}pt;
+                      font-weight: bold; padding: 0px 8px; min-height: {max(48, m.target_px * 5 // 8)}px; }}
     QPushButton#key:pressed {{ background: #DCE7F3; }}
-    QLabel#keypad_display {{ font-size: {m.title_pt}pt; font-weight: bold; letter-spacing: 2px; color: {INK};
+    QLabel#keypad_display {{ font-size: {m.button_pt + 6}pt; font-weight: bold; letter-spacing: 2px; color: {INK};
                             border-bottom: 3px solid {BRAND}; padding: 4px; }}
     QFrame#bar {{ background: #EEF3F8; }}
     QFrame#countdown {{ background: {PAPER}; border: 4px solid {ALERT}; border-radius: 16px; }}

@@ -109,7 +109,7 @@ class KioskWindow(QMainWindow):
         if on_demo_scan is not None:
             idle.add_button("demo_scan", "idle.demo_scan", lambda: self.scan_voucher(on_demo_scan()), secondary=True)
         if self._face_swipe:
-            idle.add_button("face_swipe", "idle.face_swipe", lambda: post(v.FaceSwipeChosen()))
+            idle.add_button("face_swipe", "idle.face_swipe", lambda: post(v.FaceSwipeChosen()), middle=True)
         consent = s.ConsentScreen(tr, manual_window)
         consent.add_button("decline", "consent.decline", lambda: post(v.ConsentDeclined()), secondary=True)
         consent.add_button("agree", "consent.agree", lambda: post(v.ConsentGiven()))
