@@ -58,6 +58,37 @@ def test_autopilot_settles_one_visit(tmp_path: Path) -> None:
     assert "110101195603071239" not in face_log  # the ID number never reaches the logs whole
 
 
+def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    return [f"{path}: {needle[:6]!r}" for path in root.rglob("*") if path.is_file()
+            for needle in needles if needle in path.read_bytes()]
+
+
+@pytest.mark.parametrize("patient", ["local", "no-photo"])
+def test_autopilot_settles_by_face_swipe(tmp_path: Path, patient: str) -> None:
+    """Face swipe from the command line (issue 20, acceptance 1): identified by the voucher platform, 1101
+    with mdtrt_cert_type 01; the voucher password asked (a limit of 1 yuan) and typed; a person with no photo
+    authorised by her bound family member. Neither the PIN nor a JPEG is left in the data folder (outbox,
+    ledger, receipts) or the logs."""
+    from drivers.gateway.sandbox.voucher_platform import SANDBOX_PASSWORD
+
+    result = run_kiosk("demo", "--autopilot", "--identify", "face", "--patient", patient, "--json",
+                       "--data-dir", str(tmp_path / "demo"), env={"KIOSK_VOUCHER_PASSWORD_LIMIT": "1.00"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["outcome"] == "settled" and outcome["identified_by"] == "face", outcome
+    assert outcome["mdtrt_cert_type"] == "01"
+    assert "enter_id" in outcome["steps"] and "voucher_password" in outcome["steps"]
+    assert ("family_account" in outcome["steps"]) == (patient == "no-photo")
+    if patient == "no-photo":
+        assert outcome["authorised_by"] == "王**"
+        assert "亲情账户授权 Authorised by" in Path(outcome["receipt"]).read_text(encoding="utf-8")
+    secrets = [SANDBOX_PASSWORD.encode(), b"JFIF", b"/9j/4AAQ"]  # the PIN; a JPEG, raw or in base64
+    assert _files_holding(tmp_path / "demo", secrets) == []
+    logs = result.stderr + result.stdout
+    assert SANDBOX_PASSWORD not in logs and "/9j/" not in logs
+    assert "110101195603071239" not in logs and "110101194803162229" not in logs
+
+
 @pytest.mark.parametrize("profile", ["tif", "sm"])
 def test_autopilot_settles_in_each_profile_against_a_sandbox_enforcing_it(tmp_path: Path, profile: str) -> None:
     result = run_kiosk("demo", "--autopilot", "--json", "--data-dir", str(tmp_path / "demo"),

@@ -4,6 +4,7 @@ visits on the real services (sandbox, outbox, engine) that must leave neither th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sqlite3
@@ -299,3 +300,37 @@ def test_face_crop_keeps_a_margin() -> None:
     crop.fill(0)
     assert frame[50, 110].any()  # a copy: zeroing it leaves the camera's frame alone
 
+
+
+@pytest.mark.slow
+def test_production_never_sends_a_frame_that_did_not_pass_liveness(services: Services, sandbox: SandboxGateway,
+                                                                  demo_config) -> None:
+    """Outside demo mode a replayed camera cannot pass liveness: nothing is sent to the platform and the
+    attempt counts as a liveness failure."""
+    import time
+
+    from kiosk.face_check import FaceVerifier
+    from kiosk.visit_effects import EffectRunner
+    from scripts.composition import load_cohort, operating_point
+
+    cfg = demo_config.face
+    verifier = FaceVerifier(services.camera, services.face_engine, services.his, cfg, point=operating_point(cfg),
+                            scorer=load_cohort(cfg).scorer(cfg.cohort_k), demo=False, clock=time.monotonic,
+                            sleep=time.sleep)
+    capture = verifier.capture_live()
+    assert capture.crop is None and not capture.match.accepted
+    assert capture.match.liveness == "unavailable: replay camera"
+
+    calls: list[str] = []
+
+    class CountingPlatform:
+        def face_auth(self, *args, **kwargs):  # the platform must never be asked
+            calls.append("face_auth")
+            raise AssertionError("a frame that did not pass liveness was sent")
+
+    effects = EffectRunner(card_reader=services.card_reader, settlement=services.settlement, face=verifier,
+                           his=services.his, printer=services.printer, institution="H", terminal_no="T1",
+                           clock=dt.datetime.now, audit=lambda event: None,
+                           operating_point=operating_point(cfg), vouchers=CountingPlatform())  # type: ignore[arg-type]
+    event = effects.run(v.IdentifyByFace("v1", DEMO_ID, 1))
+    assert isinstance(event, v.FaceAuthFailed) and event.reason == "liveness" and calls == []
