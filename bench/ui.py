@@ -65,13 +65,27 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     from drivers.qr.camera_source import CameraQrSource
 
     qr = CameraQrSource(camera)  # the idle screen decodes whatever the camera shows (here: no code, all stages)
+    first_frame: list[float] = []  # start and end of the first frame the idle screen decodes
+    decode = qr._decoder.decode
+
+    def timed_decode(frame):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return decode(frame)
+        finally:
+            if qr.ready.is_set() and not first_frame:  # the warm-up's own frames are not a patient's
+                first_frame.extend((started, time.perf_counter()))
+
+    qr._decoder.decode = timed_decode  # type: ignore[method-assign]
     window.attach_qr_source(qr)
     qr.start()
     rig.services.start()
+    qr.ready.wait(10)  # as the kiosk's start does (Services.start): warmed up before the idle screen shows
     window.resize(1280, 800)
     window.show()
 
     stalls: list[float] = []
+    beats: list[tuple[float, float]] = []  # (when the late tick fired, how late)
     worst = {"ms": 0.0, "state": ""}
     last = [time.perf_counter()]
 
@@ -79,6 +93,7 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
         now = time.perf_counter()
         stall = max(0.0, (now - last[0]) * 1000 - HEARTBEAT_MS)
         stalls.append(stall)
+        beats.append((now, stall))
         if stall > worst["ms"]:
             worst.update(ms=stall, state=controller.state.value)  # the state when the late tick fired
         last[0] = now
@@ -123,12 +138,18 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     rig.close()
     face_s = max(1e-3, (face_time["end"] or time.perf_counter()) - face_time["start"])
     ordered = sorted(stalls)
+    # the ticks that were due while the first camera frame was being decoded (each fires at the latest just
+    # after the decode): the first-frame stall, reported on its own
+    start, end = first_frame or (0.0, 0.0)
+    first = [stall for when, stall in beats if start <= when <= end + 0.05]
     return {"outcome": result.get("outcome"), "max_stall_ms": round(ordered[-1], 1),
             "p99_stall_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 1),
             "median_stall_ms": round(statistics.median(ordered), 2), "beats": len(ordered),
             "preview_fps": round(len(painted) / face_s, 1), "face_screen_s": round(face_s, 2),
             "worst_stall_in": worst["state"], "idle_qr_decoding_max_stall_ms": round(max(idle_stalls or [0.0]), 1),
-            "idle_qr_frames_decoded": qr.frames_decoded}
+            "idle_qr_frames_decoded": qr.frames_decoded,
+            "first_frame_decode_ms": round((end - start) * 1000, 1),
+            "first_frame_max_stall_ms": round(max(first or [0.0]), 1)}
 
 
 def main() -> int:
@@ -143,9 +164,11 @@ def main() -> int:
     for i, r in enumerate(runs, 1):
         print(f"{i:>4}{r['outcome']!s:>10}{r['max_stall_ms']:>14}{r['p99_stall_ms']:>9}{r['preview_fps']:>13}"
               f"{r['face_screen_s']:>15}  {r['worst_stall_in']}; idle with camera QR decoding "
-              f"({r['idle_qr_frames_decoded']} frames): max stall {r['idle_qr_decoding_max_stall_ms']} ms")
+              f"({r['idle_qr_frames_decoded']} frames): max stall {r['idle_qr_decoding_max_stall_ms']} ms, "
+              f"first frame {r['first_frame_max_stall_ms']} ms (decoded in {r['first_frame_decode_ms']} ms)")
     worst = max(runs, key=lambda r: r["max_stall_ms"])
     print(json.dumps({"max_stall_ms": worst["max_stall_ms"], "p99_stall_ms": max(r["p99_stall_ms"] for r in runs),
+                      "first_frame_max_stall_ms": max(r["first_frame_max_stall_ms"] for r in runs),
                       "preview_fps": min(r["preview_fps"] for r in runs), "runs": runs}))
     return 0 if all(r["outcome"] == "settled" for r in runs) else 1
 

@@ -246,6 +246,7 @@ class VisitContext:
     chronic: tuple[ChronicFiling, ...] = ()  # the person's chronic-disease filings (5301), when there are any
     interrupted: Any = None  # kiosk.interrupted_visit.InterruptedVisit shown after a restart
     typed_id: str = field(default="", repr=False)  # face swipe: the ID number typed on the keypad
+    errand: Any = None  # kiosk.errands.ErrandView on the errand screen
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

@@ -212,6 +212,10 @@ class HospitalSystem(Protocol):
 
     def reference_template(self, person: InsuredPerson) -> Template | None: ...
 
+    def recent_settlements(self, person: InsuredPerson, days: int) -> tuple[tuple[str, str], ...]:
+        """(setl_id, mdtrt_id) of the person's settlements in the last ``days`` days, newest first."""
+        ...
+
 
 @runtime_checkable
 class PaymentGateway(Protocol):

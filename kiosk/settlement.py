@@ -175,6 +175,17 @@ class SettlementService:
                                     insuplc_admdvs=person.insuplc_admdvs)
         return chronic_filings(output, self._clock().date())
 
+    def cumulative(self, person: InsuredPerson, year: int) -> Mapping[str, Any]:
+        """5206: the person's cumulative amounts this year (the insured region answers)."""
+        return self._gateway.call("5206", {"data": {"psn_no": person.psn_no, "year": str(year)}},
+                                  msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+
+    def settlement_info(self, person: InsuredPerson, setl_id: str, mdtrt_id: str) -> Mapping[str, Any]:
+        """5203: one settlement as the gateway's books hold it."""
+        return self._gateway.call("5203", {"data": {"psn_no": person.psn_no, "setl_id": setl_id,
+                                                    "mdtrt_id": mdtrt_id}},
+                                  msgid=self._msgids.next_msgid(), insuplc_admdvs=person.insuplc_admdvs)
+
     def check_benefit(self, person: InsuredPerson) -> None:
         """2001 with the chosen record, before anything is registered: raises BenefitRefused when the
         record cannot be used for this visit. A pause that 1101 already shows refuses without asking.

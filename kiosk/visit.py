@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kiosk.domain import CertType, VisitContext
-from kiosk.id_number import id_number_problem, normalised
 from kiosk.payment import CLOSED, PAID, PAYING, payment_code_wallet
 from kiosk.voucher import VoucherRefused, validate_voucher
 from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visit.<Event>
@@ -81,6 +80,10 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     FamilyAuthFailed,
     PasswordEntered,
     PasswordChecked,
+    ErrandChosen,
+    ErrandShown,
+    ErrandFailed,
+    BackToServices,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -103,7 +106,9 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     IdentifyByFace,
     AuthoriseByFamily,
     CheckVoucherPassword,
+    ShowErrand,
 )
+from kiosk.visit_side import SideTransitions
 from kiosk.visit_outcome import visit_errand, visit_outcome
 
 
@@ -111,7 +116,7 @@ INTERRUPTIBLE = frozenset(State) - {State.IDLE, State.SETTLING}
 
 
 @dataclass
-class VisitMachine:
+class VisitMachine(SideTransitions):
     """One kiosk's visit flow. Not thread-safe: drive it from one thread (the GUI thread)."""
 
     max_face_attempts: int = 3
@@ -412,89 +417,6 @@ class VisitMachine:
     def _authorised_by(self) -> str:
         return self.ctx.document.authorised_by if self.ctx.document is not None else ""
 
-    # -- face swipe (PROTOCOL.md section 10), family account, voucher password --------------------------
-
-    def _on_face_swipe(self, _: FaceSwipeChosen) -> list[Effect]:
-        self._begin_visit()
-        self.ctx.extra["identified_by"] = "face"
-        self._go(State.CONSENT)
-        return []
-
-    def _on_id_entered(self, e: IdNumberEntered) -> list[Effect]:
-        problem = id_number_problem(e.id_no)
-        if problem is not None:  # nothing is sent: a typing slip costs no platform attempt
-            self.ctx.extra["id_problem"] = problem
-            return []
-        self.ctx.extra["id_problem"] = ""
-        self.ctx.typed_id = normalised(e.id_no)
-        self._go(State.FACE_VERIFY)
-        self.ctx.face_attempts = 1
-        return [IdentifyByFace(self.visit_id, self.ctx.typed_id, 1)]
-
-    def _on_face_identified(self, e: FaceIdentified) -> list[Effect]:
-        assert e.person is not None and e.document is not None
-        self.ctx.person, self.ctx.document, self.ctx.face = e.person, e.document, e.match
-        self._go(State.CHOOSE_INSURANCE if e.person.must_choose else State.SERVICES)
-        return []
-
-    def _on_face_auth_failed(self, e: FaceAuthFailed) -> list[Effect]:
-        self.ctx.face = e.match
-        if e.reason == "no_photo":  # nothing on file to match: a family member's voucher may authorise
-            self.ctx.extra["family_hint"] = ""
-            self._go(State.FAMILY_ACCOUNT)
-            return []
-        if e.reason in ("locked", "rate_limited", "unknown_person", "liveness_required"):
-            self.ctx.extra["retry_after_s"] = str(e.retry_after_s)
-            return self._fail(Failed(code=206, message=f"face_swipe.{e.reason}"))
-        if self.ctx.face_attempts >= self.max_face_attempts:  # mismatch, liveness, no face: counted
-            return self._fail(Failed(code=206, message="face_swipe.attempts_exhausted"))
-        self.ctx.face_attempts += 1
-        return [IdentifyByFace(self.visit_id, self.ctx.typed_id, self.ctx.face_attempts)]
-
-    def _on_family_scan(self, e: VoucherScanned) -> list[Effect]:
-        if self.ctx.extra.get("family_hint") == "checking":
-            return []
-        try:
-            token = validate_voucher(e.payload)
-        except VoucherRefused as refused:
-            self.ctx.extra["family_hint"] = f"refused.{refused.reason}"
-            return []
-        self.ctx.extra["family_hint"] = "checking"
-        return [AuthoriseByFamily(self.visit_id, self.ctx.typed_id, token)]
-
-    def _on_family_identified(self, e: Identified) -> list[Effect]:
-        assert e.person is not None
-        self.ctx.person, self.ctx.document = e.person, e.document
-        self._go(State.CHOOSE_INSURANCE if e.person.must_choose else State.SERVICES)
-        return []
-
-    def _on_family_failed(self, e: FamilyAuthFailed) -> list[Effect]:
-        self.ctx.extra["family_hint"] = f"refused.{e.reason}"  # another member may try, or Cancel
-        return []
-
-    def _on_password(self, e: PasswordEntered) -> list[Effect]:
-        doc, pre = self.ctx.document, self.ctx.pre_settlement
-        assert doc is not None and pre is not None
-        if self.ctx.extra.get("password_hint") == "checking":
-            return []
-        if not (len(e.password) == 6 and e.password.isdigit()):
-            self.ctx.extra["password_hint"] = "six_digits"
-            return []
-        self.ctx.extra["password_hint"] = "checking"
-        return [CheckVoucherPassword(self.visit_id, doc.cert_no, e.password, f"{pre.amounts.medfee_sumamt:.2f}")]
-
-    def _on_password_checked(self, e: PasswordChecked) -> list[Effect]:
-        if e.accepted:
-            self.ctx.extra["password_ok"], self.ctx.extra["password_hint"] = "1", ""
-            return self._commit_settlement()
-        tries = int(self.ctx.extra.get("password_tries", "0")) + 1
-        self.ctx.extra["password_tries"] = str(tries)
-        if e.locked or e.remaining <= 0 or tries >= self.max_password_tries:
-            return self._fail(Failed(code=251, message="voucher.password_locked"))
-        self.ctx.extra["password_hint"] = "wrong"
-        self.ctx.extra["password_remaining"] = str(min(e.remaining, self.max_password_tries - tries))
-        return []
-
 
 _H = VisitMachine
 _HANDLERS = {
@@ -518,6 +440,11 @@ _HANDLERS = {
     (State.FACE_VERIFY, FaceChecked): _H._on_face,
     (State.CHOOSE_INSURANCE, InsuranceChosen): _H._on_insurance_chosen,
     (State.SERVICES, PayFeesChosen): _H._on_pay,
+    (State.SERVICES, ErrandChosen): _H._on_errand,
+    (State.SERVICES, ErrandShown): _H._on_errand_shown,
+    (State.SERVICES, ErrandFailed): _H._on_errand_failed,
+    (State.ERRAND, BackToServices): _H._on_back,
+    (State.ERRAND, Finish): _H._on_finish,
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.SERVICES, ChronicFilingsFound): _H._on_chronic_found,
     (State.CHOOSE_VISIT_TYPE, VisitTypeChosen): _H._on_visit_type,

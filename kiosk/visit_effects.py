@@ -28,6 +28,7 @@ from kiosk.errors import (
     PaymentDeclined,
     PaymentUnknown,
 )
+from kiosk.errands import ErrandUnavailable, load_errand
 from kiosk.face_check import FaceVerifier, NoFaceFound
 from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
@@ -148,6 +149,13 @@ class EffectRunner:
                 self._audit(face_verification_event(person, match, attempt=attempt, point=self._point,
                                                     terminal_no=self._terminal_no, when=self._clock()))
                 return v.FaceChecked(vid, match=match)
+            case v.ShowErrand(person=person, errand=errand):
+                try:
+                    view = load_errand(errand, person, self._settlement, self._his, self._clock().date())
+                except ErrandUnavailable as exc:
+                    log.warning("errand %s unavailable: %s", errand, exc)
+                    return v.ErrandFailed(vid, errand=errand, reason=exc.reason)
+                return v.ErrandShown(vid, view=view)
             case v.IdentifyByFace():
                 return self._identify_by_face(effect)
             case v.AuthoriseByFamily(id_no=id_no, member_payload=payload):

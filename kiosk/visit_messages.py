@@ -17,6 +17,7 @@ from kiosk.domain import (
     RefundedPayment,
     Settlement,
 )
+from kiosk.errands import ErrandView
 from kiosk.insurance import ChronicFiling
 from kiosk.interrupted_visit import InterruptedVisit
 from kiosk.masking import mask_id, mask_token
@@ -42,6 +43,7 @@ class State(str, Enum):
     ENTER_ID = "enter_id"  # face swipe: the patient types their ID number on the keypad
     FAMILY_ACCOUNT = "family_account"  # face swipe found no photo: a family member's voucher authorises
     VOUCHER_PASSWORD = "voucher_password"  # an amount above the limit: the voucher password on the PIN pad
+    ERRAND = "errand"  # an information errand's answer (records, balance, filings); back to the menu
 
 
 # ---- events: input from the patient, the devices and the workers ----------------------------
@@ -219,6 +221,27 @@ class Finish(Event):
 
 
 @dataclass(frozen=True)
+class ErrandChosen(Event):
+    errand: str = ""  # kiosk.errands.INFO_ERRANDS
+
+
+@dataclass(frozen=True)
+class ErrandShown(Event):
+    view: ErrandView | None = None
+
+
+@dataclass(frozen=True)
+class ErrandFailed(Event):
+    errand: str = ""
+    reason: str = ""  # unreachable, refused, malformed
+
+
+@dataclass(frozen=True)
+class BackToServices(Event):
+    """From an errand's answer back to the menu of errands."""
+
+
+@dataclass(frozen=True)
 class FaceSwipeChosen(Event):
     """On the idle screen: "swipe face", with neither card nor phone (PROTOCOL.md section 10)."""
 
@@ -391,6 +414,12 @@ class VisitEnded(Effect):
     """The visit is over: how it ended, for the metrics (kiosk/visit_outcome.py)."""
 
     outcome: str
+    errand: str
+
+
+@dataclass(frozen=True)
+class ShowErrand(Effect):
+    person: InsuredPerson
     errand: str
 
 

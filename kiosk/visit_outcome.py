@@ -2,15 +2,16 @@
 data. ``outcome``: settled, queued (committed, the gateway to confirm), refunded (the paid share returned),
 refused (the insured region's benefit check), failed (an error ended it), abandoned (the patient left or
 chose the counter before anything was settled), recovered (after a restart, the outcome of the visit the
-kiosk stopped in, shown to the patient). ``errand``: what the visit was for (pay_fees once fees
-were listed, identify when it ended before)."""
+kiosk stopped in, shown to the patient), served (an information errand answered, nothing settled).
+``errand``: what the visit was for (pay_fees once fees were listed, else the last information errand
+shown: records, balance, filings; identify when it ended before any)."""
 
 from __future__ import annotations
 
 from kiosk.domain import VisitContext
 
-OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned", "recovered")
-ERRANDS = ("pay_fees", "identify")
+OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned", "recovered", "served")
+ERRANDS = ("pay_fees", "identify", "records", "balance", "filings")
 
 
 def visit_outcome(ctx: VisitContext) -> str:
@@ -26,8 +27,13 @@ def visit_outcome(ctx: VisitContext) -> str:
         return "refused"
     if ctx.error_code:
         return "failed"
+    if ctx.extra.get("errands_shown"):
+        return "served"  # an information errand answered, nothing to settle
     return "abandoned"
 
 
 def visit_errand(ctx: VisitContext) -> str:
-    return "pay_fees" if ctx.fees or ctx.pre_settlement is not None else "identify"
+    if ctx.fees or ctx.pre_settlement is not None:
+        return "pay_fees"
+    shown = ctx.extra.get("errands_shown", "")
+    return shown.rsplit(",", 1)[-1] if shown else "identify"

@@ -192,6 +192,10 @@ class Services:
         self.sender.start()
         for source in self.qr_sources:
             source.start()
+        for source in self.qr_sources:  # the camera's decoder warms up before the idle screen shows
+            ready = getattr(source, "ready", None)
+            if ready is not None and not ready.wait(QR_WARM_UP_S):
+                log.warning("the camera's QR decoder is still warming up after %s s", QR_WARM_UP_S)
 
     def close(self) -> None:
         if self.closed:
@@ -213,6 +217,8 @@ class Services:
         self.face_engine.close()
         self.face.close()
 
+
+QR_WARM_UP_S = 5.0  # longest the start waits for the camera's QR decoder to warm up
 
 SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v2.npz"
 

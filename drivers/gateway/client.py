@@ -342,6 +342,16 @@ class HttpHospitalSystem:
             raise GatewayProtocolError(f"hospital system fee list malformed (HTTP {status})")
         return tuple(fee_item(line) for line in body["fees"])
 
+    def recent_settlements(self, person: InsuredPerson, days: int) -> tuple[tuple[str, str], ...]:
+        status, body = self._get("/his/settlements", {"psn_no": person.psn_no, "days": str(days)})
+        rows = body.get("settlements") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(rows, list):
+            raise GatewayProtocolError(f"hospital system settlement list malformed (HTTP {status})")
+        try:
+            return tuple((str(r["setl_id"]), str(r["mdtrt_id"])) for r in rows)
+        except (KeyError, TypeError):
+            raise GatewayProtocolError("hospital system settlement list malformed") from None
+
     def reference_template(self, person: InsuredPerson) -> Template | None:
         status, body = self._get("/his/face-template", {"psn_no": person.psn_no})
         if status == 404:

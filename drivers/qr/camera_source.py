@@ -5,6 +5,7 @@ frames: the same payload is reported once until it has been out of view for ``re
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ class CameraQrSource(BackgroundReader):
         self.frames_decoded = 0
         self.telemetry: Telemetry | None = None  # told which stage read each frame (metrics)
         self._last_payload, self._last_seen = "", 0.0
+        self.ready = threading.Event()  # set once the decoder is warmed up (every stage run once)
 
     def set_listener(self, on_scanned: Callable[[str], None]) -> None:
         self._listener = on_scanned
@@ -37,6 +39,11 @@ class CameraQrSource(BackgroundReader):
         return super().start()
 
     def _run(self) -> None:
+        try:  # first-call costs here, on this thread, before a patient's first frame
+            self._decoder.warm_up()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs the first frame its speed
+            log.exception("QR decoder warm-up failed")
+        self.ready.set()
         previous = None
         while not self._stop.wait(self._interval):
             if not self.active:

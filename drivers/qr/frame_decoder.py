@@ -75,6 +75,22 @@ class FrameDecoder:
         ]
         self.last_stage = ""
 
+    def warm_up(self) -> None:
+        """Run every stage once on frames made here (a code with a damaged corner, an empty frame, a small
+        one), so the first frame a patient shows pays no first-call costs (library initialisation, the
+        WeChat detector's first inference, OpenCV's thread pool). Call it on the thread that decodes."""
+        cv2 = self._cv2
+        code = cv2.QRCodeEncoder.create().encode("WARM-UP-0123456789")
+        code = cv2.resize(code, None, fx=12, fy=12, interpolation=cv2.INTER_NEAREST)
+        frame = np.full((480, 640), 160, np.uint8)
+        top, left = (480 - code.shape[0]) // 2, (640 - code.shape[1]) // 2
+        frame[top:top + code.shape[0], left:left + code.shape[1]] = code
+        damaged = frame.copy()
+        damaged[top + code.shape[0] // 3:top + code.shape[0] // 2, left:left + code.shape[1]] = 255
+        for sample in (frame, damaged, np.full((480, 640), 128, np.uint8), np.full((240, 320), 128, np.uint8)):
+            self.decode(sample)
+        self.last_stage = ""
+
     def decode(self, frame: np.ndarray) -> list[str]:
         """Distinct payloads found in a BGR or grey frame (possibly several codes)."""
         grey = self._grey(frame)

@@ -3,6 +3,7 @@
 Paths:
 - ``POST /fsi/api/rsfComIfsService/callService``: the national interface envelope.
 - ``GET /his/fees?psn_no=``: outstanding fee lines of a person (hospital side).
+- ``GET /his/settlements?psn_no=&days=90``: the person's settlements the hospital knows (ids, time).
 - ``GET /his/face-template?psn_no=``: the enrolled face reference (128 floats), 404 if none.
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
 - ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
@@ -26,6 +27,7 @@ Paths:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import secrets
 import logging
@@ -209,6 +211,15 @@ class SandboxGateway:
                  "medins_list_codg": r["medins_list_codg"], "cnt": money(r["cnt"]), "pric": money(r["pric"]),
                  "det_item_fee_sumamt": money(money(r["cnt"]) * money(r["pric"]))} for r in rows]
 
+    def recent_settlements(self, psn_no: str, days: int) -> list[dict[str, str]]:
+        """The hospital's record of a person's settlements in the last ``days`` days, newest first."""
+        since = (dt.datetime.now() - dt.timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+        with self._lock:
+            rows = self._conn.execute("SELECT setl_id, mdtrt_id, setl_time FROM settlements WHERE psn_no = ?"
+                                      " AND setl_time >= ? ORDER BY setl_time DESC, setl_id DESC",
+                                      (psn_no, since)).fetchall()
+        return [dict(r) for r in rows]
+
     def face_template(self, psn_no: str) -> list[float] | None:
         with self._lock:
             row = self._conn.execute("SELECT template FROM face_templates WHERE psn_no = ?", (psn_no,)).fetchone()
@@ -380,6 +391,13 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b'{"status":"ok"}')
             elif path == "/his/fees":
                 self._send(200, dumps({"fees": sandbox.pending_fees(query.get("psn_no", ""))}))
+            elif path == "/his/settlements":  # ``days`` back (at most a year): the kiosk's "my settlements"
+                try:
+                    days = min(366, max(1, int(query.get("days", "90"))))
+                except ValueError:
+                    self._send(400, b'{"error":"days must be a number"}')
+                    return
+                self._send(200, dumps({"settlements": sandbox.recent_settlements(query.get("psn_no", ""), days)}))
             elif path == "/his/face-template":
                 template = sandbox.face_template(query.get("psn_no", ""))
                 if template is None:

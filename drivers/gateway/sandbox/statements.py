@@ -1,5 +1,6 @@
-"""The sandbox's pre-audit (3101, 3103) and daily reconciliation (3201 totals, 9101 upload, 3202 detail,
-9102 download) transactions, on the same ledger and helpers as ``transactions.py``."""
+"""The sandbox's pre-audit (3101, 3103), daily reconciliation (3201 totals, 9101 upload, 3202 detail,
+9102 download) and cumulative-amount (5206) transactions, on the same ledger and helpers as
+``transactions.py``."""
 
 from __future__ import annotations
 
@@ -134,5 +135,29 @@ def t9102(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     return {"file": base64.b64encode(row["content"]).decode()}
 
 
+# ---- the person's cumulative amounts this year (人员累计信息查询) ------------------------------------------
+
+CUMULATIVE = ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay")
+
+
+def t5206(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    """This year's totals of the person's settlements (neither refunded nor reversed), per insurance type:
+    ``cumlis`` rows of ``insutype``, ``year``, ``cum_type_code`` (in the sandbox the amount's own field
+    name; a province's code table differs) and ``cum``."""
+    (psn_no,) = _req(_data(inp), "psn_no")
+    if conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", (psn_no,)).fetchone() is None:
+        raise Refused(f"person {psn_no} not found")
+    year = str(_data(inp).get("year") or _now().year)
+    rows = conn.execute("SELECT * FROM settlements WHERE psn_no = ? AND substr(setl_time, 1, 4) = ? AND refunded = 0"
+                        " AND reversed = 0", (psn_no, year)).fetchall()
+    totals: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        sums = totals.setdefault(row["insutype"] or "", dict.fromkeys(CUMULATIVE, Decimal("0")))
+        for name in CUMULATIVE:
+            sums[name] += money(row[name])
+    return {"cumlis": [{"insutype": insutype, "year": year, "cum_type_code": name, "cum": money(value)}
+                       for insutype, sums in sorted(totals.items()) for name, value in sums.items()]}
+
+
 HANDLERS: dict[str, Handler] = {"3101": t3101, "3103": t3103, "3201": t3201, "3202": t3202, "9101": t9101,
-                                "9102": t9102}
+                                "9102": t9102, "5206": t5206}
