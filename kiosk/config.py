@@ -192,6 +192,21 @@ class MetricsConfig:
     client_ca: str = _opt("", "PEM CA bundle: only scrapers with a client certificate it signed get in (mTLS; needs tls_cert)")
 
 
+def _errand_list(value: Any) -> str | None:
+    from kiosk.errands import ERRANDS
+
+    names = [n.strip() for n in str(value).split(",") if n.strip()]
+    unknown = [n for n in names if n not in ERRANDS]
+    if unknown or not names:
+        return f"must be a comma-separated list of {', '.join(ERRANDS)} (got {', '.join(unknown) or 'none'})"
+    return None
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    errands: str = _opt("pay_fees,records,balance,filings", "the services menu's tiles after identification, comma-separated: pay_fees, records (the last 90 days' settlements), balance (and this year's totals), filings (chronic diseases on file)", _errand_list)
+
+
 @dataclass(frozen=True)
 class VoucherConfig:
     face_swipe: bool = _opt(True, "offer \"swipe face\" on the idle screen: a patient with neither card nor phone types the ID number and the voucher platform identifies the live face (PROTOCOL.md section 10)")
@@ -219,6 +234,7 @@ class KioskConfig:
     staff: StaffConfig = field(default_factory=StaffConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     voucher: VoucherConfig = field(default_factory=VoucherConfig)
+    services: ServicesConfig = field(default_factory=ServicesConfig)
 
     @property
     def is_demo(self) -> bool:

@@ -25,12 +25,14 @@ class Autopilot(QObject):
     def __init__(self, window: KioskWindow, insert_card: Callable[[], None], *, on_finished: Callable[[dict[str, Any]], None],
                  timeout_s: float = 120.0, screenshot_dir: Path | None = None, press_delay_ms: int = 200,
                  choose_record: int = 0, identify: str = "card", id_number: str = "", pin: str = "",
-                 show_voucher: Callable[[], str] | None = None) -> None:
+                 show_voucher: Callable[[], str] | None = None, errand: str = "pay_fees") -> None:
         """``identify``: card (``insert_card``), voucher (scans ``show_voucher()``) or face (face swipe: types
         ``id_number``; a family member's voucher, ``show_voucher()``, when the platform has no photo); ``pin``:
-        the voucher password typed on the PIN pad when one is asked for."""
+        the voucher password typed on the PIN pad when one is asked for; ``errand``: the services menu's tile
+        touched (pay_fees, records, balance, filings)."""
         super().__init__()
         self._identify, self._id_number, self._pin, self._show_voucher = identify, id_number, pin, show_voucher
+        self._errand = errand
         self._choose_record = choose_record  # which insurance record a person with several touches
         self.window, self._insert_card, self._on_finished = window, insert_card, on_finished
         self._screens = screenshot_dir
@@ -60,7 +62,14 @@ class Autopilot(QObject):
             self.steps.append(state.value)
             self._shoot(state)
         key = (machine.visit_id, state)
-        if state in PRESS and key not in self._acted:
+        if state == State.SERVICES and self._errand != "pay_fees" and key not in self._acted:
+            self._acted.add(key)
+            QTimer.singleShot(self._delay, lambda: self._press(state, f"errand_{self._errand}"))
+        elif state == State.SERVICES and machine.ctx.extra.get("errand_hint", "").startswith("failed:"):
+            self._finish(reason=machine.ctx.extra["errand_hint"])  # the errand said why it cannot be done
+        elif state == State.ERRAND:
+            self._finish()
+        elif state in PRESS and key not in self._acted:
             self._acted.add(key)
             QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
         elif state == State.CHOOSE_INSURANCE and key not in self._acted and machine.ctx.person is not None:
@@ -140,7 +149,9 @@ class Autopilot(QObject):
             if ctx.document.authorised_by:
                 result["authorised_by"] = ctx.document.authorised_by
         outcome = visit_outcome(ctx)  # the same words the metrics count
-        if outcome == "settled":
+        if ctx.errand is not None and not reason:
+            result.update(outcome="shown", errand=ctx.errand.errand, counts=ctx.errand.counts)
+        elif outcome == "settled":
             a = ctx.settlement.amounts
             result.update(outcome="settled", setl_id=ctx.settlement.setl_id, psn_cash_pay=f"{a.psn_cash_pay:.2f}",
                           medfee_sumamt=f"{a.medfee_sumamt:.2f}", fund_pay_sumamt=f"{a.fund_pay_sumamt:.2f}",

@@ -45,7 +45,8 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
                          status_probe=services.status, demo=cfg.is_demo, on_demo_insert=on_demo_insert,
                          on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
                          on_demo_pay=on_demo_pay, treatment_area=cfg.terminal.mdtrtarea_admvs,
-                         face_swipe=cfg.voucher.face_swipe)
+                         face_swipe=cfg.voucher.face_swipe,
+                         errands=tuple(e.strip() for e in cfg.services.errands.split(",") if e.strip()))
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)
@@ -286,7 +287,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                               screenshot_dir=Path(args.screenshots) if args.screenshots else None,
                               choose_record=-1,  # a person with several records: the last one, by touch
                               identify=identify, id_number=rig.holder_id(), pin=SANDBOX_PASSWORD,
-                              show_voucher=lambda: rig.issue_voucher(DEMO_HOLDER if family else None))
+                              show_voucher=lambda: rig.issue_voucher(DEMO_HOLDER if family else None),
+                              errand=getattr(args, "errand", "pay_fees"))
             pilot.start()
             run_event_loop(app)
             registered = rig.sandbox.requests("1101")
@@ -302,7 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
-    return 0 if result.get("outcome") == "settled" else 1
+    return 0 if result.get("outcome") in ("settled", "shown") else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--identify", choices=("card", "voucher", "face"), default="card",
                       help="with --autopilot: how the patient identifies: the card, the voucher code, or face swipe "
                            "(types the ID number; the voucher platform identifies the face)")
+    demo.add_argument("--errand", choices=("pay_fees", "records", "balance", "filings"), default="pay_fees",
+                      help="with --autopilot: the services menu's errand (the JSON says \"outcome\": \"shown\" with the "
+                           "counts for records, balance and filings)")
     demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
                       help="patient visit (default) or clinician login (face plus position; with --autopilot)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ui.errand_catalog import ERRAND_CATALOG
 from ui.identity_catalog import IDENTITY_CATALOG
 
 LANGUAGES = ("zh_CN", "en")
@@ -261,6 +262,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "common.more_time": {"zh_CN": "我还需要时间", "en": "I need more time"},
 }
 CATALOG.update(IDENTITY_CATALOG)  # face swipe, family account, voucher password: ui/identity_catalog.py
+CATALOG.update(ERRAND_CATALOG)  # the services menu's errands: ui/errand_catalog.py
 
 # error code -> reason key (patient-facing); codes per kiosk.errors
 _REASONS = {101: "reason.card_removed", 102: "reason.card_mute", 103: "reason.not_ssc", 105: "reason.card_expired",

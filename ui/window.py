@@ -23,10 +23,12 @@ from PySide6.QtWidgets import (
 
 from kiosk import visit as v
 from kiosk.config import UiConfig
+from kiosk.errands import ERRANDS
 from kiosk.keyboard_wedge import WedgeAssembler
 from kiosk.ports import Camera
 
 from ui import choice_screens as choices
+from ui import errand_screens
 from ui import identity_screens as ids
 from ui import screens as s
 from ui.controller import VisitController
@@ -44,9 +46,11 @@ class KioskWindow(QMainWindow):
                  status_probe: StatusProbe, demo: bool, on_demo_insert: Callable[[], None] | None = None,
                  on_demo_scan: Callable[[], str] | None = None, voice: object | None = None,
                  payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None,
-                 treatment_area: str = "110101", face_swipe: bool = False) -> None:
+                 treatment_area: str = "110101", face_swipe: bool = False,
+                 errands: tuple[str, ...] = ERRANDS) -> None:
         super().__init__()
         self._face_swipe = face_swipe  # "swipe face" offered on the idle screen (voucher.face_swipe)
+        self._errands = errands  # the services menu's tiles (services.errands)
         self.treatment_area = treatment_area  # mdtrtarea_admvs: where "insured here" means
         self._payment_timeout_s = payment_timeout_s
         self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
@@ -116,9 +120,13 @@ class KioskWindow(QMainWindow):
         self.face = s.FaceScreen(tr, demo=self.demo)
         choice = choices.InsuranceChoiceScreen(tr, self.treatment_area, lambda i: post(v.InsuranceChosen(index=i)))
         choice.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
-        services = s.ServicesScreen(tr, self.treatment_area)
+        services = errand_screens.ServicesMenuScreen(
+            tr, self.treatment_area, self._errands,
+            lambda errand: post(v.PayFeesChosen() if errand == "pay_fees" else v.ErrandChosen(errand=errand)))
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
-        services.add_button("pay", "services.pay", lambda: post(v.PayFeesChosen()))
+        self.errand = errand = errand_screens.ErrandScreen(tr)
+        errand.add_button("back", "errand.back", lambda: post(v.BackToServices()), secondary=True)
+        errand.add_button("done", "errand.done", lambda: post(v.Finish()))
         visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
         visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees = self.fees = s.FeeReviewScreen(tr)
@@ -155,7 +163,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
-            receipt, error, interrupted, enter_id, pin, family,
+            receipt, error, interrupted, enter_id, pin, family, errand,
         )}
         for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
             self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
@@ -210,6 +218,7 @@ class KioskWindow(QMainWindow):
     def apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(metrics(self.elderly)))
         self.fees.set_elderly(self.elderly)
+        self.errand.elderly = self.elderly
         self.render()
 
     def toggle_elderly(self) -> None:

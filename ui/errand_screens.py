@@ -1,0 +1,137 @@
+"""The services menu's tiles and the answer of an information errand (kiosk/errands.py): my settlements,
+balance and this year's totals, chronic-disease filings. Large tiles (elderly mode makes them larger), each
+errand's failure said on the menu while the other tiles stay usable; an answer is a short table of the
+latest rows (the counter has the rest), with Back to the menu and Done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from kiosk.domain import VisitContext
+from kiosk.errands import ERRANDS
+from kiosk.insurance import insutype_name
+from kiosk.regions import region_name
+from kiosk.visit import State
+
+from ui.i18n import CATALOG, Translator
+from ui.screens import Screen, ServicesScreen
+
+TILE_ACTIONS = {"pay_fees": "pay", "records": "errand_records", "balance": "errand_balance",
+                "filings": "errand_filings"}
+COLUMNS = {"records": ("errand.col_date", "errand.col_setl_id", "errand.col_total", "errand.col_funds",
+                       "errand.col_own"),
+           "balance": ("errand.col_insurance", "errand.col_balance", "errand.col_year_total",
+                       "errand.col_year_funds", "errand.col_year_own"),
+           "filings": ("errand.col_disease", "errand.col_code", "errand.col_from", "errand.col_until")}
+ROWS_SHOWN = {False: 5, True: 3}  # standard, elderly: the latest rows; the counter has the rest
+
+
+class ServicesMenuScreen(ServicesScreen):
+    """"Hello, name": a tile per errand the configuration enables (``services.errands``), in two columns."""
+
+    def __init__(self, tr: Translator, treatment_area: str, errands: tuple[str, ...],
+                 on_choose: Callable[[str], None]) -> None:
+        super().__init__(tr, treatment_area)
+        self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.tiles = QGridLayout()
+        self.tiles.setSpacing(16)
+        self.tile_buttons: dict[str, QPushButton] = {}
+        for index, errand in enumerate(e for e in ERRANDS if e in errands):
+            tile = QPushButton(objectName="choice")
+            tile.setProperty("action", TILE_ACTIONS[errand])
+            tile.setAccessibleName(TILE_ACTIONS[errand])
+            tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            tile.clicked.connect(lambda _checked=False, e=errand: on_choose(e))
+            self.tiles.addWidget(tile, index // 2, index % 2)
+            self.tile_buttons[errand] = tile
+        self.middle.insertLayout(1, self.tiles)
+        self.middle.insertWidget(2, self.hint)
+
+    def button(self, name: str) -> QPushButton:
+        for tile in self.tile_buttons.values():
+            if tile.property("action") == name:
+                return tile
+        return super().button(name)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        super().render_text(ctx)
+        tr = self.tr_.tr
+        for errand, tile in self.tile_buttons.items():
+            tile.setText(tr(f"errand.tile.{errand}"))
+        hint = ctx.extra.get("errand_hint", "")
+        if hint.startswith("loading:"):
+            self.hint.setText(tr("errand.loading"))
+        elif hint.startswith("failed:"):
+            errand, _, reason = hint[len("failed:"):].partition(".")
+            key = f"errand.failed.{reason}" if f"errand.failed.{reason}" in CATALOG else "errand.failed.other"
+            self.hint.setText(tr(key, errand=tr(f"errand.tile.{errand}")))
+        else:
+            self.hint.setText("")
+
+
+class ErrandScreen(Screen):
+    state = State.ERRAND
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.elderly = False
+        self.table = QTableWidget(0, 5, objectName="errand")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)
+        self.note = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addWidget(self.table, stretch=1)
+        self.middle.addWidget(self.note)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        tr = self.tr_.tr
+        view = ctx.errand
+        if view is None:
+            return
+        self.title.setText(tr(f"errand.title.{view.errand}"))
+        columns = COLUMNS[view.errand]
+        shown = view.rows[:ROWS_SHOWN[self.elderly]]
+        self.body.setText(tr(f"errand.body.{view.errand}", n=len(view.rows)) if view.rows
+                          else tr(f"errand.none.{view.errand}"))
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels([tr(k) for k in columns])
+        self.table.setRowCount(len(shown))
+        for row, values in enumerate(shown):
+            for col, text in enumerate(self._cells(view.errand, values)):
+                item = QTableWidgetItem(text)
+                if col and view.errand != "filings":
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.table.resizeRowsToContents()
+        self.table.setVisible(bool(shown))
+        more = len(view.rows) - len(shown)
+        self.note.setText(tr("errand.more", n=more) if more > 0 else "")
+
+    def _cells(self, errand: str, values: tuple[str, ...]) -> tuple[str, ...]:
+        tr, lang = self.tr_.tr, "zh" if self.tr_.language.startswith("zh") else "en"
+        if errand == "records":
+            date, setl_id, total, funds, own, refunded = values
+            return (date, setl_id + (f" ({tr('errand.refunded')})" if refunded == "1" else ""), total, funds, own)
+        if errand == "balance":
+            insutype, region, balance, *totals = values
+            name = f"{insutype_name(insutype, lang)} · {region_name(region, lang) or region}"
+            return (name, balance, *totals)
+        name, code, begins, ends = values
+        return (name, code, begins, ends or tr("visit.open_ended"))
