@@ -89,6 +89,17 @@ def test_autopilot_settles_by_face_swipe(tmp_path: Path, patient: str) -> None:
     assert "110101195603071239" not in logs and "110101194803162229" not in logs
 
 
+@pytest.mark.parametrize(("errand", "patient", "rows"), [("records", "local", 0), ("balance", "two-records", 2),
+                                                       ("filings", "chronic", 1)])
+def test_autopilot_runs_an_information_errand(tmp_path: Path, errand: str, patient: str, rows: int) -> None:
+    result = run_kiosk("demo", "--autopilot", "--errand", errand, "--patient", patient, "--json",
+                       "--data-dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["outcome"] == "shown" and outcome["errand"] == errand, outcome
+    assert outcome["counts"] == {"rows": rows} and outcome["steps"][-2:] == ["services", "errand"]
+
+
 @pytest.mark.parametrize("profile", ["tif", "sm"])
 def test_autopilot_settles_in_each_profile_against_a_sandbox_enforcing_it(tmp_path: Path, profile: str) -> None:
     result = run_kiosk("demo", "--autopilot", "--json", "--data-dir", str(tmp_path / "demo"),
