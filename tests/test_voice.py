@@ -73,6 +73,11 @@ def test_elderly_mode_speaks_each_screen_and_standard_mode_does_not(qtbot, rig) 
     qtbot.waitUntil(lambda: window.controller.state == State.CONSENT, timeout=15000)
     assert any(CATALOG["consent.title"]["zh_CN"] in text for text, _ in voice.spoken)
     assert all(language == "zh_CN" for _, language in voice.spoken)
+    window.current.button("agree").click()  # the services menu: its tiles are read out, one by one
+    qtbot.waitUntil(lambda: window.controller.state == State.SERVICES, timeout=30000)
+    menu = next(text for text, _ in reversed(voice.spoken) if CATALOG["errand.tile.pay_fees"]["zh_CN"] in text)
+    for errand in ("records", "balance", "filings"):
+        assert CATALOG[f"errand.tile.{errand}"]["zh_CN"] in menu
     quiet = RecordingVoice()
     window.voice, window.elderly = quiet, False
     window.speak("x")

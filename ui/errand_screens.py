@@ -65,6 +65,10 @@ class ServicesMenuScreen(ServicesScreen):
                 return tile
         return super().button(name)
 
+    def spoken_text(self) -> str:
+        """The greeting, then each tile's name: an elderly patient hears what can be done here."""
+        return "。".join([super().spoken_text(), *(tile.text() for tile in self.tile_buttons.values())])
+
     def render_text(self, ctx: VisitContext) -> None:
         super().render_text(ctx)
         tr = self.tr_.tr

@@ -94,6 +94,11 @@ class Screen(QWidget):
                 return button
         raise KeyError(name)
 
+    def spoken_text(self) -> str:
+        """What the voice reads when the screen comes up (elderly mode, or ui.voice): title and text."""
+        shown = [label.text() for label in (self.title, self.body) if label.isVisibleTo(self) and label.text()]
+        return "。".join(shown)
+
     def render(self, ctx: VisitContext) -> None:
         for button, key in self._button_keys.items():
             button.setText(self.tr_.tr(key))

@@ -267,7 +267,7 @@ class KioskWindow(QMainWindow):
     def _on_state_changed(self, state: v.State) -> None:
         self.render()
         screen = self.current
-        self.speak(f"{screen.title.text()}。{screen.body.text()}" if screen.body.text() else screen.title.text())
+        self.speak(screen.spoken_text())
         if state == v.State.FACE_VERIFY:
             self.camera.start()
             self._refresh_preview()
