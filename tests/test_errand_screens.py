@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from kiosk.config import KioskConfig
-from kiosk.visit import BackToServices, Finish, State
+from kiosk.visit import BackToServices, Cancel, Finish, State
 
 from scripts.autopilot import Autopilot
 from scripts.demo import enroll_demo_face, start_demo
@@ -55,7 +55,7 @@ def test_errand_screens_fit_and_are_saved(qtbot, tmp_path: Path, language: str, 
                 assert result["counts"] == {"rows": 1}  # the settlement just made
                 controller.post(BackToServices())  # back to the menu: the tiles again
                 qtbot.waitUntil(lambda: controller.state == State.SERVICES, timeout=5000)
-            controller.post(Finish())
+            controller.post(Cancel() if controller.state == State.SERVICES else Finish())
             qtbot.waitUntil(lambda: controller.state == State.IDLE, timeout=5000)
             rig.remove_card()
         assert problems == {}, problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 ERRAND_CATALOG: dict[str, dict[str, str]] = {
+    "services.balance": {"zh_CN": "个人账户余额：{balance} 元，请选择要办理的业务", "en": "Account balance: ¥{balance}. What would you like to do?"},
     "errand.tile.pay_fees": {"zh_CN": "缴费结算", "en": "Pay outpatient fees"},
     "errand.tile.records": {"zh_CN": "我的结算记录", "en": "My settlements"},
     "errand.tile.balance": {"zh_CN": "余额与年度累计", "en": "Balance and this year"},
@@ -32,9 +33,9 @@ ERRAND_CATALOG: dict[str, dict[str, str]] = {
     "errand.col_own": {"zh_CN": "个人现金", "en": "You paid"},
     "errand.col_insurance": {"zh_CN": "参保", "en": "Insurance"},
     "errand.col_balance": {"zh_CN": "账户余额", "en": "Balance"},
-    "errand.col_year_total": {"zh_CN": "本年总额", "en": "Year total"},
-    "errand.col_year_funds": {"zh_CN": "本年医保", "en": "Year insured"},
-    "errand.col_year_own": {"zh_CN": "本年个人", "en": "Year own"},
+    "errand.col_year_total": {"zh_CN": "本年总额", "en": "This year"},
+    "errand.col_year_funds": {"zh_CN": "本年医保", "en": "Insured"},
+    "errand.col_year_own": {"zh_CN": "本年个人", "en": "You paid"},
     "errand.col_disease": {"zh_CN": "病种", "en": "Disease"},
     "errand.col_code": {"zh_CN": "编码", "en": "Code"},
     "errand.col_from": {"zh_CN": "备案起", "en": "From"},

@@ -44,12 +44,15 @@ class ServicesMenuScreen(ServicesScreen):
     def __init__(self, tr: Translator, treatment_area: str, errands: tuple[str, ...],
                  on_choose: Callable[[str], None]) -> None:
         super().__init__(tr, treatment_area)
+        self.layout().setContentsMargins(48, 8, 48, 8)  # two rows of large tiles fit 1280x800 in elderly mode
+        self.layout().setSpacing(10)
         self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.hint.setVisible(False)
         self.tiles = QGridLayout()
-        self.tiles.setSpacing(16)
+        self.tiles.setSpacing(12)
         self.tile_buttons: dict[str, QPushButton] = {}
         for index, errand in enumerate(e for e in ERRANDS if e in errands):
-            tile = QPushButton(objectName="choice")
+            tile = QPushButton(objectName="tile")
             tile.setProperty("action", TILE_ACTIONS[errand])
             tile.setAccessibleName(TILE_ACTIONS[errand])
             tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -74,7 +77,9 @@ class ServicesMenuScreen(ServicesScreen):
         tr = self.tr_.tr
         for errand, tile in self.tile_buttons.items():
             tile.setText(tr(f"errand.tile.{errand}"))
+        self.body.setText(tr("services.balance", balance=f"{ctx.person.balance:.2f}") if ctx.person else "")
         hint = ctx.extra.get("errand_hint", "")
+        self.hint.setVisible(bool(hint))
         if hint.startswith("loading:"):
             self.hint.setText(tr("errand.loading"))
         elif hint.startswith("failed:"):
@@ -98,7 +103,7 @@ class ErrandScreen(Screen):
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(True)
         self.note = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.table, stretch=1)
@@ -107,7 +112,8 @@ class ErrandScreen(Screen):
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
         view = ctx.errand
-        if view is None:
+        if view is None:  # nothing to show (never reached by the machine): say what it is doing
+            self.title.setText(tr("errand.loading"))
             return
         self.title.setText(tr(f"errand.title.{view.errand}"))
         columns = COLUMNS[view.errand]
@@ -116,6 +122,10 @@ class ErrandScreen(Screen):
                           else tr(f"errand.none.{view.errand}"))
         self.table.setColumnCount(len(columns))
         self.table.setHorizontalHeaderLabels([tr(k) for k in columns])
+        header = self.table.horizontalHeader()  # the words take the free width (and wrap); the numbers fit
+        for col in range(len(columns)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 0
+                                        else QHeaderView.ResizeMode.ResizeToContents)
         self.table.setRowCount(len(shown))
         for row, values in enumerate(shown):
             for col, text in enumerate(self._cells(view.errand, values)):
