@@ -13,8 +13,9 @@ Prompts (catalogue keys) are reported through ``on_prompt`` for the screen and v
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from kiosk.config import FaceConfig
 from kiosk.domain import FaceMatch, InsuredPerson
@@ -116,16 +117,14 @@ class FaceVerifier:
         """One attempt against a reference the caller holds (and wipes), e.g. a clinician's."""
         return self._attempt(reference, self._scorer.stats(reference))
 
-    def _attempt(self, reference: Template, stats: CohortStats) -> FaceMatch:
-        scores: list[float] = []
-        heights: list[int] = []  # of the scored faces: the smallest picks the operating point's band
+    def _good_frames(self, vote: PresentationVote, relief: DepthVote) -> Iterator[tuple[Any, FaceObservation]]:
+        """Frames that pass the quality gate, until the attempt's time runs out (the caller stops earlier
+        when it has enough). Every frame feeds the passive cue and the depth vote; the patient is told
+        what to do. Raises NoFaceFound when none came."""
         last_prompt = "face.prompt.none"
-        vote = PresentationVote(self._presentation)
-        relief = DepthVote(self._depth_rules)
-        started = self._clock()
-        deadline = started + self._cfg.attempt_timeout_s
-        last_face = started
-        while len(scores) < self._cfg.frames_per_attempt and self._clock() < deadline:
+        started = last_face = self._clock()
+        good = 0
+        while self._clock() < started + self._cfg.attempt_timeout_s:
             frame = self._camera.latest_frame()
             obs = self._engine.analyse(frame) if frame is not None else None
             vote.feed(None if obs is None else obs.attack_probability)
@@ -139,12 +138,23 @@ class FaceVerifier:
             if last_prompt or frame is None or obs is None:
                 self._sleep(0.03)
                 continue
+            good += 1
+            yield frame, obs
+        if not good:
+            raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
+
+    def _attempt(self, reference: Template, stats: CohortStats) -> FaceMatch:
+        scores: list[float] = []
+        heights: list[int] = []  # of the scored faces: the smallest picks the operating point's band
+        vote = PresentationVote(self._presentation)
+        relief = DepthVote(self._depth_rules)
+        for frame, obs in self._good_frames(vote, relief):
             probe = self._engine.encode(frame, obs)
             scores.append(self._scorer.score(probe, reference, stats_b=stats))
             heights.append(obs.height)
             probe.fill(0.0)
-        if not scores:
-            raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
+            if len(scores) >= self._cfg.frames_per_attempt:
+                break
         verdict, fused = self._point.decide(scores, min(heights))
         if verdict is not Verdict.MATCH:
             liveness = f"not run: {verdict.value}"
@@ -163,28 +173,17 @@ class FaceVerifier:
         replay camera, which says so)."""
         vote = PresentationVote(self._presentation)
         relief = DepthVote(self._depth_rules)
-        best: tuple[float, object] | None = None
-        good, last_prompt = 0, "face.prompt.none"
-        started = last_face = self._clock()
-        while good < self._cfg.frames_per_attempt and self._clock() < started + self._cfg.attempt_timeout_s:
-            frame = self._camera.latest_frame()
-            obs = self._engine.analyse(frame) if frame is not None else None
-            vote.feed(None if obs is None else obs.attack_probability)
-            self._feed_depth(relief, frame, obs)
-            last_prompt = check(obs, self._quality)
-            if obs is not None:
-                last_face = self._clock()
-            elif self._clock() - last_face >= NO_FACE_HINT_S:
-                last_prompt = no_face_prompt(frame)
-            self.on_prompt(last_prompt or "face.prompt.hold")
-            if last_prompt or frame is None or obs is None:
-                self._sleep(0.03)
-                continue
+        best: tuple[float, Any] | None = None
+        good = 0
+        for frame, obs in self._good_frames(vote, relief):
             good += 1
             if best is None or obs.sharpness > best[0]:
+                if best is not None:
+                    best[1].fill(0)  # a sharper one came: the kept copy is not needed any more
                 best = (obs.sharpness, frame.copy())
-        if best is None:
-            raise NoFaceFound(f"no usable face in front of the camera ({last_prompt})")
+            if good >= self._cfg.frames_per_attempt:
+                break
+        assert best is not None  # _good_frames raised NoFaceFound otherwise
         frame = best[1]
         obs = self._engine.analyse(frame)  # again: the engine encodes the observation it made last
         if obs is None:

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
 
 from kiosk.config import KioskConfig
 from kiosk.visit import BackToServices, Cancel, Finish, State
@@ -17,7 +16,7 @@ from kiosk.visit import BackToServices, Cancel, Finish, State
 from scripts.autopilot import Autopilot
 from scripts.demo import enroll_demo_face, start_demo
 
-from test_screens_fit import SHOTS, clipped, demo_window
+from test_screens_fit import SHOTS, fit_problems, demo_window
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +34,7 @@ def test_errand_screens_fit_and_are_saved(qtbot, tmp_path: Path, language: str, 
         problems: dict[str, list[str]] = {}
 
         def check(state: State) -> None:
-            QApplication.processEvents()
-            found = clipped(window) + ([f"the window grew to {window.width()}x{window.height()}"]
-                                       if window.height() > 800 or window.width() > 1280 else [])
+            found = fit_problems(window)
             if found:
                 problems[state.value] = found
 

@@ -45,6 +45,13 @@ def clipped(root: QWidget) -> list[str]:
     return problems
 
 
+def fit_problems(window: QWidget) -> list[str]:
+    """What does not fit once the layout has settled: clipped text, and a window grown past 1280x800."""
+    QApplication.processEvents()
+    grown = window.height() > 800 or window.width() > 1280
+    return clipped(window) + ([f"the window grew to {window.width()}x{window.height()}"] if grown else [])
+
+
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[DemoRig]:
     r = start_demo(KioskConfig(), tmp_path / "demo")
@@ -130,9 +137,7 @@ def test_the_screens_of_patients_insured_elsewhere_fit_and_are_saved(qtbot, tmp_
         problems: dict[str, list[str]] = {}
 
         def check(state: State) -> None:
-            QApplication.processEvents()
-            found = clipped(window) + ([f"the window grew to {window.width()}x{window.height()}"]
-                                       if window.height() > 800 or window.width() > 1280 else [])
+            found = fit_problems(window)
             if found:
                 problems[state.value] = found
 
