@@ -6,7 +6,10 @@ The real window (offscreen), the demo rig (sandbox gateway, virtual card, file p
 camera at 30 fps (the demo portrait, 30 distinct shifted frames). The autopilot presses the buttons
 as a patient would; dlib runs on the vision lane. A 5 ms heartbeat timer on the GUI thread measures
 stalls (how late each tick fires); the preview's frame rate counts distinct camera frames painted per
-second while the face screen is up. Prints a table, then one JSON object on its last line with
+second while the face screen is up. The camera's QR decoder warms up before the window shows (as the
+kiosk's start does); its first frame is decoded one second after the idle screen is up, and the stall
+while it decodes is reported on its own (``first_frame_max_stall_ms``), as is the window's first paint
+(``first_paint_max_stall_ms``: font loading and polishing, no decoding). Prints a table, then one JSON object on its last line with
 ``max_stall_ms``, ``p99_stall_ms``, ``preview_fps``.
 """
 
@@ -45,6 +48,7 @@ from ui.controller import LANES, VisitController  # noqa: E402
 from ui.window import KioskWindow  # noqa: E402
 
 HEARTBEAT_MS = 5
+PAINT_S = 1  # the idle screen's first second: its first paint, before the camera decodes a frame
 
 
 def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
@@ -81,7 +85,8 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     qr.start()
     rig.services.start()
     qr.ready.wait(10)  # as the kiosk's start does (Services.start): warmed up before the idle screen shows
-    window.resize(1280, 800)
+    qr.active = False  # the first frame a patient shows comes once the idle screen is up (its first paint,
+    window.resize(1280, 800)  # font loading included, is measured apart: first_paint_max_stall_ms)
     window.show()
 
     stalls: list[float] = []
@@ -128,8 +133,15 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     pilot = Autopilot(window, rig.insert_card, on_finished=finished, press_delay_ms=300)
     last[0] = time.perf_counter()
     idle_stalls: list[float] = []
+    paint_stalls: list[float] = []
     heartbeat.start()
-    QTimer.singleShot(int(idle_s * 1000), lambda: (idle_stalls.extend(stalls), pilot.start()))
+
+    def start_decoding() -> None:
+        paint_stalls.extend(stalls)
+        qr.active = True
+
+    QTimer.singleShot(PAINT_S * 1000, start_decoding)
+    QTimer.singleShot(int(idle_s * 1000), lambda: (idle_stalls.extend(stalls[len(paint_stalls):]), pilot.start()))
     app.exec()
     heartbeat.stop()
     window.close()
@@ -149,7 +161,8 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
             "worst_stall_in": worst["state"], "idle_qr_decoding_max_stall_ms": round(max(idle_stalls or [0.0]), 1),
             "idle_qr_frames_decoded": qr.frames_decoded,
             "first_frame_decode_ms": round((end - start) * 1000, 1),
-            "first_frame_max_stall_ms": round(max(first or [0.0]), 1)}
+            "first_frame_max_stall_ms": round(max(first or [0.0]), 1),
+            "first_paint_max_stall_ms": round(max(paint_stalls or [0.0]), 1)}
 
 
 def main() -> int:
@@ -165,7 +178,8 @@ def main() -> int:
         print(f"{i:>4}{r['outcome']!s:>10}{r['max_stall_ms']:>14}{r['p99_stall_ms']:>9}{r['preview_fps']:>13}"
               f"{r['face_screen_s']:>15}  {r['worst_stall_in']}; idle with camera QR decoding "
               f"({r['idle_qr_frames_decoded']} frames): max stall {r['idle_qr_decoding_max_stall_ms']} ms, "
-              f"first frame {r['first_frame_max_stall_ms']} ms (decoded in {r['first_frame_decode_ms']} ms)")
+              f"first frame {r['first_frame_max_stall_ms']} ms (decoded in {r['first_frame_decode_ms']} ms); "
+              f"the window's first paint {r['first_paint_max_stall_ms']} ms")
     worst = max(runs, key=lambda r: r["max_stall_ms"])
     print(json.dumps({"max_stall_ms": worst["max_stall_ms"], "p99_stall_ms": max(r["p99_stall_ms"] for r in runs),
                       "first_frame_max_stall_ms": max(r["first_frame_max_stall_ms"] for r in runs),
