@@ -129,3 +129,25 @@ def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees:
         "Show it at the counter",
     ]
     return _document(lines, f"QUEUE:{queued.reference}", f"queued-{queued.reference}")
+
+
+def settlement_copy(institution: str, terminal_no: str, person: InsuredPerson, record: tuple[str, ...],
+                    when: dt.datetime) -> Document:
+    """A copy of an earlier settlement's receipt, from "my settlements" (a row of kiosk/errands.py
+    ``records_view``: date, setl_id, total, funds, own share, refunded flag), marked as a copy everywhere."""
+    settled_on, setl_id, total, funds, own, refunded = record
+    lines = ["*** 副本 COPY ***", "门诊医保结算凭证（补打）", "OUTPATIENT SETTLEMENT RECEIPT (COPY)"]
+    lines += _header(institution, terminal_no, person, when)
+    lines += [
+        _pair("结算日期 Settled on", settled_on),
+        _pair("结算号 Settlement", setl_id),
+        "-" * WIDTH,
+        _pair("费用总额 Total", total),
+        _pair("基金支付合计 Funds total", funds),
+        _pair("个人现金 Own share", own),
+        *(["状态 Status: 已退费 REFUNDED"] if refunded == "1" else []),
+        "-" * WIDTH,
+        "本单为补打副本，不能重复报销",
+        "A copy: not for a second claim",
+    ]
+    return _document(lines, f"SETL:{setl_id}", f"copy-{setl_id}-{when:%Y%m%d%H%M%S}")

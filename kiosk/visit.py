@@ -84,6 +84,7 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     ErrandShown,
     ErrandFailed,
     BackToServices,
+    CopyRequested,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -107,6 +108,7 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     AuthoriseByFamily,
     CheckVoucherPassword,
     ShowErrand,
+    PrintCopy,
 )
 from kiosk.visit_side import SideTransitions
 from kiosk.visit_outcome import visit_errand, visit_outcome
@@ -444,6 +446,8 @@ _HANDLERS = {
     (State.SERVICES, ErrandShown): _H._on_errand_shown,
     (State.SERVICES, ErrandFailed): _H._on_errand_failed,
     (State.ERRAND, BackToServices): _H._on_back,
+    (State.ERRAND, CopyRequested): _H._on_copy,
+    (State.ERRAND, ReceiptPrinted): _H._on_copy_printed,
     (State.ERRAND, Finish): _H._on_finish,
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.SERVICES, ChronicFilingsFound): _H._on_chronic_found,

@@ -35,7 +35,7 @@ from kiosk.identity import document_from_card
 from kiosk.pre_audit import CONTINUED
 from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
 from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, Telemetry, VoucherPlatform
-from kiosk.receipt import queued_slip, settlement_receipt
+from kiosk.receipt import queued_slip, settlement_copy, settlement_receipt
 from kiosk.settlement import SettlementService
 from kiosk.voucher import VoucherRefused
 
@@ -51,6 +51,7 @@ _LANES: dict[type, str] = {
     v.VisitEnded: "status",
     v.PrintReceipt: "printer",
     v.CheckPrinter: "printer",
+    v.PrintCopy: "printer",
     v.AwaitPayment: "payment",
     v.PayWithCode: "payment",
 }
@@ -156,6 +157,13 @@ class EffectRunner:
                     log.warning("errand %s unavailable: %s", errand, exc)
                     return v.ErrandFailed(vid, errand=errand, reason=exc.reason)
                 return v.ErrandShown(vid, view=view)
+            case v.PrintCopy(person=person, record=record):
+                doc = settlement_copy(self._institution, self._terminal_no, person, record, self._clock())
+                try:
+                    return v.ReceiptPrinted(vid, path=self._printer.print_document(doc.lines, doc.qr_payload,
+                                                                                  name=doc.name))
+                except KioskError as exc:
+                    return v.ReceiptPrinted(vid, error=str(exc))
             case v.IdentifyByFace():
                 return self._identify_by_face(effect)
             case v.AuthoriseByFamily(id_no=id_no, member_payload=payload):

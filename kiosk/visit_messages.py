@@ -237,6 +237,13 @@ class ErrandFailed(Event):
 
 
 @dataclass(frozen=True)
+class CopyRequested(Event):
+    """On "my settlements": print the receipt of row ``index`` again, marked as a copy."""
+
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class BackToServices(Event):
     """From an errand's answer back to the menu of errands."""
 
@@ -421,6 +428,12 @@ class VisitEnded(Effect):
 class ShowErrand(Effect):
     person: InsuredPerson
     errand: str
+
+
+@dataclass(frozen=True)
+class PrintCopy(Effect):
+    person: InsuredPerson
+    record: tuple[str, ...]  # a row of kiosk.errands.records_view
 
 
 @dataclass(frozen=True)

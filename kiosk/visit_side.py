@@ -14,6 +14,7 @@ from kiosk.visit_messages import (
     AuthoriseByFamily,
     BackToServices,
     CheckVoucherPassword,
+    CopyRequested,
     Effect,
     ErrandChosen,
     ErrandFailed,
@@ -28,6 +29,8 @@ from kiosk.visit_messages import (
     IdNumberEntered,
     PasswordChecked,
     PasswordEntered,
+    PrintCopy,
+    ReceiptPrinted,
     ShowErrand,
     State,
     VoucherScanned,
@@ -75,8 +78,22 @@ class SideTransitions:
         self.ctx.extra["errand_hint"] = f"failed:{e.errand}.{e.reason}"  # the other errands stay usable
         return []
 
+    def _on_copy(self, e: CopyRequested) -> list[Effect]:
+        view, person = self.ctx.errand, self.ctx.person
+        if view is None or person is None or view.errand != "records" or not 0 <= e.index < len(view.rows) \
+                or self.ctx.extra.get("copy_hint") == "printing":
+            return []
+        self.ctx.extra["copy_hint"] = "printing"
+        return [PrintCopy(self.visit_id, person, view.rows[e.index])]
+
+    def _on_copy_printed(self, e: ReceiptPrinted) -> list[Effect]:
+        self.ctx.extra["copy_hint"] = f"failed:{e.error}" if e.error else "printed"
+        self.ctx.extra["copy_path"] = e.path
+        return []
+
     def _on_back(self, _: BackToServices) -> list[Effect]:
         self.ctx.errand = None
+        self.ctx.extra["copy_hint"] = ""
         self._go(State.SERVICES)
         return []
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,11 @@ def test_records_and_balance_after_a_settlement(services: Services, sandbox: San
     assert row[1:5] == (settlement.setl_id, f"{settlement.amounts.medfee_sumamt:.2f}",
                         f"{settlement.amounts.fund_pay_sumamt:.2f}", f"{settlement.amounts.psn_cash_pay:.2f}")
     assert row[0] == dt.date.today().isoformat() and row[5] == "0"
+    pump(m, services, v.CopyRequested(index=0))  # "print again": marked as a copy
+    assert m.state == v.State.ERRAND and m.ctx.extra["copy_hint"] == "printed"
+    copy = Path(m.ctx.extra["copy_path"]).read_text(encoding="utf-8")
+    assert "*** 副本 COPY ***" in copy and settlement.setl_id in copy and "110101********1239" in copy
+    assert f"{settlement.amounts.medfee_sumamt:.2f}" in copy and "110101195603071239" not in copy
     pump(m, services, v.BackToServices())
     pump(m, services, v.ErrandChosen(errand="balance"))
     (record,) = m.ctx.errand.rows

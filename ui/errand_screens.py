@@ -136,7 +136,13 @@ class ErrandScreen(Screen):
         self.table.resizeRowsToContents()
         self.table.setVisible(bool(shown))
         more = len(view.rows) - len(shown)
-        self.note.setText(tr("errand.more", n=more) if more > 0 else "")
+        copy = ctx.extra.get("copy_hint", "")
+        note = tr("errand.more", n=more) if more > 0 else ""
+        if copy:  # the latest receipt printed again, or why not
+            note = tr("errand.copy_printed") if copy == "printed" else tr(
+                "errand.copy_printing") if copy == "printing" else tr("errand.copy_failed")
+        self.note.setText(note)
+        self.button("print_copy").setVisible(view.errand == "records" and bool(view.rows))
 
     def _cells(self, errand: str, values: tuple[str, ...]) -> tuple[str, ...]:
         tr, lang = self.tr_.tr, "zh" if self.tr_.language.startswith("zh") else "en"

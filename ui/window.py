@@ -126,6 +126,7 @@ class KioskWindow(QMainWindow):
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         self.errand = errand = errand_screens.ErrandScreen(tr)
         errand.add_button("back", "errand.back", lambda: post(v.BackToServices()), secondary=True)
+        errand.add_button("print_copy", "errand.print_copy", lambda: post(v.CopyRequested(index=0)), secondary=True)
         errand.add_button("done", "errand.done", lambda: post(v.Finish()))
         visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
         visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
