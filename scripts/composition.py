@@ -175,6 +175,7 @@ class Services:
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
     metrics: MetricsServer | None = None  # the Prometheus endpoint, when metrics.port is set
+    location: Any = None  # clinician workstations: the location source (its fix is a device for the metrics)
     state_changes: StateChanges = field(default_factory=StateChanges)
 
     def status(self) -> tuple[bool, int, bool, bool]:
@@ -505,6 +506,7 @@ def build_clinician_services(cfg: KioskConfig, *, camera: Camera | None = None) 
     except BaseException:
         base.close()
         raise
+    base.location = location  # the metrics' kiosk_device_up{device="gnss"} reads its fix at scrape time
     effects = LoginEffects(roster=roster, face=base.face, point=operating_point(cfg.face), location=location,
                            judge=judge, audit=lambda event: base.outbox.enqueue_chained(
                                visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event))

@@ -50,6 +50,11 @@ def certificate_expiries(cfg: KioskConfig) -> dict[str, float]:
     return found
 
 
+def gnss_up(reading: Any, max_age_s: float) -> bool:
+    """A fix the position rules could use: 2D or 3D, younger than ``location.max_age_s``."""
+    return reading is not None and reading.mode >= 2 and reading.age_s <= max_age_s
+
+
 def snapshot(services: Any, clock: Any = time.time, certificates: dict[str, float] | None = None) -> Snapshot:
     """The present state, from cheap thread-safe reads (the scrape runs on the metrics thread)."""
     now = clock()
@@ -59,6 +64,8 @@ def snapshot(services: Any, clock: Any = time.time, certificates: dict[str, floa
     for source in services.qr_sources:
         if hasattr(source, "connected"):  # hardware scanners (serial, input device)
             devices["scanner"] = devices.get("scanner", True) and bool(source.connected)
+    if services.location is not None:  # a workstation: a usable fix (2D or better, not stale) is an up GNSS
+        devices["gnss"] = gnss_up(services.location.current(), services.cfg.location.max_age_s)
     return Snapshot(outbox_items=services.outbox.counts(),
                     outbox_oldest_age_s={state: max(0.0, now - created)
                                          for state, created in services.outbox.oldest_open().items()},

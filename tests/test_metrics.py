@@ -197,3 +197,34 @@ def test_the_gateway_client_reports_each_request_to_the_telemetry(sandbox: Sandb
     skews = [args[3] for name, args in telemetry.calls if name == "gateway_answered" and args[2] == "ok"]
     assert all(s is not None and abs(s) < 5 for s in skews)
     assert telemetry.counts("gateway_answered")["1101"] == 1
+
+
+def test_gnss_is_up_only_with_a_fresh_usable_fix() -> None:
+    from kiosk.ports import PositionReading
+    from scripts.composition_metrics import gnss_up
+
+    def fix(mode: int, age_s: float) -> PositionReading:
+        return PositionReading(39.9, 116.4, mode=mode, accuracy_m=5.0, age_s=age_s, source="gpsd")
+
+    assert gnss_up(fix(3, 1.0), 10.0) and gnss_up(fix(2, 9.9), 10.0)
+    assert not gnss_up(None, 10.0) and not gnss_up(fix(1, 1.0), 10.0) and not gnss_up(fix(3, 30.0), 10.0)
+
+
+@pytest.mark.slow
+def test_a_clinician_workstation_reports_its_gnss(demo_config: KioskConfig, sandbox: SandboxGateway,
+                                                  tmp_path: Path) -> None:
+    """A workstation's location source is a device: kiosk_device_up{device="gnss"} from its fix at scrape time
+    (here the demo's fixed site, always fresh)."""
+    from drivers.camera.replay import ReplayCamera
+    from scripts.composition import build_clinician_services, demo_portrait
+
+    port = free_port()
+    cfg = dataclasses.replace(demo_config, metrics=MetricsConfig(port=port),
+                              terminal=dataclasses.replace(demo_config.terminal, role="workstation"))
+    services = build_clinician_services(cfg, camera=ReplayCamera([demo_portrait()], fps=30))
+    try:
+        text = scrape_until(f"http://127.0.0.1:{port}/metrics", 'device="gnss"')
+        assert _value(text, 'kiosk_device_up{device="gnss"}') == 1.0
+        assert 'role="workstation"' in text
+    finally:
+        services.close()
