@@ -334,3 +334,18 @@ def test_production_never_sends_a_frame_that_did_not_pass_liveness(services: Ser
                            operating_point=operating_point(cfg), vouchers=CountingPlatform())  # type: ignore[arg-type]
     event = effects.run(v.IdentifyByFace("v1", DEMO_ID, 1))
     assert isinstance(event, v.FaceAuthFailed) and event.reason == "liveness" and calls == []
+
+
+def test_the_error_screen_says_how_long_the_lock_lasts_and_where_else_to_go(qtbot) -> None:
+    from kiosk.domain import VisitContext
+    from ui.i18n import Translator
+    from ui.screens import ErrorScreen
+
+    screen = ErrorScreen(Translator("en"), "Counter 3")
+    qtbot.addWidget(screen)
+    ctx = VisitContext(error_code=206, error_message="face_swipe.locked", extra={"retry_after_s": "1790"})
+    screen.render(ctx)
+    assert "locked" in screen.body.text() and "about 30 min" in screen.body.text()
+    ctx = VisitContext(error_message="consent_declined", extra={"identified_by": "face"})
+    screen.render(ctx)
+    assert "Insert your card, show your insurance code" in screen.body.text() and "Counter 3" in screen.body.text()

@@ -29,6 +29,9 @@ IDENTITY_CATALOG: dict[str, dict[str, str]] = {
     "reason.face_swipe.locked": {
         "zh_CN": "该身份证号刷脸失败次数过多，已暂时锁定。请插社保卡、出示医保码，或到人工窗口办理",
         "en": "Too many failed face checks for this ID number: locked for now. Please insert your card, show your insurance code, or go to the counter"},
+    "face_swipe.retry_after": {"zh_CN": "（约 {minutes} 分钟后可再刷脸）", "en": " (face swipe again in about {minutes} min)"},
+    "counter.face_swipe_body": {"zh_CN": "您选择了不刷脸。可以插社保卡、出示医保码，或到人工窗口办理：{window}",
+                                "en": "You chose not to swipe your face. Insert your card, show your insurance code, or go to the counter: {window}"},
     "reason.face_swipe.rate_limited": {"zh_CN": "本机刷脸请求过于频繁，请稍后再试，或到人工窗口办理",
                                        "en": "Too many face checks from this machine: please try again shortly, or go to the counter"},
     "reason.face_swipe.unknown_person": {"zh_CN": "未查到该身份证号的参保信息，请到人工窗口办理",

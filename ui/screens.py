@@ -559,12 +559,16 @@ class ErrorScreen(Screen):
             self.code.setText("")
             return
         if ctx.error_message == "consent_declined":  # a choice, not a failure: where to go, kindly
+            swipe = ctx.extra.get("identified_by") == "face"  # no face swipe: the card and the code still work
             self.title.setText(self.tr_.tr("counter.title"))
-            self.body.setText(self.tr_.tr("counter.body", window=self._window))
+            self.body.setText(self.tr_.tr("counter.face_swipe_body" if swipe else "counter.body", window=self._window))
             self.code.setText("")
             return
         key = reason_key(ctx.error_code, ctx.error_message)
         reason = self.tr_.tr(key) if key else ctx.error_message
+        wait_s = int(ctx.extra.get("retry_after_s") or 0)
+        if ctx.error_message == "face_swipe.locked" and wait_s > 0:  # how long the platform's lock lasts
+            reason += self.tr_.tr("face_swipe.retry_after", minutes=max(1, -(-wait_s // 60)))
         retry = ctx.error_code in RETRYABLE_CODES  # one instruction first, the alternatives after it
         self.title.setText(self.tr_.tr("error.retry_title" if retry else "error.title"))
         self.body.setText(self.tr_.tr("error.retry_body" if retry else "error.body", reason=reason, window=self._window))
