@@ -567,7 +567,7 @@ class ErrorScreen(Screen):
         key = reason_key(ctx.error_code, ctx.error_message)
         reason = self.tr_.tr(key) if key else ctx.error_message
         wait_s = int(ctx.extra.get("retry_after_s") or 0)
-        if ctx.error_message == "face_swipe.locked" and wait_s > 0:  # how long the platform's lock lasts
+        if ctx.error_message.split(".") == ["face_swipe", "locked"] and wait_s > 0:  # how long the lock lasts
             reason += self.tr_.tr("face_swipe.retry_after", minutes=max(1, -(-wait_s // 60)))
         retry = ctx.error_code in RETRYABLE_CODES  # one instruction first, the alternatives after it
         self.title.setText(self.tr_.tr("error.retry_title" if retry else "error.title"))
