@@ -139,7 +139,9 @@ def test_one_errand_down_leaves_the_others(services: Services, sandbox: SandboxG
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     m = _identified(services)
+    # a second kiosk of the same institution (its own outbox): its own msgid lane, as two terminals must
     cfg = dataclasses.replace(demo_config, gateway=dataclasses.replace(demo_config.gateway, his_url=dead),
+                              terminal=dataclasses.replace(demo_config.terminal, msgid_lane="7"),
                               data_dir=demo_config.data_dir + "-his-down")
     down = build_services(cfg, camera=services.camera)
     try:
