@@ -322,6 +322,29 @@ def check_scanners(cfg: KioskConfig) -> list[Check]:
     return checks
 
 
+def check_voucher_platform(cfg: KioskConfig) -> Check:
+    """Face swipe (and the voucher password, the family account) need the voucher platform's methods."""
+    from drivers.gateway.voucher_platform import HttpVoucherPlatform
+
+    if not cfg.voucher.face_swipe:
+        return Check("voucher_platform", True, "face swipe is off (voucher.face_swipe = false)")
+    if not cfg.gateway.url:
+        return Check("voucher_platform", False, "gateway.url not set", "kiosk-provision init --gateway-url ...")
+    platform = HttpVoucherPlatform(cfg.gateway, cfg.terminal, cfg.voucher.platform_url)
+    try:
+        code = platform.probe()
+    except KioskError as exc:
+        return Check("voucher_platform", False, f"face swipe cannot reach the voucher platform: {exc.message}",
+                     "check voucher.platform_url (default: the gateway's origin + /voucher), or set "
+                     "voucher.face_swipe = false until it is reachable")
+    finally:
+        platform.close()
+    if not code:
+        return Check("voucher_platform", False, "the voucher platform answered without a code",
+                     "check voucher.platform_url points at the platform's methods")
+    return Check("voucher_platform", True, f"voucher platform answers (a made-up authNo: {code[:20]})")
+
+
 def check_speech() -> Check:
     """Voice prompts need a speech engine; without one the kiosk shows a notice (not a failure). Asks the
     kiosk's own voice driver, so the check finds what the kiosk will use (espeak-ng), not any engine."""
@@ -346,6 +369,7 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
         ("disk", lambda: check_disk(cfg)),
         ("gateway", lambda: check_gateway(cfg)),
         ("payment", lambda: check_payment(cfg)),
+        ("voucher_platform", lambda: check_voucher_platform(cfg)),
         ("queue", lambda: check_queue(cfg)),
         ("speech", check_speech),
         ("qr_scanners", lambda: check_scanners(cfg)),

@@ -18,7 +18,7 @@ from scripts.selftest import check_queue, run_checks
 
 PROVISION = Path(sys.executable).with_name("kiosk-provision")
 NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "payment",
-         "queue", "speech"}
+         "voucher_platform", "queue", "speech"}
 
 
 def provision(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -150,3 +150,22 @@ def test_a_crashing_check_is_reported_not_raised(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(selftest, "check_cpu", boom)
     checks = {c.name: c for c in selftest.run_checks(KioskConfig(data_dir=str(tmp_path)))}
     assert not checks["cpu"].ok and "check crashed: RuntimeError: sensor on fire" in checks["cpu"].detail
+
+
+def test_voucher_platform_check_for_face_swipe(demo_config: KioskConfig) -> None:
+    """Face swipe needs the voucher platform: the sandbox's answers; a dead address fails with the setting to
+    change; face swipe off needs nothing."""
+    import socket
+
+    from scripts.selftest import check_voucher_platform
+
+    good = check_voucher_platform(demo_config)
+    assert good.ok and "auth_invalid" in good.detail, good
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/voucher"
+    voucher = dataclasses.replace(demo_config.voucher, platform_url=dead)
+    bad = check_voucher_platform(dataclasses.replace(demo_config, voucher=voucher))
+    assert not bad.ok and "voucher.platform_url" in bad.fix and "voucher.face_swipe" in bad.fix, bad
+    off = check_voucher_platform(dataclasses.replace(demo_config, voucher=dataclasses.replace(voucher, face_swipe=False)))
+    assert off.ok and "off" in off.detail

@@ -148,5 +148,11 @@ class HttpVoucherPlatform:
         return ResolvedVoucher(fields["idNo"], fields["idType"], fields["userName"], fields["ecToken"],
                                fields["insuOrg"])
 
+    def probe(self) -> str:
+        """The platform's answer code to an authNo that cannot exist (selftest: reached, and answering in its
+        format). Raises a GatewayError when it cannot be reached or does not answer a JSON object."""
+        return str(self._call("cn.nhsa.auth.check", dumps({"authNo": "AUTH-SELFTEST", **self._device()}))
+                   .get("code", ""))
+
     def close(self) -> None:
         self._session.close()
