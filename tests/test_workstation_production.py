@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from kiosk import clinician_login as cl
 from kiosk.audit_chain import verify
 from kiosk.config import load_config
+from kiosk.liveness import Challenge
 
 from drivers.camera.replay import ReplayCamera, load_frames
 from drivers.gateway.access import TifPolicy
@@ -29,6 +31,14 @@ pytestmark = pytest.mark.slow
 SECRET = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c"
 CLIP = "video/bona_fide_clip/Apfol_liveness-detection-opencv/real2.webm"
 FENCE = "116.3962,39.9077 116.3988,39.9077 116.3988,39.9097 116.3962,39.9097"
+
+
+class RecordedSteps(random.Random):
+    """Draws the liveness challenge among the steps the recording holds (blink, turn right)."""
+
+    def sample(self, population, k, *, counts=None):  # type: ignore[override]
+        held = [c for c in population if c in (Challenge.BLINK, Challenge.TURN_RIGHT)]
+        return random.Random().sample(held, k)
 
 
 class RecordedWebcamFake(ReplayCamera):
@@ -60,6 +70,9 @@ def test_a_clinician_logs_in_through_gpsd_and_the_tif_gateway_over_tls(tmp_path:
     frames = load_frames(shared_data / CLIP)
     camera = RecordedWebcamFake(frames, fps=10, description="recorded webcam (fake)")
     services = build_clinician_services(cfg, camera=camera)
+    # a recording cannot follow instructions: it holds a blink and a turn to the right, not a turn to the left
+    # (a left-turn challenge on it fails, as it should). The challenge is drawn from the steps it holds.
+    services.base.face._rng = RecordedSteps()
     try:
         sample = services.base.face_engine.encode_largest_face(frames[0], thorough=True)
         assert sample is not None
