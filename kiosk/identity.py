@@ -17,18 +17,35 @@ def citizen_id_check_char(first17: str) -> str:
     return _CHECK[total % 11]
 
 
-def validate_citizen_id(value: str) -> str:
-    """Return the normalised 18-character number or raise InvalidCitizenId with the reason."""
+_PROBLEMS = {"length": "citizen number must be 17 digits and a check character",
+             "characters": "citizen number must be 17 digits and a check character",
+             "birth_date": "citizen number holds an impossible birth date",
+             "checksum": "citizen number check digit does not match"}
+
+
+def citizen_id_problem(value: str) -> str | None:
+    """None for a well-formed number; else why not, as a short key: length, characters, birth_date
+    (impossible as a date) or checksum. Shared by the card check and the face-swipe keypad."""
     number = value.strip().upper()
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidCitizenId("citizen number must be 17 digits and a check character")
+    if len(number) != 18:
+        return "length"
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        return "characters"
     try:
         dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise InvalidCitizenId("citizen number holds an impossible birth date") from None
+        return "birth_date"
     if citizen_id_check_char(number[:17]) != number[17]:
-        raise InvalidCitizenId("citizen number check digit does not match")
-    return number
+        return "checksum"
+    return None
+
+
+def validate_citizen_id(value: str) -> str:
+    """Return the normalised 18-character number or raise InvalidCitizenId with the reason."""
+    problem = citizen_id_problem(value)
+    if problem is not None:
+        raise InvalidCitizenId(_PROBLEMS[problem])
+    return value.strip().upper()
 
 
 def document_from_card(card: CardIdentity, today: dt.date) -> IdentityDocument:

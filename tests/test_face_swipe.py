@@ -18,7 +18,8 @@ from kiosk import visit as v
 from kiosk.domain import CertType
 from kiosk.errors import FaceAuthRefused
 from kiosk.face_check import face_crop
-from kiosk.id_number import check_character, id_number_problem
+from kiosk.id_number import id_number_problem
+from kiosk.identity import citizen_id_check_char
 
 from drivers.card.virtual_card import load_holders
 from drivers.face.dlib_engine import DlibFaceEngine
@@ -40,7 +41,7 @@ NO_PHOTO_ID = "110101194803162229"  # 孙桂兰: nothing enrolled; 王秀英 is 
 
 def test_id_number_rules() -> None:
     assert id_number_problem(DEMO_ID) is None and id_number_problem("11010219580611301x") is None
-    assert check_character("11010119560307123") == "9"
+    assert citizen_id_check_char("11010119560307123") == "9"
     assert id_number_problem("11010119560307123") == "length"
     assert id_number_problem("1101011956030712X9") == "characters"
     assert id_number_problem("110101195613071239") == "birth_date"  # month 13
