@@ -158,12 +158,8 @@ class EffectRunner:
                     return v.ErrandFailed(vid, errand=errand, reason=exc.reason)
                 return v.ErrandShown(vid, view=view)
             case v.PrintCopy(person=person, record=record):
-                doc = settlement_copy(self._institution, self._terminal_no, person, record, self._clock())
-                try:
-                    return v.ReceiptPrinted(vid, path=self._printer.print_document(doc.lines, doc.qr_payload,
-                                                                                  name=doc.name))
-                except KioskError as exc:
-                    return v.ReceiptPrinted(vid, error=str(exc))
+                return self._print_document(vid, settlement_copy(self._institution, self._terminal_no, person,
+                                                                 record, self._clock()))
             case v.IdentifyByFace():
                 return self._identify_by_face(effect)
             case v.AuthoriseByFamily(id_no=id_no, member_payload=payload):
@@ -305,8 +301,12 @@ class EffectRunner:
             assert effect.queued is not None
             doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when,
                               authorised_by=effect.authorised_by)
+        return self._print_document(effect.visit_id, doc)
+
+    def _print_document(self, vid: str, doc: Any) -> v.Event:
+        """Print a laid-out document: where it went, or the printer's error (the visit goes on either way)."""
         try:
             path = self._printer.print_document(doc.lines, doc.qr_payload, name=doc.name)
         except KioskError as exc:
-            return v.ReceiptPrinted(effect.visit_id, error=str(exc))
-        return v.ReceiptPrinted(effect.visit_id, path=path)
+            return v.ReceiptPrinted(vid, error=str(exc))
+        return v.ReceiptPrinted(vid, path=path)
