@@ -15,10 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kiosk.domain import InsuredPerson
+from kiosk.domain import InsuredPerson, decimal_or_none
 from kiosk.errors import KioskError
 from kiosk.insurance import ChronicFiling
 
@@ -51,10 +50,8 @@ class ErrandView:
 
 
 def _money(value: Any) -> str:
-    try:
-        return f"{Decimal(str(value)):.2f}"
-    except (InvalidOperation, ValueError):
-        return ""
+    amount = decimal_or_none(value)
+    return "" if amount is None else f"{amount:.2f}"
 
 
 def records_view(infos: list[Mapping[str, Any]]) -> ErrandView:
