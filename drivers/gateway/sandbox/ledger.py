@@ -6,6 +6,8 @@ ledger changes and its message record together (see ``transactions.py``).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
 import tomllib
 from decimal import Decimal
@@ -57,6 +59,8 @@ CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT, body_sha256 TEXT, response TEXT, created TEXT, insuplc_admdvs TEXT DEFAULT '',
     insutype TEXT DEFAULT '', request TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit_events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, received TEXT, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS einvoices (invoice_no TEXT PRIMARY KEY, psn_no TEXT NOT NULL, setl_id TEXT UNIQUE,
+    issued TEXT NOT NULL, amount TEXT NOT NULL, items TEXT NOT NULL, printed_at TEXT DEFAULT '', printed_by TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS family_bindings (member_psn_no TEXT, patient_psn_no TEXT, relation TEXT,
@@ -114,6 +118,11 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO his_fees VALUES (:certno, :feedetl_sn, :name, :med_list_codg,"
             " :medins_list_codg, :cnt, :pric, NULL)", f)
+    for n, inv in enumerate(data.get("invoice", []), start=1):  # e-invoices of earlier visits (no settlement here)
+        issued = (dt.date.today() - dt.timedelta(days=int(inv["days_ago"]))).isoformat() + " 10:00:00"
+        conn.execute("INSERT OR REPLACE INTO einvoices SELECT ?, psn_no, NULL, ?, ?, ?, ?, ? FROM persons WHERE certno = ?",
+                     (f"{inv['bill_code']}{n:010d}", issued, inv["amount"], json.dumps(inv["items"], ensure_ascii=False),
+                      issued if inv.get("printed") else "", "counter" if inv.get("printed") else "", inv["certno"]))
     conn.execute("COMMIT")
 
 

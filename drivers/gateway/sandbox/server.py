@@ -21,6 +21,7 @@ Paths:
 - ``POST /admin/drop-settlement`` ``{"setl_id"}``: the gateway loses a settlement (its books no longer
   hold it); ``POST /admin/alter-settlement`` ``{"setl_id", "medfee_sumamt"}``: its books hold another
   amount. For daily reconciliation (3201/3202) to find.
+- ``/his/invoices...``, ``POST /admin/invoices/reprint``: the hospital's e-invoice service (``invoices.py``).
 - ``GET /health``: liveness probe.
 """
 
@@ -47,6 +48,7 @@ from drivers.gateway.envelope import dumps
 from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
 from drivers.gateway.sandbox.faults import PROCESSED_FIRST, Fault, FaultPlan
+from drivers.gateway.sandbox.invoices import SandboxInvoices
 from drivers.gateway.sandbox.ledger import money, open_ledger
 from drivers.gateway.sandbox.voucher_platform import FaceMatcher, SandboxVoucherPlatform
 from drivers.payment.sandbox_provider import KINDS as PAY_FAULT_KINDS
@@ -93,6 +95,7 @@ class SandboxGateway:
         self.payments = SandboxPaymentProvider(self._conn, self._lock, self.payment_key)
         self.vouchers = SandboxVoucherPlatform(self._conn, self._lock, matcher=face_matcher,
                                                accept_replay=accept_replay)
+        self.invoices = SandboxInvoices(self._conn, self._lock)
         self._server = self._listen((host, port))
         self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
         self._listener_lock = threading.Lock()
@@ -354,9 +357,9 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
         def log_message(self, fmt: str, *args: Any) -> None:  # keep request lines out of stderr
             log.debug("sandbox: " + fmt, *args)
 
-        def _send(self, status: int, body: bytes) -> None:
+        def _send(self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8") -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -398,6 +401,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(400, b'{"error":"days must be a number"}')
                     return
                 self._send(200, dumps({"settlements": sandbox.recent_settlements(query.get("psn_no", ""), days)}))
+            elif path.startswith("/his/invoices"):
+                self._send(*sandbox.invoices.handle_get(path, query))
             elif path == "/his/face-template":
                 template = sandbox.face_template(query.get("psn_no", ""))
                 if template is None:
@@ -521,6 +526,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(400, dumps({"error": str(exc)}))
                 else:
                     self._send(200, dumps({"injected": sandbox.faults.injected}))
+            elif path.startswith(("/his/invoices/", "/admin/invoices/")):
+                self._send(*sandbox.invoices.handle_post(path, body))
             elif path.startswith("/voucher/cn.nhsa."):
                 self._send(*sandbox.vouchers.handle(path[len("/voucher/"):], body))
             elif path == "/voucher/resolve":
