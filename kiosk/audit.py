@@ -50,3 +50,16 @@ def face_identification_event(id_no: str, *, verdict: str, reason: str, liveness
         "reason": reason,
         "liveness": liveness,
     }
+
+
+def invoice_printed_event(invoice_no: str, *, job: str, terminal_no: str, when: dt.datetime) -> dict[str, Any]:
+    """An electronic invoice printed on this kiosk's A4 printer (the e-invoice service holds the mark)."""
+    return {
+        "type": AUDIT_KIND,
+        "event_id": uuid.uuid4().hex,
+        "event": "einvoice_printed",
+        "at": when.isoformat(timespec="seconds"),
+        "terminal": terminal_no,
+        "invoice_no": invoice_no,
+        "job": job,
+    }

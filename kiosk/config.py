@@ -129,6 +129,8 @@ class PrinterConfig:
     kind: str = _opt("file", "file (receipts written to a folder), escpos-network, escpos-serial or escpos-usb (a thermal printer)", _one_of("file", "escpos-network", "escpos-serial", "escpos-usb"))
     target: str = _opt("", "the ESC/POS printer: host:port, a serial device, or USB vendor:product in hex (04b8:0202)")
     directory: str = _opt("", "folder for the file printer (empty: <data_dir>/receipts)")
+    a4_queue: str = _opt("", "CUPS queue of the A4 printer for electronic invoices (lpstat -p lists them; empty: no A4 printer, invoices are offered to the phone by QR code; demo mode starts a private CUPS with a cups-pdf queue)", _regex(r"[A-Za-z0-9_.-]{0,127}", "a CUPS queue name (letters, digits, _ . -)"))
+    cups_server: str = _opt("", "where CUPS listens for the A4 queue: host[:port] or a socket path, as CUPS_SERVER (empty: the system's CUPS)")
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def _errand_list(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class ServicesConfig:
-    errands: str = _opt("pay_fees,records,balance,filings", "the services menu's tiles after identification, comma-separated: pay_fees, records (the last 90 days' settlements), balance (and this year's totals), filings (chronic diseases on file)", _errand_list)
+    errands: str = _opt("pay_fees,records,balance,filings,invoice", "the services menu's tiles after identification, comma-separated: pay_fees, records (the last 90 days' settlements), balance (and this year's totals), filings (chronic diseases on file), invoice (electronic invoices: print on A4 through CUPS, or take to the phone)", _errand_list)
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,7 @@ class VisitContext:
     interrupted: Any = None  # kiosk.interrupted_visit.InterruptedVisit shown after a restart
     typed_id: str = field(default="", repr=False)  # face swipe: the ID number typed on the keypad
     errand: Any = None  # kiosk.errands.ErrandView on the errand screen
+    invoice_preview: Any = field(default=None, repr=False)  # the open e-invoice's first page (RGB), screen only
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

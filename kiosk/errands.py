@@ -6,6 +6,8 @@ plain values the screen lays out, and counts for the autopilot's JSON.
   ids, the gateway's books (5203) give each one's amounts.
 - ``balance``: each insurance record's account balance (1101) and this year's totals (5206).
 - ``filings``: the chronic and special diseases on file (5301), valid until when.
+- ``invoice``: the person's electronic invoices (the hospital's e-invoice service); one is then opened,
+  printed on A4 once, or taken to the phone by its QR code (``kiosk/visit_invoices.py``).
 
 A failure of one errand is reported for that errand only (``ErrandUnavailable``): the menu stays usable.
 """
@@ -20,9 +22,10 @@ from typing import Any
 from kiosk.domain import InsuredPerson, decimal_or_none
 from kiosk.errors import KioskError
 from kiosk.insurance import ChronicFiling
+from kiosk.invoices import EInvoice
 
-ERRANDS = ("pay_fees", "records", "balance", "filings")  # the order of the menu's tiles
-INFO_ERRANDS = ("records", "balance", "filings")
+ERRANDS = ("pay_fees", "records", "balance", "filings", "invoice")  # the order of the menu's tiles
+INFO_ERRANDS = ("records", "balance", "filings", "invoice")
 RECORD_DAYS = 90
 MAX_RECORDS = 20  # a patient reads the latest; the counter has the rest
 TOTALS = ("medfee_sumamt", "fund_pay_sumamt", "psn_cash_pay")  # this year's totals shown per record
@@ -85,6 +88,15 @@ def filings_view(filings: tuple[ChronicFiling, ...]) -> ErrandView:
     return ErrandView("filings", tuple((f.name, f.code, f.begins, f.ends) for f in filings))
 
 
+def invoices_view(invoices: tuple[EInvoice, ...]) -> ErrandView:
+    """Rows: invoice number, issued on (date), amount, state (printable, printed or voided), phone URL."""
+    rows = []
+    for inv in invoices:
+        state = "voided" if inv.status == "voided" else "printed" if inv.printed else "printable"
+        rows.append((inv.invoice_no, inv.issued[:10], _money(inv.amount), state, inv.phone_url))
+    return ErrandView("invoice", tuple(rows))
+
+
 def load_errand(errand: str, person: InsuredPerson, settlement: Any, his: Any, today: dt.date) -> ErrandView:
     """Run one information errand against the ports (on a worker). ``settlement``: the SettlementService
     (5203, 5206, 5301); ``his``: the HospitalSystem. Raises ErrandUnavailable."""
@@ -104,6 +116,8 @@ def load_errand(errand: str, person: InsuredPerson, settlement: Any, his: Any, t
             return balance_view(person, settlement.cumulative(person, today.year), today.year)
         if errand == "filings":
             return filings_view(settlement.chronic_filings(person))
+        if errand == "invoice":
+            return invoices_view(his.invoices(person)[:MAX_RECORDS])
     except GatewayUnreachable as exc:
         raise ErrandUnavailable(errand, "unreachable", str(exc)) from None
     except GatewayBusinessError as exc:

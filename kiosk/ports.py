@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher, StaffMember
 from kiosk.face_quality import FaceObservation
+from kiosk.invoices import EInvoice
 from kiosk.payment import PaymentOrder, PaymentStatus, RefundStatus
 
 DepthFrame = npt.NDArray[np.uint16]  # millimetres, aligned with the colour frame; 0 = no measurement
@@ -183,6 +184,18 @@ class ReceiptPrinter(Protocol):
 
 
 @runtime_checkable
+class DocumentPrinter(Protocol):
+    """The kiosk's A4 printer (electronic invoices), through the print system (CUPS)."""
+
+    description: str
+
+    def preflight(self) -> PrinterStatus: ...
+
+    def print_pdf(self, pdf: bytes, *, title: str) -> str:
+        """Queue a PDF; returns the print system's job id. Raises PrinterError with the reason."""
+
+
+@runtime_checkable
 class InsuranceGateway(Protocol):
     """The national interface: one envelope, many transactions."""
 
@@ -206,7 +219,8 @@ class InsuranceGateway(Protocol):
 
 @runtime_checkable
 class HospitalSystem(Protocol):
-    """The hospital information system: outstanding orders and enrolled face references."""
+    """The hospital information system: outstanding orders, enrolled face references, the person's
+    settlements and electronic invoices. The contract is in docs/architecture.md ("Hospital system")."""
 
     def pending_fees(self, person: InsuredPerson) -> tuple[FeeItem, ...]: ...
 
@@ -214,6 +228,23 @@ class HospitalSystem(Protocol):
 
     def recent_settlements(self, person: InsuredPerson, days: int) -> tuple[tuple[str, str], ...]:
         """(setl_id, mdtrt_id) of the person's settlements in the last ``days`` days, newest first."""
+        ...
+
+    def invoices(self, person: InsuredPerson) -> tuple[EInvoice, ...]:
+        """The person's electronic invoices, newest first (the hospital's e-invoice service)."""
+        ...
+
+    def invoice_pdf(self, invoice_no: str) -> bytes:
+        """The invoice as a PDF. Raises InvoiceRefused(unknown_invoice) or GatewayError subclasses."""
+        ...
+
+    def claim_invoice_print(self, invoice_no: str) -> None:
+        """Claim the invoice's one paper print for this terminal, before printing. Raises InvoiceRefused
+        (already_printed, voided, unknown_invoice)."""
+        ...
+
+    def release_invoice_print(self, invoice_no: str) -> None:
+        """Give the claim back: the print did not happen."""
         ...
 
 

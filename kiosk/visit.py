@@ -14,6 +14,9 @@ Face swipe (PROTOCOL.md section 10), for a patient with neither card nor phone:
 
     IDLE -> CONSENT -> ENTER_ID -> FACE_VERIFY (the platform identifies) [-> FAMILY_ACCOUNT] -> SERVICES ...
 
+The services menu's errands: SERVICES -> ERRAND (an answer; the invoice list) [-> INVOICE] (kiosk/errands.py,
+kiosk/visit_invoices.py).
+
 and a voucher visit above ``password_limit`` asks for the voucher password: CONFIRM -> VOUCHER_PASSWORD.
 
 CHOOSE_INSURANCE: a person with several insurance records (employee and resident, two regions) picks the
@@ -85,6 +88,12 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     ErrandFailed,
     BackToServices,
     CopyRequested,
+    InvoiceChosen,
+    InvoiceOpened,
+    InvoicePrintRequested,
+    InvoiceToPhone,
+    InvoicePrinted,
+    InvoiceFailed,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -109,7 +118,10 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     CheckVoucherPassword,
     ShowErrand,
     PrintCopy,
+    OpenInvoice,
+    PrintInvoice,
 )
+from kiosk.visit_invoices import InvoiceTransitions
 from kiosk.visit_side import SideTransitions
 from kiosk.visit_outcome import visit_errand, visit_outcome
 
@@ -118,7 +130,7 @@ INTERRUPTIBLE = frozenset(State) - {State.IDLE, State.SETTLING}
 
 
 @dataclass
-class VisitMachine(SideTransitions):
+class VisitMachine(SideTransitions, InvoiceTransitions):
     """One kiosk's visit flow. Not thread-safe: drive it from one thread (the GUI thread)."""
 
     max_face_attempts: int = 3
@@ -449,6 +461,15 @@ _HANDLERS = {
     (State.ERRAND, CopyRequested): _H._on_copy,
     (State.ERRAND, ReceiptPrinted): _H._on_copy_printed,
     (State.ERRAND, Finish): _H._on_finish,
+    (State.ERRAND, InvoiceChosen): _H._on_invoice_chosen,
+    (State.ERRAND, InvoiceOpened): _H._on_invoice_opened,
+    (State.ERRAND, InvoiceFailed): _H._on_invoice_open_failed,
+    (State.INVOICE, InvoicePrintRequested): _H._on_invoice_print,
+    (State.INVOICE, InvoicePrinted): _H._on_invoice_printed,
+    (State.INVOICE, InvoiceFailed): _H._on_invoice_print_failed,
+    (State.INVOICE, InvoiceToPhone): _H._on_invoice_to_phone,
+    (State.INVOICE, BackToServices): _H._on_back_to_invoices,
+    (State.INVOICE, Finish): _H._on_finish,
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.SERVICES, ChronicFilingsFound): _H._on_chronic_found,
     (State.CHOOSE_VISIT_TYPE, VisitTypeChosen): _H._on_visit_type,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import visit as v
-from kiosk.audit import face_identification_event, face_verification_event
+from kiosk.audit import face_identification_event, face_verification_event, invoice_printed_event
 from kiosk.domain import FaceMatch, QueuedSettlement, RefundedPayment, Settlement
 from kiosk.errors import (
     BenefitRefused,
@@ -23,8 +23,11 @@ from kiosk.errors import (
     FamilyAuthRefused,
     VoucherPasswordRefused,
     GatewayBusinessError,
+    GatewayError,
+    GatewayNoAnswer,
     GatewayUnreachable,
     KioskError,
+    PrinterError,
     PaymentDeclined,
     PaymentUnknown,
 )
@@ -34,7 +37,8 @@ from kiosk.face_score import OperatingPoint
 from kiosk.identity import document_from_card
 from kiosk.pre_audit import CONTINUED
 from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
-from kiosk.ports import CardReader, HospitalSystem, ReceiptPrinter, Telemetry, VoucherPlatform
+from kiosk.invoices import InvoiceRefused
+from kiosk.ports import CardReader, DocumentPrinter, HospitalSystem, ReceiptPrinter, Telemetry, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_copy, settlement_receipt
 from kiosk.settlement import SettlementService
 from kiosk.voucher import VoucherRefused
@@ -52,6 +56,7 @@ _LANES: dict[type, str] = {
     v.PrintReceipt: "printer",
     v.CheckPrinter: "printer",
     v.PrintCopy: "printer",
+    v.PrintInvoice: "printer",
     v.AwaitPayment: "payment",
     v.PayWithCode: "payment",
 }
@@ -81,8 +86,13 @@ class EffectRunner:
         sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] | None = None,
         telemetry: Telemetry | None = None,
+        a4_printer: DocumentPrinter | None = None,
+        render_pdf: Callable[[bytes], Any] | None = None,
     ) -> None:
+        """``a4_printer``: the A4 printer for electronic invoices (None: none here, invoices go to the phone);
+        ``render_pdf``: a PDF's first page as an RGB array, for the invoice preview."""
         self._telemetry = telemetry
+        self._a4, self._render_pdf = a4_printer, render_pdf
         self._vouchers = vouchers
         self._wait_s, self._poll_s = payment_wait_s, payment_poll_s
         self._sleep, self._monotonic = sleep or time.sleep, monotonic or time.monotonic
@@ -157,6 +167,8 @@ class EffectRunner:
                     log.warning("errand %s unavailable: %s", errand, exc)
                     return v.ErrandFailed(vid, errand=errand, reason=exc.reason)
                 return v.ErrandShown(vid, view=view)
+            case v.OpenInvoice() | v.PrintInvoice():
+                return self._invoice(effect)
             case v.PrintCopy(person=person, record=record):
                 return self._print_document(vid, settlement_copy(self._institution, self._terminal_no, person,
                                                                  record, self._clock()))
@@ -302,6 +314,47 @@ class EffectRunner:
             doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when,
                               authorised_by=effect.authorised_by)
         return self._print_document(effect.visit_id, doc)
+
+    def _invoice(self, effect: v.OpenInvoice | v.PrintInvoice) -> v.Event:
+        """Open (fetch and render) or print an e-invoice. Every failure comes back as InvoiceFailed with its
+        reason, so the errand says it and the visit goes on."""
+        vid, number = effect.visit_id, effect.invoice_no
+        try:
+            if isinstance(effect, v.OpenInvoice):
+                pdf = self._his.invoice_pdf(number)
+                return v.InvoiceOpened(vid, invoice_no=number,
+                                       preview=self._render_pdf(pdf) if self._render_pdf is not None else None)
+            return v.InvoicePrinted(vid, invoice_no=number, job=self._print_invoice(number))
+        except InvoiceRefused as exc:
+            return v.InvoiceFailed(vid, reason=exc.reason, detail=exc.message)
+        except PrinterError as exc:
+            log.warning("invoice %s not printed: %s", number, exc)
+            return v.InvoiceFailed(vid, reason="printer_unavailable", detail=exc.message)
+        except (GatewayUnreachable, GatewayNoAnswer) as exc:
+            return v.InvoiceFailed(vid, reason="unreachable", detail=exc.message)
+        except GatewayError as exc:
+            return v.InvoiceFailed(vid, reason="malformed", detail=exc.message)
+
+    def _print_invoice(self, number: str) -> str:
+        """Check the printer, claim the invoice's one print, print; the claim is given back when the
+        printing fails after it."""
+        if self._a4 is None:
+            raise PrinterError("no A4 printer at this kiosk (printer.a4_queue)")
+        status = self._a4.preflight()
+        if not (status.online and status.paper):
+            raise PrinterError(status.detail or "the A4 printer is not ready")
+        pdf = self._his.invoice_pdf(number)
+        self._his.claim_invoice_print(number)
+        try:
+            job = self._a4.print_pdf(pdf, title=f"e-invoice {number}")
+        except BaseException:
+            try:
+                self._his.release_invoice_print(number)
+            except KioskError as exc:  # the mark stays: staff see it and can allow a print
+                log.error("invoice %s: print failed and the claim could not be released: %s", number, exc)
+            raise
+        self._audit(invoice_printed_event(number, job=job, terminal_no=self._terminal_no, when=self._clock()))
+        return job
 
     def _print_document(self, vid: str, doc: Any) -> v.Event:
         """Print a laid-out document: where it went, or the printer's error (the visit goes on either way)."""

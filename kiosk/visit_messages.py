@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from kiosk.domain import (
     CardIdentity,
@@ -26,6 +27,7 @@ from kiosk.payment import PaymentOrder, PaymentStatus
 
 class State(str, Enum):
     IDLE = "idle"
+    INVOICE = "invoice"  # one electronic invoice: preview, print on A4, take to the phone
     IDENTIFYING = "identifying"
     CONSENT = "consent"
     FACE_VERIFY = "face_verify"
@@ -245,7 +247,44 @@ class CopyRequested(Event):
 
 @dataclass(frozen=True)
 class BackToServices(Event):
-    """From an errand's answer back to the menu of errands."""
+    """From an errand's answer back to the menu of errands (from an invoice: back to the invoice list)."""
+
+
+@dataclass(frozen=True)
+class InvoiceChosen(Event):
+    """On the invoice list: row ``index`` touched."""
+
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class InvoiceOpened(Event):
+    invoice_no: str = ""
+    preview: Any = None  # the first page rendered (RGB array), for the screen only
+
+
+@dataclass(frozen=True)
+class InvoicePrintRequested(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class InvoiceToPhone(Event):
+    """Show the invoice's QR code: the patient takes it to the phone."""
+
+
+@dataclass(frozen=True)
+class InvoicePrinted(Event):
+    invoice_no: str = ""
+    job: str = ""  # the print system's job id
+
+
+@dataclass(frozen=True)
+class InvoiceFailed(Event):
+    """``reason``: printer_unavailable, already_printed, voided, unknown_invoice, unreachable, malformed."""
+
+    reason: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -428,6 +467,16 @@ class VisitEnded(Effect):
 class ShowErrand(Effect):
     person: InsuredPerson
     errand: str
+
+
+@dataclass(frozen=True)
+class OpenInvoice(Effect):
+    invoice_no: str
+
+
+@dataclass(frozen=True)
+class PrintInvoice(Effect):
+    invoice_no: str
 
 
 @dataclass(frozen=True)

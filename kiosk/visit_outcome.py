@@ -2,16 +2,17 @@
 data. ``outcome``: settled, queued (committed, the gateway to confirm), refunded (the paid share returned),
 refused (the insured region's benefit check), failed (an error ended it), abandoned (the patient left or
 chose the counter before anything was settled), recovered (after a restart, the outcome of the visit the
-kiosk stopped in, shown to the patient), served (an information errand answered, nothing settled).
+kiosk stopped in, shown to the patient), served (an information errand answered, nothing settled),
+printed (an electronic invoice printed on A4).
 ``errand``: what the visit was for (pay_fees once fees were listed, else the last information errand
-shown: records, balance, filings; identify when it ended before any)."""
+shown: records, balance, filings, invoice; identify when it ended before any)."""
 
 from __future__ import annotations
 
 from kiosk.domain import VisitContext
 
-OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned", "recovered", "served")
-ERRANDS = ("pay_fees", "identify", "records", "balance", "filings")
+OUTCOMES = ("settled", "queued", "refunded", "refused", "failed", "abandoned", "recovered", "served", "printed")
+ERRANDS = ("pay_fees", "identify", "records", "balance", "filings", "invoice")
 
 
 def visit_outcome(ctx: VisitContext) -> str:
@@ -27,6 +28,8 @@ def visit_outcome(ctx: VisitContext) -> str:
         return "refused"
     if ctx.error_code:
         return "failed"
+    if ctx.extra.get("invoice_job"):
+        return "printed"
     if ctx.extra.get("errands_shown"):
         return "served"  # an information errand answered, nothing to settle
     return "abandoned"

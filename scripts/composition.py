@@ -28,7 +28,9 @@ from drivers.location.gpsd_client import GpsdLocation
 from drivers.location.nmea_serial import NmeaSerialLocation
 from drivers.payment.card_terminal import SerialCardTerminal
 from drivers.payment.platform_client import PlatformPaymentGateway, load_key
+from drivers.printer.cups_printer import CupsDocumentPrinter
 from drivers.printer.escpos_printer import EscPosPrinter
+from drivers.printer.pdf_render import first_page_rgb
 from drivers.printer.file_printer import FilePrinter
 from drivers.qr.camera_source import CameraQrSource
 from drivers.qr.evdev_scanner import EvdevWedgeScanner
@@ -127,6 +129,11 @@ def build_printer(cfg: KioskConfig, data: Path) -> Any:
         raise ConfigError(f"printer.target: {exc}") from None
 
 
+def build_a4_printer(cfg: KioskConfig) -> CupsDocumentPrinter | None:
+    """The A4 printer for electronic invoices: a CUPS queue (printer.a4_queue), or none."""
+    return CupsDocumentPrinter(cfg.printer.a4_queue, cfg.printer.cups_server) if cfg.printer.a4_queue else None
+
+
 def build_qr_sources(cfg: KioskConfig, camera: Camera) -> list[Any]:
     """Voucher scanners besides the window's own key events: serial, a wedge scanner's input device, and
     the camera."""
@@ -171,6 +178,7 @@ class Services:
     effects: EffectRunner
     sender: OutboxSender
     payments: PaymentGateway | None = None
+    a4_printer: CupsDocumentPrinter | None = None  # electronic invoices on A4 through CUPS
     qr_sources: list[Any] = field(default_factory=list)  # hardware scanners (started with the services)
     voice: EspeakVoice = field(default_factory=EspeakVoice)
     closed: bool = field(default=False)
@@ -307,7 +315,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
     msgids = SqliteMsgIdSource(store, cfg.terminal.fixmedins_code, lane=cfg.terminal.msgid_lane)
     telemetry = build_telemetry(cfg)
     gateway = HttpGateway(cfg.gateway, cfg.terminal, msgids, telemetry=telemetry)
-    his = HttpHospitalSystem(cfg.gateway)
+    his = HttpHospitalSystem(cfg.gateway, cfg.terminal.terminal_no)
     cipher = cipher_for(outbox_key_file(cfg))
     device = device_key(cfg)
     payments = build_payments(cfg)
@@ -331,11 +339,12 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                         demo=cfg.is_demo, clock=time.monotonic, sleep=time.sleep, presentation=presentation_rules(),
                         depth=build_depth_camera(cfg))
     reader = build_card_reader(cfg)
+    a4_printer = build_a4_printer(cfg)
     effects = EffectRunner(card_reader=reader, settlement=settlement, face=face, his=his, printer=printer,
                            institution=cfg.terminal.fixmedins_name, terminal_no=cfg.terminal.terminal_no,
                            clock=dt.datetime.now, operating_point=point, payment_poll_s=cfg.payment.poll_interval_s, vouchers=HttpVoucherPlatform(cfg.gateway, cfg.terminal, cfg.voucher.platform_url),
                            audit=lambda event: outbox.enqueue_chained(visit_id=AUDIT_STREAM, kind=AUDIT_KIND, event=event),
-                           telemetry=telemetry)
+                           telemetry=telemetry, a4_printer=a4_printer, render_pdf=first_page_rgb)
     # the day's reconciliation after closing time: production only (a demo's sandbox day is a few minutes;
     # `kiosk-provision reconcile` runs it there on demand)
     daily = None if cfg.is_demo else DailyReconciler(settlement_reconciliation(cfg, outbox, gateway, msgids),
@@ -346,7 +355,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                      store.recovered_from)
     services = Services(cfg=cfg, store=store, outbox=outbox, msgids=msgids, gateway=gateway, his=his,
                         card_reader=reader, camera=camera, face_engine=engine, printer=printer, settlement=settlement,
-                        face=face, effects=effects, sender=sender, payments=payments,
+                        face=face, effects=effects, sender=sender, payments=payments, a4_printer=a4_printer,
                         qr_sources=build_qr_sources(cfg, camera))
     if telemetry is not None:
         for source in services.qr_sources:

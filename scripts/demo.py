@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiosk.config import KioskConfig
-from kiosk.errors import FaceError
+from kiosk.errors import FaceError, KioskError
 
 from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcscd_service import PcscdHandle, start_pcscd
@@ -26,6 +26,8 @@ from drivers.gateway.access import TifPolicy
 from drivers.gateway.message_security import SmGatewaySide
 from drivers.gateway.national_crypto import Sm2Key
 from drivers.gateway.sandbox.server import SandboxGateway
+from drivers.printer.cups_service import PrivateCups
+from drivers.printer.cups_service import missing_parts as cups_missing_parts
 from scripts.composition import Services, build_camera, build_services
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class DemoRig:
     services: Services
     data_dir: Path
     pcscd: PcscdHandle | None = None
+    cups: PrivateCups | None = None  # the demo's A4 printer: a private CUPS with a cups-pdf queue
     _session: VpcdCardSession | None = None
     holder: str = DEMO_HOLDER  # whose card and voucher the demo buttons present
 
@@ -99,6 +102,8 @@ class DemoRig:
         self.sandbox.stop()
         if self.pcscd is not None:
             self.pcscd.stop()
+        if self.cups is not None:
+            self.cups.stop()
 
 
 @dataclass(frozen=True)
@@ -184,8 +189,10 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEM
     sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=security.access,
                              message_security=security.messages, accept_replay=True)
     sandbox.start()
+    cups = None
     try:
         demo_cfg = demo_config(cfg, data_dir, sandbox.service_url, sandbox.payment_key, security)
+        cups, demo_cfg = demo_a4_printer(demo_cfg, data_dir)
         services = build_services(demo_cfg, camera=build_camera(demo_cfg))
         try:
             if enrol:
@@ -197,6 +204,8 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEM
             raise
     except BaseException:
         sandbox.stop()
+        if cups is not None:
+            cups.stop()
         raise
     pcscd = None
     if not isinstance(services.card_reader, InProcessCardReader):
@@ -205,5 +214,27 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEM
         except BaseException:
             services.close()
             sandbox.stop()
+            if cups is not None:
+                cups.stop()
             raise
-    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir, pcscd=pcscd, holder=holder)
+    return DemoRig(sandbox=sandbox, services=services, data_dir=data_dir, pcscd=pcscd, holder=holder, cups=cups)
+
+
+def demo_a4_printer(cfg: KioskConfig, data_dir: Path) -> tuple[PrivateCups | None, KioskConfig]:
+    """The demo's A4 printer when none is configured: a private CUPS scheduler with a cups-pdf queue, so
+    invoices go through the real spooler into ``<data_dir>/cups/out``. Without CUPS here the demo has no A4
+    printer (invoices go to the phone) and says why."""
+    if cfg.printer.a4_queue:
+        return None, cfg
+    missing = cups_missing_parts()
+    if missing:
+        log.warning("demo: no A4 printer (a private CUPS needs %s): invoices are offered by QR code only", missing)
+        return None, cfg
+    cups = PrivateCups(data_dir / "cups")
+    try:
+        server = cups.start()
+    except KioskError as exc:
+        log.warning("demo: no A4 printer (%s): invoices are offered by QR code only", exc)
+        return None, cfg
+    printer = dataclasses.replace(cfg.printer, a4_queue=cups.queue, cups_server=server)
+    return cups, dataclasses.replace(cfg, printer=printer)

@@ -29,17 +29,18 @@ from ui.i18n import CATALOG, Translator
 from ui.screens import Screen, ServicesScreen
 
 TILE_ACTIONS = {"pay_fees": "pay", "records": "errand_records", "balance": "errand_balance",
-                "filings": "errand_filings"}
+                "filings": "errand_filings", "invoice": "errand_invoice"}
 COLUMNS = {"records": ("errand.col_date", "errand.col_setl_id", "errand.col_total", "errand.col_funds",
                        "errand.col_own"),
            "balance": ("errand.col_insurance", "errand.col_balance", "errand.col_year_total",
                        "errand.col_year_funds", "errand.col_year_own"),
-           "filings": ("errand.col_disease", "errand.col_code", "errand.col_from", "errand.col_until")}
+           "filings": ("errand.col_disease", "errand.col_code", "errand.col_from", "errand.col_until"),
+           "invoice": ("invoice.col_number", "errand.col_date", "errand.col_total", "invoice.col_state")}
 ROWS_SHOWN = {False: 5, True: 3}  # standard, elderly: the latest rows; the counter has the rest
 
 
 class ServicesMenuScreen(ServicesScreen):
-    """"Hello, name": a tile per errand the configuration enables (``services.errands``), in two columns."""
+    """"Hello, name": a tile per errand the configuration enables (``services.errands``), in two rows."""
 
     def __init__(self, tr: Translator, treatment_area: str, errands: tuple[str, ...],
                  on_choose: Callable[[str], None]) -> None:
@@ -51,13 +52,15 @@ class ServicesMenuScreen(ServicesScreen):
         self.tiles = QGridLayout()
         self.tiles.setSpacing(12)
         self.tile_buttons: dict[str, QPushButton] = {}
-        for index, errand in enumerate(e for e in ERRANDS if e in errands):
+        shown = [e for e in ERRANDS if e in errands]
+        columns = 2 if len(shown) <= 4 else 3  # two rows of large tiles at most: they fit 1280x800 in elderly mode
+        for index, errand in enumerate(shown):
             tile = QPushButton(objectName="tile")
             tile.setProperty("action", TILE_ACTIONS[errand])
             tile.setAccessibleName(TILE_ACTIONS[errand])
             tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             tile.clicked.connect(lambda _checked=False, e=errand: on_choose(e))
-            self.tiles.addWidget(tile, index // 2, index % 2)
+            self.tiles.addWidget(tile, index // columns, index % columns)
             self.tile_buttons[errand] = tile
         self.middle.insertLayout(1, self.tiles)
         self.middle.insertWidget(2, self.hint)
@@ -93,9 +96,11 @@ class ServicesMenuScreen(ServicesScreen):
 class ErrandScreen(Screen):
     state = State.ERRAND
 
-    def __init__(self, tr: Translator) -> None:
+    def __init__(self, tr: Translator, on_row: Callable[[int], None] = lambda _i: None) -> None:
+        """``on_row``: a row of the invoice list touched (the other answers are read only)."""
         super().__init__(tr)
         self.elderly = False
+        self._on_row, self._rows_touchable = on_row, False
         self.table = QTableWidget(0, 5, objectName="errand")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -105,9 +110,15 @@ class ErrandScreen(Screen):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(True)
+        self.table.cellClicked.connect(lambda row, _col: self.choose_row(row))
         self.note = QLabel(objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.table, stretch=1)
         self.middle.addWidget(self.note)
+
+    def choose_row(self, row: int) -> None:
+        """A patient touched row ``row`` (the invoice list opens that invoice)."""
+        if self._rows_touchable:
+            self._on_row(row)
 
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
@@ -116,6 +127,7 @@ class ErrandScreen(Screen):
             self.title.setText(tr("errand.loading"))
             return
         self.title.setText(tr(f"errand.title.{view.errand}"))
+        self._rows_touchable = view.errand == "invoice"
         columns = COLUMNS[view.errand]
         shown = view.rows[:ROWS_SHOWN[self.elderly]]
         self.body.setText(tr(f"errand.body.{view.errand}", n=len(view.rows)) if view.rows
@@ -130,7 +142,7 @@ class ErrandScreen(Screen):
         for row, values in enumerate(shown):
             for col, text in enumerate(self._cells(view.errand, values)):
                 item = QTableWidgetItem(text)
-                if col and view.errand != "filings":
+                if col and view.errand not in ("filings", "invoice") or view.errand == "invoice" and col == 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
@@ -138,6 +150,11 @@ class ErrandScreen(Screen):
         more = len(view.rows) - len(shown)
         copy = ctx.extra.get("copy_hint", "")
         note = tr("errand.more", n=more) if more > 0 else ""
+        if view.errand == "invoice" and shown:
+            hint = ctx.extra.get("invoice_hint", "")
+            failed = f"invoice.failed.{hint[len('failed:'):]}" if hint.startswith("failed:") else ""
+            note = tr(failed if failed in CATALOG else "invoice.failed.other") if failed else tr(
+                "invoice.opening") if hint == "opening" else tr("invoice.touch_row")
         if copy:  # the latest receipt printed again, or why not
             note = tr("errand.copy_printed") if copy == "printed" else tr(
                 "errand.copy_printing") if copy == "printing" else tr("errand.copy_failed")
@@ -153,5 +170,8 @@ class ErrandScreen(Screen):
             insutype, region, balance, *totals = values
             name = f"{insutype_name(insutype, lang)} · {region_name(region, lang) or region}"
             return (name, balance, *totals)
+        if errand == "invoice":
+            number, date, amount, state, _url = values
+            return (f"{number[:8]} {number[8:]}", date, amount, tr(f"invoice.state.{state}"))
         name, code, begins, ends = values
         return (name, code, begins, ends or tr("visit.open_ended"))

@@ -51,7 +51,7 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#choice {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; text-align: left;
                          padding: 12px 28px; }}
     QPushButton#tile {{ background: {PAPER}; color: {BRAND_DARK}; border: 3px solid {BRAND}; font-weight: bold;
-                       padding: 2px 20px; min-height: {m.target_px}px; }}
+                       padding: 2px 8px; min-height: {m.target_px}px; }}
     QPushButton#tile:pressed {{ background: #DCE7F3; }}
     QPushButton#key {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; font-size: {m.button_pt + 4}pt;
                       font-weight: bold; padding: 0px 8px; min-height: {max(48, m.target_px * 5 // 8)}px; }}

@@ -29,6 +29,7 @@ from kiosk.ports import Camera
 
 from ui import choice_screens as choices
 from ui import errand_screens
+from ui.invoice_screens import build_invoice_screen
 from ui import identity_screens as ids
 from ui import screens as s
 from ui.controller import VisitController
@@ -124,10 +125,11 @@ class KioskWindow(QMainWindow):
             tr, self.treatment_area, self._errands,
             lambda errand: post(v.PayFeesChosen() if errand == "pay_fees" else v.ErrandChosen(errand=errand)))
         services.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
-        self.errand = errand = errand_screens.ErrandScreen(tr)
+        self.errand = errand = errand_screens.ErrandScreen(tr, lambda i: post(v.InvoiceChosen(index=i)))
         errand.add_button("back", "errand.back", lambda: post(v.BackToServices()), secondary=True)
         errand.add_button("print_copy", "errand.print_copy", lambda: post(v.CopyRequested(index=0)), secondary=True)
         errand.add_button("done", "errand.done", lambda: post(v.Finish()))
+        self.invoice = invoice = build_invoice_screen(tr, post)
         visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
         visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees = self.fees = s.FeeReviewScreen(tr)
@@ -164,7 +166,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
-            receipt, error, interrupted, enter_id, pin, family, errand,
+            receipt, error, interrupted, enter_id, pin, family, errand, invoice,
         )}
         for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
             self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
@@ -219,7 +221,7 @@ class KioskWindow(QMainWindow):
     def apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(metrics(self.elderly)))
         self.fees.set_elderly(self.elderly)
-        self.errand.elderly = self.elderly
+        self.errand.elderly = self.invoice.elderly = self.elderly
         self.render()
 
     def toggle_elderly(self) -> None:

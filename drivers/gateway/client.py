@@ -42,6 +42,7 @@ from kiosk.masking import mask_id
 from kiosk.ports import MsgIdSource, Telemetry, Template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
+from drivers.gateway.his_invoices import HttpInvoiceService
 
 log = logging.getLogger(__name__)
 
@@ -308,19 +309,24 @@ def _outcome_of(exc: GatewayError) -> str:
     return "protocol"
 
 
-class HttpHospitalSystem:
-    """Outstanding fees and face references from the hospital information system."""
+class HttpHospitalSystem(HttpInvoiceService):
+    """Outstanding fees, face references, the person's settlements and electronic invoices from the hospital
+    information system. ``terminal_no``: this kiosk, named when it claims an invoice's print."""
 
-    def __init__(self, cfg: GatewayConfig) -> None:
+    def __init__(self, cfg: GatewayConfig, terminal_no: str = "") -> None:
+        self.terminal_no = terminal_no
         self._base = (cfg.his_url or gateway_origin(cfg)).rstrip("/")
         self._session = build_session(cfg)
         self._access = access_headers(cfg)  # the same access layer as the interface (profiles tif, sm)
         self._timeout = (cfg.connect_timeout_s, cfg.read_timeout_s)
 
-    def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                 body: Mapping[str, Any] | None = None) -> requests.Response:
+        """One request to the hospital system; transport failures and access refusals raised typed."""
         try:
-            response = self._session.get(self._base + path, params=params, timeout=self._timeout,
-                                         headers=self._access())
+            response = self._session.request(method, self._base + path, params=params, timeout=self._timeout,
+                                             headers=self._access(),
+                                             data=None if body is None else dumps(dict(body)))
         except requests.exceptions.SSLError as exc:
             raise tls_refusal(exc, "hospital system") from None
         except requests.ConnectionError as exc:
@@ -331,6 +337,10 @@ class HttpHospitalSystem:
             refusal = _access_refusal(response, "hospital system")
             if refusal is not None:
                 raise refusal
+        return response
+
+    def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        response = self._request("GET", path, params=params)
         try:
             return response.status_code, loads(response.content)
         except ValueError:

@@ -1,0 +1,80 @@
+"""The hospital's electronic invoice service over HTTP (``/his/invoices...``; the contract is in
+docs/architecture.md, "Hospital system"), mixed into ``HttpHospitalSystem``, whose ``_request`` and
+``terminal_no`` it uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiosk.errors import GatewayNoAnswer, GatewayProtocolError
+from kiosk.invoices import EInvoice, InvoiceRefused
+from kiosk.masking import mask_id
+
+from drivers.gateway.envelope import loads
+
+log = logging.getLogger(__name__)
+MAX_PDF = 20 << 20  # an invoice is a page or two; anything larger is not one
+REFUSALS = ("already_printed", "voided", "unknown_invoice")
+
+
+def _invoice(row: Any) -> EInvoice:
+    try:
+        number, status = str(row["invoice_no"]), str(row["status"])
+        if not number.isalnum() or status not in ("issued", "voided"):
+            raise ValueError(f"invoice {number[:24]!r} status {status[:16]!r}")
+        return EInvoice(number, str(row["issued"]), str(row["amount"]), status, bool(row["printed"]),
+                        str(row.get("setl_id") or ""), str(row.get("phone_url") or ""))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GatewayProtocolError(f"hospital system invoice list malformed ({exc})") from None
+
+
+class HttpInvoiceService:
+    terminal_no: str
+
+    def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                 body: dict[str, Any] | None = None) -> Any: ...
+
+    def invoices(self, person: Any) -> tuple[EInvoice, ...]:
+        response = self._request("GET", "/his/invoices", params={"psn_no": person.psn_no})
+        try:
+            rows = loads(response.content).get("invoices")
+        except (ValueError, AttributeError):
+            rows = None
+        if response.status_code != 200 or not isinstance(rows, list):
+            raise GatewayProtocolError(f"hospital system invoice list malformed (HTTP {response.status_code})")
+        return tuple(_invoice(row) for row in rows)
+
+    def invoice_pdf(self, invoice_no: str) -> bytes:
+        response = self._request("GET", "/his/invoices/pdf", params={"invoice_no": invoice_no})
+        if response.status_code == 404:
+            raise InvoiceRefused("unknown_invoice", f"no invoice {invoice_no}")
+        if response.status_code >= 500:
+            raise GatewayNoAnswer(f"hospital system answered HTTP {response.status_code} for the invoice")
+        content = response.content
+        if response.status_code != 200 or not content.startswith(b"%PDF-") or len(content) > MAX_PDF:
+            raise GatewayProtocolError(f"invoice {invoice_no}: not a PDF (HTTP {response.status_code})")
+        return content
+
+    def claim_invoice_print(self, invoice_no: str) -> None:
+        self._print_mark("/his/invoices/print", invoice_no)
+        log.info("invoice %s: print claimed by terminal %s", mask_id(invoice_no), self.terminal_no)
+
+    def release_invoice_print(self, invoice_no: str) -> None:
+        self._print_mark("/his/invoices/release", invoice_no)
+        log.info("invoice %s: print claim released", mask_id(invoice_no))
+
+    def _print_mark(self, path: str, invoice_no: str) -> None:
+        response = self._request("POST", path, body={"invoice_no": invoice_no, "terminal_no": self.terminal_no})
+        try:
+            answer = loads(response.content)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise GatewayProtocolError(f"invoice print mark: HTTP {response.status_code}, not a JSON object")
+        if response.status_code == 200 and answer.get("code") == "0":
+            return
+        code = str(answer.get("code", ""))
+        if code in REFUSALS:
+            raise InvoiceRefused(code, str(answer.get("message", code))[:200])
+        raise GatewayProtocolError(f"invoice print mark refused: HTTP {response.status_code} {code[:40]}")
