@@ -29,7 +29,7 @@ class Autopilot(QObject):
         """``identify``: card (``insert_card``), voucher (scans ``show_voucher()``) or face (face swipe: types
         ``id_number``; a family member's voucher, ``show_voucher()``, when the platform has no photo); ``pin``:
         the voucher password typed on the PIN pad when one is asked for; ``errand``: the services menu's tile
-        touched (pay_fees, records, balance, filings)."""
+        touched (pay_fees, records, balance, filings, invoice: the first printable invoice is opened and printed)."""
         super().__init__()
         self._identify, self._id_number, self._pin, self._show_voucher = identify, id_number, pin, show_voucher
         self._errand = errand
@@ -67,8 +67,12 @@ class Autopilot(QObject):
             QTimer.singleShot(self._delay, lambda: self._press(state, f"errand_{self._errand}"))
         elif state == State.SERVICES and machine.ctx.extra.get("errand_hint", "").startswith("failed:"):
             self._finish(reason=machine.ctx.extra["errand_hint"])  # the errand said why it cannot be done
+        elif state == State.ERRAND and machine.ctx.errand is not None and machine.ctx.errand.errand == "invoice":
+            self._open_invoice(key)
         elif state == State.ERRAND:
             self._finish()
+        elif state == State.INVOICE:
+            self._print_invoice(key)
         elif state in PRESS and key not in self._acted:
             self._acted.add(key)
             QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
@@ -96,6 +100,30 @@ class Autopilot(QObject):
             self._finish()
         elif state == State.IDLE and len(self.steps) > 2:
             self._finish(reason="visit was reset before it finished")
+
+    def _open_invoice(self, key: tuple[str, State]) -> None:
+        """On the invoice list: touch the first invoice that can be printed (none: the list was the answer)."""
+        ctx = self.window.controller.machine.ctx
+        if key in self._acted:
+            if ctx.extra.get("invoice_hint", "").startswith("failed:"):
+                self._finish(reason=f"invoice.{ctx.extra['invoice_hint'][len('failed:'):]}")
+            return
+        self._acted.add(key)
+        printable = [i for i, row in enumerate(ctx.errand.rows) if row[3] == "printable"]
+        if not printable:
+            self._finish()
+            return
+        QTimer.singleShot(self._delay, lambda: self.window.errand.choose_row(printable[0]))
+
+    def _print_invoice(self, key: tuple[str, State]) -> None:
+        """On the invoice: Print, then wait for the print system's answer (printed, or why not)."""
+        hint = self.window.controller.machine.ctx.extra.get("invoice_hint", "")
+        if key not in self._acted:
+            self._acted.add(key)
+            QTimer.singleShot(self._delay, lambda: self._press(State.INVOICE, "print_invoice"))
+        elif hint == "printed" or hint.startswith("failed:"):
+            self._shoot(State.INVOICE, suffix=f"-{hint.replace(':', '-')}")
+            self._finish(reason="" if hint == "printed" else f"invoice.{hint[len('failed:'):]}")
 
     def _press(self, state: State, action: str) -> None:
         if self.window.controller.state == state:
@@ -149,7 +177,10 @@ class Autopilot(QObject):
             if ctx.document.authorised_by:
                 result["authorised_by"] = ctx.document.authorised_by
         outcome = visit_outcome(ctx)  # the same words the metrics count
-        if ctx.errand is not None and not reason:
+        if outcome == "printed" and not reason:
+            result.update(outcome="printed", errand="invoice", job=ctx.extra["invoice_job"],
+                          invoice_no=ctx.extra.get("invoice_no", ""))
+        elif ctx.errand is not None and not reason:
             result.update(outcome="shown", errand=ctx.errand.errand, counts=ctx.errand.counts)
         elif outcome == "settled":
             a = ctx.settlement.amounts
@@ -169,6 +200,8 @@ class Autopilot(QObject):
             result["paid"] = {"method": paid.method, "amount": f"{paid.amount:.2f}", "trade_no": paid.trade_no}
         if ctx.extra.get("receipt"):
             result["receipt"] = ctx.extra["receipt"]
+        if ctx.extra.get("invoice_qr") == "1":
+            result["invoice_qr_offered"] = True
         if ctx.extra.get("print_error"):
             result["print_error"] = ctx.extra["print_error"]
         self._on_finished(result)

@@ -230,11 +230,12 @@ def demo_a4_printer(cfg: KioskConfig, data_dir: Path) -> tuple[PrivateCups | Non
     if missing:
         log.warning("demo: no A4 printer (a private CUPS needs %s): invoices are offered by QR code only", missing)
         return None, cfg
-    cups = PrivateCups(data_dir / "cups")
+    cups = PrivateCups()
     try:
         server = cups.start()
     except KioskError as exc:
         log.warning("demo: no A4 printer (%s): invoices are offered by QR code only", exc)
         return None, cfg
+    log.info("demo: A4 printer %s through a private CUPS; printed invoices land in %s", cups.queue, cups.output)
     printer = dataclasses.replace(cfg.printer, a4_queue=cups.queue, cups_server=server)
     return cups, dataclasses.replace(cfg, printer=printer)

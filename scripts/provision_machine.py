@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--geofence", default=None, help="The institution's polygon(s): 'lon,lat lon,lat ...; ...'.")
     @click.option("--printer", default=None,
                   help="file, or escpos-network:HOST:PORT, escpos-serial:/dev/ttyS0, escpos-usb:04b8:0202.")
+    @click.option("--a4-queue", default=None,
+                  help="The CUPS queue of the A4 printer for electronic invoices (lpstat -p lists them).")
     @click.option("--qr-scanner", default=None, help="A serial QR scanner's device, e.g. /dev/ttyACM0.")
     @click.option("--camera", default="device:0", show_default=True,
                   help="The kiosk camera as device:N (production refuses a replayed camera).")
@@ -93,7 +96,8 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
     @click.option("--dry-run", is_flag=True, help="Print the file and what would be created; change nothing.")
     def init(config_path: Path, terminal_no: str, institution_code: str, institution_name: str, area: str,
              msgid_lane: str, gateway_url: str, role: str, data_dir: str, ca_bundle: str | None, location_source: str | None,
-             site: str | None, geofence: str | None, printer: str | None, qr_scanner: str | None, camera: str,
+             site: str | None, geofence: str | None, printer: str | None, a4_queue: str | None, qr_scanner: str | None,
+             camera: str,
              payment_url: str, payment_key_file: str | None, merchant_id: str | None, terminal_name: str | None,
              manual_window: str | None, force: bool, dry_run: bool) -> None:
         """Write a validated production configuration and create the data folder and queue key."""
@@ -112,6 +116,10 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
         }
         try:
             sections.update(_device_sections(location_source, site, geofence, printer, qr_scanner))
+            if a4_queue:
+                if not re.fullmatch(r"[A-Za-z0-9_.-]{1,127}", a4_queue):
+                    raise ValueError(f"--a4-queue {a4_queue!r}: a CUPS queue name (letters, digits, _ . -)")
+                sections.setdefault("printer", {})["a4_queue"] = a4_queue
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
         text = render_config(sections, {"mode": "production", "data_dir": data_dir})

@@ -138,6 +138,30 @@ def check_printer(cfg: KioskConfig) -> Check:
     return Check("printer", True, f"file printer ready ({directory})")
 
 
+def check_a4_printer(cfg: KioskConfig) -> Check:
+    """The CUPS queue for electronic invoices: there, accepting, not paused, paper in (when it says)."""
+    from drivers.printer.cups_printer import CupsDocumentPrinter
+
+    queue = cfg.printer.a4_queue
+    if not queue:
+        return Check("a4_printer", True, "no A4 printer configured: invoices are offered to the phone by QR code")
+    printer = CupsDocumentPrinter(queue, cfg.printer.cups_server)
+    try:
+        state = printer.state()
+    except KioskError as exc:
+        return Check("a4_printer", False, exc.message, "start CUPS: systemctl start cups (apt install cups)")
+    fixes = {"no such queue": f"add it: lpadmin -p {queue} -E -v <device URI from lpinfo -v> -m everywhere, "
+                              "or set printer.a4_queue to a queue lpstat -p lists",
+             "the queue rejects jobs": f"cupsaccept {queue}", "the queue is paused": f"cupsenable {queue}",
+             "paper out": "load A4 paper (and clear a jam)", "the printer reports": "check the printer's panel"}
+    problem = state.problem.replace("QUEUE", queue)
+    if problem:
+        fix = next((f for start, f in fixes.items() if problem.startswith(start)), "check the printer")
+        return Check("a4_printer", False, f"{printer.description}: {problem}", fix)
+    return Check("a4_printer", True, f"{printer.description}: accepting, enabled"
+                 + ("" if not state.reasons else f" ({', '.join(state.reasons)})"))
+
+
 def check_cpu() -> Check:
     flags = ""
     with contextlib.suppress(OSError):  # no /proc: every feature is then reported missing
@@ -365,6 +389,7 @@ def run_checks(cfg: KioskConfig, *, insert_test_card: Callable[[], Any] | None =
         ("face_models", lambda: check_face_models(cfg)),
         ("qr_decode", check_qr_at_distance),
         ("printer", lambda: check_printer(cfg)),
+        ("a4_printer", lambda: check_a4_printer(cfg)),
         ("cpu", check_cpu),
         ("disk", lambda: check_disk(cfg)),
         ("gateway", lambda: check_gateway(cfg)),

@@ -16,6 +16,8 @@ APT_PACKAGES=(
   espeak-ng                                              # voice prompts (Mandarin and English)
   strace openssl                                         # tests: the outbox's fsync watched; SM2 checked against OpenSSL
   cage xwayland                                          # the kiosk compositor (ui.session = "cage")
+  cups printer-driver-cups-pdf                           # the A4 printer for e-invoices through CUPS; the demo's queue prints to PDF files
+  fonts-droid-fallback                                   # a TrueType CJK font the sandbox embeds in its e-invoice PDFs
 )
 if [ "${SETUP_FOR_TESTS:-0}" = 1 ]; then  # scripts/test.sh: what only the tests use, never on a kiosk
   APT_PACKAGES+=(

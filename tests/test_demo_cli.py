@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -98,6 +99,21 @@ def test_autopilot_runs_an_information_errand(tmp_path: Path, errand: str, patie
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["outcome"] == "shown" and outcome["errand"] == errand, outcome
     assert outcome["counts"] == {"rows": rows} and outcome["steps"][-2:] == ["services", "errand"]
+
+
+def test_autopilot_prints_an_invoice_through_cups(tmp_path: Path) -> None:
+    """``--errand invoice``: the first printable invoice of the demo patient, printed on the demo's A4 printer
+    (a private CUPS with the cups-pdf backend): "printed" with the CUPS job id."""
+    from drivers.printer.cups_service import missing_parts
+
+    if missing_parts():
+        pytest.skip(f"a private CUPS needs: {missing_parts()}")
+    result = run_kiosk("demo", "--autopilot", "--errand", "invoice", "--json", "--data-dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["outcome"] == "printed" and outcome["errand"] == "invoice", outcome
+    assert re.fullmatch(r"kiosk-a4-\d+", outcome["job"]) and outcome["invoice_no"] == "110601250000000001"
+    assert outcome["steps"][-3:] == ["services", "errand", "invoice"]
 
 
 @pytest.mark.parametrize("profile", ["tif", "sm"])

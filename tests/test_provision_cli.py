@@ -416,7 +416,8 @@ def test_init_with_devices_and_position_and_their_refusals(tmp_path: Path) -> No
             "workstation", "--data-dir", str(tmp_path / "d"), "--force"]
     ok = runner.invoke(cli, [*base, "--ca-bundle", str(ca), "--location-source", "fixed", "--site",
                              "39.9087,116.3975", "--printer", "escpos-network:10.0.0.9:9100", "--qr-scanner",
-                             "/dev/ttyACM0", "--terminal-name", "门诊大厅医生站 2 号", "--counter", "二楼 5 号窗口"])
+                             "/dev/ttyACM0", "--terminal-name", "门诊大厅医生站 2 号", "--counter", "二楼 5 号窗口",
+                             "--a4-queue", "hall1-a4"])
     assert ok.exit_code == 0, ok.output
     from kiosk.config import load_config
 
@@ -424,11 +425,13 @@ def test_init_with_devices_and_position_and_their_refusals(tmp_path: Path) -> No
     assert (cfg.terminal.terminal_name, cfg.terminal.manual_window) == ("门诊大厅医生站 2 号", "二楼 5 号窗口")
     assert (cfg.location.site_latitude, cfg.printer.kind, cfg.printer.target, cfg.qr.scanner) == \
         (39.9087, "escpos-network", "10.0.0.9:9100", "/dev/ttyACM0") and cfg.gateway.ca_bundle == str(ca)
+    assert cfg.printer.a4_queue == "hall1-a4"
     for extra, message in ((["--site", "31.23,121.47"], "outside_geofence"),
                            (["--site", "116.3975,39.9087"], "look swapped: --site takes LAT,LON"),
                            (["--site", "north"], "LAT,LON"),
                            (["--geofence", "116.39,39.90 116.40,39.90"], "three or more"),
                            (["--printer", "laser:x"], "--printer"),
+                           (["--a4-queue", "hall 1"], "--a4-queue"),
                            (["--ca-bundle", str(tmp_path / "missing.pem")], "does not exist")):
         refused = runner.invoke(cli, [*base, *extra])
         assert refused.exit_code == 2 and message in refused.output, (extra, refused.output)

@@ -17,7 +17,7 @@ from drivers.card.pcscd_service import missing_parts, pcscd_responds
 from scripts.selftest import check_queue, run_checks
 
 PROVISION = Path(sys.executable).with_name("kiosk-provision")
-NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "cpu", "disk", "gateway", "clock", "payment",
+NAMES = {"card_reader", "camera", "face_models", "qr_decode", "printer", "a4_printer", "cpu", "disk", "gateway", "clock", "payment",
          "voucher_platform", "queue", "speech"}
 
 

@@ -18,8 +18,8 @@ from kiosk.visit import State
 from ui.i18n import CATALOG, Translator
 from ui.screens import Screen, qr_pixmap
 
-PREVIEW_HEIGHT = {False: 470, True: 420}  # standard, elderly (larger buttons leave less height)
-QR_SIDE = {False: 220, True: 240}
+PREVIEW_HEIGHT = {False: 400, True: 330}  # standard, elderly (larger buttons leave less height)
+QR_SIDE = {False: 200, True: 200}
 
 
 class InvoiceScreen(Screen):

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 from kiosk.errors import PrinterError
@@ -54,8 +55,10 @@ class QueueState:
 class CupsDocumentPrinter:
     """Prints PDFs on a CUPS queue. ``print_pdf`` returns the CUPS job id (e.g. ``kiosk-a4-12``)."""
 
-    def __init__(self, queue: str, server: str = "") -> None:
-        self.queue, self.server = queue, server
+    def __init__(self, queue: str, server: str = "", *, wait_s: float = 20.0, poll_s: float = 0.2) -> None:
+        """``wait_s``: how long ``print_pdf`` watches the job (a job the filters or the printer fail in that time
+        is cancelled and reported; one still waiting behind others is left to the spooler)."""
+        self.queue, self.server, self._wait_s, self._poll_s = queue, server, wait_s, poll_s
         self.description = f"CUPS queue {queue}" + (f" on {server}" if server else "")
 
     def _run(self, args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -104,10 +107,33 @@ class CupsDocumentPrinter:
         match = _REQUEST_ID.search(done.stdout.decode("utf-8", "replace"))
         if done.returncode != 0 or match is None:
             raise PrinterError(f"CUPS refused the job: {done.stderr.decode('utf-8', 'replace').strip()[:160]}")
-        log.info("A4 job %s queued on %s", match.group(1), self.queue)
-        return match.group(1)
+        job = match.group(1)
+        outcome, deadline = self.job_outcome(job), time.monotonic() + self._wait_s
+        while outcome == "pending" and time.monotonic() < deadline:
+            time.sleep(self._poll_s)
+            outcome = self.job_outcome(job)
+        if outcome.startswith("failed"):
+            self._run(["cancel", job])
+            raise PrinterError(f"A4 printer {self.queue}: the job {outcome} (cancelled)")
+        log.info("A4 job %s on %s: %s", job, self.queue, outcome)
+        return job
 
     def job_done(self, job: str) -> bool:
         """True once CUPS lists the job as completed."""
-        done = self._run(["lpstat", "-W", "completed", "-o", self.queue])
-        return any(line.split()[:1] == [job] for line in done.stdout.decode("utf-8", "replace").splitlines())
+        return self.job_outcome(job) == "completed"
+
+    def job_outcome(self, job: str) -> str:
+        """completed, pending (queued or printing), or ``failed: <CUPS's status>``."""
+        done = self._run(["lpstat", "-W", "completed", "-o", self.queue]).stdout.decode("utf-8", "replace")
+        if any(line.split()[:1] == [job] for line in done.splitlines()):
+            return "completed"
+        listing = self._run(["lpstat", "-l", "-o", self.queue]).stdout.decode("utf-8", "replace").splitlines()
+        mine = False
+        for line in listing:
+            if line and not line[0].isspace():
+                mine = line.split()[:1] == [job]
+            elif mine and line.strip().startswith(("Status:", "Alerts:")):
+                text = line.split(":", 1)[1].strip()
+                if "failed" in text.lower() or "completed-with-errors" in text or "aborted" in text:
+                    return f"failed: {text[:80]}"
+        return "pending"

@@ -36,10 +36,14 @@ def missing_parts() -> str:
 
 
 class PrivateCups:
-    """``start()`` -> the server (socket path) to give ``CupsDocumentPrinter``; PDFs land in ``output``."""
+    """``start()`` -> the server (socket path) to give ``CupsDocumentPrinter``; PDFs land in ``output``.
+    ``remove()`` stops it and deletes its folder."""
 
-    def __init__(self, folder: Path | None = None, queue: str = QUEUE) -> None:
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="kiosk-cups-"))
+    def __init__(self, queue: str = QUEUE) -> None:
+        # its own folder under /tmp, traversable by the ``lp`` user the filters run as (a test's or a demo's
+        # folder may sit in a private 0700 parent)
+        self.folder = Path(tempfile.mkdtemp(prefix="kiosk-cups-"))
+        os.chmod(self.folder, 0o711)
         self.queue, self.output = queue, self.folder / "out"
         self.socket = self.folder / "run" / "cups.sock"
         self._name = f"kiosk{os.getpid()}x{id(self) % 100000}"
@@ -123,9 +127,18 @@ class PrivateCups:
         """The PDFs cups-pdf wrote, oldest first."""
         return sorted(self.output.rglob("*.pdf"), key=lambda p: p.stat().st_mtime)
 
-    def stop(self) -> None:
-        """Stop the scheduler (CUPS down, for the tests of a printer that is not there) and drop the
-        cups-pdf configuration file."""
+    def pending_jobs(self) -> int:
+        done = subprocess.run(["lpstat", "-o", self.queue], env=self._env(), capture_output=True, timeout=10,
+                              check=False)
+        return len([line for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()])
+
+    def stop(self, drain_s: float = 20.0) -> None:
+        """Stop the scheduler (after the queued jobs are written, for at most ``drain_s``; 0: at once, CUPS
+        down for the tests of a printer that is not there) and drop the cups-pdf configuration file."""
+        deadline = time.monotonic() + drain_s
+        while self.process is not None and self.process.poll() is None and time.monotonic() < deadline \
+                and self.pending_jobs():
+            time.sleep(0.1)
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

@@ -33,5 +33,19 @@ def first_page_rgb(pdf: bytes, width_px: int = 760) -> np.ndarray:
             page.close()
         finally:
             document.close()
-    rgb = image[:, :, :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(rgb[:, :, ::-1]) if image.ndim == 3 else rgb  # PDFium renders BGR(A)
+    rgb = image[:, :, 2::-1] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)  # PDFium: BGR(A)
+    return np.ascontiguousarray(_trimmed(rgb))
+
+
+def _trimmed(rgb: np.ndarray, margin: int = 16, gap: float = 0.2) -> np.ndarray:
+    """The page's content without its empty margins, down to the first blank stretch taller than ``gap`` of
+    the page (a footer far below is left out): the preview shows what matters larger."""
+    inked = (rgb < 235).any(axis=2)
+    rows, cols = np.where(inked.any(axis=1))[0], np.where(inked.any(axis=0))[0]
+    if rows.size == 0:
+        return rgb
+    breaks = np.where(np.diff(rows) > gap * rgb.shape[0])[0]
+    last = rows[breaks[0]] if breaks.size else rows[-1]
+    top, bottom = max(0, rows[0] - margin), min(rgb.shape[0], last + margin)
+    left, right = max(0, cols[0] - margin), min(rgb.shape[1], cols[-1] + margin)
+    return rgb[top:bottom, left:right]

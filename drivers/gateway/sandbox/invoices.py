@@ -149,9 +149,12 @@ class SandboxInvoices:
             " setl_id NOT IN (SELECT setl_id FROM einvoices WHERE setl_id IS NOT NULL) ORDER BY setl_time",
             (psn_no,)).fetchall()
         for row in new:
-            lines = self._conn.execute("SELECT feedetl_sn, cnt, pric, amount FROM fee_lines WHERE setl_id = ?",
-                                       (row["setl_id"],)).fetchall()
-            items = [{"name": f"费用明细 {r['feedetl_sn']}", "cnt": r["cnt"], "amount": r["amount"]} for r in lines]
+            lines = self._conn.execute(
+                "SELECT l.feedetl_sn, l.cnt, l.amount, h.name FROM fee_lines l JOIN persons p ON p.psn_no = l.psn_no"
+                " LEFT JOIN his_fees h ON h.certno = p.certno AND h.feedetl_sn = l.feedetl_sn WHERE l.setl_id = ?",
+                (row["setl_id"],)).fetchall()
+            items = [{"name": r["name"] or f"费用明细 {r['feedetl_sn']}", "cnt": r["cnt"], "amount": r["amount"]}
+                     for r in lines]
             self._conn.execute("INSERT INTO einvoices VALUES (?, ?, ?, ?, ?, ?, '', '')",
                                (self._next_number(), psn_no, row["setl_id"], row["setl_time"],
                                 row["medfee_sumamt"], json.dumps(items, ensure_ascii=False)))
