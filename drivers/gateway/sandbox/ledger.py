@@ -14,6 +14,9 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+from drivers.gateway.sandbox.registration import SCHEMA as REGISTRATION_SCHEMA
+from drivers.gateway.sandbox.registration import seed_registration
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS persons (
     psn_no TEXT PRIMARY KEY, certno TEXT UNIQUE, psn_name TEXT, gend TEXT, brdy TEXT,
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS his_fees (
 CREATE TABLE IF NOT EXISTS sign_ins (sign_no TEXT PRIMARY KEY, opter_no TEXT, sign_time TEXT);
 CREATE TABLE IF NOT EXISTS registrations (
     mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, ipt_otp_no TEXT, insutype TEXT, msgid TEXT, cancelled INTEGER DEFAULT 0,
-    insuplc_admdvs TEXT DEFAULT '', med_type TEXT DEFAULT '11', dise_codg TEXT DEFAULT '');
+    insuplc_admdvs TEXT DEFAULT '', med_type TEXT DEFAULT '11', dise_codg TEXT DEFAULT '', dept_code TEXT DEFAULT '',
+    atddr_no TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS fee_lines (
     mdtrt_id TEXT, feedetl_sn TEXT, chrg_bchno TEXT, psn_no TEXT, amount TEXT, cnt TEXT, pric TEXT,
     deleted INTEGER DEFAULT 0, setl_id TEXT, PRIMARY KEY (mdtrt_id, feedetl_sn));
@@ -80,7 +84,7 @@ def open_ledger(path: Path | str) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.executescript(SCHEMA)
+    conn.executescript(SCHEMA + REGISTRATION_SCHEMA)
     if conn.execute("SELECT COUNT(*) FROM persons").fetchone()[0] == 0:
         seed(conn)
     return conn
@@ -123,6 +127,7 @@ def seed(conn: sqlite3.Connection, text: str | None = None) -> None:
         conn.execute("INSERT OR REPLACE INTO einvoices SELECT ?, psn_no, NULL, ?, ?, ?, ?, ? FROM persons WHERE certno = ?",
                      (f"{inv['bill_code']}{n:010d}", issued, inv["amount"], json.dumps(inv["items"], ensure_ascii=False),
                       issued if inv.get("printed") else "", "counter" if inv.get("printed") else "", inv["certno"]))
+    seed_registration(conn, data)
     conn.execute("COMMIT")
 
 

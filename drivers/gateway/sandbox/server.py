@@ -22,6 +22,8 @@ Paths:
   hold it); ``POST /admin/alter-settlement`` ``{"setl_id", "medfee_sumamt"}``: its books hold another
   amount. For daily reconciliation (3201/3202) to find.
 - ``/his/invoices...``, ``POST /admin/invoices/reprint``: the hospital's e-invoice service (``invoices.py``).
+- ``/his/departments``, ``/his/slots...``, ``/his/registrations/confirm``, ``/his/slot-locks``: same-day
+  registration (``registration.py``).
 - ``GET /health``: liveness probe.
 """
 
@@ -49,6 +51,7 @@ from drivers.gateway.sandbox import transactions
 from drivers.gateway.sandbox.faults import KINDS as FAULT_KINDS
 from drivers.gateway.sandbox.faults import PROCESSED_FIRST, Fault, FaultPlan
 from drivers.gateway.sandbox.invoices import SandboxInvoices
+from drivers.gateway.sandbox.registration import SandboxRegistration
 from drivers.gateway.sandbox.ledger import money, open_ledger
 from drivers.gateway.sandbox.voucher_platform import FaceMatcher, SandboxVoucherPlatform
 from drivers.payment.sandbox_provider import KINDS as PAY_FAULT_KINDS
@@ -96,6 +99,7 @@ class SandboxGateway:
         self.vouchers = SandboxVoucherPlatform(self._conn, self._lock, matcher=face_matcher,
                                                accept_replay=accept_replay)
         self.invoices = SandboxInvoices(self._conn, self._lock)
+        self.registration = SandboxRegistration(self._conn, self._lock)
         self._server = self._listen((host, port))
         self._address = self._server.server_address[:2]  # kept across refusals (port 0 -> the one given)
         self._listener_lock = threading.Lock()
@@ -403,6 +407,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(200, dumps({"settlements": sandbox.recent_settlements(query.get("psn_no", ""), days)}))
             elif path.startswith("/his/invoices"):
                 self._send(*sandbox.invoices.handle_get(path, query))
+            elif path in ("/his/departments", "/his/slots", "/his/slot-locks"):
+                self._send(*sandbox.registration.handle_get(path, query))
             elif path == "/his/face-template":
                 template = sandbox.face_template(query.get("psn_no", ""))
                 if template is None:
@@ -528,6 +534,8 @@ def _make_handler(sandbox: SandboxGateway) -> type[BaseHTTPRequestHandler]:
                     self._send(200, dumps({"injected": sandbox.faults.injected}))
             elif path.startswith(("/his/invoices/", "/admin/invoices/")):
                 self._send(*sandbox.invoices.handle_post(path, body))
+            elif path.startswith(("/his/slots/", "/his/registrations/", "/admin/slots/")):
+                self._send(*sandbox.registration.handle_post(path, body))
             elif path.startswith("/voucher/cn.nhsa."):
                 self._send(*sandbox.vouchers.handle(path[len("/voucher/"):], body))
             elif path == "/voucher/resolve":

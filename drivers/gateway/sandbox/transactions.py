@@ -344,10 +344,13 @@ def t2201(conn: sqlite3.Connection, env: dict[str, Any], inp: dict[str, Any]) ->
     med_type, dise_codg = str(_data(inp).get("med_type") or "11"), str(_data(inp).get("dise_codg") or "")
     if med_type == MED_TYPE_CHRONIC:
         _chronic_on_file(conn, psn_no, dise_codg)
+    dept_code = str(_data(inp).get("dept_code") or "")
+    if dept_code:  # a registration with a department names its doctor and specialty too
+        _req(_data(inp), "dept_name", "caty", "atddr_no", "dr_name")
     conn.execute("INSERT INTO registrations (mdtrt_id, psn_no, ipt_otp_no, insutype, msgid, insuplc_admdvs, med_type,"
-                 " dise_codg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 " dise_codg, dept_code, atddr_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (mdtrt_id, psn_no, str(_data(inp).get("ipt_otp_no", "")), insutype, env["msgid"],
-                  record["insuplc_admdvs"], med_type, dise_codg))
+                  record["insuplc_admdvs"], med_type, dise_codg, dept_code, str(_data(inp).get("atddr_no") or "")))
     return {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": _data(inp).get("ipt_otp_no", "")}}
 
 
