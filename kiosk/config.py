@@ -206,7 +206,7 @@ def _errand_list(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class ServicesConfig:
-    errands: str = _opt("pay_fees,records,balance,filings,invoice", "the services menu's tiles after identification, comma-separated: pay_fees, records (the last 90 days' settlements), balance (and this year's totals), filings (chronic diseases on file), invoice (electronic invoices: print on A4 through CUPS, or take to the phone)", _errand_list)
+    errands: str = _opt("pay_fees,registration,records,balance,filings,invoice", "the services menu's tiles after identification, comma-separated: pay_fees, registration (same-day, with a doctor), records (the last 90 days' settlements), balance (and this year's totals), filings (chronic diseases on file), invoice (electronic invoices: print on A4 through CUPS, or take to the phone)", _errand_list)
 
 
 @dataclass(frozen=True)

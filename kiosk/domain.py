@@ -108,6 +108,7 @@ class InsuredPerson:
     med_type: str = MED_TYPE_OUTPATIENT  # this visit's: 11 ordinary outpatient, 14 chronic/special disease
     dise_codg: str = ""  # the chronic disease the visit is for (med_type 14)
     dise_name: str = ""
+    doctor: Any = None  # this visit's registration with a doctor (kiosk.registration.DoctorSlot): 2201's department
 
     def __repr__(self) -> str:
         return f"InsuredPerson(psn_no={mask_id(self.psn_no)}, name={mask_name(self.name)})"
@@ -248,6 +249,10 @@ class VisitContext:
     typed_id: str = field(default="", repr=False)  # face swipe: the ID number typed on the keypad
     errand: Any = None  # kiosk.errands.ErrandView on the errand screen
     invoice_preview: Any = field(default=None, repr=False)  # the open e-invoice's first page (RGB), screen only
+    departments: tuple[Any, ...] = ()  # registration: kiosk.registration.Department offered today
+    slots: tuple[Any, ...] = ()  # registration: the chosen department's DoctorSlots
+    slot_lock: Any = None  # registration: the SlotLock held while the patient pays
+    registered: Any = None  # registration: kiosk.registration.Registered (queue number) once confirmed
     error_code: int = 0
     error_message: str = ""
     extra: dict[str, str] = field(default_factory=dict)

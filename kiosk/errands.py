@@ -24,7 +24,7 @@ from kiosk.errors import KioskError
 from kiosk.insurance import ChronicFiling
 from kiosk.invoices import EInvoice
 
-ERRANDS = ("pay_fees", "records", "balance", "filings", "invoice")  # the order of the menu's tiles
+ERRANDS = ("pay_fees", "registration", "records", "balance", "filings", "invoice")  # the menu's tiles, in order
 INFO_ERRANDS = ("records", "balance", "filings", "invoice")
 RECORD_DAYS = 90
 MAX_RECORDS = 20  # a patient reads the latest; the counter has the rest

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from kiosk.domain import CardIdentity, FeeItem, InsuredPerson, ResolvedVoucher, StaffMember
 from kiosk.face_quality import FaceObservation
 from kiosk.invoices import EInvoice
+from kiosk.registration import Department, DoctorSlot, Registered, SlotLock
 from kiosk.payment import PaymentOrder, PaymentStatus, RefundStatus
 
 DepthFrame = npt.NDArray[np.uint16]  # millimetres, aligned with the colour frame; 0 = no measurement
@@ -245,6 +246,26 @@ class HospitalSystem(Protocol):
 
     def release_invoice_print(self, invoice_no: str) -> None:
         """Give the claim back: the print did not happen."""
+        ...
+
+    def departments(self) -> tuple[Department, ...]:
+        """Today's departments with the slots left (same-day registration)."""
+        ...
+
+    def slots(self, dept_code: str) -> tuple[DoctorSlot, ...]:
+        """The department's doctors today, each with the slots left."""
+        ...
+
+    def lock_slot(self, slot: DoctorSlot, person: InsuredPerson) -> SlotLock:
+        """Hold one slot while the patient pays. Raises SlotRefused (full, unknown_slot)."""
+        ...
+
+    def release_slot(self, lock_id: str) -> None:
+        """The patient did not register (abandoned, failed): the slot goes back."""
+        ...
+
+    def confirm_registration(self, lock_id: str, mdtrt_id: str, setl_id: str) -> Registered:
+        """The fee is settled (or queued): the queue number. Raises SlotRefused(expired)."""
         ...
 
 

@@ -14,6 +14,7 @@ from kiosk.domain import FeeItem, InsuredPerson, QueuedSettlement, Settlement
 from kiosk.funds import fund_lines
 from kiosk.masking import mask_id, mask_name
 from kiosk.payment import Payment
+from kiosk.registration import Registered
 
 WIDTH = 32  # characters on a 58 mm slip (CJK counts double)
 
@@ -63,11 +64,13 @@ def _fee_table(fees: tuple[FeeItem, ...]) -> list[str]:
 
 
 def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
-                       settlement: Settlement, when: dt.datetime, *, authorised_by: str = "") -> Document:
+                       settlement: Settlement, when: dt.datetime, *, authorised_by: str = "",
+                       registered: Registered | None = None) -> Document:
     a = settlement.amounts
     lines = ["门诊医保结算凭证", "OUTPATIENT SETTLEMENT RECEIPT", "状态 Status: 已结算 SETTLED"]
     lines += _header(institution, terminal_no, person, when)
     lines += _authorised_lines(authorised_by)
+    lines += _registration_lines(person, registered)
     lines.append(_pair("就诊号 Visit", settlement.mdtrt_id))
     lines += _fee_table(fees)
     lines += [
@@ -83,6 +86,19 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
         "Invoices at the counter",
     ]
     return _document(lines, f"SETL:{settlement.setl_id}", f"receipt-{settlement.setl_id}")
+
+
+def _registration_lines(person: InsuredPerson, registered: Registered | None) -> list[str]:
+    """A registration with a doctor: the queue number large enough to find, the department, doctor and where
+    to wait; when the hospital system did not confirm it, where to go with this slip."""
+    slot = person.doctor
+    if slot is None:
+        return []
+    lines = ["-" * WIDTH, "挂号 REGISTRATION", _pair("科室 Department", slot.dept_name),
+             _pair("医生 Doctor", f"{slot.dr_name} {slot.title}".strip()), _pair("时段 Session", slot.period)]
+    if registered is None:
+        return lines + ["挂号未确认：请持本凭条到挂号窗口", "Not confirmed: take this slip to the registration desk"]
+    return lines + [_pair("就诊序号 Queue no.", registered.queue_no), _pair("候诊地点 Wait at", registered.place)]
 
 
 def _authorised_lines(authorised_by: str) -> list[str]:
@@ -104,7 +120,8 @@ def _paid_lines(payment: Payment | None) -> list[str]:
 
 
 def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
-                queued: QueuedSettlement, when: dt.datetime, *, authorised_by: str = "") -> Document:
+                queued: QueuedSettlement, when: dt.datetime, *, authorised_by: str = "",
+                registered: Registered | None = None) -> Document:
     lines = ["*** 待结算 NOT YET SETTLED ***"]
     if queued.paid is not None:
         lines += ["已付款，医保结算待完成", "Paid: insurance settlement pending",
@@ -116,6 +133,7 @@ def queued_slip(institution: str, terminal_no: str, person: InsuredPerson, fees:
     ]
     lines += _header(institution, terminal_no, person, when)
     lines += _authorised_lines(authorised_by)
+    lines += _registration_lines(person, registered)
     lines += _fee_table(fees)
     lines += [
         "-" * WIDTH,

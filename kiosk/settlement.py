@@ -401,11 +401,16 @@ class SettlementService:
         return self._clock().strftime("%Y-%m-%d %H:%M:%S")
 
     def _registration(self, person: InsuredPerson, doc: IdentityDocument, msgid: str) -> dict[str, Any]:
+        """2201. A registration with a doctor (the services menu's registration errand) names the department,
+        its specialty code (caty), the doctor's national code and name."""
+        visit = {"ipt_otp_no": f"MZ{msgid[-18:]}", "atddr_no": "", "dr_name": "", "dept_code": "", "dept_name": "",
+                 "caty": ""}
+        if person.doctor is not None:
+            visit.update(person.doctor.visit_fields(visit["ipt_otp_no"]))
         return {"data": {
             "psn_no": person.psn_no, "insutype": person.insutype, "begntime": self._now(),
-            "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no,
-            "ipt_otp_no": f"MZ{msgid[-18:]}", "atddr_no": "", "dr_name": "", "dept_code": "", "dept_name": "",
-            "caty": "", "med_type": person.med_type, "dise_codg": person.dise_codg,
+            "mdtrt_cert_type": doc.cert_type.value, "mdtrt_cert_no": doc.cert_no, **visit,
+            "med_type": person.med_type, "dise_codg": person.dise_codg,
         }}
 
     def _visit_info(self, person: InsuredPerson, mdtrt_id: str) -> dict[str, Any]:

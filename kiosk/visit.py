@@ -15,7 +15,8 @@ Face swipe (PROTOCOL.md section 10), for a patient with neither card nor phone:
     IDLE -> CONSENT -> ENTER_ID -> FACE_VERIFY (the platform identifies) [-> FAMILY_ACCOUNT] -> SERVICES ...
 
 The services menu's errands: SERVICES -> ERRAND (an answer; the invoice list) [-> INVOICE] (kiosk/errands.py,
-kiosk/visit_invoices.py).
+kiosk/visit_invoices.py); registration: SERVICES -> REG_DEPARTMENT -> REG_DOCTOR -> FEE_REVIEW -> ... -> RECEIPT
+(kiosk/visit_registration.py).
 
 and a voucher visit above ``password_limit`` asks for the voucher password: CONFIRM -> VOUCHER_PASSWORD.
 
@@ -94,6 +95,13 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     InvoiceToPhone,
     InvoicePrinted,
     InvoiceFailed,
+    DepartmentsShown,
+    DepartmentChosen,
+    SlotsShown,
+    SlotChosen,
+    SlotLocked,
+    RegistrationConfirmed,
+    RegistrationFailed,
     Effect,
     ReadCard,
     ResolveVoucher,
@@ -120,8 +128,14 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     PrintCopy,
     OpenInvoice,
     PrintInvoice,
+    ListDepartments,
+    ListSlots,
+    LockSlot,
+    ReleaseSlot,
+    ConfirmRegistration,
 )
 from kiosk.visit_invoices import InvoiceTransitions
+from kiosk.visit_registration import RegistrationTransitions
 from kiosk.visit_side import SideTransitions
 from kiosk.visit_outcome import visit_errand, visit_outcome
 
@@ -130,7 +144,7 @@ INTERRUPTIBLE = frozenset(State) - {State.IDLE, State.SETTLING}
 
 
 @dataclass
-class VisitMachine(SideTransitions, InvoiceTransitions):
+class VisitMachine(SideTransitions, InvoiceTransitions, RegistrationTransitions):
     """One kiosk's visit flow. Not thread-safe: drive it from one thread (the GUI thread)."""
 
     max_face_attempts: int = 3
@@ -174,7 +188,7 @@ class VisitMachine(SideTransitions, InvoiceTransitions):
         return [ReadCard(self.visit_id)]
 
     def _reset(self) -> list[Effect]:
-        effects: list[Effect] = self._release_payment()
+        effects: list[Effect] = self._release_payment() + self._slot_release()
         pre, person = self.ctx.pre_settlement, self.ctx.person
         unsettled = self.ctx.settlement is None and self.ctx.queued is None
         if pre is not None and person is not None and unsettled and not self.ctx.payment_reference:
@@ -305,8 +319,7 @@ class VisitMachine(SideTransitions, InvoiceTransitions):
         if not self.ctx.extra.get("print_error") or self.ctx.person is None:
             return []
         self.ctx.extra["print_error"] = ""
-        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=self.ctx.settlement,
-                             queued=self.ctx.queued, authorised_by=self._authorised_by())]
+        return [self._receipt()]
 
     def _on_prepared(self, e: Prepared) -> list[Effect]:
         self.ctx.pre_settlement = e.pre_settlement
@@ -396,15 +409,13 @@ class VisitMachine(SideTransitions, InvoiceTransitions):
         assert self.ctx.person is not None
         self.ctx.settlement = e.settlement
         self._go(State.RECEIPT)
-        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, settlement=e.settlement,
-                             authorised_by=self._authorised_by())]
+        return self._confirm_or_print()
 
     def _on_queued(self, e: Queued) -> list[Effect]:
         assert self.ctx.person is not None
         self.ctx.queued = e.queued
         self._go(State.RECEIPT)
-        return [PrintReceipt(self.visit_id, self.ctx.person, self.ctx.fees, queued=e.queued,
-                             authorised_by=self._authorised_by())]
+        return self._confirm_or_print()
 
     def _on_settle_failed(self, e: Failed) -> list[Effect]:
         # a business refusal of 2207: nothing was settled, the registration is undone on reset
@@ -470,6 +481,17 @@ _HANDLERS = {
     (State.INVOICE, InvoiceToPhone): _H._on_invoice_to_phone,
     (State.INVOICE, BackToServices): _H._on_back_to_invoices,
     (State.INVOICE, Finish): _H._on_finish,
+    (State.SERVICES, DepartmentsShown): _H._on_departments,
+    (State.REG_DEPARTMENT, DepartmentChosen): _H._on_department,
+    (State.REG_DEPARTMENT, SlotsShown): _H._on_slots,
+    (State.REG_DEPARTMENT, RegistrationFailed): _H._on_registration_failed,
+    (State.REG_DEPARTMENT, BackToServices): _H._on_registration_back,
+    (State.REG_DOCTOR, SlotChosen): _H._on_slot,
+    (State.REG_DOCTOR, SlotLocked): _H._on_slot_locked,
+    (State.REG_DOCTOR, RegistrationFailed): _H._on_registration_failed,
+    (State.REG_DOCTOR, BackToServices): _H._on_registration_back,
+    (State.RECEIPT, RegistrationConfirmed): _H._on_registration_confirmed,
+    (State.RECEIPT, RegistrationFailed): _H._on_confirmation_failed,
     (State.SERVICES, FeesLoaded): _H._on_fees,
     (State.SERVICES, ChronicFilingsFound): _H._on_chronic_found,
     (State.CHOOSE_VISIT_TYPE, VisitTypeChosen): _H._on_visit_type,

@@ -25,6 +25,7 @@ from kiosk.errors import (
     GatewayBusinessError,
     GatewayError,
     GatewayNoAnswer,
+    GatewayProtocolError,
     GatewayUnreachable,
     KioskError,
     PrinterError,
@@ -38,6 +39,7 @@ from kiosk.identity import document_from_card
 from kiosk.pre_audit import CONTINUED
 from kiosk.payment import NOT_PAID, PAYING, UNKNOWN, PaymentStatus
 from kiosk.invoices import InvoiceRefused
+from kiosk.registration import SlotRefused
 from kiosk.ports import CardReader, DocumentPrinter, HospitalSystem, ReceiptPrinter, Telemetry, VoucherPlatform
 from kiosk.receipt import queued_slip, settlement_copy, settlement_receipt
 from kiosk.settlement import SettlementService
@@ -169,6 +171,8 @@ class EffectRunner:
                 return v.ErrandShown(vid, view=view)
             case v.OpenInvoice() | v.PrintInvoice():
                 return self._invoice(effect)
+            case v.ListDepartments() | v.ListSlots() | v.LockSlot() | v.ConfirmRegistration() | v.ReleaseSlot():
+                return self._registration(effect)
             case v.PrintCopy(person=person, record=record):
                 return self._print_document(vid, settlement_copy(self._institution, self._terminal_no, person,
                                                                  record, self._clock()))
@@ -308,12 +312,44 @@ class EffectRunner:
         when = self._clock()
         if effect.settlement is not None:
             doc = settlement_receipt(self._institution, self._terminal_no, effect.person, effect.fees,
-                                     effect.settlement, when, authorised_by=effect.authorised_by)
+                                     effect.settlement, when, authorised_by=effect.authorised_by,
+                                     registered=effect.registered)
         else:
             assert effect.queued is not None
             doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when,
-                              authorised_by=effect.authorised_by)
+                              authorised_by=effect.authorised_by, registered=effect.registered)
         return self._print_document(effect.visit_id, doc)
+
+    def _registration(self, effect: v.Effect) -> v.Event | None:
+        """Same-day registration against the hospital system. Failures come back typed: the department list
+        as ErrandFailed (said on the menu), the rest as RegistrationFailed (said where the patient is)."""
+        vid = effect.visit_id
+        try:
+            match effect:
+                case v.ListDepartments():
+                    return v.DepartmentsShown(vid, departments=self._his.departments())
+                case v.ListSlots(dept_code=dept_code):
+                    return v.SlotsShown(vid, slots=self._his.slots(dept_code))
+                case v.LockSlot(person=person, slot=slot):
+                    self._check_benefit(person)  # before anything is held or registered, as for fees
+                    return v.SlotLocked(vid, lock=self._his.lock_slot(slot, person))
+                case v.ConfirmRegistration(lock_id=lock_id, mdtrt_id=mdtrt_id, setl_id=setl_id):
+                    return v.RegistrationConfirmed(vid, registered=self._his.confirm_registration(
+                        lock_id, mdtrt_id, setl_id))
+                case v.ReleaseSlot(lock_id=lock_id):
+                    self._his.release_slot(lock_id)
+                    return None
+        except SlotRefused as exc:
+            return v.RegistrationFailed(vid, reason=exc.reason)
+        except (GatewayUnreachable, GatewayNoAnswer, GatewayProtocolError) as exc:
+            if isinstance(effect, v.ReleaseSlot):  # the lock runs out by itself; staff see it meanwhile
+                log.warning("slot lock %s not released now: %s", effect.lock_id, exc)
+                return None
+            reason = "malformed" if isinstance(exc, GatewayProtocolError) else "unreachable"
+            if isinstance(effect, v.ListDepartments):
+                return v.ErrandFailed(vid, errand="registration", reason=reason)
+            return v.RegistrationFailed(vid, reason=reason)
+        raise AssertionError(f"not a registration effect: {effect!r}")
 
     def _invoice(self, effect: v.OpenInvoice | v.PrintInvoice) -> v.Event:
         """Open (fetch and render) or print an e-invoice. Every failure comes back as InvoiceFailed with its

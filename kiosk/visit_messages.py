@@ -23,11 +23,14 @@ from kiosk.insurance import ChronicFiling
 from kiosk.interrupted_visit import InterruptedVisit
 from kiosk.masking import mask_id, mask_token
 from kiosk.payment import PaymentOrder, PaymentStatus
+from kiosk.registration import Department, DoctorSlot, Registered, SlotLock
 
 
 class State(str, Enum):
     IDLE = "idle"
     INVOICE = "invoice"  # one electronic invoice: preview, print on A4, take to the phone
+    REG_DEPARTMENT = "reg_department"  # same-day registration: which department
+    REG_DOCTOR = "reg_doctor"  # which doctor (the slot is locked when chosen)
     IDENTIFYING = "identifying"
     CONSENT = "consent"
     FACE_VERIFY = "face_verify"
@@ -251,6 +254,43 @@ class BackToServices(Event):
 
 
 @dataclass(frozen=True)
+class DepartmentsShown(Event):
+    departments: tuple[Department, ...] = ()
+
+
+@dataclass(frozen=True)
+class DepartmentChosen(Event):
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class SlotsShown(Event):
+    slots: tuple[DoctorSlot, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlotChosen(Event):
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class SlotLocked(Event):
+    lock: SlotLock | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationConfirmed(Event):
+    registered: Registered | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationFailed(Event):
+    """``reason``: full, expired, unknown_slot, unreachable, malformed."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class InvoiceChosen(Event):
     """On the invoice list: row ``index`` touched."""
 
@@ -453,6 +493,7 @@ class PrintReceipt(Effect):
     settlement: Settlement | None = None
     queued: QueuedSettlement | None = None
     authorised_by: str = ""  # a family account: who authorised the payment (masked name)
+    registered: Registered | None = None  # a registration with a doctor: the queue number and where to wait
 
 
 @dataclass(frozen=True)
@@ -467,6 +508,34 @@ class VisitEnded(Effect):
 class ShowErrand(Effect):
     person: InsuredPerson
     errand: str
+
+
+@dataclass(frozen=True)
+class ListDepartments(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class ListSlots(Effect):
+    dept_code: str
+
+
+@dataclass(frozen=True)
+class LockSlot(Effect):
+    person: InsuredPerson
+    slot: DoctorSlot
+
+
+@dataclass(frozen=True)
+class ReleaseSlot(Effect):
+    lock_id: str
+
+
+@dataclass(frozen=True)
+class ConfirmRegistration(Effect):
+    lock_id: str
+    mdtrt_id: str
+    setl_id: str
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ class Autopilot(QObject):
         """``identify``: card (``insert_card``), voucher (scans ``show_voucher()``) or face (face swipe: types
         ``id_number``; a family member's voucher, ``show_voucher()``, when the platform has no photo); ``pin``:
         the voucher password typed on the PIN pad when one is asked for; ``errand``: the services menu's tile
-        touched (pay_fees, records, balance, filings, invoice: the first printable invoice is opened and printed)."""
+        touched (pay_fees, registration: the first department and doctor with a slot left, records, balance,
+        filings, invoice: the first printable invoice is opened and printed)."""
         super().__init__()
         self._identify, self._id_number, self._pin, self._show_voucher = identify, id_number, pin, show_voucher
         self._errand = errand
@@ -73,6 +74,8 @@ class Autopilot(QObject):
             self._finish()
         elif state == State.INVOICE:
             self._print_invoice(key)
+        elif state in (State.REG_DEPARTMENT, State.REG_DOCTOR):
+            self._register(state, key)
         elif state in PRESS and key not in self._acted:
             self._acted.add(key)
             QTimer.singleShot(self._delay, lambda: self._press(state, PRESS[state]))
@@ -95,6 +98,8 @@ class Autopilot(QObject):
             self._acted.add(key)  # the family member shows their code
             QTimer.singleShot(self._delay, lambda: self.window.scan_voucher(self._show_voucher()))
         elif state == State.RECEIPT and ("receipt" in machine.ctx.extra):
+            if machine.ctx.slot_lock is not None:
+                self._shoot(state, suffix="-registered")  # the queue number on the screen
             self._finish()
         elif state == State.ERROR:
             self._finish()
@@ -114,6 +119,24 @@ class Autopilot(QObject):
             self._finish()
             return
         QTimer.singleShot(self._delay, lambda: self.window.errand.choose_row(printable[0]))
+
+    def _register(self, state: State, key: tuple[str, State]) -> None:
+        """Touch the first department, then the first doctor, with a slot left; a refusal ends the run."""
+        ctx = self.window.controller.machine.ctx
+        hint = ctx.extra.get("reg_hint", "")
+        if hint.startswith("failed:"):
+            self._finish(reason=f"registration.{hint[len('failed:'):]}")
+            return
+        if key in self._acted:
+            return
+        self._acted.add(key)
+        options = ctx.departments if state == State.REG_DEPARTMENT else ctx.slots
+        index = next((i for i, o in enumerate(options) if o.remaining > 0), None)
+        if index is None:
+            self._finish(reason="registration.full")
+            return
+        action = f"dept_{index}" if state == State.REG_DEPARTMENT else f"doctor_{index}"
+        QTimer.singleShot(self._delay, lambda: self._press(state, action))
 
     def _print_invoice(self, key: tuple[str, State]) -> None:
         """On the invoice: Print, then wait for the print system's answer (printed, or why not)."""
@@ -177,7 +200,12 @@ class Autopilot(QObject):
             if ctx.document.authorised_by:
                 result["authorised_by"] = ctx.document.authorised_by
         outcome = visit_outcome(ctx)  # the same words the metrics count
-        if outcome == "printed" and not reason:
+        if outcome == "registered" and not reason:
+            slot = ctx.person.doctor
+            result.update(outcome="registered", errand="registration", queue_no=ctx.registered.queue_no,
+                          place=ctx.registered.place, dept_code=slot.dept_code, atddr_no=slot.atddr_no,
+                          setl_id=ctx.settlement.setl_id if ctx.settlement is not None else "")
+        elif outcome == "printed" and not reason:
             result.update(outcome="printed", errand="invoice", job=ctx.extra["invoice_job"],
                           invoice_no=ctx.extra.get("invoice_no", ""))
         elif ctx.errand is not None and not reason:

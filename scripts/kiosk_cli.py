@@ -304,7 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
-    return 0 if result.get("outcome") in ("settled", "shown", "printed") else 1
+    return 0 if result.get("outcome") in ("settled", "shown", "printed", "registered") else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,10 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--identify", choices=("card", "voucher", "face"), default="card",
                       help="with --autopilot: how the patient identifies: the card, the voucher code, or face swipe "
                            "(types the ID number; the voucher platform identifies the face)")
-    demo.add_argument("--errand", choices=("pay_fees", "records", "balance", "filings", "invoice"), default="pay_fees",
+    demo.add_argument("--errand", choices=("pay_fees", "registration", "records", "balance", "filings", "invoice"),
+                      default="pay_fees",
                       help="with --autopilot: the services menu's errand (the JSON says \"outcome\": \"shown\" with the "
                            "counts for records, balance and filings; \"printed\" with the CUPS job id in \"job\" for "
-                           "invoice)")
+                           "invoice; \"registered\" with \"queue_no\" for registration)")
     demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
                       help="patient visit (default) or clinician login (face plus position; with --autopilot)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",

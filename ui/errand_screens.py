@@ -28,7 +28,7 @@ from kiosk.visit import State
 from ui.i18n import CATALOG, Translator
 from ui.screens import Screen, ServicesScreen
 
-TILE_ACTIONS = {"pay_fees": "pay", "records": "errand_records", "balance": "errand_balance",
+TILE_ACTIONS = {"pay_fees": "pay", "registration": "errand_registration", "records": "errand_records", "balance": "errand_balance",
                 "filings": "errand_filings", "invoice": "errand_invoice"}
 COLUMNS = {"records": ("errand.col_date", "errand.col_setl_id", "errand.col_total", "errand.col_funds",
                        "errand.col_own"),

@@ -478,6 +478,15 @@ class ReceiptScreen(Screen):
                                           paid=self.tr_.tr("receipt.paid_by", method=method) if method else ""))
         failed = bool(ctx.extra.get("print_error"))
         self.notice.setText(self.tr_.tr("receipt.print_failed") if failed else "")
+        slot = ctx.person.doctor if ctx.person is not None else None
+        if slot is not None:  # a registration: the queue number first, or where to go when unconfirmed
+            reg, confirming = ctx.registered, ctx.extra.get("reg_hint") == "confirming"
+            line = self.tr_.tr("reg.queue_no", department=slot.dept_name, doctor=slot.dr_name, queue_no=reg.queue_no,
+                               place=reg.place) if reg is not None else self.tr_.tr(
+                "reg.confirming" if confirming else "reg.not_confirmed")
+            self.body.setText(f"{line}\n{self.body.text()}")
+            if reg is not None:
+                self.title.setText(self.tr_.tr("reg.title_done"))
         for button in self._button_keys:
             if button.property("action") == "reprint":
                 button.setVisible(failed)

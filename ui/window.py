@@ -30,6 +30,7 @@ from kiosk.ports import Camera
 from ui import choice_screens as choices
 from ui import errand_screens
 from ui.invoice_screens import build_invoice_screen
+from ui.registration_screens import build_registration_screens
 from ui import identity_screens as ids
 from ui import screens as s
 from ui.controller import VisitController
@@ -130,6 +131,7 @@ class KioskWindow(QMainWindow):
         errand.add_button("print_copy", "errand.print_copy", lambda: post(v.CopyRequested(index=0)), secondary=True)
         errand.add_button("done", "errand.done", lambda: post(v.Finish()))
         self.invoice = invoice = build_invoice_screen(tr, post)
+        departments, doctors = build_registration_screens(tr, post)
         visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
         visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees = self.fees = s.FeeReviewScreen(tr)
@@ -166,7 +168,7 @@ class KioskWindow(QMainWindow):
             s.TextScreen(tr, v.State.PREPARING, "preparing.title", "preparing.body", busy=True),
             confirm, payment,
             s.TextScreen(tr, v.State.SETTLING, "settling.title", "settling.body", busy=True),
-            receipt, error, interrupted, enter_id, pin, family, errand, invoice,
+            receipt, error, interrupted, enter_id, pin, family, errand, invoice, departments, doctors,
         )}
         for state in (v.State.IDENTIFYING, v.State.FACE_VERIFY, v.State.PREPARING):
             self.screens[state].add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)

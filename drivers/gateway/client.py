@@ -43,6 +43,7 @@ from kiosk.ports import MsgIdSource, Telemetry, Template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
 from drivers.gateway.his_invoices import HttpInvoiceService
+from drivers.gateway.his_registration import HttpRegistrationService
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def _outcome_of(exc: GatewayError) -> str:
     return "protocol"
 
 
-class HttpHospitalSystem(HttpInvoiceService):
+class HttpHospitalSystem(HttpInvoiceService, HttpRegistrationService):
     """Outstanding fees, face references, the person's settlements and electronic invoices from the hospital
     information system. ``terminal_no``: this kiosk, named when it claims an invoice's print."""
 

@@ -1,0 +1,112 @@
+"""Same-day registration (kiosk/visit_registration.py): the departments as large two-line tiles (name and
+slots left, where to wait), then the department's doctors as two-line options (name, title, session; fee
+and slots left). A department or doctor with nothing left is shown greyed, and touching one says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy
+
+from kiosk import visit as v
+from kiosk.domain import VisitContext
+from kiosk.visit import State
+
+from ui.choice_screens import ChoiceScreen
+from ui.i18n import CATALOG, Translator
+from ui.screens import Screen
+
+MAX_DEPARTMENTS = 6  # three rows of two: the rest at the counter
+
+
+def _hint(tr: Translator, hint: str) -> str:
+    if hint == "loading":
+        return tr.tr("errand.loading")
+    if hint.startswith("failed:"):
+        key = f"reg.failed.{hint[len('failed:'):]}"
+        return tr.tr(key if key in CATALOG else "reg.failed.other")
+    return ""
+
+
+class DepartmentScreen(Screen):
+    state = State.REG_DEPARTMENT
+
+    def __init__(self, tr: Translator, on_choose: Callable[[int], None]) -> None:
+        super().__init__(tr)
+        self._on_choose = on_choose
+        self.grid = QGridLayout()
+        self.grid.setSpacing(14)
+        self.tiles: list[QPushButton] = []
+        for index in range(MAX_DEPARTMENTS):
+            tile = QPushButton(objectName="choice")
+            tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            tile.clicked.connect(lambda _checked=False, i=index: self._on_choose(i))
+            self.grid.addWidget(tile, index // 2, index % 2)
+            self.tiles.append(tile)
+        self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.addLayout(self.grid)
+        self.middle.addWidget(self.hint)
+        self.middle.addStretch(1)
+
+    def button(self, name: str) -> QPushButton:
+        for tile in self.tiles:
+            if tile.property("action") == name:
+                return tile
+        return super().button(name)
+
+    def render_text(self, ctx: VisitContext) -> None:
+        tr = self.tr_.tr
+        self.title.setText(tr("reg.departments_title"))
+        self.body.setText(tr("reg.departments_body"))
+        for index, tile in enumerate(self.tiles):
+            dept = ctx.departments[index] if index < len(ctx.departments) else None
+            tile.setVisible(dept is not None)
+            if dept is None:
+                continue
+            tile.setProperty("action", f"dept_{index}")
+            tile.setAccessibleName(dept.name)
+            left = tr("reg.left", n=dept.remaining) if dept.remaining > 0 else tr("reg.none_left")
+            tile.setText(f"{dept.name}　{left}\n{dept.place}")
+            tile.setEnabled(dept.remaining > 0)
+        self.hint.setText(_hint(self.tr_, ctx.extra.get("reg_hint", "")))
+        self.hint.setVisible(bool(self.hint.text()))
+
+    def spoken_text(self) -> str:
+        return "。".join([self.title.text(), *(t.accessibleName() for t in self.tiles if t.isVisibleTo(self))])
+
+
+class DoctorScreen(ChoiceScreen):
+    state = State.REG_DOCTOR
+
+    def __init__(self, tr: Translator, on_choose: Callable[[int], None]) -> None:
+        super().__init__(tr, on_choose)
+        self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.middle.insertWidget(1, self.hint)
+
+    def option_texts(self, ctx: VisitContext) -> list[tuple[str, int, str]]:
+        tr = self.tr_.tr
+        return [(f"doctor_{i}", i, tr("reg.doctor", name=s.dr_name, title=s.title, period=s.period,
+                                      fee=f"{s.fee:.2f}",
+                                      left=tr("reg.left", n=s.remaining) if s.remaining > 0 else tr("reg.none_left")))
+                for i, s in enumerate(ctx.slots)]
+
+    def render_text(self, ctx: VisitContext) -> None:
+        name = ctx.slots[0].dept_name if ctx.slots else ""
+        self.title.setText(self.tr_.tr("reg.doctors_title", department=name))
+        self.body.setVisible(False)
+        self.show_options(ctx)
+        for button, slot in zip(self.options, ctx.slots, strict=False):
+            button.setEnabled(slot.remaining > 0)
+        self.hint.setText(_hint(self.tr_, ctx.extra.get("reg_hint", "")))
+        self.hint.setVisible(bool(self.hint.text()))
+
+
+def build_registration_screens(tr: Translator, post: Callable[[v.Event], None]) -> tuple[Screen, Screen]:
+    departments = DepartmentScreen(tr, lambda i: post(v.DepartmentChosen(index=i)))
+    departments.add_button("back", "errand.back", lambda: post(v.BackToServices()), secondary=True)
+    departments.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+    doctors = DoctorScreen(tr, lambda i: post(v.SlotChosen(index=i)))
+    doctors.add_button("back", "reg.back_departments", lambda: post(v.BackToServices()), secondary=True)
+    doctors.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
+    return departments, doctors
