@@ -116,6 +116,18 @@ def test_autopilot_prints_an_invoice_through_cups(tmp_path: Path) -> None:
     assert outcome["steps"][-3:] == ["services", "errand", "invoice"]
 
 
+def test_autopilot_registers_with_a_doctor(tmp_path: Path) -> None:
+    """``--errand registration``: the first department and doctor with a slot left, the fee settled with the
+    own share paid on the phone, the queue number from the hospital system."""
+    result = run_kiosk("demo", "--autopilot", "--errand", "registration", "--json", "--data-dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["outcome"] == "registered" and outcome["queue_no"] == "03001", outcome
+    assert (outcome["dept_code"], outcome["atddr_no"]) == ("A03", "D110101000301") and outcome["setl_id"]
+    assert outcome["steps"][4:7] == ["services", "reg_department", "reg_doctor"]
+    assert outcome["steps"][-1] == "receipt" and outcome["paid"]["amount"] == "3.00"
+
+
 @pytest.mark.parametrize("profile", ["tif", "sm"])
 def test_autopilot_settles_in_each_profile_against_a_sandbox_enforcing_it(tmp_path: Path, profile: str) -> None:
     result = run_kiosk("demo", "--autopilot", "--json", "--data-dir", str(tmp_path / "demo"),

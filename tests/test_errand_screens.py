@@ -1,6 +1,7 @@
 """The services menu and the information errands' screens in Chinese, English and elderly mode, through the
 real demo window: a settlement first (so "my settlements" and the year's totals have something to show),
-then each errand from the menu (the invoice of that settlement printed through the demo's private CUPS). Saved to docs/screenshots/ and checked for clipped text and a window that
+then each errand from the menu (the invoice of that settlement printed through the demo's private CUPS; a
+registration with a doctor, its fee paid, the queue number shown). Saved to docs/screenshots/ and checked for clipped text and a window that
 outgrows 1280x800."""
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ def test_errand_screens_fit_and_are_saved(qtbot, tmp_path: Path, language: str, 
 
         controller.state_changed.connect(check)
         shots = tmp_path / "shots"
-        for errand in ("pay_fees", "records", "balance", "filings", "invoice"):
+        for errand in ("pay_fees", "records", "balance", "filings", "invoice", "registration"):
             result: dict = {}
             pilot = Autopilot(window, rig.insert_card, on_finished=result.update, screenshot_dir=shots / errand,
                               press_delay_ms=50, errand=errand, choose_record=0)
             pilot.start()
             qtbot.waitUntil(lambda r=result: bool(r), timeout=60000)
             check(controller.state)
-            assert result.get("outcome") == {"pay_fees": "settled", "invoice": "printed"}.get(errand, "shown"), result
+            assert result.get("outcome") == {"pay_fees": "settled", "invoice": "printed",
+                                             "registration": "registered"}.get(errand, "shown"), result
             if errand == "records":
                 assert result["counts"] == {"rows": 1}  # the settlement just made
                 controller.post(BackToServices())  # back to the menu: the tiles again
@@ -60,7 +62,9 @@ def test_errand_screens_fit_and_are_saved(qtbot, tmp_path: Path, language: str, 
             old.unlink()
         wanted = {("records", "services"): "1-menu", ("records", "errand"): "2-records",
                   ("balance", "errand"): "3-balance", ("filings", "errand"): "4-filings",
-                  ("invoice", "errand"): "5-invoices", ("invoice", "invoice-printed"): "6-invoice-printed"}
+                  ("invoice", "errand"): "5-invoices", ("invoice", "invoice-printed"): "6-invoice-printed",
+                  ("registration", "reg_department"): "7-departments", ("registration", "reg_doctor"): "8-doctors",
+                  ("registration", "receipt-registered"): "9-registered"}
         for (errand, state), name in wanted.items():
             shot = next((shots / errand).glob(f"[0-9][0-9]-{state}.png"))
             shutil.copy(shot, SHOTS / f"{prefix}-errand-{name}.png")

@@ -35,6 +35,8 @@ class DepartmentScreen(Screen):
     def __init__(self, tr: Translator, on_choose: Callable[[int], None]) -> None:
         super().__init__(tr)
         self._on_choose = on_choose
+        self.layout().setContentsMargins(48, 8, 48, 8)  # two rows of two-line tiles fit 1280x800 in elderly mode
+        self.layout().setSpacing(10)
         self.grid = QGridLayout()
         self.grid.setSpacing(14)
         self.tiles: list[QPushButton] = []
@@ -42,6 +44,7 @@ class DepartmentScreen(Screen):
             tile = QPushButton(objectName="choice")
             tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             tile.clicked.connect(lambda _checked=False, i=index: self._on_choose(i))
+            tile.setVisible(False)  # shown when there is a department for it (the stack sizes to what is shown)
             self.grid.addWidget(tile, index // 2, index % 2)
             self.tiles.append(tile)
         self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
@@ -58,7 +61,7 @@ class DepartmentScreen(Screen):
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
         self.title.setText(tr("reg.departments_title"))
-        self.body.setText(tr("reg.departments_body"))
+        self.body.setVisible(False)  # each tile says what is left; the tiles need the height in elderly mode
         for index, tile in enumerate(self.tiles):
             dept = ctx.departments[index] if index < len(ctx.departments) else None
             tile.setVisible(dept is not None)
@@ -81,6 +84,8 @@ class DoctorScreen(ChoiceScreen):
 
     def __init__(self, tr: Translator, on_choose: Callable[[int], None]) -> None:
         super().__init__(tr, on_choose)
+        self.layout().setContentsMargins(48, 8, 48, 8)  # two-line options for each doctor fit in elderly mode
+        self.layout().setSpacing(10)
         self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.insertWidget(1, self.hint)
 

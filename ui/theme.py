@@ -50,6 +50,7 @@ def stylesheet(m: Metrics) -> str:
     QPushButton#staff {{ background: {ALERT}; }}
     QPushButton#choice {{ background: {PAPER}; color: {INK}; border: 3px solid {BRAND}; text-align: left;
                          padding: 12px 28px; }}
+    QPushButton#choice:disabled {{ color: #8A8A8A; border: 3px solid #C8C8C8; background: #F2F2F2; }}
     QPushButton#tile {{ background: {PAPER}; color: {BRAND_DARK}; border: 3px solid {BRAND}; font-weight: bold;
                        padding: 2px 8px; min-height: {m.target_px}px; }}
     QPushButton#tile:pressed {{ background: #DCE7F3; }}
