@@ -235,6 +235,10 @@ class HospitalSystem(Protocol):
         """The person's electronic invoices, newest first (the hospital's e-invoice service)."""
         ...
 
+    def invoice_for_settlement(self, setl_id: str) -> EInvoice | None:
+        """The e-invoice the hospital issued for a settlement just made (number, phone URL), or None."""
+        ...
+
     def invoice_pdf(self, invoice_no: str) -> bytes:
         """The invoice as a PDF. Raises InvoiceRefused(unknown_invoice) or GatewayError subclasses."""
         ...

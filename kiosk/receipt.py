@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from kiosk.domain import FeeItem, InsuredPerson, QueuedSettlement, Settlement
 from kiosk.funds import fund_lines
+from kiosk.invoices import EInvoice
 from kiosk.masking import mask_id, mask_name
 from kiosk.payment import Payment
 from kiosk.registration import Registered
@@ -65,7 +66,9 @@ def _fee_table(fees: tuple[FeeItem, ...]) -> list[str]:
 
 def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson, fees: tuple[FeeItem, ...],
                        settlement: Settlement, when: dt.datetime, *, authorised_by: str = "",
-                       registered: Registered | None = None) -> Document:
+                       registered: Registered | None = None, invoice: EInvoice | None = None) -> Document:
+    """The settlement's receipt. ``invoice``: the e-invoice the hospital issued for it: its number is printed
+    and the receipt's QR code takes the invoice to the phone (else the code names the settlement for staff)."""
     a = settlement.amounts
     lines = ["门诊医保结算凭证", "OUTPATIENT SETTLEMENT RECEIPT", "状态 Status: 已结算 SETTLED"]
     lines += _header(institution, terminal_no, person, when)
@@ -82,10 +85,12 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
         _pair("结算号 Settlement", settlement.setl_id),
         *_paid_lines(settlement.payment),
         "-" * WIDTH,
-        "发票请到人工窗口领取",
-        "Invoices at the counter",
+        *(["电子票据 E-invoice", _pair("", f"{invoice.invoice_no[:8]} {invoice.invoice_no[8:]}"),
+           "扫码把电子票据存到手机", "Scan: the e-invoice on your phone"] if invoice is not None else
+          ["发票请到人工窗口领取", "Invoices at the counter"]),
     ]
-    return _document(lines, f"SETL:{settlement.setl_id}", f"receipt-{settlement.setl_id}")
+    qr = invoice.phone_url if invoice is not None else f"SETL:{settlement.setl_id}"
+    return _document(lines, qr, f"receipt-{settlement.setl_id}")
 
 
 def _registration_lines(person: InsuredPerson, registered: Registered | None) -> list[str]:

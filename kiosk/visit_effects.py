@@ -313,12 +313,21 @@ class EffectRunner:
         if effect.settlement is not None:
             doc = settlement_receipt(self._institution, self._terminal_no, effect.person, effect.fees,
                                      effect.settlement, when, authorised_by=effect.authorised_by,
-                                     registered=effect.registered)
+                                     registered=effect.registered, invoice=self._invoice_of(effect.settlement.setl_id))
         else:
             assert effect.queued is not None
             doc = queued_slip(self._institution, self._terminal_no, effect.person, effect.fees, effect.queued, when,
                               authorised_by=effect.authorised_by, registered=effect.registered)
         return self._print_document(effect.visit_id, doc)
+
+    def _invoice_of(self, setl_id: str) -> Any:
+        """The e-invoice issued for the settlement, for its receipt; best effort: without it the receipt says
+        invoices are at the counter."""
+        try:
+            return self._his.invoice_for_settlement(setl_id)
+        except KioskError as exc:
+            log.warning("no e-invoice for %s on the receipt: %s", setl_id, exc)
+            return None
 
     def _registration(self, effect: v.Effect) -> v.Event | None:
         """Same-day registration against the hospital system. Failures come back typed: the department list

@@ -6,6 +6,7 @@ its text, a second print is refused with the staff message, and a stopped CUPS o
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import socket
 import threading
 import time
@@ -340,3 +341,18 @@ def test_a_job_the_filters_fail_is_reported_and_cancelled(cups: PrivateCups) -> 
     assert cups.pending_jobs() == 0 and cups.outputs() == []
     with pytest.raises(PrinterError, match="not a PDF"):
         printer.print_pdf(b"<html>", title="html")
+
+
+@pytest.mark.slow
+def test_receipt_of_a_new_settlement_carries_its_e_invoice(services: Services, sandbox: SandboxGateway) -> None:
+    from test_visit_integration import visit_to_confirm
+
+    m = v.VisitMachine()
+    visit_to_confirm(m, services)
+    pump(m, services, v.SettlementConfirmed(), sandbox)
+    assert m.state == v.State.RECEIPT
+    issued = sandbox.invoices.invoice_for_settlement(m.ctx.settlement.setl_id)
+    receipt = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
+    number = issued["invoice_no"]
+    assert "电子票据 E-invoice" in receipt and f"{number[:8]} {number[8:]}" in receipt
+    assert "Invoices at the counter" not in receipt

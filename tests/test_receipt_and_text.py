@@ -34,6 +34,17 @@ def test_receipt_holds_the_gateway_amounts_and_masks_identity() -> None:
     assert "ST9" in text and doc.qr_payload == "SETL:ST9" and "Invoices at the counter" in text
 
 
+def test_receipt_carries_the_e_invoice_when_one_is_issued() -> None:
+    from kiosk.invoices import EInvoice
+
+    invoice = EInvoice("110601260000000007", "", "", "issued", False, "ST9", "https://einvoice.example/v?no=7")
+    doc = settlement_receipt("示范医院", "ZZJ-1", PERSON, FEES, Settlement("ST9", "MD9", "M", "", AMOUNTS), WHEN,
+                             invoice=invoice)
+    text = "\n".join(doc.lines)
+    assert "11060126 0000000007" in text and "Invoices at the counter" not in text and "ST9" in text
+    assert doc.qr_payload == invoice.phone_url  # the receipt's code takes the invoice to the phone
+
+
 def test_queued_slip_is_clearly_different() -> None:
     doc = queued_slip("示范医院", "ZZJ-1", PERSON, FEES, QueuedSettlement("Q20261122000007", Decimal("38.50")), WHEN)
     text = "\n".join(doc.lines)

@@ -45,6 +45,20 @@ class HttpInvoiceService:
             raise GatewayProtocolError(f"hospital system invoice list malformed (HTTP {response.status_code})")
         return tuple(_invoice(row) for row in rows)
 
+    def invoice_for_settlement(self, setl_id: str) -> EInvoice | None:
+        """The e-invoice issued for a settlement just made (its number and phone URL), None when none is."""
+        response = self._request("GET", "/his/invoices/for-settlement", params={"setl_id": setl_id})
+        if response.status_code == 404:
+            return None
+        try:
+            answer = loads(response.content)
+            number, url = str(answer["invoice_no"]), str(answer["phone_url"])
+        except (ValueError, KeyError, TypeError):
+            raise GatewayProtocolError(f"invoice for settlement malformed (HTTP {response.status_code})") from None
+        if response.status_code != 200 or not number.isalnum() or not url.startswith("https://"):
+            raise GatewayProtocolError(f"invoice for settlement malformed (HTTP {response.status_code})")
+        return EInvoice(number, "", "", "issued", False, setl_id, url)
+
     def invoice_pdf(self, invoice_no: str) -> bytes:
         response = self._request("GET", "/his/invoices/pdf", params={"invoice_no": invoice_no})
         if response.status_code == 404:

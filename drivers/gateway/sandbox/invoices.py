@@ -5,6 +5,8 @@ side of the sandbox (``/his/invoices...``, behind the same access layer as ``/hi
   "setl_id", "phone_url"}]}``, newest first. Invoices are seeded (``[[invoice]]`` in seed.toml: earlier
   visits) and issued here for every settlement of the person that has none yet; a refunded settlement's
   invoice is ``voided`` (红冲).
+- ``GET /his/invoices/for-settlement?setl_id=`` -> ``{"invoice_no", "phone_url"}`` (issued now for a new
+  settlement); 404 when the settlement is unknown.
 - ``GET /his/invoices/pdf?invoice_no=`` -> the invoice as a PDF (A4, the CJK font embedded so that any printer
   and any CUPS filter chain prints it), generated on request from the stored fields.
 - ``POST /his/invoices/print`` ``{"invoice_no", "terminal_no"}``: claims the one paper print. ``409``
@@ -117,6 +119,11 @@ class SandboxInvoices:
     def handle_get(self, path: str, query: dict[str, str]) -> tuple[int, bytes, str]:
         if path == "/his/invoices":
             return 200, dumps({"invoices": self.listing(query.get("psn_no", ""))}), "application/json"
+        if path == "/his/invoices/for-settlement":
+            found = self.invoice_for_settlement(query.get("setl_id", ""))
+            if found is None:
+                return 404, dumps({"code": "unknown_settlement", "message": "no such settlement"}), "application/json"
+            return 200, dumps(found), "application/json"
         if path == "/his/invoices/pdf":
             document = self.pdf(query.get("invoice_no", ""))
             if document is None:
