@@ -289,7 +289,11 @@ def test_cups_down_or_paused_offers_the_phone_and_keeps_the_invoice(a4_services:
 
 
 @pytest.mark.slow
-def test_invoice_errand_says_when_the_hospital_system_is_down(services: Services, demo_config: KioskConfig) -> None:
+@pytest.mark.parametrize("errand", ["invoice", "registration"])
+def test_errands_needing_the_hospital_system_say_it_is_down(services: Services, demo_config: KioskConfig,
+                                                          errand: str) -> None:
+    """Invoices and registration need the hospital system: with it unreachable each says so on the menu, and
+    the balance (the insurance gateway's) still works."""
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
@@ -302,8 +306,8 @@ def test_invoice_errand_says_when_the_hospital_system_is_down(services: Services
         services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS["demo"]))
         pump(m, services, v.CardInserted())
         pump(m, services, v.ConsentGiven())
-        pump(m, down, v.ErrandChosen(errand="invoice"))
-        assert m.state == v.State.SERVICES and m.ctx.extra["errand_hint"] == "failed:invoice.unreachable"
+        pump(m, down, v.ErrandChosen(errand=errand))
+        assert m.state == v.State.SERVICES and m.ctx.extra["errand_hint"] == f"failed:{errand}.unreachable"
         pump(m, down, v.ErrandChosen(errand="balance"))  # answered by the insurance gateway: still works
         assert m.state == v.State.ERRAND and m.ctx.errand.errand == "balance"
     finally:

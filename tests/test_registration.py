@@ -6,7 +6,6 @@ the other is told; a registration abandoned at payment releases the slot and lea
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -219,23 +218,3 @@ def test_last_slot_two_kiosks_then_abandoned_at_payment(services: Services, seco
     assert "就诊序号 Queue no." in receipt and "04001" in receipt and "赵永强" in receipt
     (confirmed,) = sandbox.registration.confirmed_registrations()
     assert confirmed["queue_no"] == "04001" and confirmed["terminal_no"] == "ZZJ-0002"
-
-
-@pytest.mark.slow
-def test_registration_with_the_hospital_system_down(services: Services, demo_config: KioskConfig) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    cfg = dataclasses.replace(demo_config, gateway=dataclasses.replace(demo_config.gateway, his_url=dead),
-                              terminal=dataclasses.replace(demo_config.terminal, msgid_lane="8"),
-                              data_dir=demo_config.data_dir + "-his-down")
-    down = build_services(cfg, camera=services.camera)
-    try:
-        m = v.VisitMachine()
-        services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS["demo"]))
-        pump(m, services, v.CardInserted())
-        pump(m, services, v.ConsentGiven())
-        pump(m, down, v.ErrandChosen(errand="registration"))
-        assert m.state == v.State.SERVICES and m.ctx.extra["errand_hint"] == "failed:registration.unreachable"
-    finally:
-        down.close()

@@ -12,6 +12,7 @@ from kiosk.invoices import EInvoice, InvoiceRefused
 from kiosk.masking import mask_id
 
 from drivers.gateway.envelope import loads
+from drivers.gateway.his_answers import his_post
 
 log = logging.getLogger(__name__)
 MAX_PDF = 20 << 20  # an invoice is a page or two; anything larger is not one
@@ -79,16 +80,5 @@ class HttpInvoiceService:
         log.info("invoice %s: print claim released", mask_id(invoice_no))
 
     def _print_mark(self, path: str, invoice_no: str) -> None:
-        response = self._request("POST", path, body={"invoice_no": invoice_no, "terminal_no": self.terminal_no})
-        try:
-            answer = loads(response.content)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise GatewayProtocolError(f"invoice print mark: HTTP {response.status_code}, not a JSON object")
-        if response.status_code == 200 and answer.get("code") == "0":
-            return
-        code = str(answer.get("code", ""))
-        if code in REFUSALS:
-            raise InvoiceRefused(code, str(answer.get("message", code))[:200])
-        raise GatewayProtocolError(f"invoice print mark refused: HTTP {response.status_code} {code[:40]}")
+        his_post(self._request, path, {"invoice_no": invoice_no, "terminal_no": self.terminal_no}, REFUSALS,
+                 InvoiceRefused)

@@ -13,6 +13,7 @@ from kiosk.errors import GatewayProtocolError
 from kiosk.registration import Department, DoctorSlot, Registered, SlotLock, SlotRefused
 
 from drivers.gateway.envelope import loads
+from drivers.gateway.his_answers import his_post
 
 log = logging.getLogger(__name__)
 REFUSALS = ("full", "unknown_slot", "expired")
@@ -85,18 +86,5 @@ class HttpRegistrationService:
             raise GatewayProtocolError("registration confirmation malformed") from None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._request("POST", path, body=body)
-        try:
-            answer = loads(response.content)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise GatewayProtocolError(f"{path}: HTTP {response.status_code}, not a JSON object")
-        if response.status_code == 200 and answer.get("code") == "0":
-            return answer
-        code = str(answer.get("code", ""))
-        if code in REFUSALS:
-            raise SlotRefused(code, str(answer.get("message", code))[:200])
-        if path.endswith("release") and code == "not_locked":
-            raise SlotRefused("expired", "nothing held")
-        raise GatewayProtocolError(f"{path} refused: HTTP {response.status_code} {code[:40]}")
+        refusals = (*REFUSALS, "not_locked") if path.endswith("release") else REFUSALS
+        return his_post(self._request, path, body, refusals, SlotRefused)
