@@ -360,3 +360,30 @@ def test_receipt_of_a_new_settlement_carries_its_e_invoice(services: Services, s
     number = issued["invoice_no"]
     assert "电子票据 E-invoice" in receipt and f"{number[:8]} {number[8:]}" in receipt
     assert "Invoices at the counter" not in receipt
+
+
+@pytest.mark.slow
+def test_fees_already_known_settle_with_the_hospital_system_down(services: Services, demo_config: KioskConfig,
+                                                                  sandbox: SandboxGateway) -> None:
+    """The fee list came before the hospital system went away: the settlement (the insurance gateway and the
+    payment platform) goes through; the receipt says invoices are at the counter (none could be fetched)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    m = v.VisitMachine()
+    services.card_reader.insert(VirtualSocialSecurityCard(HOLDERS["demo"]))
+    for event in (v.CardInserted(), v.ConsentGiven(), v.PayFeesChosen()):
+        pump(m, services, event)
+    assert m.state == v.State.FEE_REVIEW and m.ctx.fees
+    cfg = dataclasses.replace(demo_config, gateway=dataclasses.replace(demo_config.gateway, his_url=dead),
+                              terminal=dataclasses.replace(demo_config.terminal, msgid_lane="6"),
+                              data_dir=demo_config.data_dir + "-his-gone")
+    down = build_services(cfg, camera=services.camera)
+    try:
+        for event in (v.FeesConfirmed(), v.SettlementConfirmed()):
+            pump(m, down, event, sandbox)
+        assert m.state == v.State.RECEIPT and m.ctx.settlement is not None
+        receipt = Path(m.ctx.extra["receipt"]).read_text(encoding="utf-8")
+        assert "Invoices at the counter" in receipt and m.ctx.settlement.setl_id in receipt
+    finally:
+        down.close()
