@@ -387,3 +387,19 @@ def test_fees_already_known_settle_with_the_hospital_system_down(services: Servi
         assert "Invoices at the counter" in receipt and m.ctx.settlement.setl_id in receipt
     finally:
         down.close()
+
+
+def test_queue_state_names_what_to_fix() -> None:
+    """What lpstat reports, read into what the kiosk and selftest say (paper out needs a real printer to
+    report it: cups-pdf never does, so the reading is checked here)."""
+    from drivers.printer.cups_printer import QueueState
+
+    assert QueueState(exists=True, accepting=True, enabled=True).problem == ""
+    assert QueueState(exists=False).problem == "no such queue"
+    paper = QueueState(exists=True, accepting=True, enabled=True, reasons=("media-empty-error",))
+    assert not paper.paper and paper.problem.startswith("paper out")
+    jam = QueueState(exists=True, accepting=True, enabled=True, reasons=("media-jam-warning",))
+    assert not jam.paper
+    offline = QueueState(exists=True, accepting=True, enabled=True, reasons=("offline-report",))
+    assert offline.paper and offline.problem == "the printer reports offline-report"
+    assert QueueState(exists=True, accepting=False, enabled=True).problem.startswith("the queue rejects jobs")
