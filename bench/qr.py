@@ -43,6 +43,22 @@ def labelled_codes(label: Path) -> tuple[int, set[str] | None]:
     return 1, {text.replace("\r\n", "\n")}
 
 
+VALIDATION_FILE = Path(__file__).with_name("qr_validation.txt")
+
+
+def validation_images() -> set[str]:
+    """``category/name`` of the images set aside for validation (never used to choose or order stages)."""
+    lines = VALIDATION_FILE.read_text(encoding="utf-8").splitlines()
+    return {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
+
+
+def in_split(image_path: Path, split: str, held: set[str]) -> bool:
+    """all, train (what stages may be fitted on) or validation (our own held-out third)."""
+    if split == "all":
+        return True
+    return (f"{image_path.parent.name}/{image_path.name}" in held) == (split == "validation")
+
+
 def peers() -> dict[str, Callable[[np.ndarray], list[str]]]:
     import zxingcpp
     from pyzbar import pyzbar
@@ -99,7 +115,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/qr", help="folder of categories")
     parser.add_argument("--only", default="", help="comma-separated decoder names (all by default)")
+    parser.add_argument("--split", choices=("all", "train", "validation"), default="all",
+                        help="all images, or only the training part, or only our validation third (bench/qr_validation.txt)")
     args = parser.parse_args()
+    held = validation_images()
     decoders = peers()
     if args.only:
         decoders = {name: decoders[name] for name in args.only.split(",")}
@@ -109,7 +128,7 @@ def main() -> int:
         row = {name: [0, 0] for name in decoders}
         for image_path in sorted(p for p in category.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             label = image_path.with_suffix(".txt")
-            if not label.exists():
+            if not label.exists() or not in_split(image_path, args.split, held):
                 continue
             count, truths = labelled_codes(label)
             image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
@@ -130,15 +149,16 @@ def main() -> int:
               for name, t in totals.items()}
     if "ours" in result:
         result["ours"]["budget_ms"] = CAMERA_BUDGET_MS
-    print_summary(result, 22)
+    print_summary(result, 22, split=args.split)
     return 0
 
 
-def print_summary(result: dict[str, dict[str, float]], label_width: int) -> None:
-    """The rate and mean-time rows, then the JSON line (also used by bench/qr_synthetic.py)."""
+def print_summary(result: dict[str, dict[str, float]], label_width: int, **extra: str) -> None:
+    """The rate and mean-time rows, then the JSON line (also used by bench/qr_synthetic.py); ``extra``: more
+    top-level keys for it (the split)."""
     print(f"{'rate':<{label_width}}" + "".join(f"{r['rate']:>14.3f}" for r in result.values()))
     print(f"{'mean ms':<{label_width}}" + "".join(f"{r['mean_ms']:>14.1f}" for r in result.values()))
-    print(json.dumps({"decoders": result}))
+    print(json.dumps({"decoders": result, **extra}))
 
 
 if __name__ == "__main__":

@@ -50,3 +50,16 @@ def test_a_peer_that_raises_is_counted_and_the_run_goes_on(shared_data: Path, tm
     assert result["fragile"]["crashes"] == 1 and result["fragile"]["labelled"] == 3
     assert result["fragile"]["decoded"] <= 2 and result["ours"]["crashes"] == 0
     assert result["ours"]["budget_ms"] == CAMERA_BUDGET_MS
+
+
+def test_validation_third_is_apart_and_covers_every_category(shared_data: Path) -> None:
+    """bench/qr_validation.txt: a third of each category, set aside; --split train never sees them."""
+    bench = _bench_qr()
+    held = bench.validation_images()
+    images = [p for p in (shared_data / "qr").glob("*/*") if p.suffix.lower() in bench.IMAGE_SUFFIXES]
+    for path in images:
+        assert bench.in_split(path, "train", held) != bench.in_split(path, "validation", held)
+        assert bench.in_split(path, "all", held)
+    categories = {p.parent.name for p in images}
+    assert {key.split("/")[0] for key in held} == categories
+    assert 0.25 < len(held) / len(images) < 0.42 and all((shared_data / "qr" / key).exists() for key in held)
