@@ -218,3 +218,25 @@ def test_last_slot_two_kiosks_then_abandoned_at_payment(services: Services, seco
     assert "就诊序号 Queue no." in receipt and "04001" in receipt and "赵永强" in receipt
     (confirmed,) = sandbox.registration.confirmed_registrations()
     assert confirmed["queue_no"] == "04001" and confirmed["terminal_no"] == "ZZJ-0002"
+
+
+def test_department_screen_pages_four_at_a_time(qtbot) -> None:  # noqa: ANN001 - pytest-qt's fixture
+    from kiosk.domain import VisitContext
+    from ui.i18n import Translator
+    from ui.registration_screens import build_registration_screens
+
+    ctx = VisitContext()
+    ctx.departments = tuple(Department(f"A{i:02d}", f"科{i}", f"A{i:02d}", "一层", i) for i in range(6))
+    chosen: list[v.Event] = []
+    screen, _doctors = build_registration_screens(Translator("zh_CN"), chosen.append, lambda: ctx)
+    qtbot.addWidget(screen)
+    screen.render(ctx)
+    assert [t.property("action") for t in screen.tiles] == ["dept_0", "dept_1", "dept_2", "dept_3"]
+    assert not screen.tiles[0].isEnabled() and screen.tiles[1].isEnabled()  # nothing left: greyed
+    assert screen.button("more").isVisibleTo(screen) and screen.button("more").text() == "更多科室"
+    screen.button("more").click()
+    assert [t.property("action") for t in screen.tiles] == ["dept_4", "dept_5"]
+    screen.tiles[1].click()
+    assert chosen == [v.DepartmentChosen(index=5)]
+    screen.button("more").click()
+    assert screen.tiles[0].property("action") == "dept_0"  # round again

@@ -14,6 +14,7 @@ ERRAND_CATALOG: dict[str, dict[str, str]] = {
     "reg.none_left": {"zh_CN": "已满", "en": "Full"},
     "reg.doctors_title": {"zh_CN": "{department}：请选择医生", "en": "{department}: choose a doctor"},
     "reg.doctor": {"zh_CN": "{name}　{title}　{period}\n挂号费 {fee} 元　{left}", "en": "{name}, {title}, {period}\nFee ¥{fee}  {left}"},
+    "reg.more": {"zh_CN": "更多科室", "en": "More departments"},
     "reg.back_departments": {"zh_CN": "返回科室", "en": "Back to departments"},
     "reg.failed.full": {"zh_CN": "这里的号已挂满，请选择其他科室或医生", "en": "No slot left here: please choose another department or doctor"},
     "reg.failed.expired": {"zh_CN": "号源保留已超时，请重新选择", "en": "The slot was held too long: please choose again"},

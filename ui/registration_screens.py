@@ -17,7 +17,7 @@ from ui.choice_screens import ChoiceScreen
 from ui.i18n import CATALOG, Translator
 from ui.screens import Screen
 
-MAX_DEPARTMENTS = 6  # three rows of two: the rest at the counter
+PAGE = 4  # departments a page: two rows of two
 
 
 def _hint(tr: Translator, hint: str) -> str:
@@ -30,6 +30,9 @@ def _hint(tr: Translator, hint: str) -> str:
 
 
 class DepartmentScreen(Screen):
+    """Four departments a page (two rows of two tiles fit 1280x800 in elderly mode); "more departments"
+    turns the page when the hospital has more."""
+
     state = State.REG_DEPARTMENT
 
     def __init__(self, tr: Translator, on_choose: Callable[[int], None]) -> None:
@@ -40,13 +43,7 @@ class DepartmentScreen(Screen):
         self.grid = QGridLayout()
         self.grid.setSpacing(14)
         self.tiles: list[QPushButton] = []
-        for index in range(MAX_DEPARTMENTS):
-            tile = QPushButton(objectName="choice")
-            tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            tile.clicked.connect(lambda _checked=False, i=index: self._on_choose(i))
-            tile.setVisible(False)  # shown when there is a department for it (the stack sizes to what is shown)
-            self.grid.addWidget(tile, index // 2, index % 2)
-            self.tiles.append(tile)
+        self.page = 0
         self.hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addLayout(self.grid)
         self.middle.addWidget(self.hint)
@@ -58,25 +55,39 @@ class DepartmentScreen(Screen):
                 return tile
         return super().button(name)
 
+    def next_page(self, ctx: VisitContext) -> None:
+        pages = max(1, -(-len(ctx.departments) // PAGE))
+        self.page = (self.page + 1) % pages
+        self.render(ctx)
+
     def render_text(self, ctx: VisitContext) -> None:
         tr = self.tr_.tr
         self.title.setText(tr("reg.departments_title"))
         self.body.setVisible(False)  # each tile says what is left; the tiles need the height in elderly mode
-        for index, tile in enumerate(self.tiles):
-            dept = ctx.departments[index] if index < len(ctx.departments) else None
-            tile.setVisible(dept is not None)
-            if dept is None:
-                continue
+        if self.page * PAGE >= len(ctx.departments):
+            self.page = 0
+        shown = list(enumerate(ctx.departments))[self.page * PAGE:(self.page + 1) * PAGE]
+        while len(self.tiles) > len(shown):
+            self.tiles.pop().deleteLater()
+        while len(self.tiles) < len(shown):
+            tile = QPushButton(objectName="choice")
+            tile.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            tile.clicked.connect(lambda _checked=False, t=tile: self._on_choose(int(t.property("value"))))
+            self.grid.addWidget(tile, len(self.tiles) // 2, len(self.tiles) % 2)
+            self.tiles.append(tile)
+        for tile, (index, dept) in zip(self.tiles, shown, strict=True):
             tile.setProperty("action", f"dept_{index}")
+            tile.setProperty("value", index)
             tile.setAccessibleName(dept.name)
             left = tr("reg.left", n=dept.remaining) if dept.remaining > 0 else tr("reg.none_left")
             tile.setText(f"{dept.name}　{left}\n{dept.place}")
             tile.setEnabled(dept.remaining > 0)
+        super().button("more").setVisible(len(ctx.departments) > PAGE)
         self.hint.setText(_hint(self.tr_, ctx.extra.get("reg_hint", "")))
         self.hint.setVisible(bool(self.hint.text()))
 
     def spoken_text(self) -> str:
-        return "。".join([self.title.text(), *(t.accessibleName() for t in self.tiles if t.isVisibleTo(self))])
+        return "。".join([self.title.text(), *(t.accessibleName() for t in self.tiles)])
 
 
 class DoctorScreen(ChoiceScreen):
@@ -107,9 +118,12 @@ class DoctorScreen(ChoiceScreen):
         self.hint.setVisible(bool(self.hint.text()))
 
 
-def build_registration_screens(tr: Translator, post: Callable[[v.Event], None]) -> tuple[Screen, Screen]:
+def build_registration_screens(tr: Translator, post: Callable[[v.Event], None],
+                               ctx: Callable[[], VisitContext]) -> tuple[Screen, Screen]:
+    """The two screens with their buttons; ``ctx``: the visit's context now (for turning the page)."""
     departments = DepartmentScreen(tr, lambda i: post(v.DepartmentChosen(index=i)))
     departments.add_button("back", "errand.back", lambda: post(v.BackToServices()), secondary=True)
+    departments.add_button("more", "reg.more", lambda: departments.next_page(ctx()), secondary=True)
     departments.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
     doctors = DoctorScreen(tr, lambda i: post(v.SlotChosen(index=i)))
     doctors.add_button("back", "reg.back_departments", lambda: post(v.BackToServices()), secondary=True)

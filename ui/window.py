@@ -131,7 +131,7 @@ class KioskWindow(QMainWindow):
         errand.add_button("print_copy", "errand.print_copy", lambda: post(v.CopyRequested(index=0)), secondary=True)
         errand.add_button("done", "errand.done", lambda: post(v.Finish()))
         self.invoice = invoice = build_invoice_screen(tr, post)
-        departments, doctors = build_registration_screens(tr, post)
+        departments, doctors = build_registration_screens(tr, post, lambda: self.controller.machine.ctx)
         visit_type = choices.VisitTypeScreen(tr, lambda i: post(v.VisitTypeChosen(index=i)))
         visit_type.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees = self.fees = s.FeeReviewScreen(tr)
