@@ -14,9 +14,11 @@
    on a small copy (the modules closed into one blob, or the card the code is printed on: either has
    the code's perspective).
 3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
-   reduced to at most 1024 px once: zbar, local contrast (also inverted, for dark-mode screens); a
+   reduced to at most 1024 px once: illumination flattened (bright spots and shadows divided out), the
+   global-histogram binarizer, zbar, local contrast (also inverted, for dark-mode screens); a
    small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
-   frames, ruinously slow on large ones, so only there). No separate smoothing pass against moire: the
+   frames, ruinously slow on large ones, so only there). The order is by codes gained per millisecond on
+   the training images (bench/qr_stages.py), never on our validation third. No separate smoothing pass against moire: the
    reduced copy is already low-pass filtered (Gaussian pyramid levels, then area averaging), and a
    smoothing try never read a code the others had not (bench/qr.py's data, 2026-12-01).
 
@@ -41,6 +43,7 @@ MAX_REGIONS = 4          # unread codes retried per frame (largest first)
 SMALL_FRAME = 480        # frames up to this size also get the enlarging and WeChat stages
 REDUCED_SIDE = 1024      # whole-frame retries run on a copy at most this large
 ZBAR_SIDE = 480          # zbar scans every line: on a whole frame it reads as well at 480 px as at 1024
+FLATTEN_SIGMA_DIVISOR = 40  # the illumination's blur: a fortieth of the frame (spots larger than a module or two)
 MIN_CODE_PX = 21         # a located code with a shorter diagonal has under a pixel a module: not retried
 OUTLINE_REACH = 1.5      # the outline is looked for this many located sizes around the located centre
 OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
@@ -202,7 +205,11 @@ class FrameDecoder:
         cv2 = self._cv2
         reduced = self._fit(grey, REDUCED_SIDE)
         small = max(grey.shape) <= SMALL_FRAME
+        # ordered by codes gained per millisecond on the training images (bench/qr_stages.py; our validation
+        # third, bench/qr_validation.txt, never used for it)
         tries: list[tuple[str, Callable[[], list[str]]]] = [
+            ("flatten", lambda: self._read_zxing(self._flattened(reduced))),
+            ("histogram", lambda: self._read_zxing(reduced, self._global)),
             ("zbar", lambda: self._read_zbar(self._fit(reduced, ZBAR_SIDE))),
             ("clahe", lambda: self._read_zxing(self._clahe.apply(reduced), invert=True)),
         ]
@@ -237,6 +244,15 @@ class FrameDecoder:
     def _read_wechat(self, grey: np.ndarray) -> list[str]:
         texts, _points = self._wechat.detectAndDecode(grey)
         return [t for t in texts if t]
+
+    def _flattened(self, grey: np.ndarray) -> np.ndarray:
+        """The frame divided by its own blurred illumination (a bright spot, a shadow, a lamp's gradient
+        flattened), the blur done on an eighth-size copy: about 1 ms on a 1024 px frame."""
+        cv2 = self._cv2
+        tiny = cv2.resize(grey, None, fx=1 / 8, fy=1 / 8, interpolation=cv2.INTER_AREA)
+        background = cv2.GaussianBlur(tiny, (0, 0), sigmaX=max(tiny.shape) / FLATTEN_SIGMA_DIVISOR)
+        background = cv2.resize(background, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return cv2.divide(grey, background, scale=160)
 
     def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
         """At most ``side`` px: Gaussian pyramid halvings first (a tenth of the cost of an area resize
