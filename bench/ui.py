@@ -9,7 +9,9 @@ stalls (how late each tick fires); the preview's frame rate counts distinct came
 second while the face screen is up. The camera's QR decoder warms up before the window shows (as the
 kiosk's start does); its first frame is decoded one second after the idle screen is up, and the stall
 while it decodes is reported on its own (``first_frame_max_stall_ms``), as is the window's first paint
-(``first_paint_max_stall_ms``: font loading and polishing, no decoding). Prints a table, then one JSON object on its last line with
+(``first_paint_max_stall_ms``: the idle screen's first second, no decoding). The window's first show (mapping
+it and its first real paint, before anything can be touched) is startup, not a stall: reported apart as
+``first_show_ms``. Prints a table, then one JSON object on its last line with
 ``max_stall_ms``, ``p99_stall_ms``, ``preview_fps``.
 """
 
@@ -87,7 +89,11 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     qr.ready.wait(10)  # as the kiosk's start does (Services.start): warmed up before the idle screen shows
     qr.active = False  # the first frame a patient shows comes once the idle screen is up (its first paint,
     window.resize(1280, 800)  # font loading included, is measured apart: first_paint_max_stall_ms)
+    window.paint_offscreen_once()  # as the kiosk's start does (scripts/kiosk_cli.py)
     window.show()
+    shown = time.perf_counter()  # the window appearing: mapping it, its first real paint (PySide6 also makes
+    app.processEvents()  # its Python enums on first use here): startup, before anything can be touched
+    first_show_ms = (time.perf_counter() - shown) * 1000
 
     stalls: list[float] = []
     beats: list[tuple[float, float]] = []  # (when the late tick fired, how late)
@@ -162,7 +168,8 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
             "idle_qr_frames_decoded": qr.frames_decoded,
             "first_frame_decode_ms": round((end - start) * 1000, 1),
             "first_frame_max_stall_ms": round(max(first or [0.0]), 1),
-            "first_paint_max_stall_ms": round(max(paint_stalls or [0.0]), 1)}
+            "first_paint_max_stall_ms": round(max(paint_stalls or [0.0]), 1),
+            "first_show_ms": round(first_show_ms, 1)}
 
 
 def main() -> int:
@@ -179,7 +186,8 @@ def main() -> int:
               f"{r['face_screen_s']:>15}  {r['worst_stall_in']}; idle with camera QR decoding "
               f"({r['idle_qr_frames_decoded']} frames): max stall {r['idle_qr_decoding_max_stall_ms']} ms, "
               f"first frame {r['first_frame_max_stall_ms']} ms (decoded in {r['first_frame_decode_ms']} ms); "
-              f"the window's first paint {r['first_paint_max_stall_ms']} ms")
+              f"the idle screen's first second {r['first_paint_max_stall_ms']} ms (after the window's first show, "
+              f"{r['first_show_ms']} ms at start)")
     worst = max(runs, key=lambda r: r["max_stall_ms"])
     print(json.dumps({"max_stall_ms": worst["max_stall_ms"], "p99_stall_ms": max(r["p99_stall_ms"] for r in runs),
                       "first_frame_max_stall_ms": max(r["first_frame_max_stall_ms"] for r in runs),

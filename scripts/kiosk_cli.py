@@ -93,9 +93,11 @@ def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
         screen = window.screen()
         if screen is not None:  # the first frame already fills the screen: without a window manager (X
             window.setGeometry(screen.geometry())  # alone, a kiosk compositor) nothing else sizes it
+        window.paint_offscreen_once()
         window.showFullScreen()
     else:
         window.resize(1280, 800)
+        window.paint_offscreen_once()
         window.show()
 
 
@@ -277,6 +279,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 app.quit()
 
             window.resize(1280, 800)
+            window.paint_offscreen_once()
             window.show()
             from drivers.gateway.sandbox.voucher_platform import SANDBOX_PASSWORD
 
