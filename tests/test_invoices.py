@@ -6,6 +6,7 @@ its text, a second print is refused with the staff message, and a stopped CUPS o
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 import socket
 import threading
@@ -403,3 +404,16 @@ def test_queue_state_names_what_to_fix() -> None:
     offline = QueueState(exists=True, accepting=True, enabled=True, reasons=("offline-report",))
     assert offline.paper and offline.problem == "the printer reports offline-report"
     assert QueueState(exists=True, accepting=False, enabled=True).problem.startswith("the queue rejects jobs")
+
+
+@needs_cups
+def test_a_private_cups_drops_settings_left_by_dead_schedulers(tmp_path) -> None:  # noqa: ANN001
+    from drivers.printer.cups_service import _drop_stale_configs
+
+    dead = tmp_path / "cups-pdf-kiosk999999x1.conf"  # pid 999999: not running
+    alive = tmp_path / f"cups-pdf-kiosk{os.getpid()}x1.conf"
+    other = tmp_path / "cups-pdf-office.conf"  # not ours
+    for path in (dead, alive, other):
+        path.write_text("Out /tmp\\n", encoding="ascii")
+    _drop_stale_configs(tmp_path)
+    assert not dead.exists() and alive.exists() and other.exists()

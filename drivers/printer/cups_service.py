@@ -78,6 +78,7 @@ class PrivateCups:
             f"StateDir {self.folder / 'state'}\nTempDir {self.folder / 'tmp'}\n"
             f"ErrorLog {self.folder / 'log' / 'error_log'}\nAccessLog {self.folder / 'log' / 'access_log'}\n"
             f"PageLog {self.folder / 'log' / 'page_log'}\n", encoding="ascii")
+        _drop_stale_configs(self._pdf_conf.parent)
         self._pdf_conf.write_text(f"Out {self.output}\nAnonDirName {self.output}\nLabel 1\nTitlePref 0\n",
                                   encoding="ascii")
         with open(self.folder / "log" / "cupsd.out", "wb") as out:
@@ -152,3 +153,12 @@ class PrivateCups:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _drop_stale_configs(folder: Path) -> None:
+    """cups-pdf settings left by private schedulers whose process died without stopping them."""
+    for conf in folder.glob("cups-pdf-kiosk*x*.conf"):
+        pid = conf.name[len("cups-pdf-kiosk"):].split("x", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                conf.unlink()
