@@ -249,6 +249,7 @@ class VisitContext:
     typed_id: str = field(default="", repr=False)  # face swipe: the ID number typed on the keypad
     errand: Any = None  # kiosk.errands.ErrandView on the errand screen
     invoice_preview: Any = field(default=None, repr=False)  # the open e-invoice's first page (RGB), screen only
+    invoice_pdf: bytes | None = field(default=None, repr=False)  # the open e-invoice as fetched: what is printed
     departments: tuple[Any, ...] = ()  # registration: kiosk.registration.Department offered today
     slots: tuple[Any, ...] = ()  # registration: the chosen department's DoctorSlots
     slot_lock: Any = None  # registration: the SlotLock held while the patient pays

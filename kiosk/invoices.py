@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from kiosk.errors import KioskError
 
 
+def invoice_number_text(invoice_no: str) -> str:
+    """Bill code and number apart, as printed on the invoice (a number of another length stays whole)."""
+    return f"{invoice_no[:8]} {invoice_no[8:]}" if len(invoice_no) == 18 else invoice_no
+
+
 @dataclass(frozen=True)
 class EInvoice:
     invoice_no: str  # bill code (8 digits) + number (10 digits)
@@ -24,8 +29,7 @@ class EInvoice:
 
     @property
     def display_no(self) -> str:
-        """Bill code and number apart, as printed on the invoice."""
-        return f"{self.invoice_no[:8]} {self.invoice_no[8:]}" if len(self.invoice_no) == 18 else self.invoice_no
+        return invoice_number_text(self.invoice_no)
 
 
 class InvoiceRefused(KioskError):

@@ -85,7 +85,7 @@ def settlement_receipt(institution: str, terminal_no: str, person: InsuredPerson
         _pair("结算号 Settlement", settlement.setl_id),
         *_paid_lines(settlement.payment),
         "-" * WIDTH,
-        *(["电子票据 E-invoice", _pair("", f"{invoice.invoice_no[:8]} {invoice.invoice_no[8:]}"),
+        *(["电子票据 E-invoice", _pair("", invoice.display_no),
            "扫码把电子票据存到手机", "Scan: the e-invoice on your phone"] if invoice is not None else
           ["发票请到人工窗口领取", "Invoices at the counter"]),
     ]

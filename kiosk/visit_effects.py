@@ -367,9 +367,9 @@ class EffectRunner:
         try:
             if isinstance(effect, v.OpenInvoice):
                 pdf = self._his.invoice_pdf(number)
-                return v.InvoiceOpened(vid, invoice_no=number,
+                return v.InvoiceOpened(vid, invoice_no=number, pdf=pdf,
                                        preview=self._render_pdf(pdf) if self._render_pdf is not None else None)
-            return v.InvoicePrinted(vid, invoice_no=number, job=self._print_invoice(number))
+            return v.InvoicePrinted(vid, invoice_no=number, job=self._print_invoice(number, effect.pdf))
         except InvoiceRefused as exc:
             return v.InvoiceFailed(vid, reason=exc.reason, detail=exc.message)
         except PrinterError as exc:
@@ -380,15 +380,15 @@ class EffectRunner:
         except GatewayError as exc:
             return v.InvoiceFailed(vid, reason="malformed", detail=exc.message)
 
-    def _print_invoice(self, number: str) -> str:
-        """Check the printer, claim the invoice's one print, print; the claim is given back when the
-        printing fails after it."""
+    def _print_invoice(self, number: str, pdf: bytes | None) -> str:
+        """Check the printer, claim the invoice's one print, print ``pdf`` (the document opened; fetched when
+        none came); the claim is given back when the printing fails after it."""
         if self._a4 is None:
             raise PrinterError("no A4 printer at this kiosk (printer.a4_queue)")
         status = self._a4.preflight()
         if not (status.online and status.paper):
             raise PrinterError(status.detail or "the A4 printer is not ready")
-        pdf = self._his.invoice_pdf(number)
+        pdf = pdf or self._his.invoice_pdf(number)
         self._his.claim_invoice_print(number)
         try:
             job = self._a4.print_pdf(pdf, title=f"e-invoice {number}")

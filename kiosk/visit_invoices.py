@@ -9,6 +9,7 @@ printer cannot print, the QR code is offered at once. Mixed into :class:`kiosk.v
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kiosk.visit_messages import (
@@ -48,13 +49,13 @@ class InvoiceTransitions:
         number, _issued, _amount, state, url = view.rows[e.index]
         self.ctx.extra.update(invoice_no=number, invoice_state=state, invoice_url=url, invoice_hint="opening",
                               invoice_qr="")
-        self.ctx.invoice_preview = None
+        self.ctx.invoice_preview = self.ctx.invoice_pdf = None
         return [OpenInvoice(self.visit_id, number)]
 
     def _on_invoice_opened(self, e: InvoiceOpened) -> list[Effect]:
         if e.invoice_no != self.ctx.extra.get("invoice_no"):
             return []  # an answer for an invoice the patient has left
-        self.ctx.invoice_preview, self.ctx.extra["invoice_hint"] = e.preview, ""
+        self.ctx.invoice_preview, self.ctx.invoice_pdf, self.ctx.extra["invoice_hint"] = e.preview, e.pdf, ""
         self._go(State.INVOICE)
         return []
 
@@ -68,7 +69,7 @@ class InvoiceTransitions:
         if extra.get("invoice_hint") == "printing" or extra.get("invoice_state") != "printable":
             return []
         extra["invoice_hint"] = "printing"
-        return [PrintInvoice(self.visit_id, extra["invoice_no"])]
+        return [PrintInvoice(self.visit_id, extra["invoice_no"], self.ctx.invoice_pdf)]
 
     def _on_invoice_printed(self, e: InvoicePrinted) -> list[Effect]:
         self.ctx.extra.update(invoice_hint="printed", invoice_state="printed", invoice_job=e.job)
@@ -87,13 +88,12 @@ class InvoiceTransitions:
     def _on_invoice_to_phone(self, _: InvoiceToPhone) -> list[Effect]:
         if self.ctx.extra.get("invoice_url"):
             self.ctx.extra["invoice_qr"] = "1"
-            self.ctx.extra["invoice_phone"] = "1"
         return []
 
     def _on_back_to_invoices(self, _: BackToServices) -> list[Effect]:
         for key in KEYS:
             self.ctx.extra.pop(key, None)
-        self.ctx.invoice_preview = None
+        self.ctx.invoice_preview = self.ctx.invoice_pdf = None
         self._go(State.ERRAND)
         return []
 
@@ -103,6 +103,4 @@ class InvoiceTransitions:
         if view is None or view.errand != "invoice":
             return
         rows = tuple((r[0], r[1], r[2], state, r[4]) if r[0] == invoice_no else r for r in view.rows)
-        from dataclasses import replace
-
         self.ctx.errand = replace(view, rows=rows)

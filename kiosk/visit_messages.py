@@ -301,6 +301,7 @@ class InvoiceChosen(Event):
 class InvoiceOpened(Event):
     invoice_no: str = ""
     preview: Any = None  # the first page rendered (RGB array), for the screen only
+    pdf: bytes | None = None  # the document as fetched: printed from it, not fetched again
 
 
 @dataclass(frozen=True)
@@ -546,6 +547,7 @@ class OpenInvoice(Effect):
 @dataclass(frozen=True)
 class PrintInvoice(Effect):
     invoice_no: str
+    pdf: bytes | None = None  # the document the patient saw (None: fetched here)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,12 @@ def visit_outcome(ctx: VisitContext) -> str:
     return "abandoned"
 
 
+def note_errand_shown(ctx: VisitContext, errand: str) -> None:
+    """Remember that the visit served ``errand`` (read by :func:`visit_outcome` and :func:`visit_errand`)."""
+    shown = ctx.extra.get("errands_shown", "")
+    ctx.extra["errands_shown"] = ",".join(filter(None, [shown, errand]))
+
+
 def visit_errand(ctx: VisitContext) -> str:
     if ctx.slot_lock is not None:
         return "registration"

@@ -13,7 +13,7 @@ patient picks another.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kiosk.visit_messages import (
     BackToServices,
@@ -33,6 +33,7 @@ from kiosk.visit_messages import (
     SlotsShown,
     State,
 )
+from kiosk.visit_outcome import note_errand_shown
 
 if TYPE_CHECKING:
     from kiosk.domain import VisitContext
@@ -54,20 +55,24 @@ class RegistrationTransitions:
 
     def _on_departments(self, e: DepartmentsShown) -> list[Effect]:
         self.ctx.departments, self.ctx.extra["errand_hint"], self.ctx.extra["reg_hint"] = e.departments, "", ""
-        shown = self.ctx.extra.get("errands_shown", "")
-        self.ctx.extra["errands_shown"] = ",".join(filter(None, [shown, "registration"]))
+        note_errand_shown(self.ctx, "registration")
         self._go(State.REG_DEPARTMENT)
         return []
 
-    def _on_department(self, e: DepartmentChosen) -> list[Effect]:
-        if not 0 <= e.index < len(self.ctx.departments) or self.ctx.extra.get("reg_hint") == "loading":
-            return []
-        department = self.ctx.departments[e.index]
-        if department.remaining <= 0:
+    def _pick(self, options: tuple[Any, ...], index: int) -> Any:
+        """The department or doctor touched, now loading; None when it is no option, another is loading, or
+        it has nothing left (said: another may be chosen)."""
+        if not 0 <= index < len(options) or self.ctx.extra.get("reg_hint") == "loading":
+            return None
+        if options[index].remaining <= 0:
             self.ctx.extra["reg_hint"] = "failed:full"
-            return []
+            return None
         self.ctx.extra["reg_hint"] = "loading"
-        return [ListSlots(self.visit_id, department.code)]
+        return options[index]
+
+    def _on_department(self, e: DepartmentChosen) -> list[Effect]:
+        department = self._pick(self.ctx.departments, e.index)
+        return [] if department is None else [ListSlots(self.visit_id, department.code)]
 
     def _on_slots(self, e: SlotsShown) -> list[Effect]:
         self.ctx.slots, self.ctx.extra["reg_hint"] = e.slots, ""
@@ -76,14 +81,8 @@ class RegistrationTransitions:
 
     def _on_slot(self, e: SlotChosen) -> list[Effect]:
         assert self.ctx.person is not None
-        if not 0 <= e.index < len(self.ctx.slots) or self.ctx.extra.get("reg_hint") == "loading":
-            return []
-        slot = self.ctx.slots[e.index]
-        if slot.remaining <= 0:
-            self.ctx.extra["reg_hint"] = "failed:full"
-            return []
-        self.ctx.extra["reg_hint"] = "loading"
-        return [LockSlot(self.visit_id, self.ctx.person, slot)]
+        slot = self._pick(self.ctx.slots, e.index)
+        return [] if slot is None else [LockSlot(self.visit_id, self.ctx.person, slot)]
 
     def _on_slot_locked(self, e: SlotLocked) -> list[Effect]:
         assert e.lock is not None and self.ctx.person is not None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.errands import INFO_ERRANDS
 from kiosk.id_number import id_number_problem, normalised
+from kiosk.visit_outcome import note_errand_shown
 from kiosk.voucher import VoucherRefused, validate_voucher
 from kiosk.visit_messages import (
     AuthoriseByFamily,
@@ -73,8 +74,7 @@ class SideTransitions:
     def _on_errand_shown(self, e: ErrandShown) -> list[Effect]:
         assert e.view is not None
         self.ctx.errand, self.ctx.extra["errand_hint"] = e.view, ""
-        shown = self.ctx.extra.get("errands_shown", "")
-        self.ctx.extra["errands_shown"] = ",".join(filter(None, [shown, e.view.errand]))
+        note_errand_shown(self.ctx, e.view.errand)
         self._go(State.ERRAND)
         return []
 

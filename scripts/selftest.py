@@ -154,7 +154,7 @@ def check_a4_printer(cfg: KioskConfig) -> Check:
                               "or set printer.a4_queue to a queue lpstat -p lists",
              "the queue rejects jobs": f"cupsaccept {queue}", "the queue is paused": f"cupsenable {queue}",
              "paper out": "load A4 paper (and clear a jam)", "the printer reports": "check the printer's panel"}
-    problem = state.problem.replace("QUEUE", queue)
+    problem = state.problem
     if problem:
         fix = next((f for start, f in fixes.items() if problem.startswith(start)), "check the printer")
         return Check("a4_printer", False, f"{printer.description}: {problem}", fix)

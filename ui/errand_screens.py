@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
 from kiosk.domain import VisitContext
 from kiosk.errands import ERRANDS
 from kiosk.insurance import insutype_name
+from kiosk.invoices import invoice_number_text
 from kiosk.regions import region_name
 from kiosk.visit import State
 
-from ui.i18n import CATALOG, Translator
+from ui.i18n import Translator, known_key
 from ui.screens import Screen, ServicesScreen
 
 TILE_ACTIONS = {"pay_fees": "pay", "registration": "errand_registration", "records": "errand_records", "balance": "errand_balance",
@@ -36,6 +37,7 @@ COLUMNS = {"records": ("errand.col_date", "errand.col_setl_id", "errand.col_tota
                        "errand.col_year_funds", "errand.col_year_own"),
            "filings": ("errand.col_disease", "errand.col_code", "errand.col_from", "errand.col_until"),
            "invoice": ("invoice.col_number", "errand.col_date", "errand.col_total", "invoice.col_state")}
+NUMBER_COLUMNS = {"records": {1, 2, 3, 4}, "balance": {1, 2, 3, 4}, "filings": set(), "invoice": {2}}  # right-aligned
 ROWS_SHOWN = {False: 5, True: 3}  # standard, elderly: the latest rows; the counter has the rest
 
 
@@ -87,8 +89,7 @@ class ServicesMenuScreen(ServicesScreen):
             self.hint.setText(tr("errand.loading"))
         elif hint.startswith("failed:"):
             errand, _, reason = hint[len("failed:"):].partition(".")
-            key = f"errand.failed.{reason}" if f"errand.failed.{reason}" in CATALOG else "errand.failed.other"
-            self.hint.setText(tr(key, errand=tr(f"errand.tile.{errand}")))
+            self.hint.setText(tr(known_key("errand.failed.", reason), errand=tr(f"errand.tile.{errand}")))
         else:
             self.hint.setText("")
 
@@ -142,7 +143,7 @@ class ErrandScreen(Screen):
         for row, values in enumerate(shown):
             for col, text in enumerate(self._cells(view.errand, values)):
                 item = QTableWidgetItem(text)
-                if col and view.errand not in ("filings", "invoice") or view.errand == "invoice" and col == 2:
+                if col in NUMBER_COLUMNS[view.errand]:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
@@ -152,8 +153,7 @@ class ErrandScreen(Screen):
         note = tr("errand.more", n=more) if more > 0 else ""
         if view.errand == "invoice" and shown:
             hint = ctx.extra.get("invoice_hint", "")
-            failed = f"invoice.failed.{hint[len('failed:'):]}" if hint.startswith("failed:") else ""
-            note = tr(failed if failed in CATALOG else "invoice.failed.other") if failed else tr(
+            note = tr(known_key("invoice.failed.", hint[len("failed:"):])) if hint.startswith("failed:") else tr(
                 "invoice.opening") if hint == "opening" else tr("invoice.touch_row")
         if copy:  # the latest receipt printed again, or why not
             note = tr("errand.copy_printed") if copy == "printed" else tr(
@@ -172,6 +172,6 @@ class ErrandScreen(Screen):
             return (name, balance, *totals)
         if errand == "invoice":
             number, date, amount, state, _url = values
-            return (f"{number[:8]} {number[8:]}", date, amount, tr(f"invoice.state.{state}"))
+            return (invoice_number_text(number), date, amount, tr(f"invoice.state.{state}"))
         name, code, begins, ends = values
         return (name, code, begins, ends or tr("visit.open_ended"))

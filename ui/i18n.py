@@ -270,6 +270,12 @@ _REASONS = {101: "reason.card_removed", 102: "reason.card_mute", 103: "reason.no
             405: "reason.gateway_access"}
 
 
+def known_key(prefix: str, name: str, fallback: str = "other") -> str:
+    """``prefix + name`` when the catalog has it, else ``prefix + fallback``: a reason the catalog does not
+    name gets the general text (``prefix`` ends with its dot, e.g. ``"invoice.failed."``)."""
+    return prefix + name if prefix + name in CATALOG else prefix + fallback
+
+
 def reason_key(code: int, message: str) -> str | None:
     """The catalog key explaining an error to the patient, or None when ``message`` is the gateway's own text."""
     if f"reason.{message}" in CATALOG:

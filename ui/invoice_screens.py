@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from kiosk import visit as v
 from kiosk.domain import VisitContext
+from kiosk.invoices import invoice_number_text
 from kiosk.visit import State
 
-from ui.i18n import CATALOG, Translator
+from ui.i18n import Translator, known_key
 from ui.screens import Screen, qr_pixmap
 
 PREVIEW_HEIGHT = {False: 400, True: 330}  # standard, elderly (larger buttons leave less height)
@@ -53,13 +54,12 @@ class InvoiceScreen(Screen):
         self.body.setVisible(False)
         row = next((r for r in (ctx.errand.rows if ctx.errand else ()) if r[0] == number), None)
         when, amount = (row[1], row[2]) if row else ("", "")
-        self.facts.setText(tr("invoice.facts", number=f"{number[:8]} {number[8:]}", date=when, amount=amount,
+        self.facts.setText(tr("invoice.facts", number=invoice_number_text(number), date=when, amount=amount,
                               state=tr(f"invoice.state.{state}") if state else ""))
         self._show_preview(ctx.invoice_preview)
         hint = extra.get("invoice_hint", "")
         if hint.startswith("failed:"):
-            key = f"invoice.failed.{hint[len('failed:'):]}"
-            self.hint.setText(tr(key if key in CATALOG else "invoice.failed.other"))
+            self.hint.setText(tr(known_key("invoice.failed.", hint[len("failed:"):])))
         else:
             self.hint.setText(tr(f"invoice.{hint}") if hint in ("printing", "printed") else "")
         self.hint.setObjectName("alert" if hint.startswith("failed:") else "hint")

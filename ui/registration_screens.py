@@ -14,7 +14,7 @@ from kiosk.domain import VisitContext
 from kiosk.visit import State
 
 from ui.choice_screens import ChoiceScreen
-from ui.i18n import CATALOG, Translator
+from ui.i18n import Translator, known_key
 from ui.screens import Screen
 
 PAGE = 4  # departments a page: two rows of two
@@ -24,8 +24,7 @@ def _hint(tr: Translator, hint: str) -> str:
     if hint == "loading":
         return tr.tr("errand.loading")
     if hint.startswith("failed:"):
-        key = f"reg.failed.{hint[len('failed:'):]}"
-        return tr.tr(key if key in CATALOG else "reg.failed.other")
+        return tr.tr(known_key("reg.failed.", hint[len("failed:"):]))
     return ""
 
 

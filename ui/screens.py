@@ -30,7 +30,7 @@ from kiosk.funds import fund_lines
 from kiosk.insurance import InsuranceRecord, insutype_name
 from kiosk.visit import State
 
-from ui.i18n import CATALOG, Translator, reason_key
+from ui.i18n import CATALOG, Translator, known_key, reason_key
 
 Tr = Translator
 
@@ -449,8 +449,7 @@ class PaymentScreen(Screen):
 
 def payment_hint_key(hint: str) -> str:
     """The catalog key of a payment-screen hint; a refusal the catalog does not name gets the general one."""
-    key = f"pay.hint.{hint}"
-    return key if key in CATALOG else "pay.hint.declined"
+    return known_key("pay.hint.", hint, "declined")
 
 
 class ReceiptScreen(Screen):

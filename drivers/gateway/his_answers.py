@@ -1,6 +1,6 @@
-"""Reading the hospital system's JSON answers to POSTs (invoice print marks, slot locks): a JSON object with
-``"code": "0"`` is success; a known refusal code becomes the caller's typed refusal; anything else is a
-protocol error."""
+"""Reading the hospital system's JSON answers: a list under a key (invoices, departments, slots), and answers
+to POSTs (invoice print marks, slot locks), where a JSON object with ``"code": "0"`` is success, a known
+refusal code becomes the caller's typed refusal, and anything else is a protocol error."""
 
 from __future__ import annotations
 
@@ -10,6 +10,18 @@ from typing import Any
 from kiosk.errors import GatewayProtocolError
 
 from drivers.gateway.envelope import loads
+
+
+def his_rows(response: Any, key: str, what: str = "") -> list[Any]:
+    """The list under ``key`` of a 200 answer; GatewayProtocolError naming ``what`` (default: the key) for
+    anything else."""
+    try:
+        rows = loads(response.content).get(key)
+    except (ValueError, AttributeError):
+        rows = None
+    if response.status_code != 200 or not isinstance(rows, list):
+        raise GatewayProtocolError(f"hospital system {what or key} malformed (HTTP {response.status_code})")
+    return rows
 
 
 def his_post(request: Callable[..., Any], path: str, body: dict[str, Any], refusals: tuple[str, ...],

@@ -12,7 +12,7 @@ from kiosk.invoices import EInvoice, InvoiceRefused
 from kiosk.masking import mask_id
 
 from drivers.gateway.envelope import loads
-from drivers.gateway.his_answers import his_post
+from drivers.gateway.his_answers import his_post, his_rows
 
 log = logging.getLogger(__name__)
 MAX_PDF = 20 << 20  # an invoice is a page or two; anything larger is not one
@@ -37,13 +37,8 @@ class HttpInvoiceService:
                  body: dict[str, Any] | None = None) -> Any: ...
 
     def invoices(self, person: Any) -> tuple[EInvoice, ...]:
-        response = self._request("GET", "/his/invoices", params={"psn_no": person.psn_no})
-        try:
-            rows = loads(response.content).get("invoices")
-        except (ValueError, AttributeError):
-            rows = None
-        if response.status_code != 200 or not isinstance(rows, list):
-            raise GatewayProtocolError(f"hospital system invoice list malformed (HTTP {response.status_code})")
+        rows = his_rows(self._request("GET", "/his/invoices", params={"psn_no": person.psn_no}), "invoices",
+                        "invoice list")
         return tuple(_invoice(row) for row in rows)
 
     def invoice_for_settlement(self, setl_id: str) -> EInvoice | None:

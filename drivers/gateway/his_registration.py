@@ -12,21 +12,10 @@ from kiosk.domain import InsuredPerson
 from kiosk.errors import GatewayProtocolError
 from kiosk.registration import Department, DoctorSlot, Registered, SlotLock, SlotRefused
 
-from drivers.gateway.envelope import loads
-from drivers.gateway.his_answers import his_post
+from drivers.gateway.his_answers import his_post, his_rows
 
 log = logging.getLogger(__name__)
 REFUSALS = ("full", "unknown_slot", "expired")
-
-
-def _rows(response: Any, key: str) -> list[Any]:
-    try:
-        rows = loads(response.content).get(key)
-    except (ValueError, AttributeError):
-        rows = None
-    if response.status_code != 200 or not isinstance(rows, list):
-        raise GatewayProtocolError(f"hospital system {key} malformed (HTTP {response.status_code})")
-    return rows
 
 
 def _department(row: Any) -> Department:
@@ -57,10 +46,10 @@ class HttpRegistrationService:
                  body: dict[str, Any] | None = None) -> Any: ...
 
     def departments(self) -> tuple[Department, ...]:
-        return tuple(_department(r) for r in _rows(self._request("GET", "/his/departments"), "departments"))
+        return tuple(_department(r) for r in his_rows(self._request("GET", "/his/departments"), "departments"))
 
     def slots(self, dept_code: str) -> tuple[DoctorSlot, ...]:
-        rows = _rows(self._request("GET", "/his/slots", params={"dept_code": dept_code}), "slots")
+        rows = his_rows(self._request("GET", "/his/slots", params={"dept_code": dept_code}), "slots")
         return tuple(_slot(r) for r in rows)
 
     def lock_slot(self, slot: DoctorSlot, person: InsuredPerson) -> SlotLock:

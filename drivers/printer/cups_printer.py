@@ -33,6 +33,7 @@ class QueueState:
     accepting: bool = False
     enabled: bool = False
     reasons: tuple[str, ...] = ()
+    queue: str = ""  # named in the fix
 
     @property
     def paper(self) -> bool:
@@ -43,9 +44,9 @@ class QueueState:
         if not self.exists:
             return "no such queue"
         if not self.accepting:
-            return "the queue rejects jobs (fix: cupsaccept QUEUE)"
+            return f"the queue rejects jobs (fix: cupsaccept {self.queue})"
         if not self.enabled:
-            return "the queue is paused (fix: cupsenable QUEUE)"
+            return f"the queue is paused (fix: cupsenable {self.queue})"
         if not self.paper:
             return "paper out or jammed (load A4 paper)"
         offline = [r for r in self.reasons if r.startswith(OFFLINE)]
@@ -80,13 +81,13 @@ class CupsDocumentPrinter:
         shown = self._run(["lpstat", "-l", "-p", self.queue])
         text = shown.stdout.decode("utf-8", "replace")
         if shown.returncode != 0 or not text.startswith("printer "):
-            return QueueState(exists=False)
+            return QueueState(exists=False, queue=self.queue)
         accepting = self._run(["lpstat", "-a", self.queue]).stdout.decode("utf-8", "replace")
         first = text.splitlines()[0]
         alerts = next((line.split(":", 1)[1] for line in text.splitlines() if line.strip().startswith("Alerts:")), "")
         reasons = tuple(r.strip() for r in alerts.replace(",", " ").split() if r.strip() and r.strip() != "none")
         return QueueState(exists=True, accepting="not accepting" not in accepting and "accepting" in accepting,
-                          enabled=" disabled " not in f" {first} ", reasons=reasons)
+                          enabled=" disabled " not in f" {first} ", reasons=reasons, queue=self.queue)
 
     def preflight(self) -> PrinterStatus:
         try:
@@ -94,7 +95,7 @@ class CupsDocumentPrinter:
         except PrinterError as exc:
             return PrinterStatus(online=False, paper=False, detail=str(exc))
         return PrinterStatus(online=state.exists and state.accepting and state.enabled, paper=state.paper,
-                             detail=state.problem.replace("QUEUE", self.queue))
+                             detail=state.problem)
 
     def print_pdf(self, pdf: bytes, *, title: str) -> str:
         """Queue the PDF; the job id. PrinterError with the reason when it cannot be printed now."""
@@ -102,7 +103,7 @@ class CupsDocumentPrinter:
             raise PrinterError("not a PDF document: refusing to send it to the printer")
         problem = self.state().problem
         if problem:
-            raise PrinterError(f"A4 printer {self.queue}: {problem.replace('QUEUE', self.queue)}")
+            raise PrinterError(f"A4 printer {self.queue}: {problem}")
         done = self._run(["lp", "-d", self.queue, "-t", title, "-o", "media=A4", "-"], data=pdf)
         match = _REQUEST_ID.search(done.stdout.decode("utf-8", "replace"))
         if done.returncode != 0 or match is None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.gateway.envelope import dumps
+from drivers.gateway.sandbox.ledger import next_id
 
 log = logging.getLogger(__name__)
 BILL_CODE = "11060126"  # 票据代码 of the sandbox hospital's e-invoice batch
@@ -167,8 +168,6 @@ class SandboxInvoices:
                                 row["medfee_sumamt"], json.dumps(items, ensure_ascii=False)))
 
     def _next_number(self) -> str:
-        from drivers.gateway.sandbox.ledger import next_id
-
         return f"{BILL_CODE}{next_id(self._conn, 'einvoice'):010d}"
 
 
