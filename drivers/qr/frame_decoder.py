@@ -13,14 +13,19 @@
    rectifies from an **outline** instead: the quadrilateral around the dark shape at the located code
    on a small copy (the modules closed into one blob, or the card the code is printed on: either has
    the code's perspective).
-3. **Nothing located**: when the first look found no code at all, the frame is looked at whole again,
-   reduced to at most 1024 px once: illumination flattened (bright spots and shadows divided out), the
-   global-histogram binarizer, zbar, local contrast (also inverted, for dark-mode screens); a
-   small frame is also enlarged, and given to OpenCV's WeChat decoder (cheap on small
-   frames, ruinously slow on large ones, so only there). The order is by codes gained per millisecond on
-   the training images (bench/qr_stages.py), never on our validation third. No separate smoothing pass against moire: the
-   reduced copy is already low-pass filtered (Gaussian pyramid levels, then area averaging), and a
-   smoothing try never read a code the others had not (bench/qr.py's data, 2026-12-01).
+3. **Whole frame again**: when nothing was read, or when a located code is still unread after its
+   retries (a photograph holding several codes), the frame is looked at whole again, reduced to at most
+   1024 px once (Gaussian pyramid halvings, then a linear resize), until one stage reads a code not read
+   yet: the histogram equalized (a dim code in a dark room, a code beside a lamp's bright spot), zbar,
+   the illumination flattened and then equalized, the frame inverted (a dark-mode screen); then the
+   **most textured patches** (a code is dense with edges) cut out at full resolution, enlarged twice
+   with a low-pass and read again: a phone screen re-photographed, whose pixel grid's moire breaks the
+   finder patterns so that the first look finds nothing there. A small frame is also enlarged, and
+   given to OpenCV's WeChat decoder (cheap on small frames, ruinously slow on large ones, so only
+   there). The order is greedy by codes gained per millisecond on the frames the stages before left
+   unread, on the training images only (bench/qr_stages.py; our validation third is never used); the
+   inverted and textured stages serve the phone screens patients show (bench/qr_synthetic.py's screen
+   conditions, fitted on a seed other than the one reported).
 
 The first stage that reads a code in a region ends the work on that region; ``budget_ms`` bounds the
 time spent on one frame (a live camera delivers the next one anyway). Which stages, sizes and their
@@ -46,7 +51,13 @@ ZBAR_SIDE = 480          # zbar scans every line: on a whole frame it reads as w
 FLATTEN_SIGMA_DIVISOR = 40  # the illumination's blur: a fortieth of the frame (spots larger than a module or two)
 MIN_CODE_PX = 21         # a located code with a shorter diagonal has under a pixel a module: not retried
 OUTLINE_REACH = 1.5      # the outline is looked for this many located sizes around the located centre
+TEXTURE_SIDE = 320       # the textured patches are looked for on a copy this large
+TEXTURE_BOXES = 2        # ... and this many of them read
+TEXTURE_CROP_SIDE = 800  # a patch is enlarged twice, or less so it stays at most this large
+TEXTURE_SIGMA = 0.8      # the low-pass after enlarging, in pixels of the frame
 OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
+
+WHOLE_FRAME_STAGES = ("equalize", "zbar", "equalize-flat", "inverted", "texture", "wechat", "enlarge")
 
 
 @dataclass
@@ -72,10 +83,11 @@ class FrameDecoder:
         self.region_tries: list[tuple[str, str, int, float, Reader]] = [
             ("region-zxing-clahe", "located", 160, 1.2, lambda g: self._read_zxing(self._clahe.apply(g),
                                                                                    self._global)),
-            ("region-zxing", "located", 320, 1.4, lambda g: self._read_zxing(g)),
             ("outline-zxing", "outline", 240, 1.15, lambda g: self._read_zxing(g)),
+            ("region-zxing", "located", 320, 1.4, lambda g: self._read_zxing(g)),
             ("region-zbar", "located", 160, 1.2, lambda g: self._read_zbar(g)),
         ]
+        self.whole_frame_stages = WHOLE_FRAME_STAGES
         self.last_stage = ""
 
     def warm_up(self) -> None:
@@ -104,15 +116,17 @@ class FrameDecoder:
         look = self._first_look(grey)
         found = list(look.texts)
         self.last_stage = "zxing" if found else ""
+        left_unread = len(look.regions)
         for corners in look.regions[:MAX_REGIONS]:
             if time.perf_counter() > deadline:
                 break
             texts, stage = self._retry_region(grey, corners)
             if texts:
                 found += texts
+                left_unread -= 1
                 self.last_stage = self.last_stage or stage
-        if not found:
-            found = self._whole_frame(grey, deadline)
+        if not found or (left_unread and time.perf_counter() < deadline):
+            found += self._whole_frame(grey, deadline, known=found)
         return list(dict.fromkeys(found))
 
     # -- stage 1 ------------------------------------------------------------------------------------
@@ -201,17 +215,18 @@ class FrameDecoder:
 
     # -- stage 3 ------------------------------------------------------------------------------------
 
-    def _whole_frame(self, grey: np.ndarray, deadline: float) -> list[str]:
+    def _whole_frame(self, grey: np.ndarray, deadline: float, known: list[str] = ()) -> list[str]:
         cv2 = self._cv2
         reduced = self._fit(grey, REDUCED_SIDE)
         small = max(grey.shape) <= SMALL_FRAME
         # ordered by codes gained per millisecond on the training images (bench/qr_stages.py; our validation
         # third, bench/qr_validation.txt, never used for it)
         tries: list[tuple[str, Callable[[], list[str]]]] = [
-            ("flatten", lambda: self._read_zxing(self._flattened(reduced))),
-            ("histogram", lambda: self._read_zxing(reduced, self._global)),
+            ("equalize", lambda: self._read_zxing(cv2.equalizeHist(reduced))),
             ("zbar", lambda: self._read_zbar(self._fit(reduced, ZBAR_SIDE))),
-            ("clahe", lambda: self._read_zxing(self._clahe.apply(reduced), invert=True)),
+            ("equalize-flat", lambda: self._read_zxing(cv2.equalizeHist(self._flattened(reduced)))),
+            ("inverted", lambda: self._read_zxing(255 - reduced)),
+            ("texture", lambda: self._read_textured(grey)),
         ]
         if small:
             tries += [
@@ -220,9 +235,11 @@ class FrameDecoder:
                                                                 interpolation=cv2.INTER_CUBIC))),
             ]
         for name, attempt in tries:
-            texts = attempt()
+            if name not in self.whole_frame_stages:
+                continue
+            texts = [text for text in attempt() if text not in known]
             if texts:
-                self.last_stage = name
+                self.last_stage = self.last_stage or name
                 return texts
             if time.perf_counter() > deadline:
                 break
@@ -254,6 +271,44 @@ class FrameDecoder:
         background = cv2.resize(background, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
         return cv2.divide(grey, background, scale=160)
 
+    def _read_textured(self, grey: np.ndarray) -> list[str]:
+        """The most textured patches of the frame (a code is dense with edges) cut out at full resolution,
+        enlarged twice with a low-pass (a phone screen's pixel grid and its moire smoothed away, the
+        modules kept) and read with the global-histogram binarizer, then zxing-cpp's own: codes whose finder patterns the
+        first look could not find at all, as on a re-photographed phone screen."""
+        for box in self._textured_boxes(grey):
+            x0, y0, x1, y1 = box
+            crop = grey[y0:y1, x0:x1]
+            factor = min(2.0, TEXTURE_CROP_SIDE / max(crop.shape))
+            crop = self._cv2.resize(crop, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_CUBIC)
+            crop = self._cv2.GaussianBlur(crop, (0, 0), TEXTURE_SIGMA * factor)
+            texts = self._read_zxing(crop, self._global) or self._read_zxing(crop)
+            if texts:
+                return texts
+        return []
+
+    def _textured_boxes(self, grey: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Up to TEXTURE_BOXES boxes (x0, y0, x1, y1 in the frame) around the densest edge energy, found
+        on a TEXTURE_SIDE px copy: the gradient's magnitude, averaged over a few pixels, above its mean by
+        two standard deviations, in connected patches ranked by their total energy."""
+        cv2 = self._cv2
+        small = self._fit(grey, TEXTURE_SIDE).astype(np.float32)
+        factor = max(small.shape) / max(grey.shape)
+        energy = np.abs(cv2.Sobel(small, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(small, cv2.CV_32F, 0, 1))
+        energy = cv2.blur(energy, (9, 9))
+        mask = (energy > max(float(energy.mean() + 2 * energy.std()), 1.0)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+        patches = sorted(((float(energy[labels == i].sum()), i) for i in range(1, count) if stats[i, 4] >= 30),
+                         reverse=True)
+        boxes = []
+        for _, i in patches[:TEXTURE_BOXES]:
+            x, y, w, h = stats[i, :4]
+            margin = 0.25 * max(w, h)
+            boxes.append((max(0, int((x - margin) / factor)), max(0, int((y - margin) / factor)),
+                          min(grey.shape[1], int((x + w + margin) / factor)),
+                          min(grey.shape[0], int((y + h + margin) / factor))))
+        return boxes
+
     def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
         """At most ``side`` px: Gaussian pyramid halvings first (a tenth of the cost of an area resize
         of a 12 MP frame), then an area resize for the rest."""
@@ -262,7 +317,7 @@ class FrameDecoder:
         factor = side / max(grey.shape)
         if factor >= 1:
             return grey
-        return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_AREA)
+        return self._cv2.resize(grey, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_LINEAR)
 
     def _inside(self, point: np.ndarray, corners: np.ndarray) -> bool:
         return self._cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(point[0]), float(point[1])),
