@@ -47,7 +47,7 @@ CAMERA_BUDGET_MS = 60.0  # the kiosk camera's budget per frame (drivers/qr/camer
 MAX_REGIONS = 4          # unread codes retried per frame (largest first)
 SMALL_FRAME = 480        # frames up to this size also get the enlarging and WeChat stages
 REDUCED_SIDE = 1024      # whole-frame retries run on a copy at most this large
-ZBAR_SIDE = 480          # zbar scans every line: on a whole frame it reads as well at 480 px as at 1024
+ZBAR_SIDE = 320          # zbar scans every line: its size chosen among 320-480 px by bench/qr_stages.py
 FLATTEN_SIGMA_DIVISOR = 40  # the illumination's blur: a fortieth of the frame (spots larger than a module or two)
 MIN_CODE_PX = 21         # a located code with a shorter diagonal has under a pixel a module: not retried
 OUTLINE_REACH = 1.5      # the outline is looked for this many located sizes around the located centre
@@ -57,7 +57,11 @@ TEXTURE_CROP_SIDE = 800  # a patch is enlarged twice, or less so it stays at mos
 TEXTURE_SIGMA = 0.8      # the low-pass after enlarging, in pixels of the frame
 OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
 
-WHOLE_FRAME_STAGES = ("equalize", "zbar", "equalize-flat", "inverted", "texture", "wechat", "enlarge")
+# bench/qr_stages.py's greedy order on the training photographs, as far as a stage still reads at least one
+# code per 100 ms of the frames left unread; then two for the phone screens patients show, which the
+# photographs hardly hold: the textured patches (moire; fitted on bench/qr_synthetic.py --seed 2, reported on
+# seed 1) and the inverted frame (a dark-mode screen's white-on-black code)
+WHOLE_FRAME_STAGES = ("equalize", "zbar", "equalize-flat", "texture", "inverted", "wechat", "enlarge")
 
 
 @dataclass
@@ -113,6 +117,14 @@ class FrameDecoder:
             self.last_stage = ""
             return []
         deadline = time.perf_counter() + self._budget_s
+        found, left_unread = self.located_codes(grey, deadline)
+        if not found or (left_unread and time.perf_counter() < deadline):
+            found += self._whole_frame(grey, deadline, known=found)
+        return list(dict.fromkeys(found))
+
+    def located_codes(self, grey: np.ndarray, deadline: float) -> tuple[list[str], int]:
+        """Stages 1 and 2: the codes read by the first look and by retrying the regions it located, and how
+        many located codes are still unread."""
         look = self._first_look(grey)
         found = list(look.texts)
         self.last_stage = "zxing" if found else ""
@@ -125,9 +137,7 @@ class FrameDecoder:
                 found += texts
                 left_unread -= 1
                 self.last_stage = self.last_stage or stage
-        if not found or (left_unread and time.perf_counter() < deadline):
-            found += self._whole_frame(grey, deadline, known=found)
-        return list(dict.fromkeys(found))
+        return found, left_unread
 
     # -- stage 1 ------------------------------------------------------------------------------------
 
