@@ -364,6 +364,9 @@ def service_unit(cfg: KioskConfig, config_path: Path, user: str, credentials: Se
         *credentials,
         "Restart=always",
         "RestartSec=1",
+        # a frozen kiosk gets SIGABRT when the watchdog runs out; one that cannot take it (stopped, stuck in
+        # the kernel) is killed this soon after, not after the 90 s default
+        "TimeoutAbortSec=10",
         "NoNewPrivileges=true",
         "ProtectSystem=full",
         f"ReadWritePaths={cfg.data_path()}",

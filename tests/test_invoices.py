@@ -417,3 +417,18 @@ def test_a_private_cups_drops_settings_left_by_dead_schedulers(tmp_path) -> None
         path.write_text("Out /tmp\\n", encoding="ascii")
     _drop_stale_configs(tmp_path)
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+@needs_cups
+def test_a_private_cups_where_cups_pdf_settings_cannot_be_written_says_so(tmp_path: Path) -> None:
+    """Under the kiosk unit's ProtectSystem=full /etc is read-only (tests/test_systemd_unit.py runs the demo so):
+    the demo's private CUPS cannot give cups-pdf its settings and says that (the demo then offers invoices by
+    QR code) instead of ending the kiosk with a traceback. Here the settings folder is one that is not there."""
+    cups = PrivateCups()
+    cups._pdf_conf = tmp_path / "no-such-folder" / cups._pdf_conf.name
+    try:
+        with pytest.raises(PrinterError, match="cannot be written"):
+            cups.start()
+        assert cups.process is None  # no scheduler left running
+    finally:
+        cups.remove()

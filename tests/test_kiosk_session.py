@@ -202,7 +202,8 @@ def test_the_unit_is_a_notify_service_with_a_watchdog_that_systemd_accepts(tmp_p
     cfg = dataclasses.replace(KioskConfig(data_dir=str(tmp_path / "data")), ui=UiConfig(session=session, watchdog_s=20))
     unit = service_unit(cfg, tmp_path / "kiosk.toml", "root")
     lines = unit.splitlines()
-    for line in ("Type=notify", "NotifyAccess=all", "WatchdogSec=20", "Restart=always", "RestartSec=1"):
+    for line in ("Type=notify", "NotifyAccess=all", "WatchdogSec=20", "Restart=always", "RestartSec=1",
+                 "TimeoutAbortSec=10"):
         assert line in lines, line
     exec_start = next(line for line in lines if line.startswith("ExecStart="))
     if session == "cage":

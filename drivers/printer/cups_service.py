@@ -78,9 +78,13 @@ class PrivateCups:
             f"StateDir {self.folder / 'state'}\nTempDir {self.folder / 'tmp'}\n"
             f"ErrorLog {self.folder / 'log' / 'error_log'}\nAccessLog {self.folder / 'log' / 'access_log'}\n"
             f"PageLog {self.folder / 'log' / 'page_log'}\n", encoding="ascii")
-        _drop_stale_configs(self._pdf_conf.parent)
-        self._pdf_conf.write_text(f"Out {self.output}\nAnonDirName {self.output}\nLabel 1\nTitlePref 0\n",
-                                  encoding="ascii")
+        try:
+            _drop_stale_configs(self._pdf_conf.parent)
+            self._pdf_conf.write_text(f"Out {self.output}\nAnonDirName {self.output}\nLabel 1\nTitlePref 0\n",
+                                      encoding="ascii")
+        except OSError as exc:  # e.g. /etc read-only under the kiosk unit's ProtectSystem=full
+            raise PrinterError(f"cups-pdf reads its settings only from {self._pdf_conf.parent}, which cannot be "
+                               f"written here ({exc.strerror})") from None
         with open(self.folder / "log" / "cupsd.out", "wb") as out:
             self.process = subprocess.Popen([str(CUPSD), "-f", "-c", str(root / "cupsd.conf"),
                                              "-s", str(root / "cups-files.conf")],
