@@ -287,18 +287,29 @@ class SqliteOutbox:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _recover(self) -> None:
-        """Expired leases become ambiguous; the count of open items (the size bound) is read afresh."""
+    def reclaim_in_flight(self) -> int:
+        """For the process holding the data folder's instance lock, at its start: only one kiosk runs on a
+        folder, so every ``in_flight`` row was leased by a process that is gone (a crash, a power cut) and
+        becomes ambiguous now, resolved by the sender at once, not when its lease would have run out (the
+        patient of that visit may be standing at the kiosk). Other openers (provisioning commands) must not
+        call it: a running kiosk's delivery would be taken from under it."""
+        return self._recover(expired_only=False)
+
+    def _recover(self, *, expired_only: bool = True) -> int:
+        """Expired leases (or all, see :meth:`reclaim_in_flight`) become ambiguous; the count of open items
+        (the size bound) is read afresh."""
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             cursor = self._db.execute(
                 "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?"
-                " WHERE state = 'in_flight' AND lease_until < ?", (self._clock(), self._clock()))
+                " WHERE state = 'in_flight' AND lease_until < ?",
+                (self._clock(), self._clock() if expired_only else float("inf")))
             self._open_items = int(self._db.execute(
                 f"SELECT COUNT(*) FROM items WHERE state IN {_OPEN_SQL}"
             ).fetchone()[0])
         if cursor.rowcount:
             log.warning("outbox: %d item(s) interrupted in flight are now ambiguous", cursor.rowcount)
+        return int(cursor.rowcount)
 
     def _claim(self, reference: str) -> tuple[int, str, bytes] | None:
         now = self._clock()

@@ -116,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from scripts.composition import build_clinician_services
 
         clinician = build_clinician_services(cfg)
+        clinician.base.outbox.reclaim_in_flight()  # this process holds the folder: nothing else sends from it
         window, tasks = _workstation_window(clinician, demo=False)
         clinician.base.camera.start()
         log.info("workstation %s: clinician login, %s, %s", cfg.terminal.terminal_no,
@@ -123,6 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         closer = clinician.close
     else:
         services = build_services(cfg)
+        # this process holds the folder's lock: a settlement left in flight by a crash is resolved now, and the
+        # interrupted visit's screen shows it being settled
+        services.outbox.reclaim_in_flight()
         window, tasks = _window(services)
         services.start()
         closer = services.close

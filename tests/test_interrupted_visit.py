@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +24,8 @@ from kiosk.identity import document_from_card
 from kiosk.interrupted_visit import interrupted_visit
 
 from drivers.card.virtual_card import load_holders
+from drivers.gateway.sandbox.faults import Fault
+from offline_queue.instance_lock import InstanceLock
 from drivers.gateway.sandbox.server import SandboxGateway
 from scripts.composition import Services, build_services
 
@@ -105,3 +113,51 @@ def test_a_visit_closed_normally_leaves_nothing_to_show(restartable: KioskConfig
                                                 ("cancelled", "not_settled")])
 def test_each_item_state_reads_as_what_the_patient_needs_to_know(state: str, outcome: str) -> None:
     assert interrupted_visit("v1", "Q1", state, None).outcome == outcome
+
+
+@pytest.mark.slow
+def test_a_kiosk_killed_while_its_2207_is_in_flight_shows_the_outcome_at_the_next_start_and_settles_once(
+        restartable: KioskConfig, sandbox: SandboxGateway, tmp_path: Path) -> None:
+    """The real thing at the process level: a kiosk process sends its 2207, the gateway settles it and is slow
+    to answer, the process is killed (SIGKILL: no clean-up of any kind). The next start on the same data
+    folder shows that visit as being settled, resends the 2207 under the same msgid, learns it was settled
+    (once: the ledger holds one settlement) and shows the amounts."""
+    from scripts.kiosk_cli import _show_interrupted_visit
+
+    sandbox.faults.push(Fault(kind="delay", infno="2207", delay_s=120))  # settled, answered far too late
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    env.update(KIOSK_DATA_DIR=restartable.data_dir, KIOSK_GATEWAY_URL=sandbox.service_url,
+               KIOSK_GATEWAY_READ_TIMEOUT_S="120", KIOSK_CARD_READER="virtual", KIOSK_PAYMENT_PROVIDER="none")
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("crash_mid_settlement_child.py")),
+                              "v20261202100000-1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "settling", child.stderr
+        deadline = time.monotonic() + 60
+        while not sandbox.settlements():  # the gateway has settled it; the answer is being held back
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.05)  # polling the ledger: the sandbox has no event for a settlement
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    lock = InstanceLock.take(Path(restartable.data_dir))  # as kiosk run starts: the folder is this process's
+    second = _services(restartable)
+    try:
+        assert second.outbox.drain() == []  # the dead process's lease still holds the item ...
+        assert second.outbox.reclaim_in_flight() == 1  # ... until the folder's owner reclaims it, as kiosk run does
+        found = second.settlement.interrupted_visit()
+        assert found is not None and (found.visit_id, found.outcome) == ("v20261202100000-1", "settling")
+        assert [d.state for d in second.outbox.drain() if d.reference == found.reference] == ["done"]
+        machine = v.VisitMachine(id_prefix="v20261202100500-")
+        driver = MachineDriver(machine, second)
+        _show_interrupted_visit(second, driver)  # as kiosk run does before the window shows
+        assert machine.state == v.State.INTERRUPTED and machine.ctx.interrupted.outcome == "settled"
+        assert machine.ctx.interrupted.medfee_sumamt > 0
+        assert len([s for s in sandbox.settlements() if not s["reversed"]]) == 1
+    finally:
+        second.close()
+        lock.release()
