@@ -54,7 +54,8 @@ OUTLINE_REACH = 1.5      # the outline is looked for this many located sizes aro
 TEXTURE_SIDE = 320       # the textured patches are looked for on a copy this large
 TEXTURE_BOXES = 2        # ... and this many of them read
 TEXTURE_CROP_SIDE = 800  # a patch is enlarged twice, or less so it stays at most this large
-TEXTURE_SIGMA = 0.8      # the low-pass after enlarging, in pixels of the frame
+TEXTURE_SIGMA = 0.8      # the low-pass after enlarging, in pixels of the frame ...
+TEXTURE_SIGMA_FINE = 0.5  # ... and a lighter one, tried last (both chosen on bench/qr_synthetic.py --seed 2)
 OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
 
 # bench/qr_stages.py's greedy order on the training photographs, as far as a stage still reads at least one
@@ -284,15 +285,18 @@ class FrameDecoder:
     def _read_textured(self, grey: np.ndarray) -> list[str]:
         """The most textured patches of the frame (a code is dense with edges) cut out at full resolution,
         enlarged twice with a low-pass (a phone screen's pixel grid and its moire smoothed away, the
-        modules kept) and read with the global-histogram binarizer, then zxing-cpp's own: codes whose finder patterns the
+        modules kept) and read with the global-histogram binarizer, then zxing-cpp's own, then after a
+        lighter low-pass: codes whose finder patterns the
         first look could not find at all, as on a re-photographed phone screen."""
+        cv2 = self._cv2
         for box in self._textured_boxes(grey):
             x0, y0, x1, y1 = box
             crop = grey[y0:y1, x0:x1]
             factor = min(2.0, TEXTURE_CROP_SIDE / max(crop.shape))
-            crop = self._cv2.resize(crop, None, fx=factor, fy=factor, interpolation=self._cv2.INTER_CUBIC)
-            crop = self._cv2.GaussianBlur(crop, (0, 0), TEXTURE_SIGMA * factor)
-            texts = self._read_zxing(crop, self._global) or self._read_zxing(crop)
+            crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+            smooth = cv2.GaussianBlur(crop, (0, 0), TEXTURE_SIGMA * factor)
+            texts = (self._read_zxing(smooth, self._global) or self._read_zxing(smooth)
+                     or self._read_zxing(cv2.GaussianBlur(crop, (0, 0), TEXTURE_SIGMA_FINE * factor), self._global))
             if texts:
                 return texts
         return []
