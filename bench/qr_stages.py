@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.qr import IMAGE_SUFFIXES, in_split, labelled_codes, score, validation_images  # noqa: E402
-from drivers.qr.frame_decoder import MAX_REGIONS, REDUCED_SIDE, FrameDecoder  # noqa: E402
+from drivers.qr.frame_decoder import MAX_REGIONS, REDUCED_SIDE, FrameDecoder, _Look  # noqa: E402
 
 
 def candidates(dec: FrameDecoder) -> dict[str, Callable[[np.ndarray], list[str]]]:
@@ -70,7 +70,7 @@ def main() -> int:
     stages = candidates(dec)
     gains = {name: {"none_read": 0, "some_read": 0, "ms": 0.0, "runs": 0} for name in stages}
     images = {"train": 0, "none_read": 0, "some_read": 0}
-    unread_frames: list[dict[str, tuple[int, float]]] = []  # per frame that the first look read nothing of
+    unread_frames: list[dict[str, tuple[int, float]]] = []  # per frame the cascade looks at whole again
     region_frames: list[dict[str, tuple[int, float]]] = []  # per located, unread code
     for category in sorted(p for p in args.data.iterdir() if p.is_dir()):
         for path in sorted(p for p in category.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -82,8 +82,7 @@ def main() -> int:
             if grey is None or count == 0:
                 continue
             images["train"] += 1
-            first = dec._first_look(grey).texts
-            region_frames += region_outcomes(dec, grey, first, count, truths)
+            region_frames += region_outcomes(dec, grey, dec._first_look(grey), count, truths)
             located, left_unread = dec.located_codes(grey, deadline=float("inf"))
             base = score(located, count, truths)
             if base >= count or (base and not left_unread):
@@ -131,13 +130,14 @@ def main() -> int:
     return 0
 
 
-def region_outcomes(dec: FrameDecoder, grey: np.ndarray, first: list[str], count: int,
+def region_outcomes(dec: FrameDecoder, grey: np.ndarray, look: _Look, count: int,
                     truths: set[str] | None) -> list[dict[str, tuple[int, float]]]:
     """For each unread code the first look located (as many as the cascade retries): what every region try
     gains and costs on it alone (its rectification or outline included)."""
+    first = look.texts
     base = score(first, count, truths)
     found = []
-    for corners in dec._first_look(grey).regions[:MAX_REGIONS]:
+    for corners in look.regions[:MAX_REGIONS]:
         outcomes: dict[str, tuple[int, float]] = {}
         for name, which, side, margin, read in dec.region_tries:
             started = time.perf_counter()

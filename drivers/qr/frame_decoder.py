@@ -35,7 +35,7 @@ order: measured on bench/qr.py's data as gain per millisecond (docs/benchmarks.m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +57,6 @@ TEXTURE_CROP_SIDE = 800  # a patch is enlarged twice, or less so it stays at mos
 TEXTURE_SIGMA = 0.8      # the low-pass after enlarging, in pixels of the frame ...
 TEXTURE_SIGMA_FINE = 0.5  # ... and a lighter one, tried last (both chosen on bench/qr_synthetic.py --seed 2)
 OUTLINE_SIDE = 200       # ... on a copy where the located code is at most this large
-
-# bench/qr_stages.py's greedy order on the training photographs, as far as a stage still reads at least one
-# code per 100 ms of the frames left unread; then two for the phone screens patients show, which the
-# photographs hardly hold: the textured patches (moire; fitted on bench/qr_synthetic.py --seed 2, reported on
-# seed 1) and the inverted frame (a dark-mode screen's white-on-black code)
-WHOLE_FRAME_STAGES = ("equalize", "zbar", "equalize-flat", "texture", "inverted", "wechat", "enlarge")
 
 
 @dataclass
@@ -92,7 +86,6 @@ class FrameDecoder:
             ("region-zxing", "located", 320, 1.4, lambda g: self._read_zxing(g)),
             ("region-zbar", "located", 160, 1.2, lambda g: self._read_zbar(g)),
         ]
-        self.whole_frame_stages = WHOLE_FRAME_STAGES
         self.last_stage = ""
 
     def warm_up(self) -> None:
@@ -226,12 +219,15 @@ class FrameDecoder:
 
     # -- stage 3 ------------------------------------------------------------------------------------
 
-    def _whole_frame(self, grey: np.ndarray, deadline: float, known: list[str] = ()) -> list[str]:
+    def _whole_frame(self, grey: np.ndarray, deadline: float, known: Sequence[str] = ()) -> list[str]:
         cv2 = self._cv2
         reduced = self._fit(grey, REDUCED_SIDE)
         small = max(grey.shape) <= SMALL_FRAME
-        # ordered by codes gained per millisecond on the training images (bench/qr_stages.py; our validation
-        # third, bench/qr_validation.txt, never used for it)
+        # bench/qr_stages.py's greedy order on the training photographs (our validation third,
+        # bench/qr_validation.txt, never used for it), as far as a stage still reads at least one code per
+        # 100 ms of the frames left unread; then two for the phone screens patients show, which the
+        # photographs hardly hold: the inverted frame (a dark-mode screen's white-on-black code) and the
+        # textured patches (moire; fitted on bench/qr_synthetic.py --seed 2, reported on seed 1)
         tries: list[tuple[str, Callable[[], list[str]]]] = [
             ("equalize", lambda: self._read_zxing(cv2.equalizeHist(reduced))),
             ("zbar", lambda: self._read_zbar(self._fit(reduced, ZBAR_SIDE))),
@@ -246,8 +242,6 @@ class FrameDecoder:
                                                                 interpolation=cv2.INTER_CUBIC))),
             ]
         for name, attempt in tries:
-            if name not in self.whole_frame_stages:
-                continue
             texts = [text for text in attempt() if text not in known]
             if texts:
                 self.last_stage = self.last_stage or name
@@ -286,8 +280,8 @@ class FrameDecoder:
         """The most textured patches of the frame (a code is dense with edges) cut out at full resolution,
         enlarged twice with a low-pass (a phone screen's pixel grid and its moire smoothed away, the
         modules kept) and read with the global-histogram binarizer, then zxing-cpp's own, then after a
-        lighter low-pass: codes whose finder patterns the
-        first look could not find at all, as on a re-photographed phone screen."""
+        lighter low-pass: codes whose finder patterns the first look could not find at all, as on a
+        re-photographed phone screen."""
         cv2 = self._cv2
         for box in self._textured_boxes(grey):
             x0, y0, x1, y1 = box
@@ -325,7 +319,8 @@ class FrameDecoder:
 
     def _fit(self, grey: np.ndarray, side: int) -> np.ndarray:
         """At most ``side`` px: Gaussian pyramid halvings first (a tenth of the cost of an area resize
-        of a 12 MP frame), then an area resize for the rest."""
+        of a 12 MP frame), then a linear resize for the rest (by under a half: an area resize by such a
+        factor cost 4-6 ms on a 1600 px frame)."""
         while max(grey.shape) >= 2 * side:
             grey = self._cv2.pyrDown(grey)
         factor = side / max(grey.shape)
