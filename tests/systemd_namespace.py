@@ -14,7 +14,10 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.processes import command, descendants
 
 SYSTEMD = Path("/lib/systemd/systemd")
 BOOT_TARGET = "test-boot.target"
@@ -57,7 +60,13 @@ class NamespacedSystemd:
         self._unshare = subprocess.Popen(["unshare", "--pid", "--fork", "--mount", "--mount-proc",
                                           "--propagation", "private", "sh", "-c", BOOT],
                                          env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.pid = self._manager_pid(deadline=time.monotonic() + 30)
+        try:
+            self.pid = self._manager_pid(deadline=time.monotonic() + 30)
+        except BaseException:
+            self._unshare.kill()  # its namespace's processes end with it
+            self._unshare.wait(timeout=30)
+            self.log.close()
+            raise
         booted = self.systemctl("is-system-running", "--wait", timeout=60, check=False)
         if booted.stdout.strip() not in ("running", "degraded"):
             self.stop()
@@ -69,8 +78,8 @@ class NamespacedSystemd:
             if self._unshare.poll() is not None:
                 raise RuntimeError(f"unshare ended with {self._unshare.returncode}: "
                                    f"{(self.folder / 'systemd.log').read_text(errors='replace')[-2000:]}")
-            for pid in _descendants(self._unshare.pid):
-                if _command(pid).startswith(str(SYSTEMD)) and self._answers(pid):
+            for pid in descendants(self._unshare.pid):
+                if command(pid).startswith(str(SYSTEMD)) and self._answers(pid):
                     return pid
             time.sleep(0.05)  # polling for a process to appear: there is no event to wait on
         raise RuntimeError("systemd did not start in its namespace")
@@ -91,12 +100,12 @@ class NamespacedSystemd:
         out = self.systemctl("show", unit, *(f"--property={p}" for p in properties)).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
-    def wait_for(self, unit: str, condition: object, timeout_s: float) -> dict[str, str]:
+    def wait_for(self, unit: str, condition: Callable[[dict[str, str]], bool], timeout_s: float) -> dict[str, str]:
         """Poll the unit's properties (systemd offers no event here without D-Bus) until ``condition(props)``."""
         deadline = time.monotonic() + timeout_s
         while True:
             props = self.show(unit, "ActiveState", "SubState", "MainPID", "NRestarts", "Result")
-            if condition(props):  # type: ignore[operator]
+            if condition(props):
                 return props
             if time.monotonic() > deadline:
                 raise AssertionError(f"{unit}: still {props} after {timeout_s} s")
@@ -106,7 +115,7 @@ class NamespacedSystemd:
         """Kill PID 1 of the namespace: the kernel ends every process in it."""
         try:
             os.kill(self.pid, 9)
-        except (ProcessLookupError, AttributeError):
+        except ProcessLookupError:
             pass
         try:
             self._unshare.wait(timeout=30)
@@ -115,22 +124,3 @@ class NamespacedSystemd:
             self._unshare.wait(timeout=30)
         self.log.close()
 
-
-def _descendants(root: int) -> list[int]:
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        found += [int(c) for c in children]
-        frontier += [int(c) for c in children]
-    return found
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

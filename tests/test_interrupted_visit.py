@@ -25,8 +25,8 @@ from kiosk.interrupted_visit import interrupted_visit
 
 from drivers.card.virtual_card import load_holders
 from drivers.gateway.sandbox.faults import Fault
-from offline_queue.instance_lock import InstanceLock
 from drivers.gateway.sandbox.server import SandboxGateway
+from offline_queue.instance_lock import InstanceLock
 from scripts.composition import Services, build_services
 
 

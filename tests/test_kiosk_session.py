@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.processes import command, descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 KIOSK = Path(sys.executable).with_name("kiosk")
 
@@ -174,21 +176,11 @@ def _assert_idle_screen_fills(image: np.ndarray) -> None:
 
 
 def _child_of(parent: int, name: str) -> int:
-    """The pid of the first descendant of ``parent`` whose command line mentions ``name``."""
-    children = {parent}
-    for _ in range(4):
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if int(stat[1]) in children:
-                if name in cmdline and "cage" not in cmdline.split(" ", 1)[0]:
-                    return int(proc.name)
-                children.add(int(proc.name))
+    """The pid of the first descendant of ``parent`` whose command line mentions ``name`` (not cage itself)."""
+    for pid in descendants(parent):
+        cmdline = command(pid)
+        if name in cmdline and "cage" not in cmdline.split(" ", 1)[0]:
+            return pid
     raise AssertionError(f"no {name} process under {parent}")
 
 
