@@ -271,7 +271,7 @@ class StaffMember:
     name: str
     department: str
     doctor_code: str  # national practising-doctor code
-    template: Any = field(default=None, repr=False, compare=False)  # 128 floats, held only while needed
+    template: Any = field(default=None, repr=False, compare=False)  # 512 (or 128) floats, held only while needed
 
     def public(self) -> dict[str, str]:
         return {"staff_no": self.staff_no, "name": self.name, "department": self.department,

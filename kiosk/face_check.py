@@ -115,7 +115,13 @@ class FaceVerifier:
 
     def verify_template(self, reference: Template) -> FaceMatch:
         """One attempt against a reference the caller holds (and wipes), e.g. a clinician's."""
+        self._check_encoder(reference)
         return self._attempt(reference, self._scorer.stats(reference))
+
+    def _check_encoder(self, reference: Template) -> None:
+        if len(reference) != self._scorer.dimension:
+            raise NoReferenceFace(f"the face reference was enrolled with another face encoder ({len(reference)} "
+                                  f"numbers; this terminal's has {self._scorer.dimension}): enrol again")
 
     def _good_frames(self, vote: PresentationVote, relief: DepthVote) -> Iterator[tuple[Any, FaceObservation]]:
         """Frames that pass the quality gate, until the attempt's time runs out (the caller stops earlier
@@ -270,6 +276,7 @@ class FaceVerifier:
             reference = self._his.reference_template(person)
             if reference is None:
                 raise NoReferenceFace("no face reference enrolled for this person")
+            self._check_encoder(reference)
             self._reference, self._reference_psn = reference.copy(), person.psn_no
             self._reference_stats = self._scorer.stats(self._reference)
             reference.fill(0.0)

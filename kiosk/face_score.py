@@ -43,6 +43,7 @@ class CohortScorer:
             raise ValueError("one label per cohort embedding")
         self._labels = np.asarray(list(labels) or [""] * len(self._cohort))
         self.k = max(2, min(k, len(self._cohort)))
+        self.dimension = int(self._cohort.shape[1])  # the template size of the encoder the cohort was made with
 
     def without(self, labels: Sequence[str]) -> CohortScorer:
         """The same scorer with some people left out (someone scored must never be their own cohort)."""

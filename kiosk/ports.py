@@ -22,7 +22,15 @@ from kiosk.payment import PaymentOrder, PaymentStatus, RefundStatus
 
 DepthFrame = npt.NDArray[np.uint16]  # millimetres, aligned with the colour frame; 0 = no measurement
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
-Template = npt.NDArray[np.float64]  # face embedding (128 floats for dlib)
+Template = npt.NDArray[np.float64]  # face embedding: 512 floats (arcface encoder) or 128 (dlib's)
+FACE_ENCODERS = {"arcface": 512, "dlib": 128}  # face encoder (config face.encoder) -> its template size
+TEMPLATE_SIZES = tuple(sorted(FACE_ENCODERS.values()))
+
+
+def is_template(values: object) -> bool:
+    """A finite 1-D vector of one of the encoders' sizes (templates from outside are checked with this)."""
+    array = np.asarray(values, dtype=np.float64)
+    return array.ndim == 1 and array.shape[0] in TEMPLATE_SIZES and bool(np.isfinite(array).all())
 
 
 @runtime_checkable

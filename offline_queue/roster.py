@@ -15,6 +15,7 @@ import numpy as np
 
 from kiosk.domain import StaffMember
 from kiosk.errors import QueueError, RosterError
+from kiosk.ports import TEMPLATE_SIZES, is_template
 
 from offline_queue.crypto import cipher_for
 from offline_queue.private_file import replace_private_file
@@ -58,8 +59,9 @@ class FileRoster:
         if not member.name.strip():
             raise RosterError("a staff member needs a name")
         template = np.asarray(member.template, dtype=np.float64)
-        if template.shape != (128,) or not np.isfinite(template).all():
-            raise RosterError("a staff member needs a 128-number face template")
+        if not is_template(template):
+            raise RosterError(f"a staff member needs a face template of {' or '.join(map(str, TEMPLATE_SIZES))} "
+                              "finite numbers")
         with self._lock:
             entries = self._load()
             if member.staff_no in entries and not replace:
@@ -87,14 +89,15 @@ class FileRoster:
                            np.asarray(entry["template"], dtype=np.float64))
 
     def nearest(self, template: np.ndarray) -> tuple[str, float] | None:
-        """The enrolled member whose template is closest to this one, and the distance (None: empty)."""
+        """The enrolled member whose template is closest to this one, and the distance (None: nobody
+        enrolled with the same encoder)."""
         with self._lock:
             entries = self._load()
-        if not entries:
-            return None
         probe = np.asarray(template, dtype=np.float64)
         distances = {no: float(np.linalg.norm(np.asarray(e["template"], dtype=np.float64) - probe))
-                     for no, e in entries.items()}
+                     for no, e in entries.items() if len(e["template"]) == len(probe)}
+        if not distances:
+            return None
         closest = min(distances, key=lambda no: distances[no])
         return closest, distances[closest]
 

@@ -229,7 +229,7 @@ class Services:
 
 QR_WARM_UP_S = 5.0  # longest the start waits for the camera's QR decoder to warm up
 
-SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_dlib_v2.npz"
+SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_arcface_v1.npz"
 
 
 def presentation_rules() -> PresentationRules:
@@ -240,13 +240,22 @@ def presentation_rules() -> PresentationRules:
 
 
 def load_cohort(face: FaceConfig) -> Cohort:
-    """The cohort the face scores are normalised against (config ``face.cohort_file``, else the shipped one)."""
+    """The cohort the face scores are normalised against (config ``face.cohort_file``, else the shipped one,
+    which belongs to the arcface encoder)."""
+    if face.encoder != "arcface" and not face.cohort_file:
+        raise ConfigError(f"face.encoder = {face.encoder!r} has no shipped calibration: run kiosk-provision "
+                          f"calibrate-face --encoder {face.encoder} --config <this file> (it writes face.cohort_file "
+                          "and the thresholds)")
     path = Path(face.cohort_file) if face.cohort_file else SHIPPED_COHORT
     try:
-        return Cohort.load(path)
+        cohort = Cohort.load(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"face.cohort_file: cannot read {path} ({exc}); run kiosk-provision calibrate-face "
                           "or leave it empty for the shipped cohort") from None
+    if cohort.encoder != face.encoder:
+        raise ConfigError(f"face.cohort_file {path} was made with the {cohort.encoder} encoder, but face.encoder is "
+                          f"{face.encoder!r}: calibrate again with --encoder {face.encoder}")
+    return cohort
 
 
 def operating_point(face: FaceConfig) -> OperatingPoint:
@@ -330,7 +339,7 @@ def build_services(cfg: KioskConfig, *, camera: Camera | None = None) -> Service
                           retry_base_s=cfg.queue.retry_base_s, retry_max_s=cfg.queue.retry_max_s,
                           max_open_items=cfg.queue.max_open_items, audit_signer=device.sign)
     camera = camera or build_camera(cfg)
-    engine = ProcessFaceEngine()  # dlib holds the GIL: in its own process the GUI never stalls
+    engine = ProcessFaceEngine(encoder=cfg.face.encoder)  # dlib holds the GIL: in its own process the GUI never stalls
     printer = build_printer(cfg, data)
     settlement = SettlementService(gateway, outbox, msgids, cfg.terminal, dt.datetime.now, payments=payments,
                                    payment_timeout_s=cfg.payment.timeout_s)

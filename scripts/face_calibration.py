@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kiosk.ports import FACE_ENCODERS
 from kiosk.face_evaluation import attempts_needed, identity_folds, operating_point, rate, visit_outcome
 from kiosk.face_quality import check
 from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict, score_from
@@ -129,6 +130,12 @@ class Cohort:
     @property
     def identities(self) -> set[str]:
         return set(self.labels)
+
+    @property
+    def encoder(self) -> str:
+        """The face encoder whose templates these are (told by their size)."""
+        size = int(self.embeddings.shape[1]) if self.embeddings.ndim == 2 else 0
+        return next((name for name, n in FACE_ENCODERS.items() if n == size), f"unknown ({size} numbers)")
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

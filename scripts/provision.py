@@ -267,9 +267,11 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
               help="Where to write the cohort (templates and identity labels only, no images).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the operating point into this TOML config file's [face] section.")
+@click.option("--encoder", type=click.Choice(["arcface", "dlib"]), default="arcface", show_default=True,
+              help="Face encoder to calibrate (config face.encoder).")
 @click.option("--dry-run", is_flag=True, help="Compute and print the operating point; write nothing.")
 def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, cohort_k: int, folds: int,
-                   cohort_out: Path, config_path: Path | None, dry_run: bool) -> None:
+                   cohort_out: Path, config_path: Path | None, encoder: str, dry_run: bool) -> None:
     """Compute the face operating point for a target false-accept rate from labelled photographs.
 
     First cross-validates by identity (each fold's people scored with a cohort and threshold fitted on
@@ -297,7 +299,7 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
     left_out = _people_list(exclude)
     images = [rel for rel in images_of_sets(data_dir, chosen) if identity_of(rel) not in left_out]
     click.echo(f"encoding {len(images)} photographs (about 0.3 s each; nothing is written)", err=True)
-    photos = encode_images(gated_templates(DlibFaceEngine()), data_dir, images,
+    photos = encode_images(gated_templates(DlibFaceEngine(encoder=encoder)), data_dir, images,
                            progress=lambda done: click.echo(f"  {done}/{len(images)}", err=True) if done % 50 == 0 else None)
     people = {p for group in people_by_set(photos).values() for p in group}
     if len(people) < 3:
@@ -323,7 +325,7 @@ def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, c
         click.echo(f"cannot calibrate: {exc}", err=True)
         sys.exit(16)
     small_threshold, small_grey = point.band(0)
-    values = {"score_threshold": point.threshold, "grey_floor": point.grey_floor,
+    values = {"encoder": encoder, "score_threshold": point.threshold, "grey_floor": point.grey_floor,
               "small_face_threshold": small_threshold, "small_face_grey_floor": small_grey, "cohort_k": cohort_k,
               "cohort_file": str(cohort_out.resolve())}
     if not dry_run:
@@ -390,7 +392,7 @@ def enroll_staff(config_path: Path | None, staff_no: str, name: str, department:
     from drivers.face.dlib_engine import DlibFaceEngine
     from scripts.staff_enrolment import check_photo, combine, duplicate_of
 
-    engine = DlibFaceEngine()
+    engine = DlibFaceEngine(encoder=load_config(config_path, os.environ).face.encoder)
     checks = [check_photo(engine, p) for p in photos]
     for c in checks:
         click.echo(f"{'OK  ' if c.ok else 'FAIL'} {c.path.name}" + ("" if c.ok else f": {c.reason}"))
@@ -399,7 +401,7 @@ def enroll_staff(config_path: Path | None, staff_no: str, name: str, department:
         click.echo(f"not enrolled: {why}", err=True)
         sys.exit(12)
     roster = _roster(config_path)
-    action, message = duplicate_of(roster.nearest(template), staff_no)  # type: ignore[attr-defined]
+    action, message = duplicate_of(roster.nearest(template), staff_no, len(template))  # type: ignore[attr-defined]
     if action == "refuse":
         template.fill(0.0)
         click.echo(f"not enrolled: {message}", err=True)

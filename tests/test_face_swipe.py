@@ -208,7 +208,7 @@ def test_face_swipe_refuses_another_persons_face(services: Services, sandbox: Sa
     """The demo portrait is enrolled for 王秀英 only: typed with 李建国's ID number after enrolling another
     face for him, the platform refuses, three times, and the patient is offered the other ways."""
     sandbox.vouchers.accept_replay = True
-    sandbox.enroll_face(sandbox.psn_no_for_certno(OTHER_ID), [0.05] * 128)
+    sandbox.enroll_face(sandbox.psn_no_for_certno(OTHER_ID), [0.05] * 512)
     m = v.VisitMachine(max_face_attempts=3)
     for event in (v.FaceSwipeChosen(), v.ConsentGiven(), v.IdNumberEntered(id_no=OTHER_ID)):
         pump(m, services, event)

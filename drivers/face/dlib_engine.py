@@ -1,11 +1,13 @@
-"""Face engine over dlib (the models shipped with face_recognition).
+"""Face engine: dlib finds the face and its landmarks (the models shipped with face_recognition); the
+template comes from the configured encoder: ``arcface`` (drivers/face/arcface_encoder.py, 512 numbers, the
+default) or ``dlib`` (dlib's own 128-d ResNet).
 
 Pipeline per frame: HOG detection on a copy reduced to ``detect_side_px``
 (a 640x480 frame costs ~7 ms instead of ~80 ms for face_recognition's default
 full-frame, upsampled search), the box mapped back, 68 landmarks on the full
-frame (~1 ms), quality measures on the face region; the 128-d encoding (~65 ms)
-only for frames the caller's quality gate passed, reusing the same landmarks
-for alignment.
+frame (~1 ms), quality measures on the face region; the encoding (arcface ~20 ms,
+dlib ~130 ms, both with the mirror image) only for frames the caller's quality gate
+passed, reusing the same landmarks for alignment.
 
 A frame in which no face is found is searched once more on a locally equalised
 copy (CLAHE on the luminance, ~2 ms): a patient with a bright window behind them
@@ -28,9 +30,10 @@ import numpy as np
 
 from kiosk.errors import FaceEngineUnavailable
 from kiosk.face_quality import FaceObservation
-from kiosk.ports import FaceSample, Frame, Template
+from kiosk.ports import FACE_ENCODERS, FaceSample, Frame, Template
 
 SMALL_FRAME_SIDE = 400  # frames this small (photos, crops) are also searched upsampled
+ENCODERS = FACE_ENCODERS  # encoder name -> template size
 EQUALISE_CLIP = 3.0  # CLAHE clip limit of the second look at a frame without a face (OpenCV's examples: 2-4)
 
 
@@ -45,8 +48,16 @@ class _Landmarks:
 
 class DlibFaceEngine:
     def __init__(self, detect_side_px: int = 320, jitters: int = 1, *, presentation: bool = True,
-                 flip: bool = True) -> None:
+                 flip: bool = True, encoder: str = "arcface") -> None:
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown face encoder {encoder!r}: one of {', '.join(ENCODERS)}")
         self._side, self._jitters, self._flip = detect_side_px, jitters, flip
+        self.encoder_name = encoder
+        self._arcface: Any = None
+        if encoder == "arcface":
+            from drivers.face.arcface_encoder import ArcFaceEncoder
+
+            self._arcface = ArcFaceEncoder()
         self._presentation: Any = None
         if presentation:
             from drivers.face.presentation import PresentationDetector
@@ -71,6 +82,8 @@ class DlibFaceEngine:
 
     def warm_up(self) -> None:
         self._lib()
+        if self._arcface is not None:
+            self._arcface.warm_up()
 
     def detect(self, frame: Frame, *, thorough: bool = False) -> list[tuple[int, int, int, int]]:
         """Face boxes (top, right, bottom, left) in frame pixels, largest first."""
@@ -133,10 +146,12 @@ class DlibFaceEngine:
     def encode(self, frame: Frame, obs: FaceObservation) -> Template:
         """The mean of the face's template and its mirror image's (test-time flip: faces are nearly
         symmetric, lighting and pose residue are not; on the development people it lowered the
-        impostor scores of look-alikes at twice the encoding time, ~130 ms)."""
+        impostor scores of look-alikes at twice the encoding time)."""
         dlib, _, predictor, encoder = self._lib()
         handle: _Landmarks = obs.handle
         image = np.ascontiguousarray(equalised(frame) if handle.equalised else frame)
+        if self._arcface is not None:
+            return self._arcface.encode(image, obs.landmarks, flip=self._flip)
         direct = np.asarray(encoder.compute_face_descriptor(image, handle.shape, self._jitters), dtype=np.float64)
         if not self._flip:
             return direct

@@ -26,10 +26,10 @@ from kiosk.ports import FaceSample, Frame, Template
 log = logging.getLogger(__name__)
 
 
-def _serve(conn: Any, detect_side_px: int) -> None:  # runs in the child
+def _serve(conn: Any, detect_side_px: int, encoder: str) -> None:  # runs in the child
     from drivers.face.dlib_engine import DlibFaceEngine
 
-    engine = DlibFaceEngine(detect_side_px)
+    engine = DlibFaceEngine(detect_side_px, encoder=encoder)
     kept: tuple[int, np.ndarray, FaceObservation] | None = None
     while True:
         try:
@@ -65,8 +65,8 @@ def _serve(conn: Any, detect_side_px: int) -> None:  # runs in the child
 
 
 class ProcessFaceEngine:
-    def __init__(self, detect_side_px: int = 320) -> None:
-        self._side = detect_side_px
+    def __init__(self, detect_side_px: int = 320, *, encoder: str = "arcface") -> None:
+        self._side, self._encoder = detect_side_px, encoder
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._conn: Any = None
@@ -76,7 +76,7 @@ class ProcessFaceEngine:
         if self._process is None or not self._process.is_alive():
             context = mp.get_context("spawn")  # never fork a process that runs Qt and worker threads
             parent, child = context.Pipe()
-            self._process = context.Process(target=_serve, args=(child, self._side), name="face-engine", daemon=True)
+            self._process = context.Process(target=_serve, args=(child, self._side, self._encoder), name="face-engine", daemon=True)
             self._process.start()
             child.close()
             self._conn = parent

@@ -39,7 +39,7 @@ from kiosk.errors import (
     GatewayUnreachable,
 )
 from kiosk.masking import mask_id
-from kiosk.ports import MsgIdSource, Telemetry, Template
+from kiosk.ports import MsgIdSource, Telemetry, Template, is_template
 
 from drivers.gateway.envelope import build_request, dumps, fee_item, is_sign_error, loads, parse_response
 from drivers.gateway.his_invoices import HttpInvoiceService
@@ -372,7 +372,7 @@ class HttpHospitalSystem(HttpInvoiceService, HttpRegistrationService):
             template = np.asarray([float(x) for x in body["template"]], dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             raise GatewayProtocolError("face reference malformed") from None
-        if status != 200 or template.shape != (128,) or not np.isfinite(template).all():
+        if status != 200 or not is_template(template):
             raise GatewayProtocolError("face reference malformed")
         return template
 

@@ -4,7 +4,7 @@ Paths:
 - ``POST /fsi/api/rsfComIfsService/callService``: the national interface envelope.
 - ``GET /his/fees?psn_no=``: outstanding fee lines of a person (hospital side).
 - ``GET /his/settlements?psn_no=&days=90``: the person's settlements the hospital knows (ids, time).
-- ``GET /his/face-template?psn_no=``: the enrolled face reference (128 floats), 404 if none.
+- ``GET /his/face-template?psn_no=``: the enrolled face reference (512 or 128 floats), 404 if none.
 - ``POST /admin/enroll-face``: ``{"psn_no", "template"}`` enrols a reference.
 - ``POST /admin/faults``: ``{"faults": [{"kind", "infno", "delay_s"}]}`` queues faults for the next
   matching requests; ``{"random": {"rate", "kinds", "infnos", "seed", "delay_s", "refuse_s"}}`` injects
@@ -56,6 +56,7 @@ from drivers.gateway.sandbox.ledger import money, open_ledger
 from drivers.gateway.sandbox.voucher_platform import FaceMatcher, SandboxVoucherPlatform
 from drivers.payment.sandbox_provider import KINDS as PAY_FAULT_KINDS
 from drivers.payment.sandbox_provider import Declined, SandboxPaymentProvider
+from kiosk.ports import TEMPLATE_SIZES, is_template
 
 log = logging.getLogger(__name__)
 SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
@@ -233,8 +234,8 @@ class SandboxGateway:
         return None if row is None else list(json.loads(row["template"]))
 
     def enroll_face(self, psn_no: str, template: list[float]) -> None:
-        if len(template) != 128 or not all(isinstance(x, (int, float)) for x in template):
-            raise ValueError("template must be 128 numbers")
+        if not all(isinstance(x, (int, float)) for x in template) or not is_template(template):
+            raise ValueError(f"template must be {' or '.join(map(str, TEMPLATE_SIZES))} numbers")
         with self._lock:
             if self._conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", (psn_no,)).fetchone() is None:
                 raise ValueError(f"person {psn_no} not found")

@@ -41,7 +41,7 @@ from drivers.gateway.envelope import dumps
 SANDBOX_PASSWORD = "147258"
 FAILURES_TO_LOCK = 5
 PASSWORD_TRIES = 3
-SHIPPED_COHORT = Path(__file__).resolve().parents[2] / "face" / "cohort_dlib_v2.npz"
+SHIPPED_COHORT = Path(__file__).resolve().parents[2] / "face" / "cohort_arcface_v1.npz"
 
 # (frame RGB, reference template) -> (matched, reason): the project's engine, cohort and operating point
 FaceMatcher = Callable[[Any, list[float]], tuple[bool, str]]
