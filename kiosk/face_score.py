@@ -10,6 +10,12 @@ reference than one that looks like nobody else.
 
     score = ((mu_a - d) / sd_a + (mu_b - d) / sd_b) / 2
 
+That is for dlib's templates. The arcface encoder's unit-length templates are scored by their plain
+cosine similarity, times ten (``cosine_score``): on the development people, cross-validated by person,
+its thresholds came out the same from fold to fold (0.32-0.36) where AS-norm's ranged from 4.7 to 10.2,
+and fitted without a population it kept fewer impostors (docs/benchmarks.md, session 14). The cohort
+still names the people the calibration saw.
+
 Higher is more alike. The threshold on this score is calibrated for a target
 false-accept rate (``scripts/calibrate_face.py``) and shipped in config.
 """
@@ -22,6 +28,8 @@ from enum import Enum
 
 import numpy as np
 import numpy.typing as npt
+
+from kiosk.ports import FACE_ENCODERS
 
 Vector = npt.NDArray[np.float64]
 
@@ -44,6 +52,7 @@ class CohortScorer:
         self._labels = np.asarray(list(labels) or [""] * len(self._cohort))
         self.k = max(2, min(k, len(self._cohort)))
         self.dimension = int(self._cohort.shape[1])  # the template size of the encoder the cohort was made with
+        self.normalised = self.dimension != FACE_ENCODERS["arcface"]  # arcface: plain cosine, no AS-norm
 
     def without(self, labels: Sequence[str]) -> CohortScorer:
         """The same scorer with some people left out (someone scored must never be their own cohort)."""
@@ -55,6 +64,8 @@ class CohortScorer:
 
         ``exclude`` leaves out cohort members with those labels (benchmarks: the people being scored).
         """
+        if not self.normalised:
+            return UNUSED_STATS
         members = self._cohort
         if exclude:
             members = members[~np.isin(self._labels, list(exclude))]
@@ -65,11 +76,23 @@ class CohortScorer:
     def score(self, probe: npt.ArrayLike, reference: npt.ArrayLike, *, stats_b: CohortStats | None = None) -> float:
         """``stats_b``: the reference's cohort statistics when the caller keeps them for a session."""
         distance = float(np.linalg.norm(np.asarray(probe, dtype=np.float64) - np.asarray(reference, dtype=np.float64)))
-        return score_from(distance, self.stats(probe), stats_b or self.stats(reference))
+        return self.score_from(distance, self.stats(probe), stats_b or self.stats(reference))
+
+    def score_from(self, distance: float, sa: CohortStats, sb: CohortStats) -> float:
+        return score_from(distance, sa, sb) if self.normalised else cosine_score(distance)
+
+
+UNUSED_STATS = CohortStats(0.0, 1.0)
+COSINE_SCALE = 10.0  # cosine similarity 0.35 scores 3.5: thresholds stay in the config's range and readable
 
 
 def score_from(distance: float, sa: CohortStats, sb: CohortStats) -> float:
     return 0.5 * ((sa.mean - distance) / sa.std + (sb.mean - distance) / sb.std)
+
+
+def cosine_score(distance: float) -> float:
+    """Ten times the cosine similarity of two unit-length templates ``distance`` apart."""
+    return COSINE_SCALE * (1.0 - distance * distance / 2.0)
 
 
 class Verdict(Enum):

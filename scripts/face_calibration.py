@@ -28,7 +28,7 @@ import numpy as np
 from kiosk.ports import FACE_ENCODERS
 from kiosk.face_evaluation import attempts_needed, identity_folds, operating_point, rate, visit_outcome
 from kiosk.face_quality import check
-from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict, score_from
+from kiosk.face_score import CohortScorer, CohortStats, OperatingPoint, Verdict
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 # a still photograph cannot be asked to step closer or to the centre: those prompts do not make it unusable
@@ -223,7 +223,7 @@ class VisitScorer:
         exclude = tuple(sorted({identity_of(reference), identity_of(probe)}))
         ta, tb = _template(self._photos[reference]), _template(self._photos[probe])
         stats = [self._stat(rel, t, exclude) for rel, t in ((reference, ta), (probe, tb))]
-        return score_from(float(np.linalg.norm(ta - tb)), stats[0], stats[1])
+        return self._scorer.score_from(float(np.linalg.norm(ta - tb)), stats[0], stats[1])
 
     def _stat(self, rel: str, template: np.ndarray, exclude: tuple[str, ...]) -> CohortStats:
         key = (rel, exclude)
