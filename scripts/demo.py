@@ -19,6 +19,7 @@ from kiosk.config import KioskConfig
 from kiosk.errors import FaceError, KioskError
 
 from drivers.card.inprocess_reader import InProcessCardReader
+from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import PcscdHandle, start_pcscd
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
 from drivers.card.vpcd_card import VpcdCardSession
@@ -32,6 +33,7 @@ from scripts.composition import Services, build_camera, build_services
 
 log = logging.getLogger(__name__)
 DEMO_HOLDER = "demo"
+CARD_SWAP_WAIT_S = 2.0  # longest the demo waits for the reader to see one virtual card out before the next goes in
 # ``kiosk demo --patient KIND``: which card holder (drivers/card/demo_holders.toml; the sandbox's seed has the
 # same people) comes to the kiosk. The terminal's treatment area is 110101 (Beijing).
 PATIENTS = {
@@ -69,6 +71,8 @@ class DemoRig:
             reader.insert(card)
             return
         self.remove_card()
+        if isinstance(reader, PcscCardReader) and not reader.wait_until_card_out(CARD_SWAP_WAIT_S):
+            log.warning("demo: the reader still reports the previous card; inserting the next one anyway")
         self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
         self._session.insert()
 

@@ -164,8 +164,18 @@ def test_calibrate_face_refuses_bad_input_and_dry_run_writes_nothing(tmp_path: P
     import numpy as np
 
     with np.load(out, allow_pickle=False) as data:  # templates and labels only
-        assert set(data.files) == {"embeddings", "labels"} and data["embeddings"].shape[1] == 128
+        assert set(data.files) == {"embeddings", "labels"} and data["embeddings"].shape[1] == 512
         assert "pointing04/Person13" not in set(data["labels"])  # --exclude keeps a person out entirely
+    assert written.face.encoder == "arcface"
+    # a site without the arcface weights' licence: dlib's encoder, calibrated and written together
+    from scripts.composition import load_cohort
+
+    dlib_out = tmp_path / "dlib-cohort.npz"
+    switched = runner.invoke(cli, ["calibrate-face", "--data", str(faces), "--sets", "pointing04", "--encoder", "dlib",
+                                   "--cohort-out", str(dlib_out), "--config", str(config)])
+    assert switched.exit_code == 0, switched.output
+    site = load_config(config, {})
+    assert site.face.encoder == "dlib" and load_cohort(site.face).embeddings.shape[1] == 128
 
 
 def test_enroll_list_and_remove_staff_on_real_photos(tmp_path: Path, shared_data: Path) -> None:

@@ -59,11 +59,32 @@ class PcscCardReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._read_lock = threading.Lock()
-        self.state = ReaderState.STARTING
+        self._state_changed = threading.Condition()
+        self._state = ReaderState.STARTING
         self.reader_name = ""
         self.contexts_established = 0
         self.inserted_at = 0.0  # monotonic time of the last insert event
         self._ctx: int | None = None
+
+    @property
+    def state(self) -> ReaderState:
+        return self._state
+
+    @state.setter
+    def state(self, value: ReaderState) -> None:
+        with self._state_changed:
+            self._state = value
+            self._state_changed.notify_all()
+
+    def wait_until_card_out(self, timeout_s: float) -> bool:
+        """Block until the monitor has seen no card in the reader (True) or ``timeout_s`` passed (False).
+
+        pcscd polls a reader without card-detect interrupts (the virtual one: about every 0.4 s); a card
+        taken out and put back within one poll is no change to it. The demo waits here before it puts the
+        next virtual card in."""
+        with self._state_changed:
+            return self._state_changed.wait_for(
+                lambda: self._state not in (ReaderState.CARD_PRESENT, ReaderState.CARD_MUTE), timeout_s)
 
     @property
     def description(self) -> str:
