@@ -29,7 +29,10 @@ TEMPLATE_SIZES = tuple(sorted(FACE_ENCODERS.values()))
 
 def is_template(values: object) -> bool:
     """A finite 1-D vector of one of the encoders' sizes (templates from outside are checked with this)."""
-    array = np.asarray(values, dtype=np.float64)
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
     return array.ndim == 1 and array.shape[0] in TEMPLATE_SIZES and bool(np.isfinite(array).all())
 
 

@@ -114,3 +114,12 @@ def test_a_roster_enrolled_with_the_other_encoder_is_not_compared(tmp_path: Path
     near[1] = 0.9  # cosine ~0.74 with the enrolled one: a look-alike warning, not a refusal
     near /= np.linalg.norm(near)
     assert duplicate_of(("D2", float(np.linalg.norm(near - probe))), "D3", 512)[0] == "warn"
+
+
+def test_a_template_from_outside_is_checked_before_use() -> None:
+    """What the hospital system or a roster file hands over: only a finite vector of an encoder's size."""
+    from kiosk.ports import is_template
+
+    assert is_template([0.1] * 512) and is_template([0.1] * 128)
+    hostile = [[0.1] * 100, ["x"] * 128, [[0.1] * 128], [float("nan")] * 512, [float("inf")] * 128, {"a": 1}, None]
+    assert not any(is_template(value) for value in hostile)
