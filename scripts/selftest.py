@@ -96,6 +96,10 @@ def check_face_models(cfg: KioskConfig) -> Check:
         cohort = load_cohort(cfg.face)
         point = operating_point(cfg.face)
         model = PresentationModel.load()
+        if cfg.face.encoder == "arcface":
+            from drivers.face.arcface_encoder import ArcFaceEncoder
+
+            ArcFaceEncoder().warm_up()  # the weights are there and are the pinned ones
     except (OSError, ValueError, KeyError) as exc:
         return Check("face_models", False, f"cannot load: {exc}",
                      "check face.cohort_file, or recalibrate: kiosk-provision calibrate-face (docs/technician.md)")
@@ -103,7 +107,7 @@ def check_face_models(cfg: KioskConfig) -> Check:
         return Check("face_models", False, str(exc), "fix the [face] section, or recalibrate with calibrate-face")
     depth = f"; depth camera: {cfg.camera.depth}" if cfg.camera.depth else "; no depth camera"
     return Check("face_models", True,
-                 f"cohort of {len(cohort.labels)} templates of {len(cohort.identities)} people, threshold "
+                 f"{cfg.face.encoder} encoder, cohort of {len(cohort.labels)} templates of {len(cohort.identities)} people, threshold "
                  f"{point.threshold} (grey from {point.grey_floor}), presentation model of "
                  f"{len(model.fitted_sources)} sources{depth}")
 

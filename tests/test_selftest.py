@@ -129,6 +129,9 @@ def test_face_models_check_names_a_missing_cohort(tmp_path: Path) -> None:
     broken = load_config(None, {"KIOSK_FACE_COHORT_FILE": str(tmp_path / "nowhere.npz")})
     bad = check_face_models(broken)
     assert not bad.ok and "calibrate-face" in bad.fix
+    assert good.detail.startswith("arcface encoder")
+    unlicensed = check_face_models(load_config(None, {"KIOSK_FACE_ENCODER": "dlib"}))  # dlib without its calibration
+    assert not unlicensed.ok and "calibrate-face --encoder dlib" in unlicensed.detail
 
 
 def test_selftest_refuses_a_replayed_camera_in_production() -> None:
