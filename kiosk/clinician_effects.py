@@ -9,7 +9,7 @@ from typing import Any
 
 from kiosk import clinician_login as cl
 from kiosk.errors import KioskError
-from kiosk.face_check import FaceVerifier, NoFaceFound
+from kiosk.face_check import FaceVerifier, NoFaceFound, NoReferenceFace
 from kiosk.face_score import OperatingPoint, score_band
 from kiosk.ports import LocationSource, PositionReading, StaffRoster
 from kiosk.position import SITE_CONTRADICTION, UNAVAILABLE, PositionVerdict
@@ -47,6 +47,9 @@ class LoginEffects:
             match = self._face.verify_template(member.template)
         except NoFaceFound:
             return cl.FaceResult(None, error="no_face")
+        except NoReferenceFace as exc:  # enrolled with the other face encoder: only enrolling again helps
+            log.warning("clinician face check refused: %s", exc)
+            return cl.FaceResult(None, error="enrol_again")
         except KioskError as exc:
             log.warning("clinician face check failed: %s", exc)
             return cl.FaceResult(None, error="face_unavailable")

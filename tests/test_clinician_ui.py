@@ -143,7 +143,7 @@ def test_every_refusal_reason_has_text() -> None:
 
     reasons = {getattr(position, n) for n in ("NO_FIX", "STALE_FIX", "POOR_ACCURACY", "FIX_2D", "TELEPORT", "OUTSIDE",
                                               "NEAR_EDGE", "SITE_CONTRADICTION", "UNAVAILABLE")}
-    reasons |= {"face_mismatch", "face_uncertain", "liveness_failed", "unknown_staff", "no_face", "face_unavailable",
+    reasons |= {"face_mismatch", "face_uncertain", "liveness_failed", "unknown_staff", "no_face", "face_unavailable", "enrol_again",
                 "timeout", position.SITE_UNPROVEN}
     assert sorted(r for r in reasons if f"login.reason.{r}" not in CATALOG) == []
 

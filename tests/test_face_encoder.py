@@ -123,3 +123,20 @@ def test_a_template_from_outside_is_checked_before_use() -> None:
     assert is_template([0.1] * 512) and is_template([0.1] * 128)
     hostile = [[0.1] * 100, ["x"] * 128, [[0.1] * 128], [float("nan")] * 512, [float("inf")] * 128, {"a": 1}, None]
     assert not any(is_template(value) for value in hostile)
+
+
+def test_a_clinician_enrolled_with_the_other_encoder_is_asked_to_enrol_again(tmp_path: Path) -> None:
+    from kiosk import clinician_login as cl
+    from kiosk.clinician_effects import LoginEffects
+
+    roster = FileRoster(tmp_path / "staff.roster", tmp_path / "keys" / "staff.key")
+    roster.add(StaffMember("D1", "Old enrolment", "", "", np.full(128, 0.1)))
+    cfg = FaceConfig()
+    camera = ReplayCamera([np.zeros((240, 320, 3), np.uint8)], fps=30)
+    face = FaceVerifier(camera, DlibFaceEngine(presentation=False), _Reference(np.zeros(512)), cfg,
+                        point=operating_point(cfg), scorer=load_cohort(cfg).scorer(cfg.cohort_k), demo=True,
+                        clock=time.monotonic, sleep=time.sleep)
+    effects = LoginEffects(roster=roster, face=face, point=operating_point(cfg), location=None,  # type: ignore[arg-type]
+                           judge=lambda reading, _last: None, audit=lambda _event: None)  # type: ignore[arg-type,return-value]
+    result = effects.run(cl.VerifyStaffFace(staff_no="D1", attempt=1))
+    assert isinstance(result, cl.FaceResult) and result.match is None and result.error == "enrol_again"

@@ -99,6 +99,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "login.reason.unknown_staff": {"zh_CN": "未找到该工号的登记信息", "en": "No enrolment found for this staff number"},
     "login.reason.no_face": {"zh_CN": "摄像头前没有检测到人脸", "en": "No face seen by the camera"},
     "login.reason.face_unavailable": {"zh_CN": "面部核验暂时不可用", "en": "The face check is unavailable"},
+    "login.reason.enrol_again": {"zh_CN": "您的面部登记需要重新办理，请联系信息科", "en": "Your face enrolment must be renewed: please ask the IT department"},
     "login.reason.timeout": {"zh_CN": "核验超时", "en": "The check took too long"},
     "login.reason.no_fix": {"zh_CN": "没有定位信号", "en": "No position fix"},
     "login.reason.stale_fix": {"zh_CN": "定位信息已过时", "en": "The position fix is too old"},
