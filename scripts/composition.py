@@ -20,6 +20,7 @@ from drivers.camera.replay import DeviceCamera, ReplayCamera
 from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
 from drivers.card.pcscd_service import missing_parts
+from drivers.face.arcface_encoder import SHIPPED_COHORT
 from drivers.face.process_engine import ProcessFaceEngine
 from drivers.gateway.client import HttpGateway, HttpHospitalSystem, gateway_origin
 from drivers.gateway.voucher_platform import HttpVoucherPlatform
@@ -229,7 +230,6 @@ class Services:
 
 QR_WARM_UP_S = 5.0  # longest the start waits for the camera's QR decoder to warm up
 
-SHIPPED_COHORT = Path(__file__).resolve().parents[1] / "drivers" / "face" / "cohort_arcface_v1.npz"
 
 
 def presentation_rules() -> PresentationRules:

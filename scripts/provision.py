@@ -15,6 +15,7 @@ import click
 
 from kiosk.config import as_dict, describe, load_config
 from kiosk.errors import KioskError
+from kiosk.ports import FACE_ENCODERS
 from scripts.credential_keys import technician_keys
 
 
@@ -267,7 +268,7 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
               help="Where to write the cohort (templates and identity labels only, no images).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the operating point into this TOML config file's [face] section.")
-@click.option("--encoder", type=click.Choice(["arcface", "dlib"]), default="arcface", show_default=True,
+@click.option("--encoder", type=click.Choice(list(FACE_ENCODERS)), default="arcface", show_default=True,
               help="Face encoder to calibrate (config face.encoder).")
 @click.option("--dry-run", is_flag=True, help="Compute and print the operating point; write nothing.")
 def calibrate_face(data_dir: Path, target_far: float, sets: str, exclude: str, cohort_k: int, folds: int,

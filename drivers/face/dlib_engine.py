@@ -33,7 +33,6 @@ from kiosk.face_quality import FaceObservation
 from kiosk.ports import FACE_ENCODERS, FaceSample, Frame, Template
 
 SMALL_FRAME_SIDE = 400  # frames this small (photos, crops) are also searched upsampled
-ENCODERS = FACE_ENCODERS  # encoder name -> template size
 EQUALISE_CLIP = 3.0  # CLAHE clip limit of the second look at a frame without a face (OpenCV's examples: 2-4)
 
 
@@ -49,10 +48,9 @@ class _Landmarks:
 class DlibFaceEngine:
     def __init__(self, detect_side_px: int = 320, jitters: int = 1, *, presentation: bool = True,
                  flip: bool = True, encoder: str = "arcface") -> None:
-        if encoder not in ENCODERS:
-            raise ValueError(f"unknown face encoder {encoder!r}: one of {', '.join(ENCODERS)}")
+        if encoder not in FACE_ENCODERS:
+            raise ValueError(f"unknown face encoder {encoder!r}: one of {', '.join(FACE_ENCODERS)}")
         self._side, self._jitters, self._flip = detect_side_px, jitters, flip
-        self.encoder_name = encoder
         self._arcface: Any = None
         if encoder == "arcface":
             from drivers.face.arcface_encoder import ArcFaceEncoder

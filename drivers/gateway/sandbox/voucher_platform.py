@@ -30,7 +30,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -41,7 +40,6 @@ from drivers.gateway.envelope import dumps
 SANDBOX_PASSWORD = "147258"
 FAILURES_TO_LOCK = 5
 PASSWORD_TRIES = 3
-SHIPPED_COHORT = Path(__file__).resolve().parents[2] / "face" / "cohort_arcface_v1.npz"
 
 # (frame RGB, reference template) -> (matched, reason): the project's engine, cohort and operating point
 FaceMatcher = Callable[[Any, list[float]], tuple[bool, str]]
@@ -58,6 +56,8 @@ def project_face_matcher() -> FaceMatcher:
 
     def match(frame: Any, reference: list[float]) -> tuple[bool, str]:
         if not state:
+            from drivers.face.arcface_encoder import SHIPPED_COHORT
+
             with np.load(SHIPPED_COHORT, allow_pickle=False) as data:
                 cohort = data["embeddings"].astype(np.float64)
             cfg = FaceConfig()
