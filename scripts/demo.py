@@ -20,7 +20,7 @@ from kiosk.errors import FaceError, KioskError
 
 from drivers.card.inprocess_reader import InProcessCardReader
 from drivers.card.pcsc_reader import PcscCardReader
-from drivers.card.pcscd_service import PcscdHandle, start_pcscd
+from drivers.card.pcscd_service import PcscdHandle, start_pcscd, system_vpcd_port
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
 from drivers.card.vpcd_card import VpcdCardSession
 from drivers.gateway.access import TifPolicy
@@ -73,7 +73,7 @@ class DemoRig:
         self.remove_card()
         if isinstance(reader, PcscCardReader) and not reader.wait_until_card_out(CARD_SWAP_WAIT_S):
             log.warning("demo: the reader still reports the previous card; inserting the next one anyway")
-        self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else 35963)
+        self._session = VpcdCardSession(card, port=self.pcscd.port if self.pcscd else system_vpcd_port())
         self._session.insert()
 
     def holder_id(self) -> str:

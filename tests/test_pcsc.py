@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import pytest
 from kiosk.errors import CardDataCorrupt, CardError, CardMute, CardRemoved, NotSocialSecurityCard, ReaderUnavailable
 
 from drivers.card.pcsc_reader import PcscCardReader, ReaderState
-from drivers.card.pcscd_service import PcscdHandle, missing_parts, start_pcscd
+from drivers.card.pcscd_service import PcscdHandle, missing_parts, port_taken, start_pcscd, virtual_reader_listed
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
 from drivers.card.vpcd_card import VpcdCardSession
 
@@ -22,22 +23,11 @@ pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"PC/SC stack not 
 @pytest.fixture(scope="module")
 def pcscd() -> Iterator[PcscdHandle]:
     handle = start_pcscd()
-    if not handle.owned and not _has_virtual_reader():
+    if not handle.owned and not virtual_reader_listed():
         pytest.skip("a pcscd started before vsmartcard-vpcd was installed is running without the virtual "
                     "reader: restart pcscd")
     yield handle
     handle.stop()
-
-
-def _has_virtual_reader() -> bool:
-    from smartcard import scard as sc
-
-    hres, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
-    try:
-        hres, names = sc.SCardListReaders(ctx, [])
-        return any("Virtual PCD" in name for name in names or [])
-    finally:
-        sc.SCardReleaseContext(ctx)
 
 
 class Events:
@@ -227,3 +217,21 @@ def test_a_card_held_briefly_by_another_process_is_waited_for(reader: tuple[Pcsc
         assert released.is_set() and read == [HOLDERS["demo"]]
     finally:
         session.remove()
+
+
+def test_the_virtual_readers_port_is_never_an_ephemeral_one_and_a_taken_port_is_named() -> None:
+    """A CI run once met pcscd without its virtual reader: vsmartcard's default port 35963 lies in Linux's
+    ephemeral range, and an outgoing connection held it as its local port, so the driver could not bind."""
+    from drivers.card.pcscd_service import OWN_VPCD_PORT
+
+    low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    assert not low <= OWN_VPCD_PORT <= high, (OWN_VPCD_PORT, low, high)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.socket()
+        try:
+            client.connect(server.getsockname())  # its local port: an ephemeral one, as any client's
+            held = client.getsockname()[1]
+            assert port_taken(held), f"port {held} is held by a connected socket"
+        finally:
+            client.close()
+    assert port_taken(OWN_VPCD_PORT) == "" or virtual_reader_listed()  # free, or our pcscd's reader has it

@@ -16,7 +16,8 @@ from pathlib import Path
 from kiosk.errors import KioskError
 
 from drivers.card.virtual_card import Fault, VirtualSocialSecurityCard, load_holders
-from drivers.card.vpcd_card import VPCD_PORT, VpcdCardSession
+from drivers.card.pcscd_service import system_vpcd_port
+from drivers.card.vpcd_card import VpcdCardSession
 
 
 def main() -> int:
@@ -25,7 +26,8 @@ def main() -> int:
     parser.add_argument("--holder", default="demo", help="key of the card holder in the holders file")
     parser.add_argument("--holders", type=Path, help="TOML file of card holders (default: the bundled demo holders)")
     parser.add_argument("--fault", choices=[f.value for f in Fault], default="none", help="fault to inject")
-    parser.add_argument("--port", type=int, default=VPCD_PORT, help="vpcd TCP port")
+    parser.add_argument("--port", type=int, default=system_vpcd_port(),
+                        help="vpcd TCP port (default: the one /etc/reader.conf.d/vpcd names)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the card stays inserted")
     args = parser.parse_args()
     holders = load_holders(args.holders)
