@@ -111,6 +111,7 @@ from kiosk.visit_messages import (  # noqa: F401 - re-exported: callers use visi
     Prepare,
     Settle,
     OpenPayment,
+    AwaitInterruptedOutcome,
     AwaitPayment,
     PayWithCode,
     SettlePaid,
@@ -429,15 +430,23 @@ class VisitMachine(SideTransitions, InvoiceTransitions, RegistrationTransitions)
         return self._reset()
 
     def _on_interrupted_found(self, e: InterruptedVisitFound) -> list[Effect]:
-        """Show the patient how the visit the kiosk stopped in ended; Finish (or the idle countdown) closes it."""
+        """Show the patient how the visit the kiosk stopped in ended; Finish (or the idle countdown) closes it.
+        While it is being settled (the outbox resends it after the restart) the screen follows it to its end."""
         if e.visit is None:
             return []
-        self.visit_id = e.visit.visit_id
-        self.ctx.wipe()
-        self.ctx.interrupted = e.visit
-        self.history = [State.IDLE]
-        self._go(State.INTERRUPTED)
-        return []
+        if self.state is State.INTERRUPTED:  # how it stands now
+            if self.ctx.interrupted is None or self.ctx.interrupted.visit_id != e.visit.visit_id:
+                return []
+            self.ctx.interrupted = e.visit
+        else:
+            self.visit_id = e.visit.visit_id
+            self.ctx.wipe()
+            self.ctx.interrupted = e.visit
+            self.history = [State.IDLE]
+            self._go(State.INTERRUPTED)
+        if e.visit.outcome != "settling":
+            return []
+        return [AwaitInterruptedOutcome(self.visit_id, e.visit.reference)]
 
     def _authorised_by(self) -> str:
         return self.ctx.document.authorised_by if self.ctx.document is not None else ""
@@ -457,6 +466,7 @@ _HANDLERS = {
     (State.FAMILY_ACCOUNT, FamilyAuthFailed): _H._on_family_failed,
     (State.VOUCHER_PASSWORD, PasswordEntered): _H._on_password,
     (State.VOUCHER_PASSWORD, PasswordChecked): _H._on_password_checked,
+    (State.INTERRUPTED, InterruptedVisitFound): _H._on_interrupted_found,
     (State.INTERRUPTED, Finish): _H._on_finish,
     (State.IDENTIFYING, CardRead): _H._on_card_read,
     (State.IDENTIFYING, Identified): _H._on_identified,

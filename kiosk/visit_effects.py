@@ -60,6 +60,7 @@ _LANES: dict[type, str] = {
     v.PrintCopy: "printer",
     v.PrintInvoice: "printer",
     v.AwaitPayment: "payment",
+    v.AwaitInterruptedOutcome: "payment",  # no visit is paying while that screen shows
     v.PayWithCode: "payment",
 }
 
@@ -201,6 +202,8 @@ class EffectRunner:
                 return v.PaymentOpened(vid, reference=reference, order=order)
             case v.AwaitPayment(order=order):
                 return v.PaymentUpdate(vid, status=self._await(order), waited=True)
+            case v.AwaitInterruptedOutcome():
+                return v.InterruptedVisitFound(vid, visit=self._await_outcome())
             case v.PayWithCode(order=order, code=code):
                 return v.PaymentUpdate(vid, status=self._settlement.pay_with_code(order, code))
             case v.SettlePaid(reference=reference):
@@ -287,6 +290,18 @@ class EffectRunner:
             self._settlement.check_benefit(person)
         except GatewayUnreachable as exc:
             log.warning("benefit check skipped, gateway unreachable: %s", exc)
+
+    def _await_outcome(self) -> Any:
+        """The interrupted visit as the outbox has it, once no longer being settled or after a short slice
+        (so the screen's Done is never kept waiting); None once it was closed."""
+        deadline = self._monotonic() + self._wait_s
+        while True:
+            found = self._settlement.interrupted_visit()
+            if found is None or found.outcome != "settling" or self._monotonic() >= deadline:
+                if found is not None and found.outcome != "settling":
+                    log.info("the interrupted visit %s (%s) ended: %s", found.visit_id, found.reference, found.outcome)
+                return found
+            self._sleep(self._poll_s)
 
     def _await(self, order: Any) -> PaymentStatus:
         """Wait a short slice (so an abandoned visit's wait ends soon): the order is queried at the start,

@@ -215,7 +215,8 @@ class IdleTimeout(Event): ...
 
 @dataclass(frozen=True)
 class InterruptedVisitFound(Event):
-    """At start: the outbox holds a visit whose settlement was committed and never shown ended."""
+    """At start: the outbox holds a visit whose settlement was committed and never shown ended (again, with
+    the visit's id, while that screen shows: how it stands now)."""
 
     visit: InterruptedVisit | None = None
 
@@ -495,6 +496,11 @@ class PrintReceipt(Effect):
     queued: QueuedSettlement | None = None
     authorised_by: str = ""  # a family account: who authorised the payment (masked name)
     registered: Registered | None = None  # a registration with a doctor: the queue number and where to wait
+
+
+@dataclass(frozen=True)
+class AwaitInterruptedOutcome(Effect):
+    reference: str  # the outbox item of the visit shown "being settled" after a restart: wait a slice for its end
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ PATIENTS = {
     "no-photo": "low_income",                      # the same person with no photo on file: face swipe leads to
 }                                                  # the family account (王秀英, the demo holder, is bound to her)
 NO_PHOTO = {"no-photo"}  # patients whose face the demo does not enrol
+PAYMENT_KEY_FILE = "payment-sandbox.key"  # the sandbox payment platform's merchant key, in the demo's folder
 
 
 @dataclass
@@ -142,7 +143,7 @@ def demo_config(cfg: KioskConfig, data_dir: Path, gateway_url: str, payment_key:
             sm2_gateway_public_key=messages.own.public)
     payment = cfg.payment
     if payment_key and payment.provider == "platform":
-        key_file = data_dir / "payment-sandbox.key"
+        key_file = data_dir / PAYMENT_KEY_FILE
         key_file.write_bytes(payment_key)
         key_file.chmod(0o600)
         payment = dataclasses.replace(payment, url="", key_file=str(key_file))
@@ -190,8 +191,12 @@ def start_demo(cfg: KioskConfig, data_dir: Path | None = None, holder: str = DEM
     data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     security = demo_security(cfg)
+    # a demo started again on its folder (after a crash) keeps its sandbox's ledger and merchant key: the
+    # payment orders of the interrupted visit stay verifiable
+    kept_key = data_dir / PAYMENT_KEY_FILE
     sandbox = SandboxGateway(data_dir / "sandbox-ledger.sqlite", access=security.access,
-                             message_security=security.messages, accept_replay=True)
+                             message_security=security.messages, accept_replay=True,
+                             payment_key=kept_key.read_bytes().strip() if kept_key.exists() else None)
     sandbox.start()
     cups = None
     try:

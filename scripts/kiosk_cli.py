@@ -79,6 +79,9 @@ def _serve(app: Any, window: Any) -> int:
             screen = window.screen().geometry() if window.screen() is not None else None
             shown = f"window {window.width()}x{window.height()}" + (
                 f" on a {screen.width()}x{screen.height()} screen" if screen is not None else "")
+            machine = getattr(getattr(window, "controller", None), "machine", None)
+            if machine is not None:  # what the first screen is (after a crash: the interrupted visit's)
+                shown += f", showing {machine.state.value}"
             log.info("%s", shown)
             manager.ready(shown)
 
@@ -245,6 +248,14 @@ def _has_display() -> bool:
                 or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "eglfs", "linuxfb", "vnc"))
 
 
+def _demo_folder(args: argparse.Namespace, cfg: KioskConfig) -> Path | None:
+    """The demo's data folder when one is named (``--data-dir``, else the config's ``data_dir``: a demo
+    kiosk run by systemd keeps its outbox and sandbox ledger there across restarts); None: a new
+    temporary folder."""
+    named = getattr(args, "data_dir", None) or cfg.data_dir
+    return Path(named).expanduser() if named else None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if getattr(args, "role", "patient") == "clinician":
         return cmd_clinician_demo(args)
@@ -262,11 +273,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from scripts.demo import DEMO_HOLDER, NO_PHOTO, PATIENTS
 
     patient = getattr(args, "patient", "local")
-    rig = start_demo(_config(args), Path(args.data_dir) if getattr(args, "data_dir", None) else None,
-                     holder=PATIENTS[patient], enrol=patient not in NO_PHOTO)
+    cfg = _config(args)
+    folder = _demo_folder(args, cfg)
     result: dict[str, Any] = {}
     with contextlib.ExitStack() as started:  # from here on, whatever stops us stops what was started
+        if folder is not None:  # a folder that outlives the process: one demo at a time in it
+            from offline_queue.instance_lock import InstanceLock
+
+            folder.mkdir(parents=True, exist_ok=True)
+            started.callback(InstanceLock.take(folder, who="starting another demo on it").release)
+        rig = start_demo(cfg, folder, holder=PATIENTS[patient], enrol=patient not in NO_PHOTO)
         started.callback(rig.close)
+        # as kiosk run: a settlement left in flight by a crash is resolved now, and its visit shown first
+        rig.services.outbox.reclaim_in_flight()
         log.info("demo: sandbox gateway %s, %s, %s, %s; data in %s", rig.sandbox.url,
                  rig.services.card_reader.description, rig.services.camera.description,
                  rig.services.printer.description, rig.data_dir)

@@ -115,6 +115,26 @@ def test_each_item_state_reads_as_what_the_patient_needs_to_know(state: str, out
     assert interrupted_visit("v1", "Q1", state, None).outcome == outcome
 
 
+def test_the_screen_follows_a_visit_being_settled_to_its_end_and_a_late_answer_after_done_is_ignored() -> None:
+    machine = v.VisitMachine()
+    settling = interrupted_visit("v1", "Q1", "ambiguous", None)
+    assert machine.handle(v.InterruptedVisitFound(visit=settling)) == [v.AwaitInterruptedOutcome("v1", "Q1")]
+    assert machine.state == v.State.INTERRUPTED
+    # the outbox has not resolved it yet: wait another slice
+    assert machine.handle(v.InterruptedVisitFound("v1", visit=settling)) == [v.AwaitInterruptedOutcome("v1", "Q1")]
+    settled = interrupted_visit("v1", "Q1", "done", {"setlinfo": {"medfee_sumamt": "86.50", "psn_cash_pay": "20.00"}})
+    assert machine.handle(v.InterruptedVisitFound("v1", visit=settled)) == []
+    assert machine.ctx.interrupted is not None and machine.ctx.interrupted.outcome == "settled"
+    assert machine.ctx.interrupted.medfee_sumamt == Decimal("86.50")
+    other = interrupted_visit("v9", "Q9", "ambiguous", None)
+    assert machine.handle(v.InterruptedVisitFound("v1", visit=other)) == []  # not the visit on screen
+    assert machine.ctx.interrupted.visit_id == "v1"
+    machine.handle(v.Finish())
+    assert machine.state == v.State.IDLE
+    assert machine.handle(v.InterruptedVisitFound("v1", visit=settling)) == []  # a late answer after Done
+    assert machine.state == v.State.IDLE
+
+
 @pytest.mark.slow
 def test_a_kiosk_killed_while_its_2207_is_in_flight_shows_the_outcome_at_the_next_start_and_settles_once(
         restartable: KioskConfig, sandbox: SandboxGateway, tmp_path: Path) -> None:

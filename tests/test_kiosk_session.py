@@ -236,7 +236,7 @@ def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notif
                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             notify.expect("READY=1", timeout_s=120)
-            assert "STATUS=window 1366x768 on a 1366x768 screen" in notify.seen, notify.seen
+            assert "STATUS=window 1366x768 on a 1366x768 screen, showing idle" in notify.seen, notify.seen
         finally:
             kiosk.terminate()
             kiosk.wait(timeout=60)

@@ -292,6 +292,23 @@ def test_expired_lease_is_recovered_by_a_running_sender(parts: tuple) -> None:
     assert [d.state for d in outbox.drain()] == ["done"]
 
 
+def test_the_folders_owner_reclaims_at_once_also_a_plan_held_until_its_payment_deadline(parts: tuple) -> None:
+    """A kiosk killed while it settled a paid visit: the plan was held from the sender until the payment's
+    deadline (the kiosk delivered it itself). At the next start it is due at once, not minutes later while
+    the patient stands at the screen (the systemd test found it waiting out the 150 s)."""
+    outbox, handler, clock = parts
+    ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD, not_before=clock.now + 150,
+                         holds_visit=True)
+    assert outbox._claim(ref) is not None  # the kiosk delivered it itself and died mid-send
+    clock.now += 1
+    assert outbox.drain() == []  # its lease still runs
+    assert outbox.reclaim_in_flight() == 1
+    assert [d.state for d in outbox.drain()] == ["done"] and len(handler.seen) == 1
+    later = outbox.enqueue(visit_id="v2", kind="plan", payload=PAYLOAD, not_before=clock.now + 150)
+    assert outbox.reclaim_in_flight() == 0 and outbox.drain() == []  # nothing in flight: holds stay
+    assert outbox.item_state(later)[0] == "pending"
+
+
 def test_lookups_use_the_id_in_the_reference(parts: tuple, store: Store) -> None:
     outbox, _, _ = parts
     ref = outbox.enqueue(visit_id="v1", kind="plan", payload=PAYLOAD)

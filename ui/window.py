@@ -73,6 +73,7 @@ class KioskWindow(QMainWindow):
         self._pay_clock = QTimer(self, interval=1000, timeout=self._pay_tick)  # the payment screen's own time
         self._pay_remaining = 0
         self.face_prompt, self._shown_prompt = "", ""
+        self._last_spoken: tuple[v.State, str] | None = None
         self._wedge = WedgeAssembler()
         self._qr_sources: list[object] = []  # face_prompt is written by the vision worker
         self._preview = QTimer(self, interval=30, timeout=self._refresh_preview)  # ~33 Hz: a 30 fps camera
@@ -278,7 +279,10 @@ class KioskWindow(QMainWindow):
     def _on_state_changed(self, state: v.State) -> None:
         self.render()
         screen = self.current
-        self.speak(screen.spoken_text())
+        spoken = (state, screen.spoken_text())
+        if spoken != self._last_spoken:  # the same screen updated (a payment's or a settlement's state): not again
+            self._last_spoken = spoken
+            self.speak(spoken[1])
         if state == v.State.FACE_VERIFY:
             self.camera.start()
             self._refresh_preview()
