@@ -1,5 +1,7 @@
 """Which score for the arcface encoder's templates: AS-norm against the cohort, or the plain cosine
-similarity? Decided on the development people only (bench/face_validation.txt left out entirely).
+similarity? And which share of look-alike pairs the threshold rule allows: a fixed 1 % (until session
+15) or the far target itself? Decided on the development people only (bench/face_validation.txt left out
+entirely).
 
     .venv/bin/python bench/face_scores.py --data ../shared/data
 
@@ -25,7 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from drivers.face.dlib_engine import DlibFaceEngine  # noqa: E402
 from kiosk.face_score import CohortScorer  # noqa: E402
+import kiosk.face_evaluation as evaluation  # noqa: E402
 import scripts.face_calibration as calibration  # noqa: E402
+
+VARIANTS = (("as_norm", True, None), ("cosine_pair_share_0.01", False, 0.01), ("cosine", False, None))
 
 
 def _scored_as(normalised: bool) -> None:
@@ -36,6 +41,17 @@ def _scored_as(normalised: bool) -> None:
         return built
 
     calibration.Cohort.scorer = scorer  # type: ignore[method-assign]
+
+
+def _pair_share(share: float | None) -> None:
+    """The threshold rule's share of look-alike pairs from here on: fixed, or (None) the far target."""
+    def rule(pair_scores, target_far):  # type: ignore[no-untyped-def]
+        return _PAIR_RULE(pair_scores, target_far if share is None else share)
+
+    evaluation.threshold_for_pairs = rule  # type: ignore[assignment]
+
+
+_PAIR_RULE = evaluation.threshold_for_pairs
 
 
 def _figures(tallies: dict[str, calibration.Tally]) -> dict[str, dict]:
@@ -55,8 +71,9 @@ def main() -> None:
               if calibration.identity_of(rel) not in validation]
     photos = calibration.encode_images(calibration.gated_templates(DlibFaceEngine(encoder="arcface")), faces, images)
     plan, out = calibration.TrialPlan(), {}
-    for name, normalised in (("as_norm", True), ("cosine", False)):
+    for name, normalised, share in VARIANTS:
         _scored_as(normalised)
+        _pair_share(share)
         tallies, points = calibration.cross_validate(photos, plan, target_far=args.far, cohort_k=35, folds=3)
         unseen = calibration.leave_one_set_out(photos, plan, target_far=args.far, cohort_k=35)
         out[name] = {"folds": _figures(tallies), "fold_thresholds": [round(p.threshold, 3) for p in points],

@@ -90,9 +90,9 @@ class CameraConfig:
 @dataclass(frozen=True)
 class FaceConfig:
     encoder: str = _opt("arcface", "face encoder: arcface (InsightFace's w600k MobileFaceNet, 512 numbers: the shipped cohort and operating point; weights licensed for non-commercial research, see README) or dlib (dlib's 128-d model, freely licensed: needs a site calibration, face.cohort_file and the thresholds from kiosk-provision calibrate-face --encoder dlib)", _one_of("arcface", "dlib"))
-    score_threshold: float = _opt(3.611, "lowest score accepted as the same person (arcface: ten times the cosine similarity; dlib: cohort-normalised; kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
+    score_threshold: float = _opt(4.3, "lowest score accepted as the same person (arcface: ten times the cosine similarity; dlib: cohort-normalised; kiosk-provision calibrate-face; shipped: fitted on the development people of ../shared/data for far <= 0.001 per attempt in every set)", _range(0.0, 50.0))
     grey_floor: float = _opt(2.969, "scores from here up to the threshold are too close to call: retry, then staff", _range(-50.0, 50.0))
-    small_face_threshold: float = _opt(3.611, "the same for bursts whose smallest face is under 100 px tall (a stricter band: small faces let look-alikes score higher; the default quality gate never encodes them)", _range(0.0, 50.0))
+    small_face_threshold: float = _opt(4.3, "the same for bursts whose smallest face is under 100 px tall (a stricter band: small faces let look-alikes score higher; the default quality gate never encodes them)", _range(0.0, 50.0))
     small_face_grey_floor: float = _opt(2.969, "grey-zone floor of the small-face band", _range(-50.0, 50.0))
     cohort_file: str = _opt("", "cohort templates for score normalisation, made with face.encoder (empty: the shipped drivers/face/cohort_arcface_v1.npz)")
     cohort_k: int = _opt(35, "nearest cohort templates used to normalise a score", _range(5, 1000))

@@ -61,12 +61,11 @@ def _errors_vouched(trials: int, rate: float) -> int:
     return allowed
 
 
-PAIR_SHARE = 0.01  # at most this share of pairs of different people may look alike at the threshold
 PAIR_QUANTILE = 0.9  # a pair's typical high score: the 0.9 quantile of its attempts
 
 
 def threshold_for_pairs(pair_scores: Mapping[str, Mapping[tuple[str, str], Sequence[float]]],
-                        pair_share: float = PAIR_SHARE) -> float:
+                        pair_share: float) -> float:
     """Threshold above all but ``pair_share`` of the pairs of different people, extrapolated.
 
     False accepts come in pairs of people, not in attempts: two people who look alike pass nearly every
@@ -78,6 +77,13 @@ def threshold_for_pairs(pair_scores: Mapping[str, Mapping[tuple[str, str], Seque
     fitted to all pair values and with no pair rule: without it one development fold let 0.7 % of
     impostor attempts through; both pair rules held 0; the full normal, fitted on all development
     people, lands far above the genuine scores of nuaa_client's webcam faces.)
+
+    ``band_point`` asks for the far target itself as the share: a pair that looks alike passes most of its
+    attempts, so a far of 1 in 1,000 allows no more than 1 pair in 1,000 to look alike. (Until session 15
+    the share was 0.01 for every target. On the development people the target's share held far 0 and
+    frr_visit 0 on nuaa_client and pointing04 as 0.01 did, moved glint_celeb's frr_visit from 0.010 to
+    0.030, and fitted without East Asian webcam faces let 0.016 of their impostor attempts through
+    instead of 0.069 (bench/face_scores.py); bench/face.py publishes the figures on people never seen.)
     """
     worst = -np.inf
     for pairs in pair_scores.values():
@@ -96,10 +102,10 @@ def band_point(impostor_scores: Mapping[str, Sequence[float]], target_far: float
                pair_scores: Mapping[str, Mapping[tuple[str, str], Sequence[float]]] | None = None,
                ) -> tuple[float, float]:
     """(threshold, grey floor) of one band: the threshold for ``target_far`` (rounded up to 0.001),
-    raised to the pair rule when pair scores are given; the grey zone from where ``grey_far`` starts."""
+    raised to the pair rule (the same share of look-alike pairs) when pair scores are given; the grey zone from where ``grey_far`` starts."""
     threshold = threshold_for_far(impostor_scores, target_far)
     if pair_scores:
-        threshold = max(threshold, threshold_for_pairs(pair_scores))
+        threshold = max(threshold, threshold_for_pairs(pair_scores, target_far))
     threshold = math.ceil(threshold * 1000) / 1000
     return threshold, min(threshold, round(threshold_for_far(impostor_scores, grey_far), 3))
 

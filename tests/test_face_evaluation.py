@@ -13,6 +13,7 @@ from kiosk.face_evaluation import (
     operating_point,
     attempts_needed,
     threshold_for_far,
+    threshold_for_pairs,
     upper_bound,
     visit_outcome,
 )
@@ -52,6 +53,18 @@ def test_threshold_holds_the_target_in_every_set_not_only_the_pool() -> None:
     assert point.grey_floor <= point.threshold and point.threshold >= threshold
     with pytest.raises(ValueError):
         threshold_for_far({"empty": []}, 0.001)
+
+
+def test_the_share_of_look_alike_pairs_is_the_far_target() -> None:
+    """False accepts come in pairs of people: a far of 1 in 1,000 lets no more than 1 pair in 1,000 look
+    alike, so a stricter target raises the pair rule, and the operating point follows its target."""
+    rng = np.random.default_rng(3)
+    pairs = {"set": {(f"a{i}", f"b{i}"): list(rng.normal(1.0 + 0.02 * i, 0.3, 6)) for i in range(60)}}
+    impostors = {"set": [s for v in pairs["set"].values() for s in v]}
+    assert threshold_for_pairs(pairs, 0.001) > threshold_for_pairs(pairs, 0.01) > threshold_for_pairs(pairs, 0.1)
+    strict = operating_point(impostors, 0.001, pair_scores=pairs)
+    loose = operating_point(impostors, 0.01, pair_scores=pairs)
+    assert strict.threshold >= round(threshold_for_pairs(pairs, 0.001), 3) > loose.threshold
 
 
 def test_visit_retries_grey_only() -> None:
