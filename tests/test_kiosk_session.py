@@ -160,7 +160,7 @@ def _run_in_cage(tmp_path: Path) -> None:
             if image.any() or time.monotonic() > deadline:  # something drawn, or judge the black frame
                 break
         shutil.copy(shot, ROOT / "docs" / "screenshots" / "cage-idle-screen.png")
-        _assert_idle_screen_fills(image)
+        _assert_the_window_fills_the_output(image)
 
         kiosk_pid = _child_of(cage.pid, "kiosk")
         os.kill(kiosk_pid, signal.SIGKILL)  # a crash
@@ -172,9 +172,74 @@ def _run_in_cage(tmp_path: Path) -> None:
             cage.wait()
 
 
-def _assert_idle_screen_fills(image: np.ndarray) -> None:
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
+                    reason="Debian's cage, grim and xwayland are not installed (scripts/test.sh installs them)")
+def test_after_a_kill_during_its_2207_the_kiosk_in_cage_shows_that_visits_outcome() -> None:
+    """The acceptance's last step through the compositor: a demo kiosk killed while its 2207 is in flight,
+    started again in cage on the same folder (as systemd's Restart= does), shows that visit's outcome
+    first and follows it to "went through"; photographed with grim."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="kiosk-cage-"))
+    with _reachable_interpreter():
+        try:
+            _crash_then_cage(tmp_path)
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _crash_then_cage(tmp_path: Path) -> None:
+    from tests.crashed_demo import LogWatch, kill_during_2207, standing_settlements
+
+    user = pwd.getpwnam(NOBODY)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, user.pw_uid, user.pw_gid)
+    tmp_path.chmod(0o777)  # the data folder and its keys are made by the unprivileged user
+    data = tmp_path / "data"
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'mode = "demo"\ndata_dir = "{data}"\n', encoding="utf-8")
+    as_nobody = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    quiet = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "NOTIFY_", "WATCHDOG_"))}
+    quiet.update(KIOSK_CARD_READER="virtual", TMPDIR=str(tmp_path), XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime))
+    crashed = kill_during_2207([*as_nobody, str(KIOSK), "--config", str(config), "demo", "--autopilot"],
+                               {**quiet, "QT_QPA_PLATFORM": "offscreen"}, data)
+
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = _env(tmp_path, notify, XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime), WLR_BACKENDS="headless",
+               WLR_LIBINPUT_NO_DEVICES="1", WLR_RENDERER="pixman", QT_QPA_PLATFORM="wayland")
+    cage = subprocess.Popen([*as_nobody, "cage", "-d", "--", str(KIOSK), "--config", str(config), "run"], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert cage.stderr is not None
+        ended = LogWatch(cage.stderr, rf"the interrupted visit {crashed.visit_id} \(\S+\) ended: (\w+)")
+        notify.expect("READY=1", timeout_s=120)
+        assert any(line.endswith("showing interrupted") for line in notify.seen), notify.seen
+        # the first frame through the compositor (cage's headless output with the pixman renderer composites
+        # only the damaged parts of later frames into a fresh buffer: a photograph of an update shows the
+        # changed labels on black, so the whole first frame is the one to judge)
+        shot = runtime / "interrupted.png"
+        deadline = time.monotonic() + 20
+        while True:
+            grim = subprocess.run([*as_nobody, "grim", str(shot)], env={**env, "WAYLAND_DISPLAY": "wayland-0"},
+                                  capture_output=True, text=True, timeout=60)
+            assert grim.returncode == 0, grim.stderr
+            image = np.asarray(Image.open(shot).convert("RGB"))
+            if image.any() or time.monotonic() > deadline:
+                break
+        shutil.copy(shot, ROOT / "docs" / "screenshots" / "cage-interrupted-visit.png")
+        _assert_the_window_fills_the_output(image)
+        assert ended.wait(60) == "settled"  # resent at once, and the screen followed it to its end
+        assert len(standing_settlements(data)) == 1
+    finally:
+        notify.close()
+        if cage.poll() is None:
+            cage.kill()
+            cage.wait()
+
+
+def _assert_the_window_fills_the_output(image: np.ndarray) -> None:
     """Full screen: the window covers the whole output (no black compositor background at the edges), and
-    it is the idle screen's light background, not an empty frame."""
+    it is the kiosk's light background, not an empty frame."""
     height, width = image.shape[:2]
     assert (width, height) == (1280, 720)  # cage's headless output
     edges = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])

@@ -13,25 +13,18 @@ to its end; the unanswered settlement is resolved under its msgid, and one settl
 from __future__ import annotations
 
 import os
-import re
-import signal
-import sqlite3
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from kiosk.config import load_config
 from scripts.provision_machine import service_unit
-from tests.processes import descendants
+from tests.crashed_demo import kill_during_2207, rows, standing_settlements
 from tests.systemd_namespace import NamespacedSystemd, unavailable
 
 UNIT = "hospital-kiosk.service"
-ROOT = Path(__file__).resolve().parents[1]
 KIOSK = Path(sys.executable).with_name("kiosk")
 
 
@@ -78,36 +71,6 @@ def test_systemd_restarts_the_kiosk_after_a_crash_and_after_its_gui_froze(tmp_pa
         systemd.stop()
 
 
-class SandboxUrl:
-    """Reads the demo's log as it is written (drained, so the kiosk never blocks on a full pipe) and
-    hands over its sandbox's address once it is logged."""
-
-    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
-        self.lines: list[str] = []
-        self.url = ""
-        self._found = threading.Event()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
-        for line in stream:
-            self.lines.append(line)
-            found = re.search(r"demo: sandbox gateway (https?://[^,\s]+)", line)
-            if found and not self.url:
-                self.url = found.group(1)
-                self._found.set()
-        self._found.set()  # the process ended
-
-    def wait(self, timeout_s: float) -> str:
-        self._found.wait(timeout_s)
-        assert self.url, "".join(self.lines[-40:])
-        return self.url
-
-
-def _rows(db: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        return conn.execute(query).fetchall()
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "available")
 def test_a_kiosk_killed_during_its_2207_comes_back_under_systemd_to_that_visits_outcome(tmp_path: Path) -> None:
@@ -116,31 +79,8 @@ def test_a_kiosk_killed_during_its_2207_comes_back_under_systemd_to_that_visits_
     config.write_text(f'mode = "demo"\ndata_dir = "{data}"\n[ui]\nwatchdog_s = 20\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "NOTIFY_", "WATCHDOG_"))}
     env.update(QT_QPA_PLATFORM="offscreen", TMPDIR=str(tmp_path), KIOSK_CARD_READER="virtual")
-    # a patient's visit on the demo kiosk (its autopilot), on the folder the unit will use
-    first = subprocess.Popen([str(KIOSK), "--config", str(config), "demo", "--autopilot"], env=env, cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    ledger = data / "sandbox-ledger.sqlite"
-    try:
-        assert first.stderr is not None
-        url = SandboxUrl(first.stderr).wait(120)
-        # the gateway settles the 2207 and holds its answer back: the kiosk is waiting when it dies
-        requests.post(url + "/admin/faults", json={"faults": [{"kind": "delay", "infno": "2207", "delay_s": 600}]},
-                      timeout=10).raise_for_status()
-        deadline = time.monotonic() + 120
-        while not (ledger.exists() and _rows(ledger, "SELECT setl_id FROM settlements")):
-            assert first.poll() is None and time.monotonic() < deadline, "no settlement: the visit did not get there"
-            time.sleep(0.1)  # polling the ledger file: the gateway has no event for a settlement
-        # the crash: the kiosk, and (as systemd does to a unit's leftovers) everything it had started
-        for pid in [first.pid, *descendants(first.pid)]:
-            os.kill(pid, signal.SIGKILL)
-        assert first.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
-    open_items = _rows(data / "outbox.sqlite", "SELECT reference, state FROM items WHERE kind = 'settlement_plan'")
-    (visit_id,) = _rows(data / "outbox.sqlite", "SELECT visit_id FROM open_visit")[0]
-    assert [state for _, state in open_items] == ["in_flight"], open_items  # it died waiting for the answer
+    # a patient's visit on the demo kiosk (its autopilot), on the folder the unit will use, killed mid-2207
+    crashed = kill_during_2207([str(KIOSK), "--config", str(config), "demo", "--autopilot"], env, data)
 
     log = tmp_path / "kiosk.log"
     systemd = NamespacedSystemd(tmp_path / "systemd", _unit_and_drop_in(tmp_path, config, log))
@@ -150,18 +90,17 @@ def test_a_kiosk_killed_during_its_2207_comes_back_under_systemd_to_that_visits_
         assert started.returncode == 0, (started.stderr, told[-3000:])
         status = systemd.show(UNIT, "StatusText")["StatusText"]
         assert status.endswith("showing interrupted"), status  # the first screen: that visit's outcome
-        assert "the kiosk had stopped during visit" in told and open_items[0][0] in told, told[-3000:]
+        assert f"the kiosk had stopped during visit {crashed.visit_id} ({crashed.reference})" in told, told[-3000:]
         # resent under its msgid at once (not when the payment's deadline would have come), and the screen
         # follows it: from "being settled" to "went through" with the amounts
-        ended = f"the interrupted visit {visit_id} ({open_items[0][0]}) ended: settled"
+        ended = f"the interrupted visit {crashed.visit_id} ({crashed.reference}) ended: settled"
         deadline = time.monotonic() + 60
         while ended not in log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, (_rows(data / "outbox.sqlite", "SELECT state, error FROM items"),
+            assert time.monotonic() < deadline, (rows(data / "outbox.sqlite", "SELECT state, error FROM items"),
                                                  log.read_text(errors="replace")[-3000:])
             time.sleep(0.1)  # polling the unit's log file: no event of the kiosk's reaches the test
-        assert _rows(data / "outbox.sqlite", "SELECT state FROM items WHERE kind = 'settlement_plan'") == [("done",)]
+        assert rows(data / "outbox.sqlite", "SELECT state FROM items WHERE kind = 'settlement_plan'") == [("done",)]
         # the unanswered 2207 is reversed under its msgid (2601) and settled afresh: one settlement stands
-        standing = _rows(ledger, "SELECT setl_id FROM settlements WHERE reversed = 0")
-        assert len(standing) == 1, _rows(ledger, "SELECT setl_id, msgid, reversed FROM settlements")
+        assert len(standing_settlements(data)) == 1, rows(data / "sandbox-ledger.sqlite", "SELECT * FROM settlements")
     finally:
         systemd.stop()
