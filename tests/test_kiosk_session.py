@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,11 +103,15 @@ NOBODY = "nobody"
 @pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
                     reason="Debian's cage, grim and xwayland are not installed (scripts/test.sh installs them)")
 def test_the_kiosk_runs_full_screen_in_cage_and_cage_ends_when_the_kiosk_dies() -> None:
-    # pytest's own folders are root's (0700): the unprivileged session gets a folder of its own in /tmp
+    _unprivileged(_run_in_cage)
+
+
+def _unprivileged(run: Callable[[Path], None]) -> None:
+    """pytest's own folders are root's (0700): the unprivileged session gets a folder of its own in /tmp."""
     tmp_path = Path(tempfile.mkdtemp(prefix="kiosk-cage-"))
     with _reachable_interpreter():
         try:
-            _run_in_cage(tmp_path)
+            run(tmp_path)
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
 
@@ -148,19 +152,7 @@ def _run_in_cage(tmp_path: Path) -> None:
         except AssertionError:
             cage.kill()
             raise AssertionError(cage.communicate()[1][-3000:]) from None
-        shot = runtime / "idle.png"
-        # READY=1 comes once the event loop runs; the compositor may show the window's first frame a few
-        # frames later (slower while the face engine's child loads its network): photograph until it is there
-        deadline = time.monotonic() + 20
-        while True:
-            grim = subprocess.run([*as_nobody, "grim", str(shot)], env={**env, "WAYLAND_DISPLAY": "wayland-0"},
-                                  capture_output=True, text=True, timeout=60)
-            assert grim.returncode == 0, grim.stderr
-            image = np.asarray(Image.open(shot).convert("RGB"))
-            if image.any() or time.monotonic() > deadline:  # something drawn, or judge the black frame
-                break
-        shutil.copy(shot, ROOT / "docs" / "screenshots" / "cage-idle-screen.png")
-        _assert_the_window_fills_the_output(image)
+        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-idle-screen.png"))
 
         kiosk_pid = _child_of(cage.pid, "kiosk")
         os.kill(kiosk_pid, signal.SIGKILL)  # a crash
@@ -179,12 +171,7 @@ def test_after_a_kill_during_its_2207_the_kiosk_in_cage_shows_that_visits_outcom
     """The acceptance's last step through the compositor: a demo kiosk killed while its 2207 is in flight,
     started again in cage on the same folder (as systemd's Restart= does), shows that visit's outcome
     first and follows it to "went through"; photographed with grim."""
-    tmp_path = Path(tempfile.mkdtemp(prefix="kiosk-cage-"))
-    with _reachable_interpreter():
-        try:
-            _crash_then_cage(tmp_path)
-        finally:
-            shutil.rmtree(tmp_path, ignore_errors=True)
+    _unprivileged(_crash_then_cage)
 
 
 def _crash_then_cage(tmp_path: Path) -> None:
@@ -217,17 +204,7 @@ def _crash_then_cage(tmp_path: Path) -> None:
         # the first frame through the compositor (cage's headless output with the pixman renderer composites
         # only the damaged parts of later frames into a fresh buffer: a photograph of an update shows the
         # changed labels on black, so the whole first frame is the one to judge)
-        shot = runtime / "interrupted.png"
-        deadline = time.monotonic() + 20
-        while True:
-            grim = subprocess.run([*as_nobody, "grim", str(shot)], env={**env, "WAYLAND_DISPLAY": "wayland-0"},
-                                  capture_output=True, text=True, timeout=60)
-            assert grim.returncode == 0, grim.stderr
-            image = np.asarray(Image.open(shot).convert("RGB"))
-            if image.any() or time.monotonic() > deadline:
-                break
-        shutil.copy(shot, ROOT / "docs" / "screenshots" / "cage-interrupted-visit.png")
-        _assert_the_window_fills_the_output(image)
+        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-interrupted-visit.png"))
         assert ended.wait(60) == "settled"  # resent at once, and the screen followed it to its end
         assert len(standing_settlements(data)) == 1
     finally:
@@ -235,6 +212,23 @@ def _crash_then_cage(tmp_path: Path) -> None:
         if cage.poll() is None:
             cage.kill()
             cage.wait()
+
+
+def _photograph(as_nobody: list[str], env: dict[str, str], runtime: Path, name: str) -> np.ndarray:
+    """The compositor's output through grim, kept as docs/screenshots/<name>. READY=1 comes once the event
+    loop runs; the output may show the window's first frame a few frames later (slower while the face
+    engine's child loads its network): photograph until something is drawn (at most 20 s)."""
+    shot = runtime / name
+    deadline = time.monotonic() + 20
+    while True:
+        grim = subprocess.run([*as_nobody, "grim", str(shot)], env={**env, "WAYLAND_DISPLAY": "wayland-0"},
+                              capture_output=True, text=True, timeout=60)
+        assert grim.returncode == 0, grim.stderr
+        image = np.asarray(Image.open(shot).convert("RGB"))
+        if image.any() or time.monotonic() > deadline:  # something drawn, or judge the black frame
+            break
+    shutil.copy(shot, ROOT / "docs" / "screenshots" / name)
+    return image
 
 
 def _assert_the_window_fills_the_output(image: np.ndarray) -> None:
