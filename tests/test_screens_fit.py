@@ -352,3 +352,30 @@ def test_eight_fee_items_page_without_clipping_in_large_type(qtbot, language: st
             assert QFontInfo(widget.font()).pointSizeF() >= 18, widget
         for button in (screen.next_page, screen.previous_page, screen.button("confirm_fees")):
             assert button.height() >= 60, (button.text(), button.height())
+
+
+@pytest.mark.parametrize(("language", "elderly", "prefix"), [
+    ("zh_CN", False, "zh"), ("en", False, "en"), ("zh_CN", True, "zh-elderly"), ("en", True, "en-elderly")])
+def test_the_interrupted_visit_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, elderly: bool,
+                                                         prefix: str) -> None:
+    """After a crash mid-settlement the first screen is that visit's outcome: being settled (do not pay
+    again), settled with its amounts, or not settled (any payment returned)."""
+    from kiosk.interrupted_visit import interrupted_visit
+    from kiosk.visit import InterruptedVisitFound
+
+    window, controller, tasks = demo_window(qtbot, rig, language, elderly)
+    window.resize(1280, 800)
+    window.show()
+    result = {"setlinfo": {"medfee_sumamt": "1286.40", "fund_pay_sumamt": "1021.92", "psn_cash_pay": "264.48"}}
+    for outcome, state, answer in (("settling", "ambiguous", None), ("settled", "done", result),
+                                   ("not_settled", "failed", None)):
+        controller.post(InterruptedVisitFound(visit=interrupted_visit("v20261203100000-1", "Q20261203000042",
+                                                                      state, answer)))
+        assert controller.state == State.INTERRUPTED and window.current.title.text(), outcome
+        QApplication.processEvents()
+        window.grab().save(str(SHOTS / f"{prefix}-interrupted-{outcome}.png"))
+        assert fit_problems(window) == [], (outcome, fit_problems(window))
+        controller.post(Finish())
+        assert controller.state == State.IDLE
+    window.close()
+    tasks.shutdown()
