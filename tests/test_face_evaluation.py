@@ -156,3 +156,25 @@ def test_shipped_cohort_holds_none_of_the_validation_people(shared_data: Path) -
     scored_sets = {p.split("/")[0] for p in listed}
     for name in scored_sets:  # every hard set keeps people for validation and gives people to the cohort
         assert any(label.startswith(name + "/") for label in cohort.identities)
+
+
+@pytest.mark.slow
+def test_the_shipped_operating_point_is_what_the_rule_gives_on_the_development_people(shared_data: Path) -> None:
+    """The defaults in kiosk/config.py, the cohort file and docs/benchmarks.md must not drift from the rule:
+    fitted again here on the development people (the validation people left out), as calibrate-face does."""
+    from drivers.face.dlib_engine import DlibFaceEngine
+    from kiosk.config import FaceConfig
+    from scripts.composition import load_cohort
+    from scripts.face_calibration import encode_images, fit, gated_templates, hard_sets, images_of_sets
+
+    shipped = FaceConfig()
+    faces = shared_data / "faces"
+    validation = {line.strip() for line in (ROOT / "bench" / "face_validation.txt").read_text().splitlines()
+                  if line.strip() and not line.startswith("#")}
+    images = [rel for rel in images_of_sets(faces, hard_sets(faces)) if identity_of(rel) not in validation]
+    photos = encode_images(gated_templates(DlibFaceEngine(encoder=shipped.encoder)), faces, images)
+    cohort, point = fit(photos, {identity_of(r) for r in photos}, TrialPlan(), target_far=0.001,
+                        cohort_k=shipped.cohort_k)
+    assert (point.threshold, point.grey_floor) == (shipped.score_threshold, shipped.grey_floor)
+    assert point.band(0) == (shipped.small_face_threshold, shipped.small_face_grey_floor)
+    assert cohort.identities == load_cohort(shipped).identities
