@@ -235,3 +235,16 @@ def test_the_virtual_readers_port_is_never_an_ephemeral_one_and_a_taken_port_is_
         finally:
             client.close()
     assert port_taken(OWN_VPCD_PORT) == "" or virtual_reader_listed()  # free, or our pcscd's reader has it
+
+
+def test_an_adopted_pcscd_is_used_on_the_port_its_configuration_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from drivers.card.pcscd_service import system_vpcd_port
+
+    conf = tmp_path / "vpcd"
+    conf.write_text('FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x8C7B\nCHANNELID    0x75AB\n', encoding="ascii")
+    assert system_vpcd_port(conf) == 0x75AB
+    conf.write_text("# CHANNELID 0x1234\nCHANNELID 30001\n", encoding="ascii")
+    assert system_vpcd_port(conf) == 30001
+    conf.write_text("FRIENDLYNAME x\n", encoding="ascii")
+    assert system_vpcd_port(conf) == 35963  # none named: vsmartcard's default
+    assert system_vpcd_port(tmp_path / "absent") == 35963
