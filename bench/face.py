@@ -215,15 +215,17 @@ def speed(engine: DlibFaceEngine, faces: Path, naive, limit: int) -> dict:
     import cv2
 
     frames = []
-    # the sets' photographs as the accuracy part finds them (a folder of symbolic links too), then the rest
+    # the sets' photographs as the accuracy part finds them (a folder of symbolic links too), then the rest,
+    # each once
     listed = [faces / rel for rel in images_of_sets(faces, hard_sets(faces))] + sorted(faces.rglob("*"))
-    for path in listed:
-        if path.suffix.lower() in {".jpg", ".png"} and len(frames) < limit:
+    photos = [p for p in dict.fromkeys(listed) if p.suffix.lower() in {".jpg", ".png"}]
+    for path in photos:
+        if len(frames) < limit:
             image = load_rgb(path)
             if image.shape[:2] == (480, 640):
                 frames.append(image)
     if not frames:  # no 640x480 photographs: use any, resized
-        frames = [cv2.resize(load_rgb(p), (640, 480)) for p in sorted(faces.rglob("*.jpg"))[:limit]]
+        frames = [cv2.resize(load_rgb(p), (640, 480)) for p in [q for q in photos if q.suffix.lower() == ".jpg"][:limit]]
     if not frames:  # nothing to time on (the folder holds no photographs of its own): the JSON still comes
         print("\nspeed: no photographs under faces/ to time on; skipped")
         return {"speed_skipped": "no photographs under faces/"}

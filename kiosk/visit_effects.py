@@ -297,9 +297,10 @@ class EffectRunner:
         deadline = self._monotonic() + self._wait_s
         while True:
             found = self._settlement.interrupted_visit()
-            if found is None or found.outcome != "settling" or self._monotonic() >= deadline:
-                if found is not None and found.outcome != "settling":
-                    log.info("the interrupted visit %s (%s) ended: %s", found.visit_id, found.reference, found.outcome)
+            if found is not None and found.outcome != "settling":
+                log.info("the interrupted visit %s (%s) ended: %s", found.visit_id, found.reference, found.outcome)
+                return found
+            if found is None or self._monotonic() >= deadline:
                 return found
             self._sleep(self._poll_s)
 

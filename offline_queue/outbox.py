@@ -301,12 +301,14 @@ class SqliteOutbox:
         with self._store.lock, self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             now = self._clock()
+            leased_before = now if expired_only else float("inf")
             # reclaimed at the start: due now, also a plan held until its payment's deadline (delivering
             # it early only asks the payment provider; an order the patient may still pay stays open)
+            due_by = float("inf") if expired_only else now
             cursor = self._db.execute(
                 "UPDATE items SET state = 'ambiguous', error = 'interrupted while in flight', updated_at = ?,"
                 " next_attempt_at = MIN(next_attempt_at, ?) WHERE state = 'in_flight' AND lease_until < ?",
-                (now, float("inf") if expired_only else now, now if expired_only else float("inf")))
+                (now, due_by, leased_before))
             self._open_items = int(self._db.execute(
                 f"SELECT COUNT(*) FROM items WHERE state IN {_OPEN_SQL}"
             ).fetchone()[0])

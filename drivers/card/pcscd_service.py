@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,19 +49,28 @@ def missing_parts() -> str:
     return ", ".join(missing)
 
 
-def pcscd_responds(timeout_s: float = 0.0) -> bool:
-    """True when a PC/SC context can be established (pcscd running and reachable)."""
-    from smartcard.scard import SCARD_S_SUCCESS, SCARD_SCOPE_USER, SCardEstablishContext, SCardReleaseContext
+def _with_context(look: Callable[[int], bool], timeout_s: float) -> bool:
+    """True once ``look(context)`` is true on a fresh PC/SC context (pcscd may still be starting), polled
+    until ``timeout_s`` has passed; False when pcscd never answered or ``look`` never held."""
+    from smartcard import scard as sc
 
     deadline = time.monotonic() + timeout_s
     while True:
-        hres, ctx = SCardEstablishContext(SCARD_SCOPE_USER)
-        if hres == SCARD_S_SUCCESS:
-            SCardReleaseContext(ctx)
-            return True
+        hres, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        if hres == sc.SCARD_S_SUCCESS:
+            try:
+                if look(ctx):
+                    return True
+            finally:
+                sc.SCardReleaseContext(ctx)
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+
+
+def pcscd_responds(timeout_s: float = 0.0) -> bool:
+    """True when a PC/SC context can be established (pcscd running and reachable)."""
+    return _with_context(lambda _ctx: True, timeout_s)
 
 
 def system_vpcd_port(conf: Path = SYSTEM_VPCD_CONF) -> int:
@@ -91,19 +101,11 @@ def virtual_reader_listed(timeout_s: float = 0.0) -> bool:
     """True once pcscd lists the virtual reader (its driver is listening)."""
     from smartcard import scard as sc
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        hres, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
-        if hres == sc.SCARD_S_SUCCESS:
-            try:
-                hres, names = sc.SCardListReaders(ctx, [])
-                if any(VIRTUAL_READER in name for name in names or []):
-                    return True
-            finally:
-                sc.SCardReleaseContext(ctx)
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    def listed(ctx: int) -> bool:
+        _, names = sc.SCardListReaders(ctx, [])
+        return any(VIRTUAL_READER in name for name in names or [])
+
+    return _with_context(listed, timeout_s)
 
 
 @dataclass
