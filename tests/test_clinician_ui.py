@@ -24,7 +24,7 @@ from ui.bridge import TaskRunner
 from ui.clinician_window import CLINICIAN_LANES, ClinicianWindow, LoginController
 from ui.i18n import CATALOG
 
-from test_screens_fit import clipped  # noqa: E402 - the same clipping check as the patient screens
+from test_screens_fit import clipped, settle_layout  # noqa: E402 - the same clipping check as the patient screens
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -68,11 +68,13 @@ def test_login_by_touch_then_logout_in_both_languages(qtbot, workstation: Clinic
     for language in ("zh_CN", "en"):
         window.tr_.set_language(language)
         window.grab().save(str(SHOTS / f"{language[:2]}-clinician-1-pick.png"))
+        settle_layout()
         assert clipped(window) == []
         pick_demo_clinician(qtbot, window)
         qtbot.waitUntil(lambda: window.controller.machine.state is cl.LoginState.SESSION, timeout=20000)
         assert DEMO_CLINICIAN.staff_no in window.session.title.text()
         window.grab().save(str(SHOTS / f"{language[:2]}-clinician-2-session.png"))
+        settle_layout()
         assert clipped(window) == []
         qtbot.mouseClick(window.session.button("logout"), Qt.MouseButton.LeftButton)
         assert window.controller.machine.state is cl.LoginState.LOCKED
@@ -107,6 +109,7 @@ def test_outside_the_fence_is_refused_with_what_to_do(qtbot, workstation: Clinic
     detail = window.refused.it_detail.text()  # what IT needs: the code, and how far outside
     assert "code outside_geofence" in detail and re.search(r", \d{3} m from the hospital's fence", detail), detail
     window.grab().save(str(SHOTS / "en-clinician-3-refused-outside.png"))
+    settle_layout()
     assert clipped(window) == []
     qtbot.mouseClick(window.refused.button("ok"), Qt.MouseButton.LeftButton)
     assert window.controller.machine.state is cl.LoginState.LOCKED

@@ -116,9 +116,9 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     assert result.get("outcome") == "settled", result
     window.scan_voucher("https://example.com/not-a-voucher")  # the error screen, with where to go
     qtbot.waitUntil(lambda: controller.state == State.ERROR, timeout=5000)
-    QApplication.processEvents()
+    settle_layout()
     window.grab().save(str(SHOTS / f"{prefix}-13-error.png"))
-    assert window.height() <= 800 and clipped(window) == [], (window.height(), clipped(window), problems)
+    assert fit_problems(window) == [], (fit_problems(window), problems)
     assert {"idle", "consent", "face_verify", "fee_review", "confirm", "paying", "receipt", "error"} <= set(seen)
     assert problems == {}, problems
     window.close()  # its timers stop before the workers they feed
@@ -202,11 +202,11 @@ def test_the_clipping_check_catches_clipped_text(qtbot) -> None:
     qtbot.addWidget(root)
     root.resize(800, 400)
     root.show()
-    QApplication.processEvents()
+    settle_layout()
     assert clipped(root) == []
     button.setFixedWidth(60)
     label.setFixedHeight(20)
-    QApplication.processEvents()
+    settle_layout()
     found = clipped(root)
     assert any(p.startswith("button") for p in found) and any(p.startswith("label") for p in found)
 
@@ -222,9 +222,9 @@ def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderl
     window.stack.setCurrentWidget(window.face)
     for key in ("face.prompt.backlight", "face.prompt.uncover"):
         window.face.show_prompt(key)
-        QApplication.processEvents()
+        settle_layout()
         assert window.face.notice.text() == window.tr_.tr(key)
-        assert clipped(window) == [] and window.height() <= 800, (key, clipped(window))
+        assert fit_problems(window) == [], (key, fit_problems(window))
     window.grab().save(str(SHOTS / f"{prefix}-face-prompt-uncover.png"))
     window.close()  # its timers stop before the workers they feed
     tasks.shutdown()
@@ -278,8 +278,8 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
                 setattr(machine.ctx, key, value)
         controller.state_changed.emit(state)  # as after an event: render, timers, speech
         window.payment.show_remaining(97)
-        QApplication.processEvents()
-        found = clipped(window) + ([f"window {window.width()}x{window.height()}"] if window.height() > 800 else [])
+        settle_layout()
+        found = fit_problems(window)
         if found:
             problems[name] = found
         window.grab().save(str(SHOTS / f"{prefix}-{name}.png"))
@@ -291,8 +291,8 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
             assert "17.13" in window.current.body.text() and "Q20261202000042" in window.current.body.text()
         if name == "pay-1-scan-or-show":  # the tallest screen, with staff called
             window.call_staff()
-            QApplication.processEvents()
-            found = clipped(window) + ([f"window {window.height()}"] if window.height() > 800 else [])
+            settle_layout()
+            found = fit_problems(window)
             if found:
                 problems["pay-1 with staff called"] = found
             window.grab().save(str(SHOTS / f"{prefix}-staff-called.png"))
@@ -302,8 +302,8 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
     controller.state_changed.emit(State.IDLE)
     for name, status in (("idle-no-reader", (True, 0, False, False)), ("idle-out-of-service", (False, 0, True, False))):
         window._on_status(status)  # what the status lane reports
-        QApplication.processEvents()
-        found = clipped(window) + ([f"window {window.height()}"] if window.height() > 800 else [])
+        settle_layout()
+        found = fit_problems(window)
         if found:
             problems[name] = found
         window.grab().save(str(SHOTS / f"{prefix}-{name}.png"))
@@ -383,7 +383,7 @@ def test_the_interrupted_visit_screens_fit_and_are_saved(qtbot, rig: DemoRig, la
         controller.post(InterruptedVisitFound(visit=interrupted_visit("v20261203100000-1", "Q20261203000042",
                                                                       state, answer)))
         assert controller.state == State.INTERRUPTED and window.current.title.text(), outcome
-        QApplication.processEvents()
+        settle_layout()
         window.grab().save(str(SHOTS / f"{prefix}-interrupted-{outcome}.png"))
         assert fit_problems(window) == [], (outcome, fit_problems(window))
         controller.post(Finish())
