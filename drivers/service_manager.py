@@ -1,8 +1,9 @@
 """Talking to systemd as a ``Type=notify`` service (sd_notify's protocol, without libsystemd): READY=1 once
-the window runs, WATCHDOG=1 pings while the GUI thread is alive (``WatchdogSec=`` in the unit: a frozen GUI
-stops the pings and systemd restarts the kiosk), STOPPING=1 on the way out. Without ``NOTIFY_SOCKET`` (not
-started by systemd) every call does nothing. Its twin for tests is a datagram socket bound where
-``NOTIFY_SOCKET`` points (tests/test_kiosk_session.py)."""
+the window is on the screen (ui.app.when_on_screen: after its first expose), WATCHDOG=1 pings while the GUI
+thread is alive (``WatchdogSec=`` in the unit: a frozen GUI stops the pings and systemd restarts the
+kiosk), STOPPING=1 on the way out. Without ``NOTIFY_SOCKET`` (not started by systemd) every call does
+nothing. Its twin for tests is a datagram socket bound where ``NOTIFY_SOCKET`` points
+(tests/test_kiosk_session.py)."""
 
 from __future__ import annotations
 

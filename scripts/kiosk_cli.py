@@ -67,10 +67,10 @@ def _show_interrupted_visit(services: Any, controller: Any) -> None:
 
 
 def _serve(app: Any, window: Any) -> int:
-    """The window's event loop, telling systemd (a Type=notify unit) when it is up and feeding its watchdog
-    from the GUI thread; nothing of this when not started by systemd."""
+    """The window's event loop, telling systemd (a Type=notify unit) when it is on the screen and feeding
+    its watchdog from the GUI thread; nothing of this when not started by systemd."""
     from drivers.service_manager import ServiceManager
-    from ui.app import run_event_loop
+    from ui.app import run_event_loop, when_on_screen
 
     manager = ServiceManager()
     interval = manager.ping_interval_ms()
@@ -85,7 +85,7 @@ def _serve(app: Any, window: Any) -> int:
             log.info("%s", shown)
             manager.ready(shown)
 
-        return run_event_loop(app, ready=ready,
+        return run_event_loop(app, ready=lambda: when_on_screen(window, ready),
                               heartbeat=(interval, manager.ping) if interval else None)
     finally:
         manager.stopping()

@@ -218,8 +218,8 @@ def _crash_then_cage(tmp_path: Path) -> None:
 
 
 def _photograph(as_nobody: list[str], env: dict[str, str], runtime: Path, name: str) -> np.ndarray:
-    """The compositor's output through grim, kept as docs/screenshots/<name>. READY=1 comes once the event
-    loop runs; the output shows the window's first whole frame a moment later. cage's headless output with
+    """The compositor's output through grim, kept as docs/screenshots/<name>. READY=1 comes once the window
+    is exposed (its first whole frame committed to the compositor). cage's headless output with
     the pixman renderer (wlroots 0.15) hands grim the last frame it rendered, and it renders only what was
     damaged: once the status line has changed (the gateway found, ~2 s after READY) a photograph shows that
     line on black until the whole window is drawn again. So photograph at once and until a frame is whole

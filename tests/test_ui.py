@@ -13,7 +13,7 @@ from kiosk.visit import Cancel, State, VisitMachine
 
 from drivers.card.virtual_card import Fault
 from scripts.demo import DemoRig, start_demo
-from ui.app import cjk_family
+from ui.app import cjk_family, when_on_screen
 from ui.bridge import TaskRunner
 from ui.controller import LANES, VisitController
 from ui.window import KioskWindow
@@ -285,3 +285,29 @@ def test_a_task_after_shutdown_is_ignored_not_raised(qtbot) -> None:
     tasks.shutdown()
     tasks.submit(LANES[0], lambda: 8, done.append)  # would raise RuntimeError from the executor before
     assert tasks.busy == 0 and done == [7]
+
+
+def test_ready_waits_for_the_windows_first_expose(qtbot) -> None:
+    """systemd's READY=1 is sent through when_on_screen: a native window not yet exposed calls only after
+    its first expose; an exposed one, or one never shown, at once."""
+    from PySide6.QtWidgets import QWidget
+
+    calls: list[str] = []
+    hidden = QWidget()
+    qtbot.addWidget(hidden)
+    when_on_screen(hidden, lambda: calls.append("hidden"))
+    assert calls == ["hidden"]  # no native window: nothing to wait for
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.winId()  # the native window exists, not mapped
+    assert window.windowHandle() is not None and not window.windowHandle().isExposed()
+    when_on_screen(window, lambda: calls.append("first frame"))
+    assert calls == ["hidden"]
+    window.show()
+    qtbot.waitUntil(lambda: calls == ["hidden", "first frame"], timeout=5000)
+    window.hide()
+    window.show()  # a second expose calls nothing more
+    qtbot.waitExposed(window)
+    when_on_screen(window, lambda: calls.append("exposed"))
+    assert calls == ["hidden", "first frame", "exposed"]

@@ -9,9 +9,9 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 log = logging.getLogger(__name__)
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "Source Han Sans SC")
@@ -36,6 +36,33 @@ def cjk_family() -> str | None:
 
 
 _loop = {"running": False, "stop": False}
+
+
+class _OnFirstExpose(QObject):
+    """Calls once, after the native window's first expose (the compositor or X server mapped it and Qt
+    painted into it in answer), then removes itself."""
+
+    def __init__(self, handle: QObject, call: Callable[[], None]) -> None:
+        super().__init__(handle)
+        self._call = call
+        handle.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Expose and getattr(watched, "isExposed", lambda: False)():
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self._call)  # after the paint that this expose sets off
+        return False
+
+
+def when_on_screen(window: QWidget, call: Callable[[], None]) -> None:
+    """``call`` once the window's first frame has gone to the screen: at once when its native window is
+    exposed already (or it has none: not shown), else after its first expose. Under a compositor that maps
+    the window a moment after the event loop starts, "ready" then means the patient sees the kiosk."""
+    handle = window.windowHandle()
+    if handle is None or handle.isExposed():
+        call()
+        return
+    _OnFirstExpose(handle, call)
 
 
 def _on_stop_signal(signum: int, _frame: Any) -> None:
