@@ -41,14 +41,6 @@ class LogWatch:
                 self._found.set()
         self._found.set()  # the process ended
 
-    def first(self, pattern: str) -> str | None:
-        """The first group of the first line logged so far that matches ``pattern``, if any."""
-        for line in list(self.lines):
-            found = re.search(pattern, line)
-            if found:
-                return found.group(1)
-        return None
-
     def wait(self, timeout_s: float) -> str:
         self._found.wait(timeout_s)
         assert self.match, "".join(self.lines[-40:])

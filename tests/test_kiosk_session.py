@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -24,7 +25,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.crashed_demo import LogWatch
 from tests.processes import command, descendants
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,15 +148,12 @@ def _run_in_cage(tmp_path: Path) -> None:
     cage = subprocess.Popen([*as_nobody, "cage", "-d", "--", str(KIOSK), "demo"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        assert cage.stderr is not None
-        log = LogWatch(cage.stderr, r"(event loop running)")
         try:
             notify.expect("READY=1", timeout_s=120)
         except AssertionError:
             cage.kill()
-            cage.wait()
-            raise AssertionError("".join(log.lines[-40:])) from None
-        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-idle-screen.png"), log)
+            raise AssertionError(cage.communicate()[1][-3000:]) from None
+        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-idle-screen.png"), notify.seen)
 
         kiosk_pid = _child_of(cage.pid, "kiosk")
         os.kill(kiosk_pid, signal.SIGKILL)  # a crash
@@ -179,7 +176,7 @@ def test_after_a_kill_during_its_2207_the_kiosk_in_cage_shows_that_visits_outcom
 
 
 def _crash_then_cage(tmp_path: Path) -> None:
-    from tests.crashed_demo import kill_during_2207, standing_settlements
+    from tests.crashed_demo import LogWatch, kill_during_2207, standing_settlements
 
     user = pwd.getpwnam(NOBODY)
     runtime = tmp_path / "runtime"
@@ -207,7 +204,8 @@ def _crash_then_cage(tmp_path: Path) -> None:
         assert any(line.endswith("showing interrupted") for line in notify.seen), notify.seen
         # a whole frame through the compositor (see _photograph: a photograph of an update may show only
         # the changed labels on black)
-        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-interrupted-visit.png"), ended)
+        _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-interrupted-visit.png"),
+                                            notify.seen)
         assert ended.wait(60) == "settled"  # resent at once, and the screen followed it to its end
         assert len(standing_settlements(data)) == 1
     finally:
@@ -249,17 +247,18 @@ def _fill_problems(image: np.ndarray) -> list[str]:
     return problems + ([] if image.std() > 10 else ["a uniform frame: nothing drawn"])
 
 
-def _assert_the_window_fills_the_output(image: np.ndarray, log: LogWatch) -> None:
+def _assert_the_window_fills_the_output(image: np.ndarray, notified: list[str]) -> None:
     """Full screen: the window covers the whole output, and it is the kiosk's light background, not an empty
     frame. When the compositor handed over only a damaged part (see _photograph: on a busy machine the first
     whole frame can pass between two photographs), the photograph must still show the kiosk's pixels through
-    the compositor, and the kiosk's own account of its geometry (the window on cage's output) must say it
-    fills the output."""
+    the compositor, and the kiosk's own account of its geometry (READY=1's STATUS line, ``notified``) must
+    say the window fills cage's output."""
     problems = _fill_problems(image)
     if not problems:
         return
     drawn = (image.mean(axis=2) > 40).mean()
-    geometry = log.first(r"window (\d+x\d+ on a \d+x\d+) screen")
+    geometry = next((found.group(1) for line in notified
+                     if (found := re.match(r"STATUS=window (\d+x\d+ on a \d+x\d+) screen", line))), None)
     assert drawn > 0.005 and geometry == "1280x720 on a 1280x720", \
         f"{problems}; {drawn:.1%} of the output drawn; the kiosk said: window {geometry} screen"
 
@@ -330,22 +329,16 @@ def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notif
 def test_the_full_screen_judgement_of_a_photograph() -> None:
     """A whole light frame passes; a frame of only the damaged status line passes only when the kiosk says
     its window fills cage's output; a black frame or a smaller window does not."""
-    import io
-
-    def log_of(text: str) -> LogWatch:
-        log = LogWatch(io.StringIO(text), r"(event loop running)")
-        log.wait(5)
-        return log
-
-    said_full = log_of("INFO ui.app: event loop running\nINFO kiosk: window 1280x720 on a 1280x720 screen, showing idle\n")
-    said_small = log_of("INFO ui.app: event loop running\nINFO kiosk: window 1024x600 on a 1280x720 screen, showing idle\n")
+    said_full = ["READY=1", "STATUS=window 1280x720 on a 1280x720 screen, showing idle"]
+    said_small = ["READY=1", "STATUS=window 1024x600 on a 1280x720 screen, showing idle"]
     whole = np.full((720, 1280, 3), 235, np.uint8)
     whole[300:400, 200:900] = 20  # text
     damaged_only = np.zeros((720, 1280, 3), np.uint8)
     damaged_only[672:712, 24:1256] = 235  # the status line, as the compositor hands it over after an update
     _assert_the_window_fills_the_output(whole, said_small)  # judged on the pixels alone
     _assert_the_window_fills_the_output(damaged_only, said_full)
-    for image, log in ((damaged_only, said_small), (np.zeros((720, 1280, 3), np.uint8), said_full)):
+    for image, notified in ((damaged_only, said_small), (np.zeros((720, 1280, 3), np.uint8), said_full),
+                            (damaged_only, ["READY=1"])):
         with pytest.raises(AssertionError, match="black edges"):
-            _assert_the_window_fills_the_output(image, log)
+            _assert_the_window_fills_the_output(image, notified)
     assert _fill_problems(np.zeros((800, 1280, 3), np.uint8)) == ["the output is 1280x800, not cage's headless 1280x720"]

@@ -222,7 +222,6 @@ def test_the_longest_face_prompts_fit(qtbot, rig: DemoRig, language: str, elderl
     window.stack.setCurrentWidget(window.face)
     for key in ("face.prompt.backlight", "face.prompt.uncover"):
         window.face.show_prompt(key)
-        settle_layout()
         assert window.face.notice.text() == window.tr_.tr(key)
         assert fit_problems(window) == [], (key, fit_problems(window))
     window.grab().save(str(SHOTS / f"{prefix}-face-prompt-uncover.png"))
@@ -278,7 +277,6 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
                 setattr(machine.ctx, key, value)
         controller.state_changed.emit(state)  # as after an event: render, timers, speech
         window.payment.show_remaining(97)
-        settle_layout()
         found = fit_problems(window)
         if found:
             problems[name] = found
@@ -291,7 +289,6 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
             assert "17.13" in window.current.body.text() and "Q20261202000042" in window.current.body.text()
         if name == "pay-1-scan-or-show":  # the tallest screen, with staff called
             window.call_staff()
-            settle_layout()
             found = fit_problems(window)
             if found:
                 problems["pay-1 with staff called"] = found
@@ -302,7 +299,6 @@ def test_payment_screens_fit_and_are_saved(qtbot, rig: DemoRig, language: str, e
     controller.state_changed.emit(State.IDLE)
     for name, status in (("idle-no-reader", (True, 0, False, False)), ("idle-out-of-service", (False, 0, True, False))):
         window._on_status(status)  # what the status lane reports
-        settle_layout()
         found = fit_problems(window)
         if found:
             problems[name] = found

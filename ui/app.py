@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QWindow
 from PySide6.QtWidgets import QApplication, QWidget
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,14 @@ class _OnFirstExpose(QObject):
     """Calls once, after the native window's first expose (the compositor or X server mapped it and Qt
     painted into it in answer), then removes itself."""
 
-    def __init__(self, handle: QObject, call: Callable[[], None]) -> None:
+    def __init__(self, handle: QWindow, call: Callable[[], None]) -> None:
         super().__init__(handle)
-        self._call = call
+        self._handle, self._call = handle, call
         handle.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Expose and getattr(watched, "isExposed", lambda: False)():
-            watched.removeEventFilter(self)
+        if event.type() == QEvent.Type.Expose and self._handle.isExposed():
+            self._handle.removeEventFilter(self)
             QTimer.singleShot(0, self._call)  # after the paint that this expose sets off
         return False
 
