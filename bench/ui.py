@@ -44,7 +44,7 @@ from drivers.camera.replay import ReplayCamera  # noqa: E402
 from scripts.autopilot import Autopilot  # noqa: E402
 from scripts.composition import demo_portrait  # noqa: E402
 from scripts.demo import start_demo  # noqa: E402
-from ui.app import create_app  # noqa: E402
+from ui.app import create_app, paint_offscreen_once  # noqa: E402
 from ui.bridge import TaskRunner  # noqa: E402
 from ui.controller import LANES, VisitController  # noqa: E402
 from ui.window import KioskWindow  # noqa: E402
@@ -89,7 +89,7 @@ def run_visit(app, idle_s: float = 3.0) -> dict:  # type: ignore[no-untyped-def]
     qr.ready.wait(10)  # as the kiosk's start does (Services.start): warmed up before the idle screen shows
     qr.active = False  # the first frame a patient shows comes once the idle screen is up (its first paint,
     window.resize(1280, 800)  # font loading included, is measured apart: first_paint_max_stall_ms)
-    window.paint_offscreen_once()  # as the kiosk's start does (scripts/kiosk_cli.py)
+    paint_offscreen_once(window)  # as the kiosk's start does (ui.app.show_window)
     window.show()
     shown = time.perf_counter()  # the window appearing: mapping it, its first real paint (PySide6 also makes
     app.processEvents()  # its Python enums on first use here): startup, before anything can be touched

@@ -92,16 +92,9 @@ def _serve(app: Any, window: Any) -> int:
 
 
 def _show(window: Any, cfg: KioskConfig, windowed: bool) -> None:
-    if cfg.ui.fullscreen and not windowed:
-        screen = window.screen()
-        if screen is not None:  # the first frame already fills the screen: without a window manager (X
-            window.setGeometry(screen.geometry())  # alone, a kiosk compositor) nothing else sizes it
-        window.paint_offscreen_once()
-        window.showFullScreen()
-    else:
-        window.resize(1280, 800)
-        window.paint_offscreen_once()
-        window.show()
+    from ui.app import show_window
+
+    show_window(window, fullscreen=cfg.ui.fullscreen and not windowed)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -178,8 +171,10 @@ def _clinician_window_demo(args: argparse.Namespace) -> int:
                   "or start it on a screen (DISPLAY=:0), or set QT_QPA_PLATFORM=offscreen to run it unseen")
         return 2
     app = create_app(headless=not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
-    with demo_workstation(_config(args), location=args.location, camera_source=args.camera_source,
-                          data_dir=Path(args.data_dir) if args.data_dir else None, live_camera=True) as (services, _):
+    data_dir = getattr(args, "data_dir", None)
+    with demo_workstation(_config(args), location=getattr(args, "location", "inside"),
+                          camera_source=getattr(args, "camera_source", ""),
+                          data_dir=Path(data_dir) if data_dir else None, live_camera=True) as (services, _):
         window, tasks = _workstation_window(services, demo=True)
         try:
             _show(window, services.base.cfg, args.windowed)
@@ -227,7 +222,7 @@ def _clinician_autopilot_in_window(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_clinician_demo(args: argparse.Namespace) -> int:
     from scripts.clinician_demo import run_clinician_autopilot
 
-    if not args.autopilot:
+    if not getattr(args, "autopilot", False):  # also `kiosk run` on a demo workstation's config
         return _clinician_window_demo(args)
     if args.screenshots:
         result = _clinician_autopilot_in_window(args)
@@ -256,8 +251,17 @@ def _demo_folder(args: argparse.Namespace, cfg: KioskConfig) -> Path | None:
     return Path(named).expanduser() if named else None
 
 
+def _demo_role(args: argparse.Namespace) -> str:
+    """Whose demo: ``--role`` when given, else the configuration's terminal role (``kiosk run`` on a demo
+    config with ``terminal.role = "workstation"`` or KIOSK_TERMINAL_ROLE=workstation is the clinician's)."""
+    chosen = getattr(args, "role", None)
+    if chosen:
+        return str(chosen)
+    return "clinician" if _config(args).terminal.role == "workstation" else "patient"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    if getattr(args, "role", "patient") == "clinician":
+    if _demo_role(args) == "clinician":
         return cmd_clinician_demo(args)
     from scripts.demo import start_demo
     from ui.app import cjk_family, create_app, run_event_loop
@@ -301,9 +305,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 result.update(outcome)
                 app.quit()
 
-            window.resize(1280, 800)
-            window.paint_offscreen_once()
-            window.show()
+            from ui.app import show_window
+
+            show_window(window, fullscreen=False)
             from drivers.gateway.sandbox.voucher_platform import SANDBOX_PASSWORD
 
             identify = getattr(args, "identify", "card")
@@ -367,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --autopilot: the services menu's errand (the JSON says \"outcome\": \"shown\" with the "
                            "counts for records, balance and filings; \"printed\" with the CUPS job id in \"job\" for "
                            "invoice; \"registered\" with \"queue_no\" for registration)")
-    demo.add_argument("--role", choices=("patient", "clinician"), default="patient",
-                      help="patient visit (default) or clinician login (face plus position; with --autopilot)")
+    demo.add_argument("--role", choices=("patient", "clinician"), default=None,
+                      help="patient visit or clinician login (face plus position); default: the configuration's "
+                           "terminal.role (kiosk: patient, workstation: clinician)")
     demo.add_argument("--location", choices=("inside", "outside"), default="inside",
                       help="clinician: the demo workstation's site, inside or outside the institution's geofence")
     demo.add_argument("--camera-source", default="",

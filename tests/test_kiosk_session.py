@@ -301,9 +301,9 @@ def test_the_unit_is_a_notify_service_with_a_watchdog_that_systemd_accepts(tmp_p
         assert problems == [], problems
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Debian's xvfb is not installed (scripts/setup.sh installs it)")
-def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notify: NotifySocket) -> None:
-    """No window manager to size it (issue 23 saw 809x634 in a corner): the window takes the screen."""
+@contextlib.contextmanager
+def _bare_x_server() -> Iterator[str]:
+    """Xvfb at 1366x768, no window manager; yields its DISPLAY."""
     read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1366x768x24", "-nolisten", "tcp"],
                             pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -312,7 +312,17 @@ def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notif
         with os.fdopen(read_end) as displayfd:
             display = displayfd.readline().strip()  # Xvfb writes its display number once it accepts clients
         assert display, "Xvfb did not start"
-        kiosk = subprocess.Popen([str(KIOSK), "demo"], env=_env(tmp_path, notify, DISPLAY=f":{display}",
+        yield f":{display}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Debian's xvfb is not installed (scripts/setup.sh installs it)")
+def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notify: NotifySocket) -> None:
+    """No window manager to size it (issue 23 saw 809x634 in a corner): the window takes the screen."""
+    with _bare_x_server() as display:
+        kiosk = subprocess.Popen([str(KIOSK), "demo"], env=_env(tmp_path, notify, DISPLAY=display,
                                                                 QT_QPA_PLATFORM="xcb"),
                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -321,9 +331,50 @@ def test_under_a_bare_x_server_the_window_fills_the_screen(tmp_path: Path, notif
         finally:
             kiosk.terminate()
             kiosk.wait(timeout=60)
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=30)
+
+
+ROLE_STARTS = {  # how each role's window is started, as the unit (kiosk run) or a technician (kiosk demo) does
+    "patient-run": (["run"], {}, "idle"),
+    "workstation-run": (["run"], {"KIOSK_TERMINAL_ROLE": "workstation"}, "locked"),
+    "clinician-demo": (["demo", "--role", "clinician"], {}, "locked"),
+    "workstation-demo": (["demo"], {"KIOSK_TERMINAL_ROLE": "workstation"}, "locked"),
+}
+
+
+@pytest.mark.parametrize("platform", ["offscreen", "xcb"])
+@pytest.mark.parametrize("start", sorted(ROLE_STARTS))
+def test_each_roles_window_starts_as_the_service_starts_it(tmp_path: Path, notify: NotifySocket, start: str,
+                                                            platform: str) -> None:
+    """Issue 35.1: the clinician workstation's window crashed on start (the patient window's start-up
+    method called on it), and a demo config with the workstation role showed the patient kiosk. Each
+    role's real window, through the one path both commands take, says READY=1 with its first screen,
+    and stops cleanly on SIGTERM."""
+    argv, extra, first_screen = ROLE_STARTS[start]
+    with contextlib.ExitStack() as stack:
+        display = {}
+        if platform == "xcb":
+            if shutil.which("Xvfb") is None:
+                pytest.skip("Debian's xvfb is not installed (scripts/setup.sh installs it)")
+            display = {"DISPLAY": stack.enter_context(_bare_x_server())}
+        kiosk = subprocess.Popen([str(KIOSK), *argv], env=_env(tmp_path, notify, QT_QPA_PLATFORM=platform,
+                                                               **display, **extra),
+                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            try:
+                notify.expect("READY=1", timeout_s=120)
+            except AssertionError:
+                kiosk.kill()
+                raise AssertionError(kiosk.communicate()[1][-3000:]) from None
+            status = next((line for line in notify.seen if line.startswith("STATUS=window ")), "")
+            assert status.endswith(f", showing {first_screen}"), notify.seen
+            if platform == "xcb":
+                assert status.startswith("STATUS=window 1366x768 on a 1366x768 screen"), status
+            kiosk.send_signal(signal.SIGTERM)
+            assert kiosk.wait(timeout=60) == 0, kiosk.stderr.read() if kiosk.stderr else ""
+        finally:
+            if kiosk.poll() is None:
+                kiosk.kill()
+                kiosk.wait()
 
 
 def test_the_full_screen_judgement_of_a_photograph() -> None:

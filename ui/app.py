@@ -54,6 +54,29 @@ class _OnFirstExpose(QObject):
         return False
 
 
+def paint_offscreen_once(window: QWidget) -> None:
+    """Lay out, polish and paint the window once into a pixmap before it is shown: fonts load (CJK faces
+    are large) and style sheets resolve at start, not in the first paint a patient or clinician waits on
+    (bench/ui.py measures that first paint)."""
+    window.grab()
+
+
+def show_window(window: QWidget, *, fullscreen: bool) -> None:
+    """How every role's window goes on the screen (the patient kiosk and the clinician workstation, in
+    ``kiosk run`` and ``kiosk demo``): full screen, its first frame already the screen's size (without a
+    window manager, X alone or a kiosk compositor, nothing else sizes it), or a 1280x800 window."""
+    if fullscreen:
+        screen = window.screen()
+        if screen is not None:
+            window.setGeometry(screen.geometry())
+        paint_offscreen_once(window)
+        window.showFullScreen()
+    else:
+        window.resize(1280, 800)
+        paint_offscreen_once(window)
+        window.show()
+
+
 def when_on_screen(window: QWidget, call: Callable[[], None]) -> None:
     """``call`` once the window's first frame has gone to the screen: at once when its native window is
     exposed already (or it has none: not shown), else after its first expose. Under a compositor that maps

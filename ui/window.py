@@ -221,12 +221,6 @@ class KioskWindow(QMainWindow):
         screen.render(self.controller.machine.ctx)
         self.stack.setCurrentWidget(screen)
 
-    def paint_offscreen_once(self) -> None:
-        """Lay out, polish and paint the window once into a pixmap before it is shown: fonts load (CJK faces
-        are large) and style sheets resolve at start, not in the first paint a patient waits on (bench/ui.py
-        measures that first paint)."""
-        self.grab()
-
     def apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(metrics(self.elderly)))
         self.fees.set_elderly(self.elderly)
