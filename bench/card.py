@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drivers.card.pcsc_reader import PcscCardReader, ReaderState  # noqa: E402
-from drivers.card.pcscd_service import start_pcscd  # noqa: E402
+from drivers.card.pcscd_service import isolate_this_process, start_pcscd  # noqa: E402
 from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders  # noqa: E402
 from drivers.card.vpcd_card import VpcdCardSession  # noqa: E402
 
@@ -41,6 +41,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=200, help="cards to insert and read")
     parser.add_argument("--seed", type=int, default=7, help="seed of the random gaps between cards")
     args = parser.parse_args()
+    isolate_this_process()  # its own pcscd: never the machine's reader or another run's card
     pcscd = start_pcscd()
     reader = PcscCardReader(poll_timeout_ms=1000)
     inserted = threading.Event()

@@ -261,6 +261,9 @@ def _demo_role(args: argparse.Namespace) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from drivers.card.pcscd_service import isolate_this_process
+
+    isolate_this_process()  # the demo's virtual card in a pcscd of its own: two demos never read each other's
     if _demo_role(args) == "clinician":
         return cmd_clinician_demo(args)
     from scripts.demo import start_demo

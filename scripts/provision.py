@@ -211,12 +211,13 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
     with contextlib.ExitStack() as stack:
         insert = None
         if demo:
-            from drivers.card.pcscd_service import start_pcscd
+            from drivers.card.pcscd_service import isolate_this_process, start_pcscd
             from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders
             from drivers.card.vpcd_card import VpcdCardSession
             from drivers.gateway.sandbox.server import SandboxGateway
             from scripts.demo import demo_config
 
+            isolate_this_process()  # the test card in a pcscd of its own, never the machine's reader
             data = Path(tempfile.mkdtemp(prefix="kiosk-selftest-"))
             sandbox = SandboxGateway(data / "ledger.sqlite")
             sandbox.start()

@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 SETUP_FOR_TESTS=1 bash scripts/setup.sh  # with the Debian packages only the tests use (prometheus, grim)
 export QT_QPA_PLATFORM=offscreen
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# three workers on a 2-core machine (many tests wait on a child process, a daemon or the network), each file
+# kept on one worker (its module fixtures: pcscd, gpsd, a sandbox); every worker has its own pcscd socket and
+# virtual reader ports (tests/conftest.py)
+.venv/bin/python -m pytest -p no:cacheprovider -n "${KIOSK_TEST_WORKERS:-3}" --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

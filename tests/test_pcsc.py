@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +46,7 @@ class Events:
             self.seen.append(what)
             self._changed.notify_all()
 
-    def wait(self, count: int, timeout_s: float = 5.0) -> bool:
+    def wait(self, count: int, timeout_s: float = 15.0) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: len(self.seen) >= count, timeout=timeout_s)
 
@@ -222,10 +226,11 @@ def test_a_card_held_briefly_by_another_process_is_waited_for(reader: tuple[Pcsc
 def test_the_virtual_readers_port_is_never_an_ephemeral_one_and_a_taken_port_is_named() -> None:
     """A CI run once met pcscd without its virtual reader: vsmartcard's default port 35963 lies in Linux's
     ephemeral range, and an outgoing connection held it as its local port, so the driver could not bind."""
-    from drivers.card.pcscd_service import OWN_VPCD_PORT
+    from drivers.card.pcscd_service import OWN_VPCD_PORT, own_vpcd_port
 
     low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-    assert not low <= OWN_VPCD_PORT <= high, (OWN_VPCD_PORT, low, high)
+    for port in (OWN_VPCD_PORT, own_vpcd_port(), OWN_VPCD_PORT + 2 * 64 + 1):  # the first, ours, the last reservable
+        assert not low <= port <= high, (port, low, high)
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.socket()
         try:
@@ -234,7 +239,63 @@ def test_the_virtual_readers_port_is_never_an_ephemeral_one_and_a_taken_port_is_
             assert port_taken(held), f"port {held} is held by a connected socket"
         finally:
             client.close()
-    assert port_taken(OWN_VPCD_PORT) == "" or virtual_reader_listed()  # free, or our pcscd's reader has it
+    assert port_taken(own_vpcd_port()) == "" or virtual_reader_listed()  # free, or our pcscd's reader has it
+
+
+TWO_DEMOS = """
+import sys, time
+from drivers.card.pcscd_service import isolate_this_process, own_vpcd_port, pcscd_socket, start_pcscd
+from drivers.card.pcsc_reader import PcscCardReader, ReaderState
+from drivers.card.virtual_card import VirtualSocialSecurityCard, load_holders
+from drivers.card.vpcd_card import VpcdCardSession
+
+isolate_this_process()
+pcscd = start_pcscd()
+print(pcscd.owned, own_vpcd_port(), pcscd_socket(), flush=True)
+reader = PcscCardReader()
+reader.set_listener(lambda: None, lambda: None)
+reader.start()
+assert reader.wait_for_state(ReaderState.EMPTY, timeout_s=10), reader.state
+session = VpcdCardSession(VirtualSocialSecurityCard(load_holders()[sys.argv[1]]), port=pcscd.port)
+session.insert()
+assert reader.wait_for_state(ReaderState.CARD_PRESENT, timeout_s=10), reader.state
+print(reader.read_identity().name, flush=True)
+sys.stdin.readline()  # held until both have read: each must see its own card, not the other's
+session.remove()
+reader.close()
+pcscd.stop()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a private pcscd is mounted over /run/pcscd: root only")
+def test_two_demos_at_once_each_read_their_own_card_in_their_own_pcscd() -> None:
+    """Issue 35.19 and the parallel suite: two processes, each isolated (as `kiosk demo` is), each with a
+    card of another holder in its virtual reader at the same time; each reads its own, on its own port and
+    socket, and the machine's /run/pcscd is not touched."""
+    system_socket_before = Path("/run/pcscd/pcscd.comm").exists()
+    env = {k: v for k, v in os.environ.items() if k not in ("PCSCLITE_CSOCK_NAME", "KIOSK_VPCD_PORT")}
+    holders = ("demo", "employee")
+    children = [subprocess.Popen([sys.executable, "-c", TWO_DEMOS, key], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1], env=env)
+                for key in holders]
+    try:
+        started = [child.stdout.readline().split() for child in children]  # type: ignore[union-attr]
+        read = [child.stdout.readline().strip() for child in children]  # type: ignore[union-attr]
+        for child in children:
+            child.stdin.write("\n")  # type: ignore[union-attr]
+            child.stdin.flush()  # type: ignore[union-attr]
+        outcomes = [child.wait(timeout=60) for child in children]
+        errors = [child.stderr.read()[-2000:] for child in children]  # type: ignore[union-attr]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    assert outcomes == [0, 0], errors
+    assert [s[0] for s in started] == ["True", "True"], started  # each started its own daemon
+    assert started[0][1] != started[1][1] and started[0][2] != started[1][2], started  # own port, own socket
+    expected = [load_holders()[key].name for key in holders]
+    assert read == expected, (read, expected)
+    assert Path("/run/pcscd/pcscd.comm").exists() == system_socket_before
 
 
 def test_an_adopted_pcscd_is_used_on_the_port_its_configuration_names(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -9,10 +9,21 @@ Our own daemon's virtual reader listens on a port below Linux's ephemeral range
 connection on the machine may hold it as its local port, the driver then cannot
 bind, pcscd starts without the reader and nothing says why (a CI run met this).
 The port is checked before the start, and the reader must show up after it.
+vpcd opens two readers, on the port and the one above it.
+
+A private daemon: pcscd itself always listens on ``/run/pcscd/pcscd.comm``, but
+the client library connects where ``PCSCLITE_CSOCK_NAME`` points (read once, at
+the process's first PC/SC call). When that names another folder, our pcscd is
+started in a mount namespace of its own with that folder bound over
+``/run/pcscd``: its socket is the private one, the machine's pcscd (and any other
+private one) is untouched, and two demos or two test workers each have their own
+reader and card. A file beside the private socket names its virtual reader's
+port, so a process that adopts that daemon inserts its cards where it listens.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -31,10 +42,67 @@ from kiosk.errors import ReaderUnavailable
 from drivers.card.vpcd_card import VPCD_PORT  # vsmartcard's default, when the machine's file names none
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")  # where pcscd listens (the machine's, or ours in its namespace)
+PORT_FILE = "vpcd-port"  # beside a private socket: its daemon's virtual reader port
 SYSTEM_VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # what the vsmartcard-vpcd package gives the machine's pcscd
 OWN_VPCD_PORT = 29963  # our own pcscd's virtual reader: below the ephemeral ports, so no client socket holds it
+PORT_ENV = "KIOSK_VPCD_PORT"  # a private daemon's port, reserved by reserve_vpcd_port for this process
+_reserved: list[object] = []  # the lock files of the ports this process holds, open for its lifetime
+
+
+def own_vpcd_port() -> int:
+    """The port our own pcscd's virtual reader listens on: the one this process reserved, else 29963."""
+    return int(os.environ.get(PORT_ENV) or OWN_VPCD_PORT)
+
+
+def reserve_vpcd_port(tries: int = 64) -> int:
+    """Reserve a free pair of virtual reader ports (vpcd listens on the port and the next) for this process
+    and its children, above 29963 in steps of two: a lock file per port, held while the process lives,
+    keeps two demos or test workers started at the same moment from choosing the same pair."""
+    import fcntl
+
+    for port in range(OWN_VPCD_PORT, OWN_VPCD_PORT + 2 * tries, 2):
+        lock = open(Path(tempfile.gettempdir()) / f"kiosk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held open
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if port_taken(port) or port_taken(port + 1):  # held by something that does not take our locks
+            lock.close()
+            continue
+        _reserved.append(lock)
+        os.environ[PORT_ENV] = str(port)
+        return port
+    raise ReaderUnavailable(f"no free pair of virtual reader ports from {OWN_VPCD_PORT} on ({tries} tried)")
 VIRTUAL_READER = "Virtual PCD"
+
+
+def pcscd_socket() -> Path:
+    """The socket this process's PC/SC calls go to: ``PCSCLITE_CSOCK_NAME`` when set, else the machine's."""
+    return Path(os.environ.get("PCSCLITE_CSOCK_NAME") or PCSCD_SOCKET)
+
+
+def private_socket() -> bool:
+    return pcscd_socket() != PCSCD_SOCKET
+
+
+def use_private_pcscd(folder: Path) -> Path:
+    """Point this process's PC/SC calls (and its children's) at a private pcscd in ``folder``. Call before
+    the first PC/SC call: the client library reads the variable once. Returns the socket's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    socket_path = folder / "pcscd.comm"
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(socket_path)
+    return socket_path
+
+
+def adopted_port() -> int:
+    """The virtual reader's port of the pcscd already answering on our socket: a private one names it in
+    the file beside its socket; the machine's in its reader configuration."""
+    if private_socket():
+        with contextlib.suppress(OSError, ValueError):
+            return int((pcscd_socket().parent / PORT_FILE).read_text(encoding="ascii"))
+    return system_vpcd_port()
 
 
 def pcscd_binary() -> str | None:
@@ -132,7 +200,7 @@ class PcscdHandle:
             self.process.kill()
             self.process.wait(timeout=5)
         with contextlib.suppress(FileNotFoundError):
-            PCSCD_SOCKET.unlink()
+            pcscd_socket().unlink()
         deadline = time.monotonic() + 2
         while pcscd_responds() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -145,33 +213,55 @@ class PcscdHandle:
             self.process.kill()
             self.process.wait(timeout=5)
         with contextlib.suppress(FileNotFoundError):
-            PCSCD_SOCKET.unlink()
+            pcscd_socket().unlink()
 
 
-def start_pcscd(port: int = OWN_VPCD_PORT, *, timeout_s: float = 10.0) -> PcscdHandle:
-    """Use a running pcscd (its virtual reader on the port its configuration names), or start one serving
-    only the virtual reader on ``port``."""
+def _daemon_command(conf: Path) -> list[str]:
+    """pcscd in the foreground on ``conf``; for a private socket, in a mount namespace of its own with the
+    socket's folder bound over /run/pcscd (root only: mounting needs it)."""
+    daemon = [pcscd_binary() or "pcscd", "--foreground", "--config", str(conf)]
+    if not private_socket():
+        return daemon
+    if os.geteuid() != 0:
+        raise ReaderUnavailable(f"a private pcscd (PCSCLITE_CSOCK_NAME={pcscd_socket()}) needs root to start: "
+                                "run as root, or unset PCSCLITE_CSOCK_NAME")
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise ReaderUnavailable("a private pcscd needs unshare (Debian's util-linux)")
+    return [unshare, "--mount", "--propagation", "private", "--", "sh", "-c",
+            'mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && exec "$@"', str(pcscd_socket().parent), *daemon]
+
+
+def start_pcscd(port: int | None = None, *, timeout_s: float = 10.0) -> PcscdHandle:
+    """Use a pcscd already answering on our socket (its virtual reader on the port it names), or start one
+    serving only the virtual reader on ``port`` (a private one when ``PCSCLITE_CSOCK_NAME`` says so)."""
     missing = missing_parts()
     if missing:
         raise ReaderUnavailable(f"not installed: {missing} (scripts/setup.sh installs them)")
     if pcscd_responds():
-        return PcscdHandle(process=None, port=system_vpcd_port())
-    taken = port_taken(port)
-    if taken:
-        raise ReaderUnavailable(f"the virtual reader's TCP port {port} is taken ({taken}): "
-                                "stop what listens there or choose another port")
+        return PcscdHandle(process=None, port=adopted_port())
+    port = own_vpcd_port() if port is None else port
+    for each in (port, port + 1):  # vpcd's two readers
+        taken = port_taken(each)
+        if taken:
+            raise ReaderUnavailable(f"the virtual reader's TCP port {each} is taken ({taken}): "
+                                    "stop what listens there or choose another port")
     conf = Path(tempfile.mkdtemp(prefix="kiosk-pcscd-"))
     (conf / "vpcd").write_text(
         f'FRIENDLYNAME "{VIRTUAL_READER}"\nDEVICENAME /dev/null:0x{port:04X}\nLIBPATH {VPCD_DRIVER}\n'
         f"CHANNELID 0x{port:04X}\n", encoding="ascii")
     with contextlib.suppress(FileNotFoundError):
-        PCSCD_SOCKET.unlink()  # a stale socket from a killed daemon
+        pcscd_socket().unlink()  # a stale socket from a killed daemon
+    if private_socket():
+        pcscd_socket().parent.mkdir(parents=True, exist_ok=True)
+        (pcscd_socket().parent / PORT_FILE).write_text(str(port), encoding="ascii")
     log_path = conf / "pcscd.log"
     handle = PcscdHandle(process=None, port=port, log_path=log_path)
     try:
+        command = _daemon_command(conf)
         with open(log_path, "wb") as log_file:
-            handle.process = subprocess.Popen([pcscd_binary() or "pcscd", "--foreground", "--config", str(conf)],
-                                              stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            handle.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
         started = pcscd_responds(timeout_s)
         reader_up = started and virtual_reader_listed(timeout_s)
     except BaseException:  # interrupted while waiting: the daemon must not outlive us
@@ -184,6 +274,20 @@ def start_pcscd(port: int = OWN_VPCD_PORT, *, timeout_s: float = 10.0) -> PcscdH
             raise ReaderUnavailable(f"pcscd did not start; are you root? pcscd said: {told}")
         raise ReaderUnavailable(f"pcscd started without its virtual reader (port {port}); pcscd said: {told}")
     return handle
+
+
+def isolate_this_process() -> Path | None:
+    """Give this process (and what it starts) a private pcscd socket of its own, in a new temporary folder,
+    whatever it inherited: a demo's or a demo selftest's virtual card is then seen by its own kiosk only,
+    never by another demo or the machine's pcscd (and never theirs by it). Call at the start of the
+    process, before any PC/SC call. Not root: nothing changes (no private daemon can be mounted), None."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="kiosk-pcsc-"))
+    use_private_pcscd(folder)
+    atexit.register(shutil.rmtree, folder, True)
+    reserve_vpcd_port()
+    return folder
 
 
 def _tail(path: Path, lines: int = 5) -> str:
