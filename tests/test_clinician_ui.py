@@ -27,7 +27,7 @@ from ui.i18n import CATALOG
 from test_screens_fit import clipped, settle_layout  # noqa: E402 - the same clipping check as the patient screens
 
 pytestmark = pytest.mark.slow
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+from tests.screenshots import SHOTS  # noqa: E402
 
 
 @pytest.fixture
@@ -196,3 +196,13 @@ def test_a_production_workstation_runs_the_clinician_login_on_its_own_roster(qtb
     result = subprocess.run([str(kiosk), "--config", str(config), "run"], capture_output=True, text=True,
                             timeout=120, env=env)
     assert result.returncode == 12 and "camera.source" in result.stderr, result.stderr[-2000:]
+
+
+def test_the_window_is_the_only_native_surface_the_workstation_makes(qtbot, workstation: ClinicianServices) -> None:
+    """As the kiosk's (tests/test_ui.py): no widget of the login window is a top-level window for a moment."""
+    from tests.native_surfaces import strays, surfaces_made
+
+    with surfaces_made() as log:
+        window = make_window(qtbot, workstation)
+        qtbot.waitExposed(window)
+    assert log.created and strays(log, window) == []

@@ -338,12 +338,24 @@ def test_selftest_checks_the_a4_queue(cups: PrivateCups) -> None:
     assert not down.ok and "not running" in down.detail and "systemctl start cups" in down.fix
 
 
+def page_count(path: Path) -> int:
+    """Pages in a PDF file; 0 when it has none or is not a readable PDF."""
+    import pypdfium2
+
+    try:
+        return len(pypdfium2.PdfDocument(str(path)))
+    except pypdfium2.PdfiumError:
+        return 0
+
+
 @needs_cups
 def test_a_job_the_filters_fail_is_reported_and_cancelled(cups: PrivateCups) -> None:
     printer = CupsDocumentPrinter(cups.queue, cups.server, wait_s=30)
     with pytest.raises(PrinterError, match="the job failed"):
         printer.print_pdf(b"%PDF-1.4\nthis is no PDF body\n%%EOF\n", title="broken")
-    assert cups.pending_jobs() == 0 and cups.outputs() == []
+    # nothing printable came out: on a busy machine cups-pdf's own converter may already have been handed the
+    # broken stream when the filter's failure is reported, and writes a file with no page (seen in a parallel run)
+    assert cups.pending_jobs() == 0 and [page_count(p) for p in cups.outputs()] in ([], [0])
     with pytest.raises(PrinterError, match="not a PDF"):
         printer.print_pdf(b"<html>", title="html")
 

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from tests.processes import command, descendants
+from tests.screenshots import SHOTS
 
 ROOT = Path(__file__).resolve().parents[1]
 KIOSK = Path(sys.executable).with_name("kiosk")
@@ -216,7 +217,7 @@ def _crash_then_cage(tmp_path: Path) -> None:
 
 
 def _photograph(as_nobody: list[str], env: dict[str, str], runtime: Path, name: str) -> np.ndarray:
-    """The compositor's output through grim, kept as docs/screenshots/<name>. READY=1 comes once the window
+    """The compositor's output through grim, kept as <SHOTS>/<name> (tests/screenshots.py). READY=1 comes once the window
     is exposed (its first whole frame committed to the compositor). cage's headless output with
     the pixman renderer (wlroots 0.15) hands grim the last frame it rendered, and it renders only what was
     damaged: once the status line has changed (the gateway found, ~2 s after READY) a photograph shows that
@@ -231,7 +232,7 @@ def _photograph(as_nobody: list[str], env: dict[str, str], runtime: Path, name: 
         image = np.asarray(Image.open(shot).convert("RGB"))
         if not _fill_problems(image) or time.monotonic() > deadline:
             break
-    shutil.copy(shot, ROOT / "docs" / "screenshots" / name)
+    shutil.copy(shot, SHOTS / name)
     return image
 
 

@@ -20,7 +20,7 @@ from ui.controller import LANES, VisitController
 from ui.window import KioskWindow
 
 pytestmark = pytest.mark.slow
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+from tests.screenshots import SHOTS  # noqa: E402
 
 
 def clipped(root: QWidget) -> list[str]:

@@ -311,3 +311,15 @@ def test_ready_waits_for_the_windows_first_expose(qtbot) -> None:
     qtbot.waitExposed(window)
     when_on_screen(window, lambda: calls.append("exposed"))
     assert calls == ["hidden", "first frame", "exposed"]
+
+
+def test_the_window_is_the_only_native_surface_the_kiosk_makes(qtbot, rig: DemoRig) -> None:
+    """Issue 34: under cage on a busy machine the kiosk's output stayed black. The demo label was made
+    visible before it had a parent, so for a moment it was a top-level window of its own: a second
+    surface, created and destroyed just before the kiosk's. Built and shown, the kiosk makes one."""
+    from tests.native_surfaces import strays, surfaces_made
+
+    with surfaces_made() as log:
+        window = make_window(qtbot, rig)
+        qtbot.waitExposed(window)
+    assert log.created and strays(log, window) == []

@@ -167,7 +167,6 @@ class ClinicianWindow(QMainWindow):
         top = QHBoxLayout()
         self.language_button = QPushButton(objectName="secondary", clicked=lambda: self.tr_.toggle())
         self.demo_label = QLabel(objectName="alert", wordWrap=True)  # the demo says what it does not check
-        self.demo_label.setVisible(demo)
         top.addWidget(self.demo_label, stretch=1)
         top.addStretch(0 if demo else 1)
         top.addWidget(self.language_button)
@@ -176,6 +175,7 @@ class ClinicianWindow(QMainWindow):
         layout.addLayout(top)
         layout.addWidget(self.stack, stretch=1)
         self.setCentralWidget(root)
+        self.demo_label.setVisible(demo)  # once it has a parent: else a top-level window of its own for a moment
         self.face_prompt, self._shown_prompt = "", ""
         self._preview = QTimer(self, interval=66, timeout=self._refresh_preview)
         self._idle = QTimer(self, singleShot=True, interval=int(idle_lock_s * 1000),

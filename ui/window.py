@@ -98,7 +98,6 @@ class KioskWindow(QMainWindow):
         top_row.setContentsMargins(24, 12, 24, 12)
         self.app_title = QLabel(objectName="apptitle", wordWrap=True)  # may wrap: the buttons must fit
         self.demo_label = QLabel(objectName="alert", wordWrap=True)  # wraps rather than widen the window
-        self.demo_label.setVisible(self.demo)
         self.lang_button = QPushButton(objectName="secondary", clicked=lambda: tr.toggle())
         self.elderly_button = QPushButton(objectName="secondary", clicked=lambda: self.toggle_elderly())
         self.staff_button = QPushButton(objectName="staff", clicked=lambda: self.toggle_staff_call())
@@ -186,6 +185,9 @@ class KioskWindow(QMainWindow):
         for widget in (self.network_label, self.pending_label, self.voice_label):
             bottom_row.addWidget(widget)
         bottom_row.addWidget(self.demo_label, stretch=1)  # takes the free width: wraps only when it must
+        # shown or hidden only once it has a parent: a parentless widget made visible is a top-level window of
+        # its own for a moment (under cage, a second surface before the kiosk's: see tests/test_ui.py)
+        self.demo_label.setVisible(self.demo)
         layout.addWidget(bottom)
         self.setCentralWidget(root)
         # the idle countdown: a large panel in the middle of the screen, over whatever it shows (an elderly
