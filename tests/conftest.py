@@ -125,24 +125,3 @@ def services(demo_config: KioskConfig, sandbox: SandboxGateway) -> Iterator[obje
     enroll_demo_face(sandbox, built)
     yield built
     built.close()
-
-
-_EXIT: dict[str, int] = {}
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _EXIT["status"] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """End the process with pytest's own status, skipping the interpreter's final clean-up: PySide6 can
-    abort there ("bool_dealloc: deallocating True or False", a refcount error in the C extension, during
-    the last garbage collection) after every test has passed, which would turn a green run into exit 134.
-    Seen here with tests/test_screens_fit.py, test_ui.py and test_receipt_and_text.py run together."""
-    import sys
-
-    if "status" in _EXIT and os.environ.get("KIOSK_TESTS_NORMAL_EXIT") != "1":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_EXIT["status"])
