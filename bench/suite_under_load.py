@@ -3,6 +3,8 @@ waits on a sleep instead of on its event fails here sooner or later.
 
     .venv/bin/python bench/suite_under_load.py --runs 5 --hogs 2
 
+Each run is the README's test command, `bash scripts/test.sh` (its parallel workers included).
+
 Each hog is a process spinning at normal priority (``--hogs 2`` on a 2-core machine: every core busy).
 Stops at the first failing run. Prints one line per run, then a JSON line: runs, passed, each run's
 seconds and pytest's summary line.
@@ -42,7 +44,7 @@ def main() -> int:
     try:
         for number in range(1, args.runs + 1):
             started = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
+            done = subprocess.run(["bash", "scripts/test.sh", "-q", *args.pytest_args],
                                   cwd=ROOT, env=env, capture_output=True, text=True, check=False)
             lines = [line for line in done.stdout.splitlines() if line.strip()]
             summary = next((line for line in reversed(lines) if " passed" in line or " failed" in line), "")
