@@ -46,7 +46,10 @@ def _window(services: Any, *, on_demo_insert: Any = None, on_demo_scan: Any = No
                          on_demo_scan=on_demo_scan, voice=services.voice, payment_timeout_s=cfg.payment.timeout_s,
                          on_demo_pay=on_demo_pay, treatment_area=cfg.terminal.mdtrtarea_admvs,
                          face_swipe=cfg.voucher.face_swipe,
-                         errands=tuple(e.strip() for e in cfg.services.errands.split(",") if e.strip()))
+                         errands=tuple(e.strip() for e in cfg.services.errands.split(",") if e.strip()),
+                         own_share_at_counter=cfg.payment.provider == "none",
+                         # the demo's file printer stands in for the thermal printer (it says what a kiosk says)
+                         slips_on_paper=cfg.printer.kind != "file" or cfg.is_demo)
     services.face.on_prompt = window.note_face_prompt
     for source in services.qr_sources:
         window.attach_qr_source(source)

@@ -242,8 +242,8 @@ def selftest(config_path: Path | None, demo: bool, as_json: bool, report: Path |
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     for check in checks:
-        mark = "PASS" if check.ok else "FAIL"
-        line = f"{mark}  {check.name:<12} {check.detail}" + (f"\n      fix: {check.fix}" if not check.ok else "")
+        line = f"{check.mark}  {check.name:<12} {check.detail}" + (
+            f"\n      fix: {check.fix}" if check.mark != "PASS" and check.fix else "")
         click.echo(line, err=as_json)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))

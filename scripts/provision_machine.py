@@ -56,6 +56,20 @@ def set_section_values(path: Path, section: str, values: dict[str, object]) -> N
     path.write_text("\n".join(lines[:start + 1] + body + lines[end:]) + "\n", encoding="utf-8")
 
 
+def _missing_for_patients(cfg: KioskConfig) -> list[str]:
+    """What a patient kiosk written this way cannot do (kiosk-provision selftest says WARN for each)."""
+    if cfg.terminal.role != "kiosk":
+        return []
+    missing = []
+    if cfg.payment.provider == "none":
+        missing.append("no payment provider (--payment-url, --payment-key-file, --merchant-id): patients with an own "
+                       "share are told to pay it at the counter")
+    if cfg.printer.kind == "file":
+        missing.append("no receipt printer (--printer escpos-usb:VID:PID, escpos-serial:DEVICE or "
+                       "escpos-network:HOST:PORT): receipts are written to a folder and patients get no slip")
+    return missing
+
+
 def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[no-untyped-def]
     @cli.command("init")
     @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -137,6 +151,8 @@ def register_commands(cli: click.Group, config_option) -> None:  # type: ignore[
             click.echo(f"{config_path} exists: use --force to overwrite", err=True)
             sys.exit(16)
         data = cfg.data_path()
+        for warning in _missing_for_patients(cfg):
+            click.echo(f"warning: {warning}", err=True)
         if dry_run:
             click.echo(text)
             click.echo(f"dry run: would write {config_path} and create {data} (mode 0700) with its queue key")

@@ -29,10 +29,18 @@ MAX_SKEW_S = 60.0
 
 @dataclass(frozen=True)
 class Check:
+    """One check's finding. ``warn``: the kiosk runs, but without something patients are promised (it says
+    WARN, never PASS, and gives the fix)."""
+
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False
+
+    @property
+    def mark(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warn else "PASS"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,13 +141,26 @@ def check_qr_at_distance() -> Check:
 
 
 def check_printer(cfg: KioskConfig) -> Check:
-    from drivers.printer.file_printer import FilePrinter
+    """The receipt printer as configured (printer.kind): ready with paper. A file printer outside the demo
+    writes receipts to a folder: patients get no slip, so it is a WARN with the setting to change."""
+    from scripts.composition import build_printer
 
-    directory = Path(cfg.printer.directory) if cfg.printer.directory else cfg.data_path() / "receipts"
-    status = FilePrinter(directory).preflight()
+    try:
+        printer = build_printer(cfg, cfg.data_path())
+    except Exception as exc:  # noqa: BLE001 - a device that cannot even be opened is a failed check, with its fix
+        return Check("printer", False, f"the {cfg.printer.kind} printer {cfg.printer.target} cannot be opened: {exc}",
+                     "check printer.kind and printer.target (kiosk-provision show-config), the cable and power")
+    status = printer.preflight()
     if not (status.online and status.paper):
-        return Check("printer", False, status.detail or "printer not ready", "load paper / check the printer")
-    return Check("printer", True, f"file printer ready ({directory})")
+        return Check("printer", False, f"{printer.description}: {status.detail or 'not ready'}",
+                     "load paper / check the printer's cable and power")
+    if cfg.printer.kind == "file" and not cfg.is_demo:
+        return Check("printer", True, f"no receipt printer: receipts are written to a folder, not printed "
+                     f"({printer.description}); patients are told to ask at the counter for a copy",
+                     "connect the thermal printer and set printer.kind and printer.target "
+                     "(kiosk-provision init --printer escpos-usb:VID:PID, escpos-serial:/dev/ttyS0 or "
+                     "escpos-network:HOST:PORT)", warn=True)
+    return Check("printer", True, f"{printer.description} ready")
 
 
 def check_a4_printer(cfg: KioskConfig) -> Check:
@@ -224,7 +245,10 @@ def check_payment(cfg: KioskConfig) -> Check:
     from scripts.composition import build_payments
 
     if cfg.payment.provider == "none":
-        return Check("payment", True, "no payment provider: visits with an own share are sent to the counter")
+        return Check("payment", True, "no payment provider: patients with an own share (个人现金) are told "
+                     "before they confirm that they pay it at the counter", "set payment.provider = \"platform\", "
+                     "payment.url, payment.key_file and payment.merchant_id (kiosk-provision init --payment-url "
+                     "... --payment-key-file ... --merchant-id ...)", warn=True)
     try:
         platform = build_payments(cfg)
     except KioskError as exc:

@@ -463,3 +463,36 @@ def test_export_diagnostics_into_a_missing_folder_says_so(tmp_path: Path) -> Non
                                 env={"KIOSK_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2 and "no such folder" in result.output  # a usage error, not a traceback
     assert not isinstance(result.exception, FileNotFoundError) and not (tmp_path / "no").exists()
+
+
+def test_a_kiosk_without_payment_or_printer_is_warned_at_init_and_selftest_says_warn(tmp_path: Path) -> None:
+    """Issue 35.2-3: init by the guide (no payment provider, no printer) gave a kiosk that sent patients to
+    the counter after every step and told them to take slips that were never printed, and selftest said PASS.
+    Now init warns about both, and selftest says WARN (never PASS) for each, with the fix; given a printer and
+    a payment platform the warnings are gone."""
+    from kiosk.config import load_config
+    from scripts.selftest import check_payment, check_printer
+
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+    config = tmp_path / "kiosk.toml"
+    args = ["init", "--config", str(config), "--terminal-no", "ZZJ-0102", "--institution-code", "H11010100001",
+            "--institution-name", "示范医院", "--gateway-url", "https://gw.example/fsi", "--data-dir", str(tmp_path / "d")]
+    done = runner.invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    said = done.output + (done.stderr if done.stderr_bytes is not None else "")
+    assert "warning: no payment provider" in said and "warning: no receipt printer" in said, said
+    cfg = load_config(config, {})
+    payment, printer = check_payment(cfg), check_printer(cfg)
+    assert (payment.mark, printer.mark) == ("WARN", "WARN"), (payment, printer)
+    assert "counter" in payment.detail and "--payment-url" in payment.fix
+    assert "not printed" in printer.detail and "--printer escpos" in printer.fix
+
+    key = tmp_path / "merchant.key"
+    key.write_text("a-merchant-key-of-the-hospital")
+    full = runner.invoke(cli, [*args, "--force", "--payment-url", "https://pay.example", "--payment-key-file",
+                               str(key), "--printer", "escpos-network:127.0.0.1:9"])
+    assert full.exit_code == 0, full.output
+    said = full.output + (full.stderr if full.stderr_bytes is not None else "")
+    assert "warning:" not in said, said
+    printer = check_printer(load_config(config, {}))
+    assert printer.mark == "FAIL" and "not answering" in printer.detail, printer  # nothing listens there: said

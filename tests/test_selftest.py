@@ -32,7 +32,7 @@ def test_selftest_against_the_demo_setup(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["ok"] is True and {c["name"] for c in last["checks"]} == NAMES
-    assert all(set(c) == {"name", "ok", "detail", "fix"} for c in last["checks"])
+    assert all(set(c) == {"name", "ok", "detail", "fix", "warn"} for c in last["checks"])
     assert "test card read" in next(c["detail"] for c in last["checks"] if c["name"] == "card_reader")
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["ok"] is True
     assert not pcscd_responds()  # the pcscd the command started is stopped again

@@ -323,3 +323,66 @@ def test_the_window_is_the_only_native_surface_the_kiosk_makes(qtbot, rig: DemoR
         window = make_window(qtbot, rig)
         qtbot.waitExposed(window)
     assert log.created and strays(log, window) == []
+
+
+def test_without_a_payment_provider_the_split_screen_says_the_share_is_paid_at_the_counter(qtbot) -> None:
+    """Issue 35.2: with payment.provider = none the patient went card, face, fees, split, tapped 确认支付 and
+    only then heard "go to the counter". The split screen says it before the last tap, offers no pay button,
+    and its one button goes without the "are you sure" question."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from kiosk.domain import PreSettlement, SettlementAmounts, VisitContext
+    from ui.i18n import Translator
+    from ui.screens import ConfirmScreen
+
+    amounts = SettlementAmounts(medfee_sumamt=Decimal("100.00"), fund_pay_sumamt=Decimal("70.00"),
+                                hifp_pay=Decimal("70.00"), acct_pay=Decimal("0.00"), psn_cash_pay=Decimal("30.00"),
+                                balc=Decimal("0.00"))
+    ctx = VisitContext(pre_settlement=PreSettlement(mdtrt_id="M1", chrg_bchno="C1", amounts=amounts))
+    for at_counter in (True, False):
+        screen = ConfirmScreen(Translator("zh_CN"), "门诊一楼 3 号窗口", own_share_at_counter=at_counter)
+        screen.add_button("cancel", "common.cancel", lambda: None, secondary=True)
+        screen.add_button("pay", "confirm.pay", lambda: None)
+        qtbot.addWidget(screen)
+        screen.render(ctx)
+        told = "请到门诊一楼 3 号窗口缴纳 30.00 元" in screen.notice.text()
+        assert told == at_counter and screen.button("pay").isVisibleTo(screen) == (not at_counter), screen.notice.text()
+        assert (screen.button("cancel").text() == "知道了，去窗口缴费") == at_counter
+    nothing_own = VisitContext(pre_settlement=PreSettlement(mdtrt_id="M1", chrg_bchno="C1", amounts=dataclasses_replace(
+        amounts, psn_cash_pay=Decimal("0.00"), fund_pay_sumamt=Decimal("100.00"), hifp_pay=Decimal("100.00"))))
+    screen.own_share_at_counter = True
+    screen.render(nothing_own)  # nothing to pay: settles at the kiosk as before
+    assert screen.button("pay").isVisibleTo(screen) and "窗口缴纳" not in screen.notice.text()
+
+
+def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+@pytest.mark.parametrize(("paper", "cert", "expected"), [
+    (True, "03", "请取走凭条和社保卡"), (True, "01", "请取走凭条"),
+    (False, "03", "请取回社保卡。本机不打印凭条"), (False, "01", "本机不打印凭条，需要凭条请到一楼 3 号窗口"),
+])
+def test_the_receipt_screen_names_only_what_there_is_to_take(qtbot, paper: bool, cert: str, expected: str) -> None:
+    """Issue 35.3 and 35.15: a slip is mentioned only when one is printed on paper (not by a file printer), the
+    card only when one was inserted (not after a voucher or a face swipe)."""
+    from decimal import Decimal
+
+    from kiosk.domain import CertType, IdentityDocument, Settlement, SettlementAmounts, VisitContext
+    from ui.i18n import Translator
+    from ui.screens import ReceiptScreen
+
+    amounts = SettlementAmounts(medfee_sumamt=Decimal("100.00"), fund_pay_sumamt=Decimal("70.00"),
+                                hifp_pay=Decimal("70.00"), acct_pay=Decimal("0.00"), psn_cash_pay=Decimal("30.00"),
+                                balc=Decimal("12.00"))
+    ctx = VisitContext(document=IdentityDocument(CertType(cert), "X"),
+                       settlement=Settlement(setl_id="S1", mdtrt_id="M1", msgid="H1", setl_time="2026-12-08 09:00:00",
+                                             amounts=amounts))
+    screen = ReceiptScreen(Translator("zh_CN"), "一楼 3 号窗口", slips_on_paper=paper)
+    qtbot.addWidget(screen)
+    screen.render(ctx)
+    body = screen.body.text()
+    assert expected in body and ("取走凭条" in body) == paper, body

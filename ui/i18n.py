@@ -164,7 +164,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "settling.title": {"zh_CN": "正在结算，请勿离开", "en": "Settling, please stay"},
     "settling.body": {"zh_CN": "结算完成前请不要离开", "en": "Please wait until it is done"},
     "receipt.title": {"zh_CN": "结算成功", "en": "Settled"},
-    "receipt.body": {"zh_CN": "个人自付：{cash} 元{paid}\n账户余额：{balance} 元\n请取走凭条和社保卡", "en": "Your own share: ¥{cash}{paid}\nBalance: ¥{balance}\nPlease take your slip and your card"},
+    "receipt.body": {"zh_CN": "个人自付：{cash} 元{paid}\n账户余额：{balance} 元\n{take}", "en": "Your own share: ¥{cash}{paid}\nBalance: ¥{balance}\n{take}"},
+    # what to take away: a slip only when one was printed on paper, the card only when one was inserted
+    "receipt.take.slip_card": {"zh_CN": "请取走凭条和社保卡", "en": "Please take your slip and your card"},
+    "receipt.take.slip": {"zh_CN": "请取走凭条", "en": "Please take your slip"},
+    "receipt.take.card": {"zh_CN": "请取回社保卡。本机不打印凭条，需要凭条请到{window}", "en": "Please take your card. This kiosk prints no slip: ask at {window} for one"},
+    "receipt.take.none": {"zh_CN": "本机不打印凭条，需要凭条请到{window}", "en": "This kiosk prints no slip: ask at {window} for one"},
+    "confirm.cash_at_counter": {"zh_CN": "本机暂不能收取个人现金：医保结算后，请到{window}缴纳 {cash} 元", "en": "This kiosk cannot take your own share: after the insurance settles, pay ¥{cash} at {window}"},
+    "confirm.understood": {"zh_CN": "知道了，去窗口缴费", "en": "OK, I will pay at the counter"},
     "receipt.paid_by": {"zh_CN": "（已通过{method}付款）", "en": " (paid by {method})"},
     "receipt.queued_paid_title": {"zh_CN": "已付款，医保结算稍后自动完成", "en": "Paid: settlement completes shortly"},
     "receipt.queued_paid_body": {

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.domain import VisitContext
+from kiosk.domain import CertType, VisitContext
 from kiosk.funds import fund_lines
 from kiosk.insurance import InsuranceRecord, insutype_name
 from kiosk.visit import State
@@ -337,17 +337,28 @@ class FeeReviewScreen(Screen):
 class ConfirmScreen(Screen):
     state = State.CONFIRM
 
-    def __init__(self, tr: Translator) -> None:
+    def __init__(self, tr: Translator, manual_window: str = "", *, own_share_at_counter: bool = False) -> None:
         super().__init__(tr)
+        # no payment provider (payment.provider = none): an own share is paid at the counter, said before the
+        # last tap, and the only way on is to the counter
+        self._window, self.own_share_at_counter = manual_window, own_share_at_counter
         self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.cancel_prompt = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.notice)
         self.middle.addWidget(self.cancel_prompt)
         self.cancel_asked = False  # the first "cancel" asks; the second cancels
 
+    def cash_at_counter(self, ctx: VisitContext) -> bool:
+        pre = ctx.pre_settlement
+        return self.own_share_at_counter and pre is not None and pre.amounts.psn_cash_pay > 0
+
     def render(self, ctx: VisitContext) -> None:
         super().render(ctx)
-        if self.cancel_asked:
+        at_counter = self.cash_at_counter(ctx)
+        self.button("pay").setVisible(not at_counter)
+        if at_counter:
+            self.button("cancel").setText(self.tr_.tr("confirm.understood"))
+        elif self.cancel_asked:
             self.button("cancel").setText(self.tr_.tr("confirm.cancel_sure"))
         self.cancel_prompt.setText(self.tr_.tr("confirm.cancel_prompt") if self.cancel_asked else "")
         for label in (self.notice, self.cancel_prompt):  # an empty line must not cost a large bill's split its room
@@ -359,6 +370,9 @@ class ConfirmScreen(Screen):
         if ctx.pre_settlement is not None and ctx.pre_settlement.warnings:  # the pre-audit's, in its words
             notices.append(self.tr_.tr("confirm.audit", warnings="；".join(w.message for w in
                                                                            ctx.pre_settlement.warnings)))
+        if self.cash_at_counter(ctx):
+            notices.insert(0, self.tr_.tr("confirm.cash_at_counter", window=self._window,
+                                          cash=_money(ctx.pre_settlement.amounts.psn_cash_pay)))  # type: ignore[union-attr]
         self.notice.setText("\n".join(notices))
         self.notice.setVisible(bool(notices))
         if ctx.pre_settlement is None:
@@ -455,11 +469,20 @@ def payment_hint_key(hint: str) -> str:
 class ReceiptScreen(Screen):
     state = State.RECEIPT
 
-    def __init__(self, tr: Translator, manual_window: str) -> None:
+    def __init__(self, tr: Translator, manual_window: str, *, slips_on_paper: bool = True) -> None:
         super().__init__(tr)
         self._window = manual_window
+        self.slips_on_paper = slips_on_paper  # False: receipts go to a folder (no thermal printer configured)
         self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.notice)
+
+    def take_away(self, ctx: VisitContext) -> str:
+        """What the patient takes from the kiosk: the slip only if one came out on paper, the card only if
+        one was inserted (not after a voucher or a face swipe)."""
+        card = ctx.document is not None and ctx.document.cert_type == CertType.SOCIAL_SECURITY_CARD
+        slip = self.slips_on_paper and not ctx.extra.get("print_error")
+        key = "slip_card" if slip and card else "slip" if slip else "card" if card else "none"
+        return self.tr_.tr(f"receipt.take.{key}", window=self._window)
 
     def render_text(self, ctx: VisitContext) -> None:
         if ctx.queued is not None and ctx.queued.paid is not None:
@@ -474,7 +497,8 @@ class ReceiptScreen(Screen):
             method = self.tr_.tr(f"method.{paid.method}") if paid and f"method.{paid.method}" in CATALOG else ""
             self.title.setText(self.tr_.tr("receipt.title"))
             self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc),
-                                          paid=self.tr_.tr("receipt.paid_by", method=method) if method else ""))
+                                          paid=self.tr_.tr("receipt.paid_by", method=method) if method else "",
+                                          take=self.take_away(ctx)))
         failed = bool(ctx.extra.get("print_error"))
         self.notice.setText(self.tr_.tr("receipt.print_failed") if failed else "")
         slot = ctx.person.doctor if ctx.person is not None else None

@@ -49,10 +49,13 @@ class KioskWindow(QMainWindow):
                  on_demo_scan: Callable[[], str] | None = None, voice: object | None = None,
                  payment_timeout_s: float = 120.0, on_demo_pay: Callable[[], object] | None = None,
                  treatment_area: str = "110101", face_swipe: bool = False,
-                 errands: tuple[str, ...] = ERRANDS) -> None:
+                 errands: tuple[str, ...] = ERRANDS, own_share_at_counter: bool = False,
+                 slips_on_paper: bool = True) -> None:
         super().__init__()
         self._face_swipe = face_swipe  # "swipe face" offered on the idle screen (voucher.face_swipe)
         self._errands = errands  # the services menu's tiles (services.errands)
+        # no payment provider: an own share is paid at the counter; no thermal printer: no slip to take
+        self._own_share_at_counter, self._slips_on_paper = own_share_at_counter, slips_on_paper
         self.treatment_area = treatment_area  # mdtrtarea_admvs: where "insured here" means
         self._payment_timeout_s = payment_timeout_s
         self.voice = voice  # speaks with say(text, language) -> bool; None: no voice
@@ -137,14 +140,14 @@ class KioskWindow(QMainWindow):
         fees = self.fees = s.FeeReviewScreen(tr)
         fees.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         fees.add_button("confirm_fees", "fees.confirm", lambda: post(v.FeesConfirmed()))
-        confirm = self.confirm = s.ConfirmScreen(tr)
+        confirm = self.confirm = s.ConfirmScreen(tr, manual_window, own_share_at_counter=self._own_share_at_counter)
         confirm.add_button("cancel", "common.cancel", lambda: self._ask_before_cancel(), secondary=True)
         confirm.add_button("pay", "confirm.pay", lambda: post(v.SettlementConfirmed()))
         self.payment = payment = s.PaymentScreen(tr)
         payment.add_button("cancel", "pay.cancel", lambda: post(v.Cancel()), secondary=True)
         if on_demo_pay is not None:
             payment.add_button("demo_pay", "pay.demo_phone", lambda: on_demo_pay(), secondary=True)
-        receipt = s.ReceiptScreen(tr, manual_window)
+        receipt = s.ReceiptScreen(tr, manual_window, slips_on_paper=self._slips_on_paper)
         receipt.add_button("reprint", "receipt.reprint", lambda: post(v.ReprintRequested()), secondary=True)
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
         error = s.ErrorScreen(tr, manual_window, self.cfg.filing_url)
@@ -237,7 +240,7 @@ class KioskWindow(QMainWindow):
     def _ask_before_cancel(self) -> None:
         """After the trial a cancel undoes the registration: ask once, and remind the patient of the card."""
         screen = self.confirm
-        if screen.cancel_asked:
+        if screen.cancel_asked or screen.cash_at_counter(self.controller.machine.ctx):  # to the counter: no question
             screen.cancel_asked = False
             self.controller.post(v.Cancel())
             return
