@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -47,9 +48,11 @@ def main() -> int:
             done = subprocess.run(["bash", "scripts/test.sh", "-q", *args.pytest_args],
                                   cwd=ROOT, env=env, capture_output=True, text=True, check=False)
             lines = [line for line in done.stdout.splitlines() if line.strip()]
-            summary = next((line for line in reversed(lines) if " passed" in line or " failed" in line), "")
+            # pytest's summary lines, one per phase of scripts/test.sh (the parallel one, then the "alone" one)
+            summary = " + ".join(line.strip("= ") for line in lines
+                                 if re.search(r"\d+ (passed|failed)", line) and " in " in line)
             run = {"run": number, "exit": done.returncode, "seconds": round(time.monotonic() - started),
-                   "summary": summary.strip("= ")}
+                   "summary": summary}
             runs.append(run)
             print(f"run {number}: exit {done.returncode}, {run['seconds']} s, {run['summary']}", flush=True)
             if done.returncode != 0:

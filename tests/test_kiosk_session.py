@@ -102,6 +102,7 @@ NOBODY = "nobody"
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 @pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
                     reason="Debian's cage, grim and xwayland are not installed (scripts/test.sh installs them)")
 def test_the_kiosk_runs_full_screen_in_cage_and_cage_ends_when_the_kiosk_dies() -> None:
@@ -167,6 +168,7 @@ def _run_in_cage(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 @pytest.mark.skipif(shutil.which("cage") is None or shutil.which("grim") is None,
                     reason="Debian's cage, grim and xwayland are not installed (scripts/test.sh installs them)")
 def test_after_a_kill_during_its_2207_the_kiosk_in_cage_shows_that_visits_outcome() -> None:
