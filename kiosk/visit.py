@@ -232,11 +232,14 @@ class VisitMachine(SideTransitions, InvoiceTransitions, RegistrationTransitions)
         return self._start()
 
     def _on_voucher(self, e: VoucherScanned) -> list[Effect]:
-        self._begin_visit()
         try:
             token = validate_voucher(e.payload)
         except VoucherRefused as refused:
-            return self._fail(Failed(code=refused.code, message=f"voucher.{refused.reason}"))
+            # the wrong code held up at the idle screen (a payment code, a web link): no visit begins, no trip to
+            # the counter; the idle screen says what to show instead, until the next visit starts
+            self.ctx.extra["idle_hint"] = f"voucher.{refused.reason}"
+            return []
+        self._begin_visit()
         return [ResolveVoucher(self.visit_id, token)]
 
     def _on_card_read(self, e: CardRead) -> list[Effect]:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 from kiosk.config import KioskConfig, UiConfig
 from kiosk.visit import Finish, State, VisitMachine
 
+from drivers.card.virtual_card import Fault
 from scripts.autopilot import Autopilot
 from scripts.demo import DemoRig, start_demo
 from ui.bridge import TaskRunner
@@ -114,8 +115,13 @@ def test_every_screen_fits_and_is_saved(qtbot, rig: DemoRig, language: str, elde
     check(controller.state)
     window.controller.post(Finish())
     assert result.get("outcome") == "settled", result
-    window.scan_voucher("https://example.com/not-a-voucher")  # the error screen, with where to go
-    qtbot.waitUntil(lambda: controller.state == State.ERROR, timeout=5000)
+    window.scan_voucher("https://example.com/not-a-voucher")  # the wrong code: the idle screen says what to show
+    qtbot.waitUntil(lambda: window.idle.scan_hint.isVisible(), timeout=5000)
+    settle_layout()
+    window.grab().save(str(SHOTS / f"{prefix}-12-idle-wrong-code.png"))
+    assert controller.state == State.IDLE and fit_problems(window) == [], fit_problems(window)
+    rig.insert_card(fault=Fault.NOT_SSC)  # the error screen, with where to go
+    qtbot.waitUntil(lambda: controller.state == State.ERROR, timeout=15000)
     settle_layout()
     window.grab().save(str(SHOTS / f"{prefix}-13-error.png"))
     assert fit_problems(window) == [], (fit_problems(window), problems)

@@ -247,8 +247,12 @@ def test_a_refused_scan_says_what_to_show_instead(qtbot, rig: DemoRig) -> None:
     window.setFocus()
     qtbot.keyClicks(window, "https://example.com/pay")
     qtbot.keyClick(window, Qt.Key.Key_Return)
-    wait_for(qtbot, window, State.ERROR)
-    assert "web link" in window.current.body.text()
+    # issue 35.8: no visit begins and nobody is sent to the counter: the idle screen says what to show instead
+    qtbot.waitUntil(lambda: "web link" in window.idle.scan_hint.text(), timeout=5000)
+    assert window.controller.machine.state is State.IDLE and window.idle.scan_hint.isVisible()
+    window.scan_voucher(rig.issue_voucher())  # then the right code: the visit begins, the hint is gone
+    wait_for(qtbot, window, State.CONSENT)
+    assert window.controller.machine.ctx.extra.get("idle_hint") is None
 
 
 def test_printer_preflight_warns_before_paying_and_a_failed_receipt_can_be_reprinted(qtbot, rig: DemoRig) -> None:
@@ -329,7 +333,6 @@ def test_without_a_payment_provider_the_split_screen_says_the_share_is_paid_at_t
     """Issue 35.2: with payment.provider = none the patient went card, face, fees, split, tapped 确认支付 and
     only then heard "go to the counter". The split screen says it before the last tap, offers no pay button,
     and its one button goes without the "are you sure" question."""
-    import datetime as dt
     from decimal import Decimal
 
     from kiosk.domain import PreSettlement, SettlementAmounts, VisitContext
@@ -346,14 +349,14 @@ def test_without_a_payment_provider_the_split_screen_says_the_share_is_paid_at_t
         screen.add_button("pay", "confirm.pay", lambda: None)
         qtbot.addWidget(screen)
         screen.render(ctx)
-        told = "请到门诊一楼 3 号窗口缴纳 30.00 元" in screen.notice.text()
+        told = "个人现金 30.00 元：请到门诊一楼 3 号窗口结算缴费" in screen.notice.text()
         assert told == at_counter and screen.button("pay").isVisibleTo(screen) == (not at_counter), screen.notice.text()
         assert (screen.button("cancel").text() == "知道了，去窗口缴费") == at_counter
     nothing_own = VisitContext(pre_settlement=PreSettlement(mdtrt_id="M1", chrg_bchno="C1", amounts=dataclasses_replace(
         amounts, psn_cash_pay=Decimal("0.00"), fund_pay_sumamt=Decimal("100.00"), hifp_pay=Decimal("100.00"))))
     screen.own_share_at_counter = True
     screen.render(nothing_own)  # nothing to pay: settles at the kiosk as before
-    assert screen.button("pay").isVisibleTo(screen) and "窗口缴纳" not in screen.notice.text()
+    assert screen.button("pay").isVisibleTo(screen) and "结算缴费" not in screen.notice.text()
 
 
 def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
@@ -373,7 +376,7 @@ def test_the_receipt_screen_names_only_what_there_is_to_take(qtbot, paper: bool,
 
     from kiosk.domain import CertType, IdentityDocument, Settlement, SettlementAmounts, VisitContext
     from ui.i18n import Translator
-    from ui.screens import ReceiptScreen
+    from ui.outcome_screens import ReceiptScreen
 
     amounts = SettlementAmounts(medfee_sumamt=Decimal("100.00"), fund_pay_sumamt=Decimal("70.00"),
                                 hifp_pay=Decimal("70.00"), acct_pay=Decimal("0.00"), psn_cash_pay=Decimal("30.00"),

@@ -170,7 +170,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "receipt.take.slip": {"zh_CN": "请取走凭条", "en": "Please take your slip"},
     "receipt.take.card": {"zh_CN": "请取回社保卡。本机不打印凭条，需要凭条请到{window}", "en": "Please take your card. This kiosk prints no slip: ask at {window} for one"},
     "receipt.take.none": {"zh_CN": "本机不打印凭条，需要凭条请到{window}", "en": "This kiosk prints no slip: ask at {window} for one"},
-    "confirm.cash_at_counter": {"zh_CN": "本机暂不能收取个人现金：医保结算后，请到{window}缴纳 {cash} 元", "en": "This kiosk cannot take your own share: after the insurance settles, pay ¥{cash} at {window}"},
+    "confirm.cash_at_counter": {"zh_CN": "本机暂不能收取个人现金 {cash} 元：请到{window}结算缴费，本机不扣费", "en": "This kiosk cannot take your own share of ¥{cash}: please settle and pay at {window}; nothing is charged here"},
     "confirm.understood": {"zh_CN": "知道了，去窗口缴费", "en": "OK, I will pay at the counter"},
     "receipt.paid_by": {"zh_CN": "（已通过{method}付款）", "en": " (paid by {method})"},
     "receipt.queued_paid_title": {"zh_CN": "已付款，医保结算稍后自动完成", "en": "Paid: settlement completes shortly"},

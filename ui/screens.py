@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.domain import CertType, VisitContext
+from kiosk.domain import VisitContext
 from kiosk.funds import fund_lines
 from kiosk.insurance import InsuranceRecord, insutype_name
 from kiosk.visit import State
@@ -35,7 +35,7 @@ from ui.i18n import CATALOG, Translator, known_key, reason_key
 Tr = Translator
 
 
-def _money(value: Decimal) -> str:
+def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
@@ -133,7 +133,9 @@ class IdleScreen(TextScreen):
         self._window = manual_window
         self.mode = "ready"
         self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.scan_hint = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.middle.addWidget(self.notice)
+        self.middle.addWidget(self.scan_hint)
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -142,6 +144,9 @@ class IdleScreen(TextScreen):
     def render_text(self, ctx: VisitContext) -> None:
         self.title.setText(self.tr_.tr(self._title_key))
         self.body.setText(self.tr_.tr(self._body_key, window=self._window))  # "ready" names no window
+        hint = ctx.extra.get("idle_hint", "")  # a code that was not a voucher: what to show instead
+        self.scan_hint.setText(self.tr_.tr(hint) if hint in CATALOG else "")
+        self.scan_hint.setVisible(bool(self.scan_hint.text()))
 
 
 class ConsentScreen(Screen):
@@ -203,7 +208,7 @@ def insurance_words(tr: Translator, record: InsuranceRecord, treatment_area: str
     """What a patient reads of an insurance record: its type, region and where that is from here."""
     lang = _lang(tr)
     return {"type": insutype_name(record.insutype, lang), "region": record.region(lang),
-            "locality": tr.tr(f"locality.{record.locality(treatment_area).value}"), "balance": _money(record.balance)}
+            "locality": tr.tr(f"locality.{record.locality(treatment_area).value}"), "balance": money(record.balance)}
 
 
 class ServicesScreen(Screen):
@@ -219,7 +224,7 @@ class ServicesScreen(Screen):
     def render_text(self, ctx: VisitContext) -> None:
         person = ctx.person
         self.title.setText(self.tr_.tr("services.title", name=person.name if person else ""))
-        self.body.setText(self.tr_.tr("services.body", balance=_money(person.balance) if person else "-"))
+        self.body.setText(self.tr_.tr("services.body", balance=money(person.balance) if person else "-"))
         self.insured.setText(self.tr_.tr("services.insured", **insurance_words(self.tr_, person.record, self._area))
                              if person is not None and self._area else "")
 
@@ -318,7 +323,7 @@ class FeeReviewScreen(Screen):
         shown = self._fees[self.page * self.rows_per_page:(self.page + 1) * self.rows_per_page]
         self.table.setRowCount(len(shown))
         for row, fee in enumerate(shown):
-            for col, text in enumerate((fee.name, str(fee.quantity.normalize()), _money(fee.amount))):
+            for col, text in enumerate((fee.name, str(fee.quantity.normalize()), money(fee.amount))):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -328,7 +333,7 @@ class FeeReviewScreen(Screen):
             widget.setVisible(paged)
         self.previous_page.setEnabled(self.page > 0)
         self.next_page.setEnabled(self.page < self.pages - 1)
-        body = self.tr_.tr("fees.total", total=_money(self._total)) if self._fees else self.tr_.tr("services.none")
+        body = self.tr_.tr("fees.total", total=money(self._total)) if self._fees else self.tr_.tr("services.none")
         if paged:
             body += " · " + self.tr_.tr("fees.page", page=self.page + 1, pages=self.pages)
         self.body.setText(body)
@@ -372,7 +377,7 @@ class ConfirmScreen(Screen):
                                                                            ctx.pre_settlement.warnings)))
         if self.cash_at_counter(ctx):
             notices.insert(0, self.tr_.tr("confirm.cash_at_counter", window=self._window,
-                                          cash=_money(ctx.pre_settlement.amounts.psn_cash_pay)))  # type: ignore[union-attr]
+                                          cash=money(ctx.pre_settlement.amounts.psn_cash_pay)))  # type: ignore[union-attr]
         self.notice.setText("\n".join(notices))
         self.notice.setVisible(bool(notices))
         if ctx.pre_settlement is None:
@@ -380,11 +385,11 @@ class ConfirmScreen(Screen):
             return
         a = ctx.pre_settlement.amounts
         lang = 0 if _lang(self.tr_) == "zh" else 1
-        funds = [self.tr_.tr("confirm.fund", words=words[lang], amount=_money(amount))
+        funds = [self.tr_.tr("confirm.fund", words=words[lang], amount=money(amount))
                  for _field, words, amount in fund_lines(a, include_cash=False)]  # each as returned, in words
-        self.body.setText(self.tr_.tr("confirm.body", total=_money(a.medfee_sumamt),
+        self.body.setText(self.tr_.tr("confirm.body", total=money(a.medfee_sumamt),
                                       funds="\n".join(funds) or self.tr_.tr("confirm.no_funds"),
-                                      cash=_money(a.psn_cash_pay)))
+                                      cash=money(a.psn_cash_pay)))
 
 
 def qr_pixmap(text: str, side_px: int) -> QPixmap:
@@ -442,7 +447,7 @@ class PaymentScreen(Screen):
     def render_text(self, ctx: VisitContext) -> None:
         order = ctx.payment_order
         amount = order.amount if order else (ctx.pre_settlement.amounts.psn_cash_pay if ctx.pre_settlement else None)
-        self.title.setText(self.tr_.tr("pay.title", amount=_money(amount)) if amount is not None
+        self.title.setText(self.tr_.tr("pay.title", amount=money(amount)) if amount is not None
                            else self.tr_.tr("pay.title_no_amount"))
         self.body.setText("")
         self.body.setVisible(False)
@@ -464,75 +469,6 @@ class PaymentScreen(Screen):
 def payment_hint_key(hint: str) -> str:
     """The catalog key of a payment-screen hint; a refusal the catalog does not name gets the general one."""
     return known_key("pay.hint.", hint, "declined")
-
-
-class ReceiptScreen(Screen):
-    state = State.RECEIPT
-
-    def __init__(self, tr: Translator, manual_window: str, *, slips_on_paper: bool = True) -> None:
-        super().__init__(tr)
-        self._window = manual_window
-        self.slips_on_paper = slips_on_paper  # False: receipts go to a folder (no thermal printer configured)
-        self.notice = QLabel(objectName="alert", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.middle.addWidget(self.notice)
-
-    def take_away(self, ctx: VisitContext) -> str:
-        """What the patient takes from the kiosk: the slip only if one came out on paper, the card only if
-        one was inserted (not after a voucher or a face swipe)."""
-        card = ctx.document is not None and ctx.document.cert_type == CertType.SOCIAL_SECURITY_CARD
-        slip = self.slips_on_paper and not ctx.extra.get("print_error")
-        key = "slip_card" if slip and card else "slip" if slip else "card" if card else "none"
-        return self.tr_.tr(f"receipt.take.{key}", window=self._window)
-
-    def render_text(self, ctx: VisitContext) -> None:
-        if ctx.queued is not None and ctx.queued.paid is not None:
-            self.title.setText(self.tr_.tr("receipt.queued_paid_title"))
-            self.body.setText(self.tr_.tr("receipt.queued_paid_body", amount=_money(ctx.queued.paid.amount),
-                                          ref=ctx.queued.reference))
-        elif ctx.queued is not None:
-            self.title.setText(self.tr_.tr("receipt.queued_title"))
-            self.body.setText(self.tr_.tr("receipt.queued_body", ref=ctx.queued.reference, window=self._window))
-        elif ctx.settlement is not None:
-            a, paid = ctx.settlement.amounts, ctx.settlement.payment
-            method = self.tr_.tr(f"method.{paid.method}") if paid and f"method.{paid.method}" in CATALOG else ""
-            self.title.setText(self.tr_.tr("receipt.title"))
-            self.body.setText(self.tr_.tr("receipt.body", cash=_money(a.psn_cash_pay), balance=_money(a.balc),
-                                          paid=self.tr_.tr("receipt.paid_by", method=method) if method else "",
-                                          take=self.take_away(ctx)))
-        failed = bool(ctx.extra.get("print_error"))
-        self.notice.setText(self.tr_.tr("receipt.print_failed") if failed else "")
-        slot = ctx.person.doctor if ctx.person is not None else None
-        if slot is not None:  # a registration: the queue number first, or where to go when unconfirmed
-            reg, confirming = ctx.registered, ctx.extra.get("reg_hint") == "confirming"
-            line = self.tr_.tr("reg.queue_no", department=slot.dept_name, doctor=slot.dr_name, queue_no=reg.queue_no,
-                               place=reg.place) if reg is not None else self.tr_.tr(
-                "reg.confirming" if confirming else "reg.not_confirmed")
-            self.body.setText(f"{line}\n{self.body.text()}")
-            if reg is not None:
-                self.title.setText(self.tr_.tr("reg.title_done"))
-        for button in self._button_keys:
-            if button.property("action") == "reprint":
-                button.setVisible(failed)
-
-
-class InterruptedScreen(Screen):
-    """After a restart: how the visit the kiosk stopped in ended (kiosk/interrupted_visit.py)."""
-
-    state = State.INTERRUPTED
-
-    def __init__(self, tr: Translator, manual_window: str) -> None:
-        super().__init__(tr)
-        self._window = manual_window
-
-    def render_text(self, ctx: VisitContext) -> None:
-        visit = ctx.interrupted
-        if visit is None:
-            return
-        self.title.setText(self.tr_.tr(f"interrupted.{visit.outcome}_title"))
-        amounts = {k: _money(getattr(visit, f)) if getattr(visit, f) is not None else "-" for k, f in
-                   (("total", "medfee_sumamt"), ("fund", "fund_pay_sumamt"), ("cash", "psn_cash_pay"))}
-        self.body.setText(self.tr_.tr(f"interrupted.{visit.outcome}_body", ref=visit.reference,
-                                      window=self._window, **amounts))
 
 
 RETRYABLE_CODES = frozenset({100, 101, 102, 104, 106})  # card read failures another insert may cure
@@ -587,7 +523,7 @@ class ErrorScreen(Screen):
         self.code.setVisible(True)
         if ctx.refunded is not None:  # not an error of the patient's: say where the money went
             self.title.setText(self.tr_.tr("refund.title"))
-            self.body.setText(self.tr_.tr("refund.body", amount=_money(ctx.refunded.amount), window=self._window))
+            self.body.setText(self.tr_.tr("refund.body", amount=money(ctx.refunded.amount), window=self._window))
             self.code.setText("")
             return
         if ctx.error_message == "consent_declined":  # a choice, not a failure: where to go, kindly

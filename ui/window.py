@@ -32,6 +32,7 @@ from ui import errand_screens
 from ui.invoice_screens import build_invoice_screen
 from ui.registration_screens import build_registration_screens
 from ui import identity_screens as ids
+from ui import outcome_screens as o
 from ui import screens as s
 from ui.controller import VisitController
 from ui.i18n import Translator
@@ -147,7 +148,7 @@ class KioskWindow(QMainWindow):
         payment.add_button("cancel", "pay.cancel", lambda: post(v.Cancel()), secondary=True)
         if on_demo_pay is not None:
             payment.add_button("demo_pay", "pay.demo_phone", lambda: on_demo_pay(), secondary=True)
-        receipt = s.ReceiptScreen(tr, manual_window, slips_on_paper=self._slips_on_paper)
+        receipt = o.ReceiptScreen(tr, manual_window, slips_on_paper=self._slips_on_paper)
         receipt.add_button("reprint", "receipt.reprint", lambda: post(v.ReprintRequested()), secondary=True)
         receipt.add_button("done", "receipt.done", lambda: post(v.Finish()))
         error = s.ErrorScreen(tr, manual_window, self.cfg.filing_url)
@@ -162,7 +163,7 @@ class KioskWindow(QMainWindow):
         family.add_button("cancel", "common.cancel", lambda: post(v.Cancel()), secondary=True)
         if on_demo_scan is not None:
             family.add_button("demo_scan", "idle.demo_scan", lambda: self.scan_voucher(on_demo_scan()), secondary=True)
-        interrupted = s.InterruptedScreen(tr, manual_window)
+        interrupted = o.InterruptedScreen(tr, manual_window)
         interrupted.add_button("done", "receipt.done", lambda: post(v.Finish()))
         self.screens: dict[v.State, s.Screen] = {screen.state: screen for screen in (
             idle,
