@@ -264,13 +264,13 @@ def _demo_role(args: argparse.Namespace) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from drivers.card.pcscd_service import isolate_this_process
-
-    isolate_this_process()  # the demo's virtual card in a pcscd of its own: two demos never read each other's
     if _demo_role(args) == "clinician":
         return cmd_clinician_demo(args)
+    from drivers.card.pcscd_service import isolate_this_process
     from scripts.demo import start_demo
-    from ui.app import cjk_family, create_app, run_event_loop
+    from ui.app import cjk_family, create_app, run_event_loop, show_window
+
+    isolate_this_process()  # the demo's virtual card in a pcscd of its own: two demos never read each other's
 
     autopilot = getattr(args, "autopilot", False)
     if not autopilot and not _has_display():
@@ -310,8 +310,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             def finished(outcome: dict[str, Any]) -> None:
                 result.update(outcome)
                 app.quit()
-
-            from ui.app import show_window
 
             show_window(window, fullscreen=False)
             from drivers.gateway.sandbox.voucher_platform import SANDBOX_PASSWORD

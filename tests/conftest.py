@@ -12,18 +12,13 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from drivers.card.pcscd_service import isolate_this_process  # noqa: E402
 
-def _private_pcscd_per_worker() -> None:
-    """Each test process (each pytest-xdist worker) has its own pcscd socket and virtual reader ports, so
-    workers never see each other's cards and the machine's pcscd is never used or stopped by a test. Set
-    before anything makes a PC/SC call (the client library reads the socket's name once); commands the
-    tests start inherit both (a demo takes its own)."""
-    from drivers.card.pcscd_service import isolate_this_process
-
-    isolate_this_process()
-
-
-_private_pcscd_per_worker()
+# Each test process (each pytest-xdist worker) has its own pcscd socket and virtual reader ports, so workers
+# never see each other's cards and the machine's pcscd is never used or stopped by a test. Set before anything
+# makes a PC/SC call (the client library reads the socket's name once); commands the tests start inherit both
+# (a demo takes its own).
+isolate_this_process()
 
 from kiosk.config import CardConfig, KioskConfig, TerminalConfig  # noqa: E402
 

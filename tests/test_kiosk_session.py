@@ -54,6 +54,15 @@ class NotifySocket:
         self.sock.close()
 
 
+def expect_ready(notify: NotifySocket, process: subprocess.Popen[str]) -> None:
+    """READY=1 within 120 s, or the process is killed and what it wrote to stderr is the failure."""
+    try:
+        notify.expect("READY=1", timeout_s=120)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(process.communicate()[1][-3000:]) from None
+
+
 @pytest.fixture
 def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock = NotifySocket(tmp_path / "notify.sock")
@@ -150,11 +159,7 @@ def _run_in_cage(tmp_path: Path) -> None:
     cage = subprocess.Popen([*as_nobody, "cage", "-d", "--", str(KIOSK), "demo"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        try:
-            notify.expect("READY=1", timeout_s=120)
-        except AssertionError:
-            cage.kill()
-            raise AssertionError(cage.communicate()[1][-3000:]) from None
+        expect_ready(notify, cage)
         _assert_the_window_fills_the_output(_photograph(as_nobody, env, runtime, "cage-idle-screen.png"), notify.seen)
 
         kiosk_pid = _child_of(cage.pid, "kiosk")
@@ -363,11 +368,7 @@ def test_each_roles_window_starts_as_the_service_starts_it(tmp_path: Path, notif
                                                                **display, **extra),
                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            try:
-                notify.expect("READY=1", timeout_s=120)
-            except AssertionError:
-                kiosk.kill()
-                raise AssertionError(kiosk.communicate()[1][-3000:]) from None
+            expect_ready(notify, kiosk)
             status = next((line for line in notify.seen if line.startswith("STATUS=window ")), "")
             assert status.endswith(f", showing {first_screen}"), notify.seen
             if platform == "xcb":

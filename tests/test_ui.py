@@ -333,6 +333,7 @@ def test_without_a_payment_provider_the_split_screen_says_the_share_is_paid_at_t
     """Issue 35.2: with payment.provider = none the patient went card, face, fees, split, tapped 确认支付 and
     only then heard "go to the counter". The split screen says it before the last tap, offers no pay button,
     and its one button goes without the "are you sure" question."""
+    import dataclasses
     from decimal import Decimal
 
     from kiosk.domain import PreSettlement, SettlementAmounts, VisitContext
@@ -352,17 +353,11 @@ def test_without_a_payment_provider_the_split_screen_says_the_share_is_paid_at_t
         told = "个人现金 30.00 元：请到门诊一楼 3 号窗口结算缴费" in screen.notice.text()
         assert told == at_counter and screen.button("pay").isVisibleTo(screen) == (not at_counter), screen.notice.text()
         assert (screen.button("cancel").text() == "知道了，去窗口缴费") == at_counter
-    nothing_own = VisitContext(pre_settlement=PreSettlement(mdtrt_id="M1", chrg_bchno="C1", amounts=dataclasses_replace(
+    nothing_own = VisitContext(pre_settlement=PreSettlement(mdtrt_id="M1", chrg_bchno="C1", amounts=dataclasses.replace(
         amounts, psn_cash_pay=Decimal("0.00"), fund_pay_sumamt=Decimal("100.00"), hifp_pay=Decimal("100.00"))))
     screen.own_share_at_counter = True
     screen.render(nothing_own)  # nothing to pay: settles at the kiosk as before
     assert screen.button("pay").isVisibleTo(screen) and "结算缴费" not in screen.notice.text()
-
-
-def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 @pytest.mark.parametrize(("paper", "cert", "expected"), [

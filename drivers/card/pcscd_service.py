@@ -48,33 +48,6 @@ SYSTEM_VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # what the vsmartcard-vpcd p
 OWN_VPCD_PORT = 29963  # our own pcscd's virtual reader: below the ephemeral ports, so no client socket holds it
 PORT_ENV = "KIOSK_VPCD_PORT"  # a private daemon's port, reserved by reserve_vpcd_port for this process
 _reserved: list[object] = []  # the lock files of the ports this process holds, open for its lifetime
-
-
-def own_vpcd_port() -> int:
-    """The port our own pcscd's virtual reader listens on: the one this process reserved, else 29963."""
-    return int(os.environ.get(PORT_ENV) or OWN_VPCD_PORT)
-
-
-def reserve_vpcd_port(tries: int = 64) -> int:
-    """Reserve a free pair of virtual reader ports (vpcd listens on the port and the next) for this process
-    and its children, above 29963 in steps of two: a lock file per port, held while the process lives,
-    keeps two demos or test workers started at the same moment from choosing the same pair."""
-    import fcntl
-
-    for port in range(OWN_VPCD_PORT, OWN_VPCD_PORT + 2 * tries, 2):
-        lock = open(Path(tempfile.gettempdir()) / f"kiosk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held open
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        if port_taken(port) or port_taken(port + 1):  # held by something that does not take our locks
-            lock.close()
-            continue
-        _reserved.append(lock)
-        os.environ[PORT_ENV] = str(port)
-        return port
-    raise ReaderUnavailable(f"no free pair of virtual reader ports from {OWN_VPCD_PORT} on ({tries} tried)")
 VIRTUAL_READER = "Virtual PCD"
 
 
@@ -163,6 +136,33 @@ def port_taken(port: int) -> str:
     finally:
         probe.close()
     return ""
+
+
+def own_vpcd_port() -> int:
+    """The port our own pcscd's virtual reader listens on: the one this process reserved, else 29963."""
+    return int(os.environ.get(PORT_ENV) or OWN_VPCD_PORT)
+
+
+def reserve_vpcd_port(tries: int = 64) -> int:
+    """Reserve a free pair of virtual reader ports (vpcd listens on the port and the next) for this process
+    and its children, above 29963 in steps of two: a lock file per port, held while the process lives,
+    keeps two demos or test workers started at the same moment from choosing the same pair."""
+    import fcntl
+
+    for port in range(OWN_VPCD_PORT, OWN_VPCD_PORT + 2 * tries, 2):
+        lock = open(Path(tempfile.gettempdir()) / f"kiosk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held open
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if port_taken(port) or port_taken(port + 1):  # held by something that does not take our locks
+            lock.close()
+            continue
+        _reserved.append(lock)
+        os.environ[PORT_ENV] = str(port)
+        return port
+    raise ReaderUnavailable(f"no free pair of virtual reader ports from {OWN_VPCD_PORT} on ({tries} tried)")
 
 
 def virtual_reader_listed(timeout_s: float = 0.0) -> bool:
